@@ -1,0 +1,1 @@
+"""Shipped default dictionaries (installed as the package ``nmftrans.dictionaries``)."""

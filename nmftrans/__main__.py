@@ -1,0 +1,3 @@
+from nmftrans.cli import main
+
+main()

@@ -1,0 +1,97 @@
+"""Analysis settings: one object that travels from ``learn`` into the dictionary file and back.
+
+``transcribe`` never re-types a default: it analyses audio with the settings stored in the
+dictionary it uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+from nmftrans.errors import NmftransError
+
+FRONTENDS = ("stft", "logfreq")
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """How audio becomes a nonnegative spectrogram.
+
+    Attributes
+    ----------
+    sample_rate : int
+        Analysis sample rate in Hz; audio is resampled to it.
+    frontend : {'stft', 'logfreq'}
+        ``'stft'``: linear-frequency STFT magnitude, bins between ``fmin`` and ``fmax`` kept.
+        ``'logfreq'``: the STFT magnitude pooled by a semitone-spaced triangular filterbank
+        with ``bins_per_semitone`` bands per semitone between ``fmin`` and ``fmax``.
+    n_fft : int
+        FFT size in samples (Hann window of the same length).
+    hop_length : int
+        Hop in samples; the frame rate is ``sample_rate / hop_length``.
+    fmin, fmax : float
+        Frequency range in Hz that the features keep.
+    bins_per_semitone : int
+        Resolution of the ``'logfreq'`` front end.
+    power : float
+        Exponent applied to the magnitude (1 = magnitude, 2 = power).
+    """
+
+    sample_rate: int = 22050
+    frontend: str = "stft"
+    n_fft: int = 2048
+    hop_length: int = 256
+    fmin: float = 25.0
+    fmax: float = 5000.0
+    bins_per_semitone: int = 3
+    power: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.frontend not in FRONTENDS:
+            raise NmftransError(f"unknown front end {self.frontend!r} (choose from {', '.join(FRONTENDS)})")
+        if self.sample_rate <= 0 or self.n_fft <= 0 or self.hop_length <= 0:
+            raise NmftransError("sample_rate, n_fft and hop_length must be positive")
+        if not (0 <= self.fmin < self.fmax <= self.sample_rate / 2):
+            raise NmftransError(
+                f"need 0 <= fmin < fmax <= sample_rate/2, got fmin={self.fmin}, fmax={self.fmax}"
+            )
+        if self.bins_per_semitone < 1 or self.power <= 0:
+            raise NmftransError("bins_per_semitone must be >= 1 and power > 0")
+
+    @property
+    def frame_rate(self) -> float:
+        """Frames per second."""
+        return self.sample_rate / self.hop_length
+
+    def to_json(self) -> str:
+        """Serialise to a JSON string (stored in the dictionary file)."""
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "FeatureSettings":
+        """Parse settings written by :meth:`to_json`; unknown or ill-typed keys are an error."""
+        try:
+            raw = json.loads(text)
+        except (TypeError, ValueError) as exc:
+            raise NmftransError(f"feature settings are not valid JSON: {exc}") from None
+        if not isinstance(raw, dict):
+            raise NmftransError("feature settings must be a JSON object")
+        fields = {f.name: f.type for f in dataclasses.fields(cls)}
+        unknown = set(raw) - set(fields)
+        if unknown:
+            raise NmftransError(f"unknown feature settings: {', '.join(sorted(unknown))}")
+        kwargs = {}
+        for name, value in raw.items():
+            default = getattr(cls, name)
+            if isinstance(default, str):
+                ok = isinstance(value, str)
+            elif isinstance(default, int):
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            else:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not ok:
+                raise NmftransError(f"feature setting {name!r} has the wrong type: {value!r}")
+            kwargs[name] = type(default)(value)
+        return cls(**kwargs)
