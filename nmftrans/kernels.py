@@ -1,0 +1,612 @@
+"""β-divergence multiplicative updates (MU) for NMF, compiled with Numba.
+
+Pure numerical kernels: arrays in, arrays out; no I/O, no printing, no audio knowledge.
+
+The model is ``V ≈ W @ H`` with
+
+* ``V : np.ndarray [shape=(n_bins, n_frames)]``, nonnegative,
+* ``W : np.ndarray [shape=(n_bins, n_comp)]``, nonnegative dictionary,
+* ``H : np.ndarray [shape=(n_comp, n_frames)]``, nonnegative activations,
+
+and the objective is the elementwise β-divergence ``D_β(V | W H)`` (plus ``l1 * sum(H)``
+for :func:`update_activations`).  The updates are the heuristic-free MU of Févotte & Idier
+(2011), "Algorithms for nonnegative matrix factorization with the β-divergence", with the
+exponent :func:`gamma_exponent` that makes the objective non-increasing for every β.
+
+All computation is float32 (C-contiguous); divergences are accumulated in float64.
+Private ``_name`` functions are ``numba.njit(cache=True)`` kernels that trust their inputs;
+the public wrappers validate, convert and allocate.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+__all__ = [
+    "beta_divergence",
+    "dictionary_update_terms",
+    "gamma_exponent",
+    "update_activations",
+    "update_dictionary",
+]
+
+# Elementwise work is memory bound and tiny next to the two GEMMs of an iteration; on the
+# 2-core target, Numba's threads fighting OpenBLAS's spinning threads made it slower, so
+# the elementwise kernels are serial and BLAS (called through np.dot) owns the cores.
+_PARALLEL = False
+
+# Kernel "modes": special-cased β values get sqrt/reciprocal arithmetic instead of pow.
+_EUC = 0  # beta == 2
+_KL = 1  # beta == 1
+_HALF = 2  # beta == 0.5
+_IS = 3  # beta == 0
+_THREE_HALF = 4  # beta == 1.5
+_GENERAL = 5  # any other finite beta
+
+
+def _mode(beta: float) -> int:
+    return {2.0: _EUC, 1.0: _KL, 0.5: _HALF, 0.0: _IS, 1.5: _THREE_HALF}.get(beta, _GENERAL)
+
+
+# ---------------------------------------------------------------------------------------
+# Compiled kernels
+# ---------------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, nogil=True)
+def _row_divergence(x_row, y_row, beta, mode, eps):  # pragma: no cover - compiled
+    """Sum over one row of d_β(x | max(y, eps)), float64. For β <= 0, x is floored at eps."""
+    s = 0.0
+    n = x_row.shape[0]
+    e = np.float64(eps)
+    if mode == _EUC:
+        for j in range(n):
+            d = np.float64(x_row[j]) - max(np.float64(y_row[j]), e)
+            s += 0.5 * d * d
+    elif mode == _KL:
+        for j in range(n):
+            x = np.float64(x_row[j])
+            y = max(np.float64(y_row[j]), e)
+            if x > 0.0:
+                s += x * math.log(x / y) - x + y
+            else:
+                s += y
+    elif mode == _IS:
+        for j in range(n):
+            x = max(np.float64(x_row[j]), e)
+            y = max(np.float64(y_row[j]), e)
+            r = x / y
+            s += r - math.log(r) - 1.0
+    elif mode == _HALF:
+        # d_{1/2}(x | y) = 2 (sqrt(x) - sqrt(y))^2 / sqrt(y): no cancellation.
+        for j in range(n):
+            x = np.float64(x_row[j])
+            sy = math.sqrt(max(np.float64(y_row[j]), e))
+            d = math.sqrt(x) - sy
+            s += 2.0 * d * d / sy
+    elif mode == _THREE_HALF:
+        # (x^1.5 + 0.5 y^1.5 - 1.5 x y^0.5) / 0.75
+        for j in range(n):
+            x = np.float64(x_row[j])
+            y = max(np.float64(y_row[j]), e)
+            sy = math.sqrt(y)
+            s += (x * math.sqrt(x) + 0.5 * y * sy - 1.5 * x * sy) / 0.75
+    else:
+        b = np.float64(beta)
+        c = 1.0 / (b * (b - 1.0))
+        for j in range(n):
+            x = np.float64(x_row[j])
+            if b <= 0.0:
+                x = max(x, e)
+            y = max(np.float64(y_row[j]), e)
+            s += c * (x**b + (b - 1.0) * y**b - b * x * y ** (b - 1.0))
+    return s
+
+
+@numba.njit(cache=True, nogil=True)
+def _beta_divergence(V, V_hat, beta, mode, eps):  # pragma: no cover - compiled
+    total = 0.0
+    for i in range(V.shape[0]):
+        total += _row_divergence(V[i], V_hat[i], beta, mode, eps)
+    return total
+
+
+@numba.njit(cache=True, nogil=True, parallel=_PARALLEL)
+def _kl_ratio(V, WH, eps, want_obj):  # pragma: no cover - compiled
+    """WH <- V / max(WH, eps) in place; returns D_KL(V | WH) (float64) if want_obj else 0."""
+    n_rows, n_cols = V.shape
+    acc = np.zeros(n_rows, dtype=np.float64)
+    for i in numba.prange(n_rows):
+        v = V[i]
+        r = WH[i]
+        if want_obj:
+            acc[i] = _row_divergence(v, r, 1.0, _KL, eps)
+        for j in range(n_cols):
+            r[j] = v[j] / max(r[j], eps)
+    return acc.sum()
+
+
+@numba.njit(cache=True, nogil=True, parallel=_PARALLEL)
+def _beta_ratio(V, WH, B, beta, mode, eps, want_obj):  # pragma: no cover - compiled
+    """With Y = max(WH, eps): WH <- V * Y**(beta-2) in place and B <- Y**(beta-1).
+
+    Returns D_β(V | WH) (float64) if want_obj else 0.
+    """
+    n_rows, n_cols = V.shape
+    acc = np.zeros(n_rows, dtype=np.float64)
+    bm2 = np.float32(beta - 2.0)
+    one = np.float32(1.0)
+    for i in numba.prange(n_rows):
+        v = V[i]
+        r = WH[i]
+        b = B[i]
+        if want_obj:
+            acc[i] = _row_divergence(v, r, beta, mode, eps)
+        if mode == _HALF:
+            for j in range(n_cols):
+                y = max(r[j], eps)
+                p = one / (y * math.sqrt(y))
+                r[j] = v[j] * p
+                b[j] = p * y
+        elif mode == _IS:
+            for j in range(n_cols):
+                y = max(r[j], eps)
+                q = one / y
+                r[j] = v[j] * q * q
+                b[j] = q
+        elif mode == _THREE_HALF:
+            for j in range(n_cols):
+                y = max(r[j], eps)
+                p = one / math.sqrt(y)
+                r[j] = v[j] * p
+                b[j] = p * y
+        else:
+            for j in range(n_cols):
+                y = max(r[j], eps)
+                p = y**bm2
+                r[j] = v[j] * p
+                b[j] = p * y
+    return acc.sum()
+
+
+@numba.njit(cache=True, nogil=True, parallel=_PARALLEL)
+def _scale_rows(X, num, inv_den):  # pragma: no cover - compiled
+    """X[k] *= num[k] * inv_den[k] (the γ = 1 step with a per-row constant denominator)."""
+    for k in numba.prange(X.shape[0]):
+        x = X[k]
+        nk = num[k]
+        c = inv_den[k]
+        for j in range(X.shape[1]):
+            x[j] *= nk[j] * c
+
+
+@numba.njit(cache=True, nogil=True, parallel=_PARALLEL)
+def _mu_step(X, num, den, l1, gamma, eps):  # pragma: no cover - compiled
+    """X <- X * (num / max(den + l1, eps)) ** gamma, elementwise, in place."""
+    n_rows, n_cols = X.shape
+    for k in numba.prange(n_rows):
+        x = X[k]
+        nk = num[k]
+        dk = den[k]
+        if gamma == 1.0:
+            for j in range(n_cols):
+                x[j] *= nk[j] / max(dk[j] + l1, eps)
+        elif gamma == 0.5:
+            for j in range(n_cols):
+                x[j] *= math.sqrt(nk[j] / max(dk[j] + l1, eps))
+        else:
+            for j in range(n_cols):
+                x[j] *= (nk[j] / max(dk[j] + l1, eps)) ** gamma
+    return X
+
+
+@numba.njit(cache=True, nogil=True)
+def _sum64(X):  # pragma: no cover - compiled
+    s = 0.0
+    for i in range(X.shape[0]):
+        for j in range(X.shape[1]):
+            s += X[i, j]
+    return s
+
+
+@numba.njit(cache=True, nogil=True)
+def _dot64(A, B):  # pragma: no cover - compiled
+    """sum(A * B) accumulated in float64."""
+    s = 0.0
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            s += np.float64(A[i, j]) * np.float64(B[i, j])
+    return s
+
+
+@numba.njit(cache=True, nogil=True)
+def _mu_loop(V, F, Ft, X, beta, mode, gamma, l1, eps, n_iter, tol, check_every):  # pragma: no cover
+    """Update X (k, n) in place so that F @ X ≈ V, with F (m, k) fixed; Ft = F.T contiguous.
+
+    Returns the number of updates applied. The objective D_β(V | F X) + l1 * sum(X) is
+    evaluated every ``check_every`` iterations (fused into the ratio pass, so it costs no
+    extra GEMM) when tol > 0; the loop stops when it decreased by at most tol (relative).
+    """
+    m, n = V.shape
+    k = F.shape[1]
+    FX = np.empty((m, n), dtype=np.float32)
+    num = np.empty((k, n), dtype=np.float32)
+    if mode == _KL:
+        # The denominator F^T 1 is constant: precompute its (floored) reciprocal.
+        B = np.empty((0, 0), dtype=np.float32)
+        den = np.empty((0, 0), dtype=np.float32)
+        inv_den = np.empty(k, dtype=np.float32)
+        for c in range(k):
+            s = 0.0
+            for r in range(m):
+                s += F[r, c]
+            inv_den[c] = np.float32(1.0) / max(np.float32(s) + l1, eps)
+    else:
+        B = np.empty((m, n), dtype=np.float32)
+        den = np.empty((k, n), dtype=np.float32)
+        inv_den = np.empty(0, dtype=np.float32)
+    check = tol > 0.0
+    prev = np.inf
+    for it in range(n_iter):
+        want = check and (it % check_every == 0)
+        np.dot(F, X, FX)
+        if mode == _KL:
+            obj = _kl_ratio(V, FX, eps, want)
+        else:
+            obj = _beta_ratio(V, FX, B, beta, mode, eps, want)
+        if want:
+            if l1 > 0.0:
+                obj += np.float64(l1) * _sum64(X)
+            if it > 0 and prev - obj <= tol * abs(prev):
+                return it
+            prev = obj
+        np.dot(Ft, FX, num)
+        if mode == _KL:
+            _scale_rows(X, num, inv_den)
+        else:
+            np.dot(Ft, B, den)
+            _mu_step(X, num, den, l1, gamma, eps)
+    return n_iter
+
+
+@numba.njit(cache=True, nogil=True)
+def _mu_loop_euc(V, F, Ft, X, l1, eps, n_iter, tol, check_every):  # pragma: no cover
+    """β = 2 version of :func:`_mu_loop`: X <- X * (F^T V) / (F^T F X + l1).
+
+    F^T V and F^T F are computed once; F @ X is never formed. The objective
+    0.5 ||V - F X||^2 + l1 sum(X) is evaluated by the expansion
+    0.5 ||V||^2 - <X, F^T V> + 0.5 <X, F^T F X> accumulated in float64.
+    """
+    k = F.shape[1]
+    n = V.shape[1]
+    FtV = np.dot(Ft, V)
+    FtF = np.dot(Ft, F)
+    den = np.empty((k, n), dtype=np.float32)
+    check = tol > 0.0
+    half_v2 = 0.5 * _dot64(V, V) if check else 0.0
+    prev = np.inf
+    for it in range(n_iter):
+        want = check and (it % check_every == 0)
+        np.dot(FtF, X, den)
+        if want:
+            obj = max(half_v2 - _dot64(X, FtV) + 0.5 * _dot64(X, den), 0.0)
+            if l1 > 0.0:
+                obj += np.float64(l1) * _sum64(X)
+            if it > 0 and prev - obj <= tol * abs(prev):
+                return it
+            prev = obj
+        _mu_step(X, FtV, den, l1, np.float32(1.0), eps)
+    return n_iter
+
+
+@numba.njit(cache=True, nogil=True)
+def _update_terms(V, W, H, Ht, beta, mode, eps):  # pragma: no cover - compiled
+    """Numerator and denominator (n_bins, n_comp) of one MU step on W."""
+    m = V.shape[0]
+    k = W.shape[1]
+    if mode == _EUC:
+        num = np.dot(V, Ht)
+        den = np.dot(W, np.dot(H, Ht))
+        return num, den
+    WH = np.dot(W, H)
+    if mode == _KL:
+        _kl_ratio(V, WH, eps, False)
+        num = np.dot(WH, Ht)
+        den = np.empty((m, k), dtype=np.float32)
+        for c in range(k):
+            s = 0.0
+            for t in range(H.shape[1]):
+                s += H[c, t]
+            for r in range(m):
+                den[r, c] = np.float32(s)
+        return num, den
+    B = np.empty_like(WH)
+    _beta_ratio(V, WH, B, beta, mode, eps, False)
+    return np.dot(WH, Ht), np.dot(B, Ht)
+
+
+# ---------------------------------------------------------------------------------------
+# Validation helpers
+# ---------------------------------------------------------------------------------------
+
+
+def _check_beta(beta: float) -> float:
+    try:
+        b = float(beta)
+    except (TypeError, ValueError):
+        raise ValueError(f"beta must be a real number, got {beta!r}") from None
+    if not math.isfinite(b):
+        raise ValueError(f"beta must be finite, got {beta!r}")
+    return b
+
+
+def _check_positive(name: str, value: float, *, allow_zero: bool) -> float:
+    v = float(value)
+    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
+    return v
+
+
+def _check_count(name: str, value: int, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _as_matrix(name: str, X) -> np.ndarray:
+    """Validate a nonnegative finite real 2-D array and return it as float32, C order."""
+    A = np.asarray(X)
+    if A.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {A.shape}")
+    if A.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {A.shape}")
+    if A.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be a real numeric array, got dtype {A.dtype}")
+    A = np.ascontiguousarray(A, dtype=np.float32)
+    lo = A.min()
+    hi = A.max()
+    if not lo >= 0:  # also catches NaN
+        raise ValueError(f"{name} must be nonnegative and not NaN (min is {lo})")
+    if not np.isfinite(hi):
+        raise ValueError(f"{name} must be finite (max is {hi})")
+    return A
+
+
+def _check_shapes(V: np.ndarray, W: np.ndarray, H: np.ndarray) -> None:
+    if W.shape[0] != V.shape[0] or H.shape[1] != V.shape[1] or W.shape[1] != H.shape[0]:
+        raise ValueError(
+            f"shapes do not match V ≈ W @ H: V {V.shape}, W {W.shape}, H {H.shape}"
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------------
+
+
+def gamma_exponent(beta: float) -> float:
+    """Exponent of the MU step that makes the β-divergence non-increasing.
+
+    Févotte & Idier (2011): ``1 / (2 - beta)`` for ``beta < 1``, ``1`` for
+    ``1 <= beta <= 2`` and ``1 / (beta - 1)`` for ``beta > 2``.
+
+    Parameters
+    ----------
+    beta : float
+        Finite β of the divergence.
+
+    Returns
+    -------
+    gamma : float
+    """
+    b = _check_beta(beta)
+    if b < 1.0:
+        return 1.0 / (2.0 - b)
+    if b > 2.0:
+        return 1.0 / (b - 1.0)
+    return 1.0
+
+
+def beta_divergence(V, V_hat, beta: float, eps: float = 1e-10) -> float:
+    """Sum over all elements of the β-divergence ``d_β(V | V_hat)``.
+
+    ``beta=2``: ``0.5 * ||V - V_hat||^2``; ``beta=1``: generalised Kullback-Leibler
+    ``sum(V log(V/V_hat) - V + V_hat)``; ``beta=0``: Itakura-Saito
+    ``sum(V/V_hat - log(V/V_hat) - 1)``; otherwise
+    ``sum(V^β + (β-1) V_hat^β - β V V_hat^(β-1)) / (β(β-1))``.
+
+    Parameters
+    ----------
+    V : np.ndarray [shape=(n_bins, n_frames)], nonnegative
+        Target.
+    V_hat : np.ndarray [shape=(n_bins, n_frames)], nonnegative
+        Approximation; floored at ``eps``.
+    beta : float
+        Finite β.
+    eps : float > 0
+        Floor for ``V_hat`` (and for ``V`` when ``beta <= 0``, where zeros are undefined).
+        ``0 * log 0`` is taken as 0 for ``beta = 1``.
+
+    Returns
+    -------
+    divergence : float
+        Accumulated in float64 from float32 inputs.
+    """
+    b = _check_beta(beta)
+    e = np.float32(_check_positive("eps", eps, allow_zero=False))
+    V = _as_matrix("V", V)
+    V_hat = _as_matrix("V_hat", V_hat)
+    if V.shape != V_hat.shape:
+        raise ValueError(f"V {V.shape} and V_hat {V_hat.shape} must have the same shape")
+    return float(_beta_divergence(V, V_hat, b, _mode(b), e))
+
+
+def update_activations(
+    V,
+    W,
+    H=None,
+    *,
+    beta: float = 1.0,
+    n_iter: int = 50,
+    tol: float = 1e-4,
+    l1: float = 0.0,
+    eps: float = 1e-10,
+    check_every: int = 5,
+) -> tuple[np.ndarray, int]:
+    """Fit activations ``H`` with the dictionary ``W`` fixed, by β-divergence MU.
+
+    ``H <- H * [(W^T (V * (WH)^(β-2))) / (W^T (WH)^(β-1) + l1)] ** gamma_exponent(beta)``;
+    for ``beta = 2`` this is ``H <- H * (W^T V) / (W^T W H + l1)`` with ``W^T V`` and
+    ``W^T W`` precomputed (``W @ H`` is never formed), for ``beta = 1`` the denominator
+    ``W^T 1 + l1`` is constant. Each update does not increase
+    ``D_β(V | W H) + l1 * sum(H)``.
+
+    Parameters
+    ----------
+    V : np.ndarray [shape=(n_bins, n_frames)], nonnegative
+        Spectrogram to explain.
+    W : np.ndarray [shape=(n_bins, n_comp)], nonnegative
+        Dictionary, not modified.
+    H : np.ndarray [shape=(n_comp, n_frames)], nonnegative, optional
+        Initial activations (copied, not modified). Default: the constant
+        ``mean(V) / mean(W.sum(axis=1))``, so that ``W @ H`` has ``V``'s mean level.
+    beta : float
+        β of the divergence (2: Euclidean, 1: KL, 0: Itakura-Saito).
+    n_iter : int >= 0
+        Maximum number of updates.
+    tol : float >= 0
+        Stop when the objective decreased by at most ``tol`` (relative) over the last
+        ``check_every`` updates. ``tol = 0`` disables the test (and its objective
+        evaluations): exactly ``n_iter`` updates are run.
+    l1 : float >= 0
+        Weight of the L1 penalty ``l1 * sum(H)`` (added to the denominator).
+    eps : float > 0
+        Floor for ``W @ H`` and for denominators.
+    check_every : int >= 1
+        Iterations between objective evaluations.
+
+    Returns
+    -------
+    H : np.ndarray [shape=(n_comp, n_frames)], float32
+        Updated activations.
+    n_run : int
+        Number of updates applied.
+    """
+    b = _check_beta(beta)
+    n_iter = _check_count("n_iter", n_iter, 0)
+    check_every = _check_count("check_every", check_every, 1)
+    tol = _check_positive("tol", tol, allow_zero=True)
+    l1 = np.float32(_check_positive("l1", l1, allow_zero=True))
+    e = np.float32(_check_positive("eps", eps, allow_zero=False))
+    V = _as_matrix("V", V)
+    W = _as_matrix("W", W)
+    if H is None:
+        level = float(V.mean(dtype=np.float64)) / max(float(W.sum(axis=1, dtype=np.float64).mean()), float(e))
+        H = np.full((W.shape[1], V.shape[1]), max(level, float(e)), dtype=np.float32)
+    else:
+        H = np.array(_as_matrix("H", H), dtype=np.float32, order="C", copy=True)
+    _check_shapes(V, W, H)
+    Wt = np.ascontiguousarray(W.T)
+    mode = _mode(b)
+    if mode == _EUC:
+        n_run = _mu_loop_euc(V, W, Wt, H, l1, e, n_iter, tol, check_every)
+    else:
+        g = np.float32(gamma_exponent(b))
+        n_run = _mu_loop(V, W, Wt, H, b, mode, g, l1, e, n_iter, tol, check_every)
+    return H, int(n_run)
+
+
+def update_dictionary(
+    V,
+    W,
+    H,
+    *,
+    beta: float = 1.0,
+    n_iter: int = 50,
+    tol: float = 1e-4,
+    eps: float = 1e-10,
+    check_every: int = 5,
+) -> tuple[np.ndarray, int]:
+    """Fit the dictionary ``W`` with the activations ``H`` fixed, by β-divergence MU.
+
+    The transposed rules of :func:`update_activations`:
+    ``W <- W * [((V * (WH)^(β-2)) H^T) / ((WH)^(β-1) H^T)] ** gamma_exponent(beta)``.
+    Columns of ``W`` are **not** normalised; the caller decides.
+
+    Parameters
+    ----------
+    V : np.ndarray [shape=(n_bins, n_frames)], nonnegative
+    W : np.ndarray [shape=(n_bins, n_comp)], nonnegative
+        Initial dictionary (copied, not modified).
+    H : np.ndarray [shape=(n_comp, n_frames)], nonnegative
+        Activations, not modified.
+    beta, n_iter, tol, eps, check_every
+        As in :func:`update_activations`.
+
+    Returns
+    -------
+    W : np.ndarray [shape=(n_bins, n_comp)], float32
+        Updated dictionary.
+    n_run : int
+        Number of updates applied.
+    """
+    b = _check_beta(beta)
+    n_iter = _check_count("n_iter", n_iter, 0)
+    check_every = _check_count("check_every", check_every, 1)
+    tol = _check_positive("tol", tol, allow_zero=True)
+    e = np.float32(_check_positive("eps", eps, allow_zero=False))
+    V = _as_matrix("V", V)
+    W = _as_matrix("W", W)
+    H = _as_matrix("H", H)
+    _check_shapes(V, W, H)
+    # Transposed problem V^T ≈ H^T W^T: the same kernel, with W^T as the free factor.
+    Vt = np.ascontiguousarray(V.T)
+    Ht = np.ascontiguousarray(H.T)
+    Wt = np.ascontiguousarray(W.T)  # a fresh copy: the caller's W is untouched
+    zero = np.float32(0.0)
+    mode = _mode(b)
+    if mode == _EUC:
+        n_run = _mu_loop_euc(Vt, Ht, H, Wt, zero, e, n_iter, tol, check_every)
+    else:
+        g = np.float32(gamma_exponent(b))
+        n_run = _mu_loop(Vt, Ht, H, Wt, b, mode, g, zero, e, n_iter, tol, check_every)
+    return np.ascontiguousarray(Wt.T), int(n_run)
+
+
+def dictionary_update_terms(V, W, H, *, beta: float = 1.0, eps: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
+    """Numerator and denominator of one MU step on ``W``, for summing over many files.
+
+    For several files (each its own ``V``, ``H``; the same ``W``) sum the terms, then
+    ``W <- W * (num / max(den, eps)) ** gamma_exponent(beta)``; this equals one
+    :func:`update_dictionary` step on the frame-concatenated data.
+
+    ``num = (V * Y^(β-2)) @ H^T`` and ``den = Y^(β-1) @ H^T`` with ``Y = max(W @ H, eps)``;
+    for ``beta = 2``: ``num = V @ H^T``, ``den = W @ (H @ H^T)``; for ``beta = 1``:
+    ``den[f, k] = sum_t H[k, t]``.
+
+    Parameters
+    ----------
+    V : np.ndarray [shape=(n_bins, n_frames)], nonnegative
+    W : np.ndarray [shape=(n_bins, n_comp)], nonnegative
+    H : np.ndarray [shape=(n_comp, n_frames)], nonnegative
+    beta : float
+    eps : float > 0
+        Floor for ``W @ H``.
+
+    Returns
+    -------
+    num : np.ndarray [shape=(n_bins, n_comp)], float32
+    den : np.ndarray [shape=(n_bins, n_comp)], float32
+    """
+    b = _check_beta(beta)
+    e = np.float32(_check_positive("eps", eps, allow_zero=False))
+    V = _as_matrix("V", V)
+    W = _as_matrix("W", W)
+    H = _as_matrix("H", H)
+    _check_shapes(V, W, H)
+    Ht = np.ascontiguousarray(H.T)
+    return _update_terms(V, W, H, Ht, b, _mode(b), e)
