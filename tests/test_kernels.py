@@ -1,0 +1,310 @@
+"""Tests of nmftrans.kernels against plain NumPy (float64) reference implementations."""
+
+import numpy as np
+import pytest
+from scipy.special import kl_div
+
+from nmftrans.kernels import (
+    beta_divergence,
+    dictionary_update_terms,
+    gamma_exponent,
+    update_activations,
+    update_dictionary,
+)
+
+BETAS = (2.0, 1.5, 1.0, 0.5, 0.0)
+EPS = 1e-10
+
+
+# ----------------------------------------------------------------------------- references
+
+
+def ref_gamma(beta):
+    if beta < 1:
+        return 1.0 / (2.0 - beta)
+    if beta > 2:
+        return 1.0 / (beta - 1.0)
+    return 1.0
+
+
+def ref_divergence(V, V_hat, beta):
+    """Textbook β-divergence in float64 (no zeros expected)."""
+    x = np.asarray(V, np.float64)
+    y = np.asarray(V_hat, np.float64)
+    if beta == 2:
+        return 0.5 * np.sum((x - y) ** 2)
+    if beta == 1:
+        return np.sum(x * np.log(x / y) - x + y)
+    if beta == 0:
+        return np.sum(x / y - np.log(x / y) - 1)
+    return np.sum(x**beta + (beta - 1) * y**beta - beta * x * y ** (beta - 1)) / (beta * (beta - 1))
+
+
+def ref_update_H(V, W, H, beta, n_iter, l1=0.0):
+    """NumPy float64 MU on H with W fixed (Févotte & Idier 2011)."""
+    V, W, H = (np.asarray(a, np.float64) for a in (V, W, H))
+    g = ref_gamma(beta)
+    for _ in range(n_iter):
+        WH = np.maximum(W @ H, EPS)
+        num = W.T @ (V * WH ** (beta - 2))
+        den = W.T @ WH ** (beta - 1) + l1
+        H = H * (num / np.maximum(den, EPS)) ** g
+    return H
+
+
+def ref_update_W(V, W, H, beta, n_iter):
+    """NumPy float64 MU on W with H fixed."""
+    V, W, H = (np.asarray(a, np.float64) for a in (V, W, H))
+    g = ref_gamma(beta)
+    for _ in range(n_iter):
+        WH = np.maximum(W @ H, EPS)
+        num = (V * WH ** (beta - 2)) @ H.T
+        den = WH ** (beta - 1) @ H.T
+        W = W * (num / np.maximum(den, EPS)) ** g
+    return W
+
+
+def make_problem(rng, n_bins=40, n_comp=6, n_frames=30, noise=0.1):
+    """Strictly positive, moderately well-conditioned data, float32."""
+    W = (rng.random((n_bins, n_comp)) + 0.1).astype(np.float32)
+    H = (rng.random((n_comp, n_frames)) + 0.1).astype(np.float32)
+    V = (W @ H * (1 + noise * rng.random((n_bins, n_frames)))).astype(np.float32)
+    return V, W, H
+
+
+def objective(V, W, H, beta, l1=0.0):
+    return beta_divergence(V, W @ H, beta) + l1 * float(np.sum(H, dtype=np.float64))
+
+
+# ---------------------------------------------------------------------------- exponent
+
+
+@pytest.mark.parametrize("beta", [-1.0, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0])
+def test_gamma_exponent(beta):
+    assert gamma_exponent(beta) == pytest.approx(ref_gamma(beta))
+
+
+# --------------------------------------------------------------------------- divergence
+
+
+@pytest.mark.parametrize("beta", [2.0, 1.0, 0.0, 0.5, 1.5, 3.0, -0.5])
+def test_beta_divergence_matches_formula(rng, beta):
+    V = rng.random((7, 9)).astype(np.float32) + 0.05
+    V_hat = rng.random((7, 9)).astype(np.float32) + 0.05
+    assert beta_divergence(V, V_hat, beta) == pytest.approx(ref_divergence(V, V_hat, beta), rel=1e-6)
+
+
+def test_beta_divergence_closed_forms(rng):
+    V = rng.random((5, 6)).astype(np.float32) + 0.1
+    Vh = rng.random((5, 6)).astype(np.float32) + 0.1
+    x, y = V.astype(np.float64), Vh.astype(np.float64)
+    assert beta_divergence(V, Vh, 2) == pytest.approx(0.5 * np.linalg.norm(x - y) ** 2, rel=1e-6)
+    assert beta_divergence(V, Vh, 1) == pytest.approx(kl_div(x, y).sum(), rel=1e-6)
+    assert beta_divergence(V, Vh, 0) == pytest.approx(np.sum(x / y - np.log(x / y) - 1), rel=1e-6)
+    # beta = 1/2: 2 (sqrt x - sqrt y)^2 / sqrt y
+    assert beta_divergence(V, Vh, 0.5) == pytest.approx(
+        np.sum(2 * (np.sqrt(x) - np.sqrt(y)) ** 2 / np.sqrt(y)), rel=1e-6
+    )
+
+
+def test_beta_divergence_zero_and_continuity(rng):
+    V = rng.random((4, 5)).astype(np.float32) + 0.1
+    for beta in (2, 1.5, 1, 0.5, 0):
+        assert beta_divergence(V, V, beta) == pytest.approx(0.0, abs=1e-9)
+    Vh = V * 1.3
+    # the general formula tends to KL and IS as beta -> 1 and beta -> 0
+    assert beta_divergence(V, Vh, 1 + 1e-5) == pytest.approx(beta_divergence(V, Vh, 1), rel=1e-3)
+    assert beta_divergence(V, Vh, 1e-5) == pytest.approx(beta_divergence(V, Vh, 0), rel=1e-3)
+
+
+def test_beta_divergence_zeros_in_target():
+    V = np.array([[0.0, 1.0], [2.0, 0.0]], np.float32)
+    Vh = np.array([[0.5, 1.0], [1.0, 0.25]], np.float32)
+    # KL: 0 log 0 = 0, so zeros contribute V_hat
+    assert beta_divergence(V, Vh, 1) == pytest.approx(kl_div(V.astype(float), Vh.astype(float)).sum(), rel=1e-6)
+    assert beta_divergence(V, Vh, 0.5) == pytest.approx(ref_divergence(V, Vh, 0.5), rel=1e-6)
+    assert np.isfinite(beta_divergence(V, Vh, 0))  # zeros floored at eps, not inf/nan
+
+
+# ------------------------------------------------------------------- match NumPy reference
+
+
+@pytest.mark.parametrize("l1", [0.0, 0.5])
+@pytest.mark.parametrize("beta", BETAS)
+def test_update_activations_matches_reference(rng, beta, l1):
+    V, W, _ = make_problem(rng)
+    H0 = (rng.random((W.shape[1], V.shape[1])) + 0.1).astype(np.float32)
+    H, n_run = update_activations(V, W, H0, beta=beta, n_iter=15, tol=0, l1=l1)
+    assert n_run == 15
+    assert H.dtype == np.float32 and H.shape == H0.shape and H.flags.c_contiguous
+    np.testing.assert_allclose(H, ref_update_H(V, W, H0, beta, 15, l1), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("beta", BETAS)
+def test_update_dictionary_matches_reference(rng, beta):
+    V, _, H = make_problem(rng)
+    W0 = (rng.random((V.shape[0], H.shape[0])) + 0.1).astype(np.float32)
+    W, n_run = update_dictionary(V, W0, H, beta=beta, n_iter=15, tol=0)
+    assert n_run == 15
+    assert W.dtype == np.float32 and W.shape == W0.shape and W.flags.c_contiguous
+    np.testing.assert_allclose(W, ref_update_W(V, W0, H, beta, 15), rtol=1e-4, atol=1e-6)
+
+
+def test_general_beta_matches_reference(rng):
+    V, W, _ = make_problem(rng)
+    H0 = (rng.random((W.shape[1], V.shape[1])) + 0.1).astype(np.float32)
+    for beta in (-0.5, 0.3, 1.2, 3.0):
+        H, _ = update_activations(V, W, H0, beta=beta, n_iter=10, tol=0, l1=0.1)
+        np.testing.assert_allclose(H, ref_update_H(V, W, H0, beta, 10, 0.1), rtol=1e-4, atol=1e-6)
+
+
+def test_inputs_not_modified_and_any_layout_accepted(rng):
+    V, W, H0 = make_problem(rng)
+    V_c, W_c, H_c = V.copy(), W.copy(), H0.copy()
+    H_a, _ = update_activations(V, W, H0, n_iter=5, tol=0)
+    W_a, _ = update_dictionary(V, W, H0, n_iter=5, tol=0)
+    for a, b in ((V, V_c), (W, W_c), (H0, H_c)):
+        np.testing.assert_array_equal(a, b)
+    # float64 / Fortran-ordered inputs give the same result
+    H_b, _ = update_activations(np.asfortranarray(V, np.float64), np.asfortranarray(W), H0.astype(np.float64), n_iter=5, tol=0)
+    np.testing.assert_allclose(H_a, H_b, rtol=1e-6)
+
+
+def test_default_init_matches_mean_level(rng):
+    V, W, _ = make_problem(rng)
+    H, n_run = update_activations(V, W, n_iter=0)
+    assert n_run == 0
+    assert np.all(H == H.flat[0]) and H.flat[0] > 0
+    assert float((W @ H).mean()) == pytest.approx(float(V.mean()), rel=1e-5)
+
+
+# ------------------------------------------------------------------------ monotonicity
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.5, 1.0, 2.0])
+def test_objective_never_increases(rng, beta):
+    V, W, H = make_problem(rng, noise=1.0)
+    H = (rng.random(H.shape) + 0.01).astype(np.float32)
+    W2 = (rng.random(W.shape) + 0.01).astype(np.float32)
+    for l1 in (0.0, 0.3):
+        Hk, obj = H, [objective(V, W, H, beta, l1)]
+        for _ in range(30):
+            Hk, _ = update_activations(V, W, Hk, beta=beta, n_iter=1, tol=0, l1=l1)
+            obj.append(objective(V, W, Hk, beta, l1))
+        obj = np.array(obj)
+        assert np.all(np.diff(obj) <= 1e-6 * obj[:-1]), (l1, obj)
+        assert obj[-1] < obj[0]
+    Wk, obj = W2, [objective(V, W2, H, beta)]
+    for _ in range(30):
+        Wk, _ = update_dictionary(V, Wk, H, beta=beta, n_iter=1, tol=0)
+        obj.append(objective(V, Wk, H, beta))
+    obj = np.array(obj)
+    assert np.all(np.diff(obj) <= 1e-6 * obj[:-1]), obj
+    assert obj[-1] < obj[0]
+
+
+# --------------------------------------------------------------------------- recovery
+
+
+@pytest.mark.parametrize("beta", [2.0, 1.0, 0.5])
+def test_recovers_known_activations(rng, beta):
+    n_bins, n_comp, n_frames = 60, 6, 40
+    # Well-conditioned dictionary: each component owns a band of bins, plus a positive floor.
+    W = 0.05 + 0.1 * rng.random((n_bins, n_comp))
+    for k in range(n_comp):
+        W[k * 10 : (k + 1) * 10, k] += 1.0
+    H_true = rng.random((n_comp, n_frames)) + 0.05
+    V = W @ H_true
+    H, _ = update_activations(V, W, beta=beta, n_iter=1000, tol=0)
+    # stated tolerance: 1e-3 relative to the largest activation
+    assert np.max(np.abs(H - H_true)) < 1e-3 * H_true.max()
+
+
+# ------------------------------------------------------------------- dictionary terms
+
+
+@pytest.mark.parametrize("beta", BETAS)
+def test_dictionary_terms_sum_over_files(rng, beta):
+    V, W, H = make_problem(rng, n_frames=50)
+    split = 20
+    files = [(V[:, :split], H[:, :split]), (V[:, split:], H[:, split:])]
+    num = np.zeros(W.shape, np.float64)
+    den = np.zeros(W.shape, np.float64)
+    for Vf, Hf in files:
+        n, d = dictionary_update_terms(Vf, W, Hf, beta=beta)
+        assert n.shape == W.shape and d.shape == W.shape and n.dtype == np.float32
+        num += n
+        den += d
+    n_all, d_all = dictionary_update_terms(V, W, H, beta=beta)
+    np.testing.assert_allclose(num, n_all, rtol=1e-5)
+    np.testing.assert_allclose(den, d_all, rtol=1e-5)
+    W_sum = W * (num / np.maximum(den, EPS)) ** gamma_exponent(beta)
+    W_one, _ = update_dictionary(V, W, H, beta=beta, n_iter=1, tol=0)
+    np.testing.assert_allclose(W_sum, W_one, rtol=1e-5)
+    np.testing.assert_allclose(W_one, ref_update_W(V, W, H, beta, 1), rtol=1e-5)
+
+
+def test_dictionary_terms_euclidean_closed_form(rng):
+    V, W, H = make_problem(rng)
+    num, den = dictionary_update_terms(V, W, H, beta=2)
+    np.testing.assert_allclose(num, V @ H.T, rtol=1e-5)
+    np.testing.assert_allclose(den, W @ (H @ H.T), rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- stopping
+
+
+@pytest.mark.parametrize("beta", [2.0, 1.0, 0.5])
+def test_tol_stops_early_when_converged(rng, beta):
+    V, W, _ = make_problem(rng)
+    H, n_run = update_activations(V, W, beta=beta, n_iter=3000, tol=0)
+    assert n_run == 3000
+    H2, n_run = update_activations(V, W, H, beta=beta, n_iter=500, tol=1e-4, check_every=5)
+    assert n_run == 5  # stops at the first comparison of the objective
+    W2, n_w = update_dictionary(V, W, H, beta=beta, n_iter=500, tol=1e-1, check_every=3)
+    assert n_w < 500
+
+
+def test_tol_does_not_stop_while_improving(rng):
+    V, W, _ = make_problem(rng)
+    H0 = np.full((W.shape[1], V.shape[1]), 1e-3, np.float32)  # far from the fit
+    _, n_run = update_activations(V, W, H0, beta=1, n_iter=10, tol=1e-4)
+    assert n_run == 10
+
+
+# ------------------------------------------------------------------------- validation
+
+
+def test_invalid_inputs_raise(rng):
+    V, W, H = make_problem(rng)
+    bad_calls = [
+        lambda: update_activations(V[0], W),  # 1-D
+        lambda: update_activations(V, W[:-1]),  # n_bins mismatch
+        lambda: update_activations(V, W, H[:, :-1]),  # n_frames mismatch
+        lambda: update_activations(V, W, H[:-1]),  # n_comp mismatch
+        lambda: update_activations(-V, W),  # negative
+        lambda: update_activations(np.where(V > 1, np.nan, V), W),  # NaN
+        lambda: update_activations(np.where(V > 1, np.inf, V), W),  # inf
+        lambda: update_activations(V.astype(complex), W),  # complex
+        lambda: update_activations(np.zeros((0, 3)), W),  # empty
+        lambda: update_activations(V, W, beta=np.nan),
+        lambda: update_activations(V, W, beta=np.inf),
+        lambda: update_activations(V, W, beta="kl"),
+        lambda: update_activations(V, W, n_iter=-1),
+        lambda: update_activations(V, W, n_iter=2.5),
+        lambda: update_activations(V, W, check_every=0),
+        lambda: update_activations(V, W, tol=-1),
+        lambda: update_activations(V, W, l1=-0.1),
+        lambda: update_activations(V, W, eps=0),
+        lambda: update_dictionary(V, W, H[:, :-1]),
+        lambda: update_dictionary(V, -W, H),
+        lambda: dictionary_update_terms(V, W[:, :-1], H),
+        lambda: beta_divergence(V, V[:, :-1], 1),
+        lambda: beta_divergence(V, -V, 1),
+        lambda: beta_divergence(V, V, np.nan),
+        lambda: gamma_exponent(np.inf),
+    ]
+    for i, call in enumerate(bad_calls):
+        with pytest.raises(ValueError):
+            call()
+            pytest.fail(f"bad call #{i} did not raise")
