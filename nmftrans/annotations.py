@@ -1,0 +1,690 @@
+"""Note annotations: readers for common formats, cropping and piano rolls.
+
+A **note list** is an ``np.ndarray [shape=(n_notes, 4)], dtype float64`` with the columns
+
+    0. onset in seconds (>= 0)
+    1. offset in seconds (> onset)
+    2. MIDI pitch (integer-valued, 0-127)
+    3. MIDI velocity (integer-valued, 1-127; :data:`DEFAULT_VELOCITY` where a format has none)
+
+sorted by onset, then pitch. :func:`empty_notes` gives the empty note list.
+
+Readers (:func:`read_notes`, or :func:`read_annotation` which also returns warnings) accept
+
+* ``.mid`` / ``.midi``: all tracks merged, tempo map honoured, sustain pedal (CC64) applied,
+  one voice per pitch, drum channel 10 ignored;
+* ``.csv``: ``onset,offset,pitch[,velocity]`` with or without header, or the FMP format
+  (``"Start";"Duration";"Pitch";"Velocity";"Instrument"``, velocity scaled 0-1);
+* ``.jams``: every ``note_midi`` annotation (GuitarSet: one per string), one voice per pitch;
+* ``.txt``: MAPS (``OnsetTime OffsetTime MidiPitch``);
+* ``.notes``: madmom (onset, pitch, duration[, velocity]).
+
+Every problem with a file raises :class:`~nmftrans.errors.NmftransError` with a one-line
+message naming the file. Nothing here prints: warnings are returned as lists of strings.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from nmftrans.errors import NmftransError
+
+__all__ = [
+    "DEFAULT_VELOCITY",
+    "ANNOTATION_SUFFIXES",
+    "empty_notes",
+    "read_notes",
+    "read_annotation",
+    "one_voice_per_pitch",
+    "crop_notes",
+    "notes_to_roll",
+    "onset_roll",
+]
+
+#: Velocity given to notes of formats without velocities (MAPS, JAMS, 3-column CSV).
+DEFAULT_VELOCITY = 100
+
+#: Suffixes :func:`read_notes` understands (lower case).
+ANNOTATION_SUFFIXES = (".csv", ".mid", ".midi", ".jams", ".notes", ".txt")
+
+_DRUM_CHANNEL = 9  # MIDI channel 10
+_SUSTAIN_CC = 64
+_EPS = 1e-9
+
+
+def empty_notes() -> np.ndarray:
+    """Return an empty note list.
+
+    Returns
+    -------
+    notes : np.ndarray [shape=(0, 4)], float64
+    """
+    return np.zeros((0, 4), dtype=np.float64)
+
+
+# --------------------------------------------------------------------------------------
+# Public entry points
+# --------------------------------------------------------------------------------------
+
+
+def read_notes(path: str | Path, *, sustain: bool = True) -> np.ndarray:
+    """Read a note annotation, choosing the format by the file suffix.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.mid``, ``.midi``, ``.csv``, ``.jams``, ``.txt`` (MAPS) or ``.notes`` (madmom).
+    sustain : bool
+        MIDI only: extend notes held by the sustain pedal (CC64 >= 64).
+
+    Returns
+    -------
+    notes : np.ndarray [shape=(n_notes, 4)], float64
+        See the module docstring. Warnings (dropped notes) are discarded; use
+        :func:`read_annotation` to get them.
+
+    Raises
+    ------
+    NmftransError
+        The file is missing, of an unknown type, unparseable, or (MIDI, JAMS) has no notes.
+    """
+    return read_annotation(path, sustain=sustain)[0]
+
+
+def read_annotation(path: str | Path, *, sustain: bool = True) -> tuple[np.ndarray, list[str]]:
+    """Read a note annotation and report what was dropped on the way.
+
+    Parameters
+    ----------
+    path : str or Path
+        See :func:`read_notes`.
+    sustain : bool
+        MIDI only: apply the sustain pedal.
+
+    Returns
+    -------
+    notes : np.ndarray [shape=(n_notes, 4)], float64
+    warnings : list of str
+        Human-readable lines naming the file, e.g. notes with pitches outside 0-127 dropped.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in ANNOTATION_SUFFIXES:
+        raise NmftransError(
+            f"{path}: unsupported annotation format {suffix or '(no suffix)'!r}; "
+            f"expected one of {', '.join(ANNOTATION_SUFFIXES)}"
+        )
+    if not path.exists():
+        raise NmftransError(f"{path}: annotation file not found")
+    if not path.is_file():
+        raise NmftransError(f"{path}: not a file")
+    try:
+        if suffix in (".mid", ".midi"):
+            return _read_midi(path, sustain=sustain)
+        if suffix == ".jams":
+            return _read_jams(path)
+        text = _read_text(path)
+        if suffix == ".csv":
+            rows = _parse_csv(text, path)
+        elif suffix == ".txt":
+            rows = _parse_maps_txt(text, path)
+        else:
+            rows = _parse_madmom_notes(text, path)
+        return _finalize(rows, path)
+    except NmftransError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
+            RecursionError, UnicodeError, EOFError, OSError) as exc:
+        # Safety net: a malformed file must never surface as a traceback.
+        raise NmftransError(f"{path}: cannot read annotation ({type(exc).__name__}: {exc})") from exc
+
+
+# --------------------------------------------------------------------------------------
+# Common helpers
+# --------------------------------------------------------------------------------------
+
+
+def _read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise NmftransError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+    if b"\x00" in data:
+        raise NmftransError(f"{path}: binary data, not a text annotation")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _number(field: str, path: Path, line_no: int, what: str) -> float:
+    try:
+        value = float(field.strip().strip('"').strip("'"))
+    except ValueError:
+        raise NmftransError(f"{path}: line {line_no}: {what} {field.strip()!r} is not a number") from None
+    if not math.isfinite(value):
+        raise NmftransError(f"{path}: line {line_no}: {what} {field.strip()!r} is not finite")
+    return value
+
+
+def _check_times(onset: float, offset: float, path: Path, line_no: int) -> None:
+    if onset < 0:
+        raise NmftransError(f"{path}: line {line_no}: negative onset {onset:g}")
+    if offset < onset:
+        raise NmftransError(f"{path}: line {line_no}: offset {offset:g} before onset {onset:g}")
+
+
+def _finalize(rows: list[tuple[float, float, float, float]], path: Path) -> tuple[np.ndarray, list[str]]:
+    """Round pitches, drop out-of-range pitches and empty notes, clip velocities, sort."""
+    warnings: list[str] = []
+    if not rows:
+        return empty_notes(), warnings
+    notes = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
+    notes[:, 2] = np.round(notes[:, 2])
+    bad_pitch = (notes[:, 2] < 0) | (notes[:, 2] > 127)
+    if bad_pitch.any():
+        values = np.unique(notes[bad_pitch, 2])
+        shown = ", ".join(f"{v:g}" for v in values[:5]) + (", ..." if len(values) > 5 else "")
+        warnings.append(
+            f"{path}: {int(bad_pitch.sum())} notes with pitches outside 0-127 dropped ({shown})"
+        )
+        notes = notes[~bad_pitch]
+    empty = notes[:, 1] <= notes[:, 0]
+    if empty.any():
+        warnings.append(f"{path}: {int(empty.sum())} notes of zero duration dropped")
+        notes = notes[~empty]
+    vel = np.round(notes[:, 3])
+    clipped = (vel < 1) | (vel > 127)
+    if clipped.any():
+        warnings.append(f"{path}: {int(clipped.sum())} velocities outside 1-127 clipped")
+    notes[:, 3] = np.clip(vel, 1, 127)
+    return _sort(notes), warnings
+
+
+def _sort(notes: np.ndarray) -> np.ndarray:
+    if len(notes) == 0:
+        return empty_notes()
+    order = np.lexsort((notes[:, 2], notes[:, 0]))
+    return np.ascontiguousarray(notes[order], dtype=np.float64)
+
+
+def one_voice_per_pitch(notes: np.ndarray) -> np.ndarray:
+    """Apply the one-voice-per-pitch rule.
+
+    Notes of the same pitch starting at the same time merge into one (longest offset, highest
+    velocity); a note still sounding when the same pitch starts again ends at the new onset.
+
+    Parameters
+    ----------
+    notes : np.ndarray [shape=(n, 4)]
+
+    Returns
+    -------
+    notes : np.ndarray [shape=(m, 4)], m <= n, sorted by onset then pitch
+    """
+    notes = np.asarray(notes, dtype=np.float64)
+    if len(notes) == 0:
+        return empty_notes()
+    out = []
+    for pitch in np.unique(notes[:, 2]):
+        group = notes[notes[:, 2] == pitch]
+        group = group[np.argsort(group[:, 0], kind="stable")]
+        merged: list[list[float]] = []
+        for onset, offset, _, vel in group:
+            if merged and merged[-1][0] == onset:
+                merged[-1][1] = max(merged[-1][1], offset)
+                merged[-1][3] = max(merged[-1][3], vel)
+            else:
+                merged.append([onset, offset, pitch, vel])
+        for prev, nxt in zip(merged[:-1], merged[1:]):
+            prev[1] = min(prev[1], nxt[0])
+        out.extend(merged)
+    return _sort(np.asarray(out, dtype=np.float64))
+
+
+# --------------------------------------------------------------------------------------
+# MIDI
+# --------------------------------------------------------------------------------------
+
+
+def _read_midi(path: Path, *, sustain: bool) -> tuple[np.ndarray, list[str]]:
+    import mido
+
+    try:
+        mid = mido.MidiFile(str(path), clip=True)
+    except Exception as exc:  # mido raises many types (OSError, EOFError, ValueError, KeyError...)
+        raise NmftransError(f"{path}: not a readable MIDI file ({type(exc).__name__}: {exc})") from exc
+    tpb = mid.ticks_per_beat
+    if not isinstance(tpb, int) or tpb <= 0:
+        raise NmftransError(f"{path}: unsupported MIDI time division {tpb!r}")
+
+    # Type 2 files hold independent sequences; types 0 and 1 share one tempo map.
+    groups = [[t] for t in mid.tracks] if mid.type == 2 else [list(mid.tracks)]
+    raw: list[tuple[float, float, float, float]] = []
+    for tracks in groups:
+        raw.extend(_midi_notes(tracks, tpb, sustain=sustain))
+    if not raw:
+        raise NmftransError(f"{path}: MIDI file has no notes (drum channel 10 is ignored)")
+    notes, warnings = _finalize(raw, path)
+    notes = one_voice_per_pitch(notes)
+    if len(notes) == 0:
+        raise NmftransError(f"{path}: MIDI file has no notes of positive duration")
+    return notes, warnings
+
+
+def _midi_notes(tracks, tpb: int, *, sustain: bool) -> list[tuple[float, float, float, float]]:
+    """Notes of tracks sharing one tempo map, pedal applied (tick domain, then seconds)."""
+    events = []  # (tick, track, index, msg)
+    end_tick = 0
+    for ti, track in enumerate(tracks):
+        tick = 0
+        for i, msg in enumerate(track):
+            tick += msg.time
+            events.append((tick, ti, i, msg))
+        end_tick = max(end_tick, tick)
+    events.sort(key=lambda e: (e[0], e[1], e[2]))
+
+    tempo_changes = [(0, 500000)]
+    for tick, _, _, msg in events:
+        if msg.type == "set_tempo":
+            if tick == tempo_changes[-1][0]:
+                tempo_changes[-1] = (tick, msg.tempo)
+            else:
+                tempo_changes.append((tick, msg.tempo))
+    seg_ticks = np.array([t for t, _ in tempo_changes], dtype=np.int64)
+    seg_tempi = np.array([tp for _, tp in tempo_changes], dtype=np.float64)
+    seg_secs = np.zeros(len(seg_ticks))
+    for k in range(1, len(seg_ticks)):
+        seg_secs[k] = seg_secs[k - 1] + (seg_ticks[k] - seg_ticks[k - 1]) * seg_tempi[k - 1] / (1e6 * tpb)
+
+    def seconds(tick: int) -> float:
+        k = int(np.searchsorted(seg_ticks, tick, side="right")) - 1
+        return float(seg_secs[k] + (tick - seg_ticks[k]) * seg_tempi[k] / (1e6 * tpb))
+
+    # Pedal intervals per channel, in ticks: list of (down_tick, up_tick).
+    pedal: dict[int, list[tuple[int, int]]] = {}
+    down_since: dict[int, int] = {}
+    for tick, _, _, msg in events:
+        if msg.type == "control_change" and msg.control == _SUSTAIN_CC:
+            ch = msg.channel
+            if msg.value >= 64 and ch not in down_since:
+                down_since[ch] = tick
+            elif msg.value < 64 and ch in down_since:
+                pedal.setdefault(ch, []).append((down_since.pop(ch), tick))
+    for ch, start in down_since.items():
+        pedal.setdefault(ch, []).append((start, end_tick))
+
+    def pedal_release(ch: int, tick: int) -> int | None:
+        # A pedal change at the same tick as the key release counts as already done.
+        for down, up in pedal.get(ch, ()):
+            if down <= tick < up:
+                return up
+        return None
+
+    # Pair note-ons with note-offs per (track, channel, pitch), first in first out. A note-off
+    # at the tick of a new note-on of the same key closes the earlier notes, not the new one.
+    open_notes: dict[tuple[int, int, int], list[tuple[int, int]]] = {}
+    raw_ticks: list[tuple[int, int, int, int, int]] = []  # on, off, pitch, vel, channel
+    for tick, ti, _, msg in events:
+        if msg.type not in ("note_on", "note_off") or msg.channel == _DRUM_CHANNEL:
+            continue
+        key = (ti, msg.channel, msg.note)
+        if msg.type == "note_on" and msg.velocity > 0:
+            open_notes.setdefault(key, []).append((tick, msg.velocity))
+            continue
+        pending = open_notes.get(key)
+        if not pending:
+            continue
+        earlier = [n for n in pending if n[0] != tick]
+        if earlier and len(earlier) < len(pending):
+            for start, vel in earlier:
+                raw_ticks.append((start, tick, msg.note, vel, msg.channel))
+            open_notes[key] = [n for n in pending if n[0] == tick]
+        else:
+            start, vel = pending.pop(0)
+            raw_ticks.append((start, tick, msg.note, vel, msg.channel))
+    for (ti, ch, note), pending in open_notes.items():
+        for start, vel in pending:  # never released: lasts to the end of the file
+            raw_ticks.append((start, end_tick, note, vel, ch))
+
+    out = []
+    for on, off, note, vel, ch in raw_ticks:
+        if sustain:
+            up = pedal_release(ch, off)
+            if up is not None:
+                off = max(off, up)
+        out.append((seconds(on), seconds(off), float(note), float(vel)))
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# JAMS
+# --------------------------------------------------------------------------------------
+
+
+def _read_jams(path: Path) -> tuple[np.ndarray, list[str]]:
+    text = _read_text(path)
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise NmftransError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("annotations"), list):
+        raise NmftransError(f"{path}: not a JAMS file (no 'annotations' list)")
+    rows = []
+    for k, ann in enumerate(doc["annotations"]):
+        if not isinstance(ann, dict) or ann.get("namespace") != "note_midi":
+            continue
+        for time, duration, value in _jams_observations(ann.get("data"), path, k):
+            where = f"annotation {k}"
+            t = _jams_number(time, path, where, "time")
+            d = _jams_number(duration, path, where, "duration")
+            v = _jams_number(value, path, where, "value")
+            if t < 0 or d < 0:
+                raise NmftransError(f"{path}: {where}: negative time or duration")
+            rows.append((t, t + d, v, float(DEFAULT_VELOCITY)))
+    if not rows:
+        raise NmftransError(f"{path}: no note data (no 'note_midi' observations)")
+    notes, warnings = _finalize(rows, path)
+    return one_voice_per_pitch(notes), warnings
+
+
+def _jams_observations(data, path: Path, k: int):
+    """Yield (time, duration, value) from a JAMS annotation's data (list or dict of arrays)."""
+    if data is None:
+        return
+    if isinstance(data, list):
+        for obs in data:
+            if not isinstance(obs, dict):
+                raise NmftransError(f"{path}: annotation {k}: observation is not an object")
+            yield obs.get("time"), obs.get("duration"), obs.get("value")
+    elif isinstance(data, dict):
+        cols = [data.get(name) for name in ("time", "duration", "value")]
+        if not all(isinstance(c, list) for c in cols) or len({len(c) for c in cols}) != 1:
+            raise NmftransError(f"{path}: annotation {k}: malformed data arrays")
+        yield from zip(*cols)
+    else:
+        raise NmftransError(f"{path}: annotation {k}: malformed data")
+
+
+def _jams_number(value, path: Path, where: str, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise NmftransError(f"{path}: {where}: {what} {value!r} is not a finite number")
+    return float(value)
+
+
+# --------------------------------------------------------------------------------------
+# Text formats
+# --------------------------------------------------------------------------------------
+
+_ONSET_NAMES = ("onset", "onset_time", "onsettime", "start", "start_time", "starttime", "begin", "time")
+_OFFSET_NAMES = ("offset", "offset_time", "offsettime", "end", "end_time", "endtime", "stop")
+_DURATION_NAMES = ("duration", "dur", "length")
+_PITCH_NAMES = ("pitch", "midi", "midi_pitch", "midipitch", "note", "key")
+_VELOCITY_NAMES = ("velocity", "vel")
+
+
+def _find(header: list[str], names: tuple[str, ...]) -> int | None:
+    for name in names:
+        if name in header:
+            return header.index(name)
+    return None
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field.strip().strip('"'))
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_csv(text: str, path: Path) -> list[tuple[float, float, float, float]]:
+    lines = [(i + 1, line) for i, line in enumerate(text.splitlines()) if line.strip()]
+    lines = [(i, line) for i, line in lines if not line.lstrip().startswith("#")]
+    if not lines:
+        raise NmftransError(f"{path}: empty CSV file")
+    first = lines[0][1]
+    delimiter = ";" if first.count(";") > first.count(",") else ("\t" if "\t" in first and "," not in first else ",")
+    try:
+        rows = list(csv.reader(io.StringIO("\n".join(line for _, line in lines)), delimiter=delimiter))
+    except csv.Error as exc:
+        raise NmftransError(f"{path}: malformed CSV ({exc})") from None
+    numbered = [(lines[k][0], [f.strip() for f in row]) for k, row in enumerate(rows)]
+
+    header_fields = numbered[0][1]
+    if all(_is_number(f) for f in header_fields):
+        # No header: onset, offset, pitch[, velocity].
+        n_cols = len(header_fields)
+        if n_cols not in (3, 4):
+            raise NmftransError(
+                f"{path}: line {numbered[0][0]}: expected 3 or 4 columns "
+                f"(onset, offset, pitch[, velocity]), found {n_cols}"
+            )
+        cols, body, scale_velocity, has_duration = (0, 1, 2, 3 if n_cols == 4 else None), numbered, False, False
+    else:
+        header = [f.strip().strip('"').strip("'").strip().lower() for f in header_fields]
+        body = numbered[1:]
+        if "file" in header or "filename" in header:
+            raise NmftransError(
+                f"{path}: a table of files (column 'file'), not a note annotation of one audio file"
+            )
+        onset = _find(header, _ONSET_NAMES)
+        offset = _find(header, _OFFSET_NAMES)
+        duration = _find(header, _DURATION_NAMES)
+        pitch = _find(header, _PITCH_NAMES)
+        velocity = _find(header, _VELOCITY_NAMES)
+        if onset is None or pitch is None or (offset is None and duration is None):
+            raise NmftransError(
+                f"{path}: not a note table: header {','.join(header_fields)!r} lacks onset, "
+                "offset (or duration) and pitch columns"
+            )
+        has_duration = offset is None
+        cols = (onset, duration if has_duration else offset, pitch, velocity)
+        # FMP: "Start";"Duration";"Pitch";"Velocity" with velocity scaled to 0-1.
+        scale_velocity = has_duration and header[onset] == "start"
+
+    out = []
+    width = max(c for c in cols if c is not None) + 1
+    for line_no, fields in body:
+        if len(fields) < width:
+            raise NmftransError(f"{path}: line {line_no}: expected at least {width} fields, found {len(fields)}")
+        t0 = _number(fields[cols[0]], path, line_no, "onset")
+        t1 = _number(fields[cols[1]], path, line_no, "duration" if has_duration else "offset")
+        if has_duration:
+            if t1 < 0:
+                raise NmftransError(f"{path}: line {line_no}: negative duration {t1:g}")
+            t1 = t0 + t1
+        p = _number(fields[cols[2]], path, line_no, "pitch")
+        v = float(DEFAULT_VELOCITY) if cols[3] is None else _number(fields[cols[3]], path, line_no, "velocity")
+        _check_times(t0, t1, path, line_no)
+        out.append([t0, t1, p, v])
+    if scale_velocity and out and max(r[3] for r in out) <= 1.0:
+        for r in out:
+            r[3] = max(1.0, round(r[3] * 127))
+    return [tuple(r) for r in out]
+
+
+def _whitespace_rows(text: str) -> list[tuple[int, list[str]]]:
+    rows = []
+    for i, line in enumerate(text.splitlines()):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            rows.append((i + 1, stripped.split()))
+    return rows
+
+
+def _parse_maps_txt(text: str, path: Path) -> list[tuple[float, float, float, float]]:
+    rows = _whitespace_rows(text)
+    if rows and not all(_is_number(f) for f in rows[0][1]):
+        header = [f.lower() for f in rows[0][1]]
+        if header[:3] != ["onsettime", "offsettime", "midipitch"]:
+            raise NmftransError(
+                f"{path}: not a MAPS annotation (header 'OnsetTime OffsetTime MidiPitch' expected)"
+            )
+        rows = rows[1:]
+    elif not rows:
+        raise NmftransError(f"{path}: empty annotation file")
+    out = []
+    for line_no, fields in rows:
+        if len(fields) < 3:
+            raise NmftransError(f"{path}: line {line_no}: expected onset, offset, pitch")
+        t0 = _number(fields[0], path, line_no, "onset")
+        t1 = _number(fields[1], path, line_no, "offset")
+        p = _number(fields[2], path, line_no, "pitch")
+        _check_times(t0, t1, path, line_no)
+        out.append((t0, t1, p, float(DEFAULT_VELOCITY)))
+    return out
+
+
+def _parse_madmom_notes(text: str, path: Path) -> list[tuple[float, float, float, float]]:
+    rows = _whitespace_rows(text)
+    if not rows:
+        raise NmftransError(f"{path}: empty annotation file")
+    out = []
+    for line_no, fields in rows:
+        if len(fields) not in (3, 4):
+            raise NmftransError(
+                f"{path}: line {line_no}: expected onset, pitch, duration[, velocity], "
+                f"found {len(fields)} fields"
+            )
+        t0 = _number(fields[0], path, line_no, "onset")
+        p = _number(fields[1], path, line_no, "pitch")
+        d = _number(fields[2], path, line_no, "duration")
+        v = _number(fields[3], path, line_no, "velocity") if len(fields) == 4 else float(DEFAULT_VELOCITY)
+        if d < 0:
+            raise NmftransError(f"{path}: line {line_no}: negative duration {d:g}")
+        _check_times(t0, t0 + d, path, line_no)
+        out.append((t0, t0 + d, p, v))
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Cropping and rolls
+# --------------------------------------------------------------------------------------
+
+
+def crop_notes(
+    notes: np.ndarray, duration: float, *, pitch_range: tuple[int, int] | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """Fit a note list to an audio file and a pitch range.
+
+    Notes starting at or after ``duration`` are dropped, offsets beyond it are cut, and
+    notes outside ``pitch_range`` are dropped.
+
+    Parameters
+    ----------
+    notes : np.ndarray [shape=(n, 4)]
+    duration : float
+        Length of the audio in seconds.
+    pitch_range : (int, int) or None
+        Lowest and highest MIDI pitch kept, inclusive.
+
+    Returns
+    -------
+    notes : np.ndarray [shape=(m, 4)], m <= n
+    warnings : list of str
+        One line per kind of change, with counts.
+    """
+    notes = np.array(notes, dtype=np.float64).reshape(-1, 4)
+    warnings: list[str] = []
+    if len(notes):
+        late = notes[:, 0] >= duration
+        if late.any():
+            warnings.append(
+                f"annotation runs to {_fmt_s(notes[:, 1].max())} s but the audio is {_fmt_s(duration)} s: "
+                f"{int(late.sum())} notes after the end dropped"
+            )
+            notes = notes[~late]
+        cut = notes[:, 1] > duration
+        if cut.any():
+            warnings.append(f"{int(cut.sum())} notes cut at the end of the audio ({_fmt_s(duration)} s)")
+            notes[cut, 1] = duration
+    if pitch_range is not None and len(notes):
+        lo, hi = pitch_range
+        outside = (notes[:, 2] < lo) | (notes[:, 2] > hi)
+        if outside.any():
+            values = np.unique(notes[outside, 2]).astype(int)
+            shown = ", ".join(str(v) for v in values[:8]) + (", ..." if len(values) > 8 else "")
+            warnings.append(
+                f"{int(outside.sum())} notes outside the pitch range {lo}-{hi} dropped (pitches {shown})"
+            )
+            notes = notes[~outside]
+    return (notes if len(notes) else empty_notes()), warnings
+
+
+def _fmt_s(x: float) -> str:
+    """Seconds for messages: up to 3 decimals, at least one (2.0, 10.65, 703.275)."""
+    s = f"{x:.3f}".rstrip("0")
+    return s + "0" if s.endswith(".") else s
+
+
+def _frame_spans(notes: np.ndarray, n_frames: int, frame_rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """First and one-past-last frame of each note: frames t with onset <= t/frame_rate < offset."""
+    start = np.ceil(notes[:, 0] * frame_rate - _EPS).astype(np.int64)
+    stop = np.ceil(notes[:, 1] * frame_rate - _EPS).astype(np.int64)
+    return np.clip(start, 0, n_frames), np.clip(stop, 0, n_frames)
+
+
+def _roll(notes, n_frames, frame_rate, pitches, onset_frames=None) -> np.ndarray:
+    notes = np.asarray(notes, dtype=np.float64).reshape(-1, 4)
+    pitches = np.asarray(pitches).astype(np.int64).ravel()
+    if frame_rate <= 0:
+        raise ValueError("frame_rate must be positive")
+    roll = np.zeros((len(pitches), int(n_frames)), dtype=np.float32)
+    if len(notes) == 0 or len(pitches) == 0 or n_frames <= 0:
+        return roll
+    rows = np.searchsorted(pitches, notes[:, 2].astype(np.int64))
+    valid = (rows < len(pitches)) & (pitches[np.minimum(rows, len(pitches) - 1)] == notes[:, 2])
+    start, stop = _frame_spans(notes, int(n_frames), frame_rate)
+    if onset_frames is not None:
+        # An attack lasts onset_frames frames, cut at the offset but at least one frame long.
+        stop = np.minimum(np.maximum(np.minimum(stop, start + onset_frames), start + 1), n_frames)
+    for r, a, b in zip(rows[valid], start[valid], stop[valid]):
+        roll[r, a:b] = 1.0
+    return roll
+
+
+def notes_to_roll(notes: np.ndarray, n_frames: int, frame_rate: float, pitches) -> np.ndarray:
+    """Binary piano roll of a note list.
+
+    Parameters
+    ----------
+    notes : np.ndarray [shape=(n, 4)]
+    n_frames : int
+    frame_rate : float
+        Frames per second; frame ``t`` is at time ``t / frame_rate``.
+    pitches : np.ndarray [shape=(n_pitches,)], int
+        Sorted MIDI pitches, one row each; notes of other pitches are ignored.
+
+    Returns
+    -------
+    roll : np.ndarray [shape=(n_pitches, n_frames)], float32
+        1 at frames ``t`` with ``onset <= t / frame_rate < offset``, else 0.
+    """
+    return _roll(notes, n_frames, frame_rate, pitches)
+
+
+def onset_roll(notes: np.ndarray, n_frames: int, frame_rate: float, pitches, onset_frames: int = 1) -> np.ndarray:
+    """Piano roll of note attacks: the first ``onset_frames`` frames of each note.
+
+    Parameters
+    ----------
+    notes, n_frames, frame_rate, pitches
+        As in :func:`notes_to_roll`.
+    onset_frames : int
+        Frames marked from the onset frame on; cut at the note's offset, but every note
+        starting inside the roll marks at least its onset frame.
+
+    Returns
+    -------
+    roll : np.ndarray [shape=(n_pitches, n_frames)], float32
+    """
+    if onset_frames < 1:
+        raise ValueError("onset_frames must be >= 1")
+    return _roll(notes, n_frames, frame_rate, pitches, onset_frames=int(onset_frames))
