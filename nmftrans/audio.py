@@ -1,0 +1,110 @@
+"""Reading audio: any format soundfile reads (wav, flac, ogg, mp3), librosa's loader as fallback.
+
+Audio is returned as mono float32 at the requested sample rate. Problems a user can cause
+(missing, empty, corrupt or non-finite audio) raise :class:`~nmftrans.errors.NmftransError`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from nmftrans.errors import NmftransError
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".aifc", ".m4a", ".opus")
+
+
+def _read_native(path: Path) -> tuple[np.ndarray, int]:
+    """Read with soundfile, falling back to librosa/audioread for formats it lacks."""
+    import soundfile as sf
+
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        return data, int(sr)
+    except sf.LibsndfileError as exc:
+        first_error = exc
+    except RuntimeError as exc:  # older soundfile versions
+        first_error = exc
+    try:
+        import librosa
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data, sr = librosa.load(str(path), sr=None, mono=False, dtype=np.float32)
+    except Exception:  # noqa: BLE001 - any decoder failure is a user-facing "cannot read"
+        raise NmftransError(f"{path}: cannot read audio ({first_error})") from None
+    data = np.atleast_2d(data).T
+    return np.ascontiguousarray(data, dtype=np.float32), int(sr)
+
+
+def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Resample a mono signal with soxr (high quality).
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n_samples,)], float32
+    orig_sr, target_sr : int
+        Sample rates in Hz.
+
+    Returns
+    -------
+    np.ndarray [shape=(round(n_samples * target_sr / orig_sr),)], float32
+    """
+    if orig_sr == target_sr:
+        return y
+    import soxr
+
+    return soxr.resample(y, orig_sr, target_sr, quality="HQ").astype(np.float32, copy=False)
+
+
+def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
+    """Load an audio file as mono float32 at ``sample_rate``.
+
+    Parameters
+    ----------
+    path : str or Path
+        Any file soundfile or librosa can decode.
+    sample_rate : int
+        Target sample rate in Hz.
+
+    Returns
+    -------
+    y : np.ndarray [shape=(n_samples,)], float32
+
+    Raises
+    ------
+    NmftransError
+        Missing or unreadable file, no samples, or NaN/inf samples.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise NmftransError(f"{path}: no such file")
+    if path.is_dir():
+        raise NmftransError(f"{path}: is a folder, not an audio file")
+    if path.stat().st_size == 0:
+        raise NmftransError(f"{path}: empty file")
+    data, sr = _read_native(path)
+    if data.size == 0:
+        raise NmftransError(f"{path}: the audio has no samples")
+    if not np.isfinite(data).all():
+        raise NmftransError(f"{path}: the audio contains NaN or infinite samples")
+    y = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    return resample(np.ascontiguousarray(y, dtype=np.float32), sr, sample_rate)
+
+
+def audio_duration(path: str | Path) -> float:
+    """Duration of an audio file in seconds, read from its header when possible."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+        return info.frames / info.samplerate
+    except Exception:  # noqa: BLE001 - fall back to decoding
+        import librosa
+
+        try:
+            return float(librosa.get_duration(path=str(path)))
+        except Exception:  # noqa: BLE001
+            raise NmftransError(f"{path}: cannot read audio") from None

@@ -1,0 +1,237 @@
+"""The ``nmftrans`` command line: thin Typer wrappers around the use cases.
+
+Exit codes: 0 all went well, 1 an input failed (in a batch: at least one file failed, the others
+were processed), 2 usage error. Results go to stdout; messages and progress go to stderr.
+Heavy modules (NumPy, Numba, librosa) are imported inside the commands, so ``--help`` is fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from nmftrans import __version__
+from nmftrans.errors import NmftransError
+
+app = typer.Typer(
+    name="nmftrans",
+    help="Automatic music transcription with nonnegative matrix factorization.\n\n"
+    "Learn a spectral dictionary from your instrument's notes in seconds, then transcribe audio to MIDI.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class Log:
+    """One-line messages on stderr; progress only on a terminal and when not quiet."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            typer.echo(message, err=True)
+
+    def warn(self, message: str) -> None:
+        typer.echo(f"warning: {message}", err=True)
+
+    def error(self, message: str) -> None:
+        typer.echo(f"error: {message}", err=True)
+
+    def progress(self, total: int, description: str):
+        """A rich progress bar on stderr, or a no-op when stderr is not a terminal."""
+        return _Progress(total, description, enabled=not self.quiet and sys.stderr.isatty())
+
+
+class _Progress:
+    def __init__(self, total: int, description: str, enabled: bool):
+        self.enabled = enabled
+        self.total = total
+        self.description = description
+
+    def __enter__(self):
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+            self._bar.__enter__()
+            self._task = self._bar.add_task(self.description, total=self.total)
+        return self
+
+    def advance(self, label: str = "") -> None:
+        if self.enabled:
+            self._bar.update(self._task, advance=1, description=f"{self.description} {label}"[:60])
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self._bar.__exit__(*exc)
+        return False
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"nmftrans {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Automatic music transcription with nonnegative matrix factorization."""
+
+
+def _pitch_range(lowest: Optional[str], highest: Optional[str], default: tuple[int, int] | None):
+    from nmftrans.pitches import parse_pitch
+
+    if lowest is None and highest is None:
+        return default
+    lo = parse_pitch(lowest) if lowest is not None else (default[0] if default else 0)
+    hi = parse_pitch(highest) if highest is not None else (default[1] if default else 127)
+    if lo > hi:
+        raise NmftransError(f"--lowest ({lowest}) is above --highest ({highest})")
+    return lo, hi
+
+
+@app.command()
+def learn(
+    sources: List[Path] = typer.Argument(None, help="Folders or files: isolated notes or labelled audio.", show_default=False),
+    output: Path = typer.Option(..., "-o", "--output", help="Dictionary file to write (.npz)."),
+    harmonic: bool = typer.Option(False, "--harmonic", help="No data: pitch-informed harmonic templates."),
+    lowest: Optional[str] = typer.Option(None, help="Lowest pitch of the dictionary (MIDI number or name, e.g. A0)."),
+    highest: Optional[str] = typer.Option(None, help="Highest pitch of the dictionary (e.g. C8)."),
+    beta: float = typer.Option(1.0, help="β of the divergence: 2 Euclidean, 1 Kullback-Leibler, 0 Itakura-Saito."),
+    iterations: int = typer.Option(50, help="MU iterations (labelled audio: epochs over the files)."),
+    split: Optional[str] = typer.Option(None, help="MAESTRO split to use: train, validation or test."),
+    guitarset_audio: str = typer.Option("mic", help="GuitarSet audio: mic or mix."),
+    max_files: Optional[int] = typer.Option(None, help="Use at most this many labelled files."),
+    sustain: bool = typer.Option(True, "--sustain/--no-sustain", help="Extend MIDI notes by the sustain pedal."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings on stderr."),
+) -> None:
+    """Build a dictionary W from isolated notes, labelled audio, or nothing (--harmonic).
+
+    \b
+    Examples:
+      nmftrans learn my-piano-notes/ -o piano.npz        one note per file (pitch from notes.csv,
+                                                         an annotation, or names like M60)
+      nmftrans learn guitarset/ -o guitar.npz            labelled audio: W from D(X | W·Y), Y = piano roll
+      nmftrans learn --harmonic --lowest A0 --highest C8 -o harmonic.npz
+    """
+    log = Log(quiet)
+    try:
+        from nmftrans import learn as use_case
+        from nmftrans.dictionary import save_dictionary
+        from nmftrans.pitches import midi_to_name
+
+        if not harmonic and not sources:
+            _fail("give SOURCE folders or files, or --harmonic", 2)
+        if output.exists() and not overwrite:
+            _fail(f"{output}: exists (use --overwrite to replace it)")
+        if harmonic:
+            rng = _pitch_range(lowest, highest, (21, 108))
+            dictionary = use_case.learn_harmonic(rng, beta=beta)
+            report = use_case.LearnReport(filled=list(range(rng[0], rng[1] + 1)))
+        else:
+            dictionary, report = use_case.learn_from_sources(
+                sources, beta=beta, pitch_range=_pitch_range(lowest, highest, None), iterations=iterations,
+                split=split, guitarset_audio=guitarset_audio, max_files=max_files, sustain=sustain, log=log)
+        save_dictionary(dictionary, output, overwrite=True)
+    except NmftransError as exc:
+        _fail(str(exc))
+    for path, reason in report.skipped:
+        log.warn(f"skipped {path}: {reason}")
+    for message in report.warnings:
+        log.warn(message)
+    names = [midi_to_name(p) for p in dictionary.pitch_set]
+    log.info(f"learned {len(report.learned)} pitches from data, {len(report.filled)} harmonic; "
+             f"{len(dictionary.pitches)} templates {names[0]}-{names[-1]} -> {output}")
+    if report.filled and report.learned:
+        log.info("no training notes (harmonic templates): " + " ".join(midi_to_name(p) for p in report.filled))
+    typer.echo(str(output))
+
+
+@app.command()
+def transcribe(
+    inputs: List[Path] = typer.Argument(..., help="Audio files or folders ('-' reads paths from stdin).", show_default=False),
+    dictionary: Optional[str] = typer.Option(None, "-W", "--dictionary", help="piano, guitar or a .npz path [default: piano]."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file (one input), folder (many inputs), or - for a note list on stdout. Default: <name>.mid in the current folder."),
+    csv: bool = typer.Option(False, "--csv", help="Also write the note list as <name>.csv."),
+    json_: bool = typer.Option(False, "--json", help="Also write the note list as <name>.json (with -o -: JSON on stdout)."),
+    tempo: float = typer.Option(120.0, help="MIDI tempo in BPM."),
+    program: int = typer.Option(-1, help="MIDI program (0 piano, 24 nylon guitar); default: from the dictionary."),
+    onset_threshold: Optional[float] = typer.Option(None, help="Onset sensitivity: lower finds more notes."),
+    frame_threshold: Optional[float] = typer.Option(None, help="How long notes last: lower gives longer notes."),
+    min_note_ms: Optional[float] = typer.Option(None, help="Drop notes shorter than this (ms)."),
+    lowest: Optional[str] = typer.Option(None, help="Lowest pitch to transcribe (e.g. E2 or 40)."),
+    highest: Optional[str] = typer.Option(None, help="Highest pitch to transcribe (e.g. C8)."),
+    iterations: Optional[int] = typer.Option(None, help="MU iterations of the solver."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (otherwise they are skipped)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings on stderr."),
+) -> None:
+    """Transcribe audio to MIDI with a dictionary (W fixed, H solved, H -> notes).
+
+    \b
+    Examples:
+      nmftrans transcribe song.wav -o song.mid             shipped piano dictionary
+      nmftrans transcribe take.flac -W guitar -o take.mid --csv
+      nmftrans transcribe album/ -W my.npz -o midi/        a folder: one .mid per file
+      nmftrans transcribe song.wav -o - | head             note list (CSV) on stdout
+      find music -name '*.flac' | nmftrans transcribe - -o out/
+    """
+    log = Log(quiet)
+    from nmftrans import batch as run
+
+    try:
+        paths = run.expand_inputs(inputs, stdin=sys.stdin)
+        options = run.TranscribeOptions(
+            dictionary=dictionary, onset_threshold=onset_threshold, frame_threshold=frame_threshold,
+            min_note_ms=min_note_ms, pitch_range=_pitch_range(lowest, highest, None), iterations=iterations,
+            tempo=tempo, program=program, csv=csv, json=json_, overwrite=overwrite)
+        jobs = run.plan_outputs(paths, output, options)
+    except NmftransError as exc:
+        _fail(str(exc))
+    failed = 0
+    with log.progress(len(jobs), "transcribing") as bar:
+        for job in jobs:
+            try:
+                result = run.run_transcription(job, options)
+            except NmftransError as exc:
+                log.error(str(exc))
+                failed += 1
+            else:
+                for message in result.warnings:
+                    log.warn(f"{job.audio}: {message}")
+                if result.stdout:
+                    sys.stdout.write(result.stdout)
+                for path in result.written:
+                    typer.echo(str(path))
+                for path in result.skipped:
+                    log.info(f"{path}: exists, skipped (use --overwrite to replace it)")
+            bar.advance(job.audio.name)
+    if len(jobs) > 1:
+        log.info(f"{len(jobs) - failed} of {len(jobs)} files transcribed" + (f", {failed} failed" if failed else ""))
+    if failed:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

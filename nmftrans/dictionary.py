@@ -1,0 +1,205 @@
+"""The dictionary file: spectral templates W with the settings they were learned with.
+
+Format (``.npz``, read with ``allow_pickle=False``; every entry a plain numeric or unicode array):
+
+=================  ==========================  ==================================================
+key                dtype / shape               meaning
+=================  ==========================  ==================================================
+``format``         str, ()                     ``"nmftrans-dictionary"``
+``version``        int32, ()                   format version (currently 1)
+``W``              float32, (n_bins, n_comp)   nonnegative templates (columns of unit sum)
+``pitches``        int16, (n_comp,)            MIDI pitch of each column
+``roles``          int8, (n_comp,)             0 = sustain (or only) template, 1 = attack/onset
+``settings``       str, ()                     :class:`FeatureSettings` as JSON
+``beta``           float64, ()                 β of the divergence the templates were fitted for
+``provenance``     str, ()                     JSON object: source, method, tool version, date
+=================  ==========================  ==================================================
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from nmftrans.errors import NmftransError
+from nmftrans.fileio import atomic_path
+from nmftrans.settings import FeatureSettings
+
+FORMAT_NAME = "nmftrans-dictionary"
+FORMAT_VERSION = 1
+ROLE_SUSTAIN = 0
+ROLE_ATTACK = 1
+ROLE_NAMES = {ROLE_SUSTAIN: "sustain", ROLE_ATTACK: "attack"}
+SHIPPED = ("piano", "guitar")
+_KEYS = ("format", "version", "W", "pitches", "roles", "settings", "beta", "provenance")
+
+
+@dataclass
+class Dictionary:
+    """Templates and their metadata.
+
+    Attributes
+    ----------
+    W : np.ndarray [shape=(n_bins, n_components)], float32
+    pitches : np.ndarray [shape=(n_components,)], int16
+        MIDI pitch of each template.
+    roles : np.ndarray [shape=(n_components,)], int8
+        ``ROLE_SUSTAIN`` or ``ROLE_ATTACK`` for each template.
+    settings : FeatureSettings
+        The analysis that produced the templates; ``transcribe`` reuses it.
+    beta : float
+        β of the divergence used to learn them (and the default for solving).
+    provenance : dict
+        JSON-serialisable description of the source.
+    """
+
+    W: np.ndarray
+    pitches: np.ndarray
+    roles: np.ndarray
+    settings: FeatureSettings
+    beta: float = 1.0
+    provenance: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.W = np.ascontiguousarray(self.W, dtype=np.float32)
+        self.pitches = np.asarray(self.pitches, dtype=np.int16)
+        self.roles = np.asarray(self.roles, dtype=np.int8)
+        _validate(self.W, self.pitches, self.roles, self.settings, self.beta, source="dictionary")
+
+    @property
+    def pitch_set(self) -> np.ndarray:
+        """Sorted distinct MIDI pitches, shape ``(n_pitches,)``."""
+        return np.unique(self.pitches)
+
+
+def _validate(W, pitches, roles, settings, beta, source) -> None:
+    from nmftrans.features import frequencies
+
+    if W.ndim != 2 or pitches.ndim != 1 or roles.ndim != 1:
+        raise NmftransError(f"{source}: W must be 2-D and pitches/roles 1-D")
+    if W.shape[1] == 0 or W.shape[1] != len(pitches) or len(pitches) != len(roles):
+        raise NmftransError(
+            f"{source}: W has {W.shape[1]} templates but {len(pitches)} pitches and {len(roles)} roles"
+        )
+    n_bins = len(frequencies(settings))
+    if W.shape[0] != n_bins:
+        raise NmftransError(
+            f"{source}: W has {W.shape[0]} frequency bins but its feature settings give {n_bins}"
+        )
+    if not np.isfinite(W).all() or (W < 0).any():
+        raise NmftransError(f"{source}: W has negative or non-finite values")
+    if (W.sum(axis=0) <= 0).any():
+        raise NmftransError(f"{source}: W has an all-zero template")
+    if pitches.min() < 0 or pitches.max() > 127:
+        raise NmftransError(f"{source}: pitches must be MIDI numbers 0-127")
+    if not np.isin(roles, list(ROLE_NAMES)).all():
+        raise NmftransError(f"{source}: unknown template roles")
+    if not np.isfinite(beta):
+        raise NmftransError(f"{source}: beta must be finite")
+
+
+def save_dictionary(dictionary: Dictionary, path: str | Path, *, overwrite: bool = True) -> None:
+    """Write a dictionary to ``path`` (``.npz``) atomically."""
+    arrays = {
+        "format": np.array(FORMAT_NAME),
+        "version": np.array(FORMAT_VERSION, dtype=np.int32),
+        "W": dictionary.W,
+        "pitches": dictionary.pitches,
+        "roles": dictionary.roles,
+        "settings": np.array(dictionary.settings.to_json()),
+        "beta": np.array(float(dictionary.beta)),
+        "provenance": np.array(json.dumps(dictionary.provenance, sort_keys=True)),
+    }
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+
+
+def _scalar_str(arrays, key: str, source: str) -> str:
+    value = arrays[key]
+    if value.shape != () or value.dtype.kind != "U":
+        raise NmftransError(f"{source}: entry {key!r} must be a string")
+    return str(value)
+
+
+def shipped_path(name: str) -> Path:
+    """Path of a shipped dictionary (``'piano'`` or ``'guitar'``)."""
+    from importlib.resources import files
+
+    return Path(str(files("nmftrans.dictionaries").joinpath(f"{name}.npz")))
+
+
+def resolve_dictionary(name_or_path: str | Path | None) -> Path:
+    """Map ``None`` (the default piano), a shipped name or a path to a dictionary file path."""
+    if name_or_path is None:
+        name_or_path = "piano"
+    if str(name_or_path) in SHIPPED:
+        path = shipped_path(str(name_or_path))
+        if not path.exists():
+            raise NmftransError(f"the shipped dictionary {name_or_path!r} is not installed")
+        return path
+    return Path(name_or_path)
+
+
+def load_dictionary(name_or_path: str | Path | None = None) -> Dictionary:
+    """Load and validate a dictionary: a path, ``'piano'``/``'guitar'``, or None for piano.
+
+    Raises
+    ------
+    NmftransError
+        Missing file, not an nmftrans dictionary, missing keys, object arrays, wrong shapes.
+    """
+    path = resolve_dictionary(name_or_path)
+    source = str(path)
+    if not path.is_file():
+        raise NmftransError(f"{source}: no such dictionary file")
+    if not zipfile.is_zipfile(path):
+        raise NmftransError(f"{source}: not a valid .npz file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in _KEYS if k not in npz.files]
+            if "format" in npz.files and not missing:
+                arrays = {k: npz[k] for k in _KEYS}
+            else:
+                arrays = None
+    except ValueError as exc:
+        if "pickle" in str(exc).lower() or "object" in str(exc).lower():
+            raise NmftransError(f"{source}: contains object arrays; refusing to load it") from None
+        raise NmftransError(f"{source}: not a valid .npz file ({exc})") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise NmftransError(f"{source}: not a valid .npz file ({exc})") from None
+    if arrays is None:
+        raise NmftransError(f"{source}: not an nmftrans dictionary (missing {', '.join(missing)})")
+    if _scalar_str(arrays, "format", source) != FORMAT_NAME:
+        raise NmftransError(f"{source}: not an nmftrans dictionary")
+    version = arrays["version"]
+    if version.shape != () or version.dtype.kind not in "iu" or int(version) != FORMAT_VERSION:
+        raise NmftransError(f"{source}: unsupported dictionary format version {version!r}")
+    for key in ("W", "pitches", "roles", "beta"):
+        if arrays[key].dtype.kind not in "fiu":
+            raise NmftransError(f"{source}: entry {key!r} must be numeric")
+    if arrays["beta"].shape != ():
+        raise NmftransError(f"{source}: entry 'beta' must be a scalar")
+    settings = FeatureSettings.from_json(_scalar_str(arrays, "settings", source))
+    try:
+        provenance = json.loads(_scalar_str(arrays, "provenance", source))
+    except ValueError:
+        raise NmftransError(f"{source}: provenance is not valid JSON") from None
+    if not isinstance(provenance, dict):
+        raise NmftransError(f"{source}: provenance must be a JSON object")
+    pitches, roles = arrays["pitches"], arrays["roles"]
+    if pitches.ndim == 1 and (pitches != np.round(pitches)).any():
+        raise NmftransError(f"{source}: pitches must be integers")
+    W = arrays["W"]
+    _validate(W, pitches, roles, settings, float(arrays["beta"]), source)
+    return Dictionary(W, pitches.astype(np.int16), roles.astype(np.int8), settings, float(arrays["beta"]), provenance)
+
+
+def check_compatible(dictionary: Dictionary, settings: FeatureSettings) -> None:
+    """Raise if features computed with ``settings`` cannot be explained by ``dictionary``."""
+    if dictionary.settings != settings:
+        raise NmftransError("the features were computed with other settings than the dictionary's")

@@ -1,0 +1,128 @@
+"""Audio -> nonnegative spectrogram V, as described by a :class:`~nmftrans.settings.FeatureSettings`.
+
+Frames are centred: frame ``t`` is centred on sample ``t * hop_length`` (the signal is padded with
+``n_fft // 2`` zeros at both ends), so its time is ``t / frame_rate`` seconds. The STFT magnitude is
+scaled so that a sinusoid of amplitude ``a`` peaks at about ``a`` whatever ``n_fft``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from nmftrans.settings import FeatureSettings
+
+# Frames transformed at once: bounds the memory of the framed signal (n_fft floats per frame).
+_CHUNK_FRAMES = 1024
+
+
+@functools.lru_cache(maxsize=16)
+def _window(n_fft: int) -> np.ndarray:
+    n = np.arange(n_fft)
+    win = 0.5 - 0.5 * np.cos(2.0 * np.pi * n / n_fft)  # periodic Hann
+    return (win * (2.0 / win.sum())).astype(np.float32)
+
+
+def stft_frequencies(settings: FeatureSettings) -> np.ndarray:
+    """Centre frequencies (Hz) of all ``n_fft // 2 + 1`` STFT bins."""
+    return np.arange(settings.n_fft // 2 + 1) * (settings.sample_rate / settings.n_fft)
+
+
+@functools.lru_cache(maxsize=16)
+def _kept_bins(settings: FeatureSettings) -> slice:
+    freqs = stft_frequencies(settings)
+    idx = np.flatnonzero((freqs >= settings.fmin) & (freqs <= settings.fmax))
+    return slice(int(idx[0]), int(idx[-1]) + 1)
+
+
+@functools.lru_cache(maxsize=16)
+def logfreq_filterbank(settings: FeatureSettings) -> np.ndarray:
+    """Semitone-spaced triangular filterbank over the kept STFT bins.
+
+    Returns
+    -------
+    fb : np.ndarray [shape=(n_bands, n_kept_stft_bins)], float32
+        Band centres are ``bins_per_semitone`` per semitone from ``fmin`` to ``fmax``. Each
+        triangle spans its neighbours' centres but at least one STFT bin spacing, so low bands
+        are never empty.
+    """
+    freqs = stft_frequencies(settings)[_kept_bins(settings)]
+    midi_lo = 69 + 12 * np.log2(max(settings.fmin, 1.0) / 440.0)
+    midi_hi = 69 + 12 * np.log2(settings.fmax / 440.0)
+    step = 1.0 / settings.bins_per_semitone
+    centres_midi = np.arange(midi_lo, midi_hi + 1e-9, step)
+    centres = 440.0 * 2.0 ** ((centres_midi - 69) / 12)
+    df = settings.sample_rate / settings.n_fft
+    lower = 440.0 * 2.0 ** ((centres_midi - step - 69) / 12)
+    upper = 440.0 * 2.0 ** ((centres_midi + step - 69) / 12)
+    fb = np.zeros((len(centres), len(freqs)), dtype=np.float64)
+    for b, (lo, c, hi) in enumerate(zip(lower, centres, upper)):
+        left = max(c - lo, df)
+        right = max(hi - c, df)
+        rising = 1.0 - (c - freqs) / left
+        falling = 1.0 - (freqs - c) / right
+        fb[b] = np.clip(np.where(freqs <= c, rising, falling), 0.0, None)
+    return fb.astype(np.float32)
+
+
+def frequencies(settings: FeatureSettings) -> np.ndarray:
+    """Centre frequency in Hz of every feature bin (rows of V).
+
+    Returns
+    -------
+    np.ndarray [shape=(n_bins,)], float64
+    """
+    if settings.frontend == "stft":
+        return stft_frequencies(settings)[_kept_bins(settings)]
+    midi_lo = 69 + 12 * np.log2(max(settings.fmin, 1.0) / 440.0)
+    midi_hi = 69 + 12 * np.log2(settings.fmax / 440.0)
+    centres_midi = np.arange(midi_lo, midi_hi + 1e-9, 1.0 / settings.bins_per_semitone)
+    return 440.0 * 2.0 ** ((centres_midi - 69) / 12)
+
+
+def n_frames_for(n_samples: int, settings: FeatureSettings) -> int:
+    """Number of centred frames for a signal of ``n_samples`` samples."""
+    return 1 + n_samples // settings.hop_length
+
+
+def frame_times(n_frames: int, settings: FeatureSettings) -> np.ndarray:
+    """Time in seconds of the centre of each frame, shape ``(n_frames,)``."""
+    return np.arange(n_frames) / settings.frame_rate
+
+
+def spectrogram(y: np.ndarray, settings: FeatureSettings) -> np.ndarray:
+    """Nonnegative spectrogram of a mono signal.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n_samples,)], float32
+        Mono audio at ``settings.sample_rate``.
+    settings : FeatureSettings
+
+    Returns
+    -------
+    V : np.ndarray [shape=(n_bins, n_frames)], float32, C-contiguous
+        ``n_frames = 1 + n_samples // hop_length``; ``n_bins = len(frequencies(settings))``.
+    """
+    import scipy.fft
+
+    y = np.asarray(y, dtype=np.float32)
+    n_fft, hop = settings.n_fft, settings.hop_length
+    n_frames = n_frames_for(len(y), settings)
+    padded = np.zeros(len(y) + 2 * (n_fft // 2) + hop, dtype=np.float32)
+    padded[n_fft // 2 : n_fft // 2 + len(y)] = y
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:n_frames]
+    win = _window(n_fft)
+    keep = _kept_bins(settings)
+    fb = logfreq_filterbank(settings) if settings.frontend == "logfreq" else None
+    n_bins = keep.stop - keep.start if fb is None else fb.shape[0]
+    V = np.empty((n_bins, n_frames), dtype=np.float32)
+    for start in range(0, n_frames, _CHUNK_FRAMES):
+        stop = min(start + _CHUNK_FRAMES, n_frames)
+        spec = scipy.fft.rfft(frames[start:stop] * win, axis=1, workers=-1)[:, keep]
+        mag = np.abs(spec).astype(np.float32, copy=False)
+        if settings.power != 1.0:
+            mag **= np.float32(settings.power)
+        V[:, start:stop] = mag.T if fb is None else fb @ mag.T
+    return V

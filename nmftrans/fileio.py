@@ -1,0 +1,53 @@
+"""Atomic file writing: write to a temporary file beside the target, then rename.
+
+An interrupted run never leaves a half-written output, and an existing file is replaced in one step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from nmftrans.errors import NmftransError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; rename it onto ``path`` on success.
+
+    Parameters
+    ----------
+    path : str or Path
+        Final destination.
+    overwrite : bool
+        If False and ``path`` exists, raise :class:`NmftransError` before writing anything.
+    """
+    path = Path(path)
+    if not overwrite and path.exists():
+        raise NmftransError(f"{path}: exists (use --overwrite to replace it)")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise NmftransError(f"{path}: folder {folder} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=folder)
+    except OSError as exc:
+        raise NmftransError(f"{path}: cannot write ({exc.strerror})") from None
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except OSError as exc:
+        raise NmftransError(f"{path}: cannot write ({exc.strerror})") from None
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text_atomic(path: str | Path, text: str, *, overwrite: bool = True) -> None:
+    """Write a text file atomically."""
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        tmp.write_text(text, encoding="utf-8")

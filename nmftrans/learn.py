@@ -1,0 +1,310 @@
+"""Use case ``learn``: build a :class:`~nmftrans.dictionary.Dictionary` from data or from nothing.
+
+Three sources:
+
+* isolated notes (one note per file): one rank-one template per pitch, velocity layers pooled;
+* labelled audio (audio + note annotation): supervised NMF, ``min_W D(X | W Y)`` with the
+  activations fixed to the piano roll ``Y``;
+* no data: pitch-informed harmonic templates.
+
+Pitches of the requested range without training data get a harmonic template; the result says which.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from nmftrans import __version__
+from nmftrans.audio import load_audio
+from nmftrans.dictionary import ROLE_SUSTAIN, Dictionary
+from nmftrans.errors import NmftransError
+from nmftrans.features import frequencies, spectrogram
+from nmftrans.settings import FeatureSettings
+from nmftrans.templates import harmonic_templates, rank_one_template
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class LearnReport:
+    """What ``learn`` did, for the user: pitches learned, filled in, files skipped."""
+
+    learned: list[int] = field(default_factory=list)
+    filled: list[int] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class IsolatedNote:
+    """One training file holding a single note."""
+
+    path: Path
+    pitch: int
+    onset: float = 0.0
+    offset: float | None = None
+
+
+def _provenance(method: str, sources: Iterable, **extra) -> dict:
+    return {
+        "method": method,
+        "sources": [str(s) for s in sources],
+        "tool": f"nmftrans {__version__}",
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **extra,
+    }
+
+
+def _fill_and_sort(columns: dict[int, np.ndarray], pitch_range: tuple[int, int] | None,
+                   settings: FeatureSettings) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Add harmonic templates for pitches in range without data; return W, pitches, filled."""
+    learned = sorted(columns)
+    lo, hi = pitch_range if pitch_range else (learned[0], learned[-1])
+    filled = [p for p in range(lo, hi + 1) if p not in columns]
+    if filled:
+        Wh = harmonic_templates(filled, frequencies(settings))
+        for j, p in enumerate(filled):
+            columns[p] = Wh[:, j]
+    pitches = np.array(sorted(p for p in columns if lo <= p <= hi), dtype=np.int16)
+    W = np.stack([columns[int(p)] for p in pitches], axis=1)
+    return W, pitches, filled
+
+
+def learn_harmonic(pitch_range: tuple[int, int], settings: FeatureSettings = FeatureSettings(),
+                   *, beta: float = 1.0) -> Dictionary:
+    """Harmonic comb templates for every pitch in ``pitch_range`` (inclusive MIDI numbers)."""
+    lo, hi = pitch_range
+    if not 0 <= lo <= hi <= 127:
+        raise NmftransError(f"invalid pitch range {lo}-{hi}")
+    pitches = np.arange(lo, hi + 1)
+    W = harmonic_templates(pitches, frequencies(settings))
+    prov = _provenance("harmonic", [], pitch_range=[lo, hi])
+    return Dictionary(W, pitches, np.full(len(pitches), ROLE_SUSTAIN), settings, beta, prov)
+
+
+def learn_isolated(notes: Sequence[IsolatedNote], settings: FeatureSettings = FeatureSettings(), *,
+                   beta: float = 1.0, pitch_range: tuple[int, int] | None = None,
+                   progress: Progress | None = None) -> tuple[Dictionary, LearnReport]:
+    """One template per pitch from isolated-note recordings.
+
+    Each file's frames from the note's onset to its offset are pooled per pitch (all velocity
+    layers) and fitted by a rank-one β-NMF.
+
+    Parameters
+    ----------
+    notes : sequence of IsolatedNote
+    settings : FeatureSettings
+    beta : float
+    pitch_range : (int, int), optional
+        Inclusive MIDI range of the dictionary; pitches without data get harmonic templates.
+        Default: the range of the data.
+    progress : callable, optional
+        Called with each file name as it is processed.
+
+    Returns
+    -------
+    dictionary : Dictionary
+    report : LearnReport
+    """
+    report = LearnReport()
+    frames: dict[int, list[np.ndarray]] = {}
+    fr = settings.frame_rate
+    for note in notes:
+        if progress:
+            progress(note.path.name)
+        try:
+            y = load_audio(note.path, settings.sample_rate)
+        except NmftransError as exc:
+            report.skipped.append((str(note.path), str(exc)))
+            continue
+        V = spectrogram(y, settings)
+        start = int(round(note.onset * fr))
+        stop = V.shape[1] if note.offset is None else int(round(note.offset * fr))
+        seg = V[:, start:max(stop, start + 1)]
+        if seg.size == 0 or seg.sum() <= 0:
+            report.skipped.append((str(note.path), "silent or empty note"))
+            continue
+        frames.setdefault(note.pitch, []).append(seg)
+    if not frames:
+        raise NmftransError("no usable isolated notes found")
+    columns = {p: rank_one_template(np.concatenate(segs, axis=1), beta=beta) for p, segs in frames.items()}
+    W, pitches, filled = _fill_and_sort(columns, pitch_range, settings)
+    report.learned = sorted(frames)
+    report.filled = filled
+    prov = _provenance("isolated", sorted({str(n.path.parent) for n in notes}),
+                       n_files=len(notes), learned=report.learned, filled=filled)
+    return Dictionary(W, pitches, np.full(len(pitches), ROLE_SUSTAIN), settings, beta, prov), report
+
+
+def _silent(y: np.ndarray) -> bool:
+    return len(y) == 0 or float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) < 1e-4
+
+
+def learn_labelled(pairs: Sequence[tuple[Path, Path]], settings: FeatureSettings = FeatureSettings(), *,
+                   beta: float = 1.0, iterations: int = 50, pitch_range: tuple[int, int] | None = None,
+                   sustain: bool = True, progress: Progress | None = None) -> tuple[Dictionary, LearnReport]:
+    """Supervised NMF: learn W by minimising ``D(X | W Y)`` with H fixed to the piano roll Y.
+
+    Spectrograms are never all held in memory: for β = 2 one pass accumulates ``X Yᵀ`` and
+    ``Y Yᵀ``; for other β the spectrograms are kept in a temporary folder as ``.npy`` files and
+    memory-mapped in each epoch, whose W update sums every file's numerator and denominator.
+
+    Parameters
+    ----------
+    pairs : sequence of (audio path, annotation path)
+    settings : FeatureSettings
+    beta : float
+    iterations : int
+        MU updates of W (epochs over all files).
+    pitch_range : (int, int), optional
+        Inclusive MIDI range; default: the annotated pitches' range within 21-108.
+    sustain : bool
+        Extend MIDI notes by the sustain pedal.
+
+    Returns
+    -------
+    dictionary : Dictionary
+    report : LearnReport
+    """
+    import tempfile
+
+    from nmftrans import kernels
+    from nmftrans.annotations import crop_notes, notes_to_roll, read_notes
+
+    report = LearnReport()
+    fr = settings.frame_rate
+    annotated = []
+    for audio_path, ann_path in pairs:  # annotations first (cheap): they fix the pitch range
+        try:
+            annotated.append((Path(audio_path), read_notes(ann_path, sustain=sustain)))
+        except NmftransError as exc:
+            report.skipped.append((str(audio_path), str(exc)))
+    if not annotated:
+        raise NmftransError("no usable labelled audio: every annotation was skipped")
+    if pitch_range is None:
+        all_pitches = np.concatenate([n[:, 2] for _, n in annotated]).astype(int)
+        inside = all_pitches[(all_pitches >= 21) & (all_pitches <= 108)]
+        if inside.size == 0:
+            raise NmftransError("the annotations hold no pitches in the piano range 21-108; give --lowest/--highest")
+        pitch_range = (int(inside.min()), int(inside.max()))
+    pitches = np.arange(pitch_range[0], pitch_range[1] + 1)
+    freqs = frequencies(settings)
+    W = harmonic_templates(pitches, freqs)
+    tmp = tempfile.TemporaryDirectory(prefix="nmftrans-learn-")
+    stored = []
+    XYt = np.zeros((len(freqs), len(pitches)), dtype=np.float64)
+    YYt = np.zeros((len(pitches), len(pitches)), dtype=np.float64)
+    active = np.zeros(len(pitches), dtype=bool)
+    with tmp:
+        for i, (path, notes) in enumerate(annotated):  # one file in memory at a time
+            if progress:
+                progress(path.name)
+            try:
+                y = load_audio(path, settings.sample_rate)
+            except NmftransError as exc:
+                report.skipped.append((str(path), str(exc)))
+                continue
+            if _silent(y):
+                report.skipped.append((str(path), "the audio is silent"))
+                continue
+            V = spectrogram(y, settings)
+            notes, warns = crop_notes(notes, len(y) / settings.sample_rate, pitch_range=pitch_range)
+            report.warnings.extend(f"{path.name}: {w}" for w in warns)
+            Y = notes_to_roll(notes, V.shape[1], fr, pitches)
+            if not Y.any():
+                report.skipped.append((str(path), "no annotated notes inside the audio and pitch range"))
+                continue
+            active |= Y.any(axis=1)
+            if beta == 2:
+                XYt += V.astype(np.float64) @ Y.T
+                YYt += Y.astype(np.float64) @ Y.T
+            else:
+                vp, yp = Path(tmp.name) / f"{i}_V.npy", Path(tmp.name) / f"{i}_Y.npy"
+                np.save(vp, V)
+                np.save(yp, Y)
+                stored.append((vp, yp))
+        if not active.any():
+            raise NmftransError("no annotated notes inside the audio: nothing to learn from")
+        gamma = kernels.gamma_exponent(beta)
+        for _ in range(iterations):
+            if beta == 2:
+                num, den = XYt, W.astype(np.float64) @ YYt
+            else:
+                num = np.zeros_like(XYt)
+                den = np.zeros_like(XYt)
+                for vp, yp in stored:
+                    n, d = kernels.dictionary_update_terms(np.load(vp, mmap_mode="r"), W, np.load(yp, mmap_mode="r"), beta=beta)
+                    num += n
+                    den += d
+            step = np.where(den > 0, num / np.maximum(den, 1e-30), 1.0) ** gamma
+            W = (W * step).astype(np.float32)  # inactive pitches: den = 0, step 1, harmonic init kept
+    W = np.maximum(W, 1e-12)
+    W /= W.sum(axis=0, keepdims=True)
+    report.learned = [int(p) for p in pitches[active]]
+    report.filled = [int(p) for p in pitches[~active]]
+    prov = _provenance("labelled", sorted({str(a) for a, _ in pairs})[:50], n_files=len(pairs),
+                       beta=beta, iterations=iterations, learned=report.learned, filled=report.filled)
+    return Dictionary(W, pitches, np.full(len(pitches), ROLE_SUSTAIN), settings, beta, prov), report
+
+
+def learn_from_sources(sources: Sequence[Path], settings: FeatureSettings = FeatureSettings(), *,
+                       beta: float = 1.0, pitch_range: tuple[int, int] | None = None, iterations: int = 50,
+                       split: str | None = None, guitarset_audio: str = "mic", max_files: int | None = None,
+                       sustain: bool = True, log=None) -> tuple[Dictionary, LearnReport]:
+    """Find the training material in ``sources`` (isolated notes or labelled audio) and learn from it.
+
+    ``log`` (optional) has ``info(str)`` and ``progress(total, description)`` as in the CLI.
+    """
+    from nmftrans import datasets
+
+    for s in sources:
+        if not Path(s).exists():
+            raise NmftransError(f"{s}: no such file or folder")
+    if datasets.looks_isolated(sources):
+        found = datasets.discover_isolated(sources)
+        items = [IsolatedNote(Path(a), int(p), float(on or 0.0), off) for a, p, _vel, on, off in found.items]
+        if max_files is not None:
+            items = items[:max_files]
+        if log:
+            log.info(f"isolated notes: {len(items)} files, {len({i.pitch for i in items})} pitches")
+        if not items:
+            raise NmftransError("no isolated notes with a known pitch found in " + ", ".join(map(str, sources)))
+        with _bar(log, len(items), "learning") as bar:
+            dictionary, report = learn_isolated(items, settings, beta=beta, pitch_range=pitch_range, progress=bar)
+        report.skipped[:0] = [(str(p), r) for p, r in found.skipped]
+        return dictionary, report
+    found = datasets.discover_labelled(sources, guitarset_audio=guitarset_audio, split=split, max_files=max_files)
+    if log:
+        layouts = ", ".join(sorted(set(found.layout.values()))) if isinstance(found.layout, dict) else str(found.layout)
+        log.info(f"labelled audio ({layouts}): {len(found.pairs)} pairs, {len(found.skipped)} skipped")
+    if not found.pairs:
+        reasons = "; ".join(f"{p}: {r}" for p, r in found.skipped[:3])
+        raise NmftransError("no audio with a matching annotation found" + (f" ({reasons})" if reasons else ""))
+    with _bar(log, len(found.pairs), "reading") as bar:
+        dictionary, report = learn_labelled(found.pairs, settings, beta=beta, iterations=iterations,
+                                            pitch_range=pitch_range, sustain=sustain, progress=bar)
+    report.skipped[:0] = [(str(p), r) for p, r in found.skipped]
+    return dictionary, report
+
+
+class _bar:
+    """Adapter: a CLI progress bar as a ``progress(label)`` callable (or nothing without a log)."""
+
+    def __init__(self, log, total: int, description: str):
+        self._cm = log.progress(total, description) if log is not None else None
+
+    def __enter__(self):
+        self._p = self._cm.__enter__() if self._cm else None
+        return self
+
+    def __call__(self, label: str) -> None:
+        if self._p:
+            self._p.advance(label)
+
+    def __exit__(self, *exc):
+        return self._cm.__exit__(*exc) if self._cm else False

@@ -1,0 +1,96 @@
+"""Writing note lists: MIDI (mido), CSV and JSON. Outputs are written atomically.
+
+A note list is ``np.ndarray [shape=(n_notes, 4)]`` with columns onset (s), offset (s), MIDI pitch,
+MIDI velocity.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from nmftrans.errors import NmftransError
+from nmftrans.fileio import atomic_path, write_text_atomic
+
+
+def notes_to_midifile(notes: np.ndarray, *, tempo: float = 120.0, program: int = 0, ticks_per_beat: int = 480):
+    """Build a one-track ``mido.MidiFile`` from a note list.
+
+    Parameters
+    ----------
+    notes : np.ndarray [shape=(n_notes, 4)]
+    tempo : float
+        Tempo in beats per minute written to the file (times are converted with it, so the
+        notes sound at the given seconds whatever the tempo).
+    program : int
+        General MIDI program (0 = acoustic grand piano, 24 = nylon guitar).
+    """
+    import mido
+
+    if not 0 <= program <= 127:
+        raise NmftransError(f"MIDI program must be 0-127, got {program}")
+    if not tempo > 0:
+        raise NmftransError(f"tempo must be positive, got {tempo}")
+    mid = mido.MidiFile(ticks_per_beat=ticks_per_beat)
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    us_per_beat = mido.bpm2tempo(tempo)
+    track.append(mido.MetaMessage("set_tempo", tempo=us_per_beat, time=0))
+    track.append(mido.Message("program_change", program=int(program), channel=0, time=0))
+    ticks_per_s = ticks_per_beat * 1e6 / us_per_beat
+    events = []  # (tick, order, message type, pitch, velocity); note_off before note_on at a tick
+    for onset, offset, pitch, velocity in np.asarray(notes, dtype=np.float64).reshape(-1, 4):
+        on = int(round(onset * ticks_per_s))
+        off = max(int(round(offset * ticks_per_s)), on + 1)
+        p = int(np.clip(round(pitch), 0, 127))
+        v = int(np.clip(round(velocity), 1, 127))
+        events.append((on, 1, "note_on", p, v))
+        events.append((off, 0, "note_off", p, 0))
+    events.sort()
+    now = 0
+    for tick, _, kind, pitch, velocity in events:
+        track.append(mido.Message(kind, note=pitch, velocity=velocity, channel=0, time=tick - now))
+        now = tick
+    track.append(mido.MetaMessage("end_of_track", time=0))
+    return mid
+
+
+def write_midi(path: str | Path, notes: np.ndarray, *, tempo: float = 120.0, program: int = 0, overwrite: bool = True) -> None:
+    """Write a note list as a standard MIDI file (type 1, one track)."""
+    mid = notes_to_midifile(notes, tempo=tempo, program=program)
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        mid.save(str(tmp))
+
+
+def notes_to_csv(notes: np.ndarray) -> str:
+    """CSV text with header ``onset,offset,pitch,velocity`` (times in s, 4 decimals)."""
+    lines = ["onset,offset,pitch,velocity"]
+    for onset, offset, pitch, velocity in np.asarray(notes, dtype=np.float64).reshape(-1, 4):
+        lines.append(f"{onset:.4f},{offset:.4f},{int(round(pitch))},{int(round(velocity))}")
+    return "\n".join(lines) + "\n"
+
+
+def notes_to_json(notes: np.ndarray) -> str:
+    """JSON text: a list of ``{"onset", "offset", "pitch", "velocity"}`` objects."""
+    rows = [
+        {"onset": round(float(a), 4), "offset": round(float(b), 4), "pitch": int(round(p)), "velocity": int(round(v))}
+        for a, b, p, v in np.asarray(notes, dtype=np.float64).reshape(-1, 4)
+    ]
+    return json.dumps(rows, indent=1) + "\n"
+
+
+def write_notes(path: str | Path, notes: np.ndarray, *, fmt: str | None = None, tempo: float = 120.0,
+                program: int = 0, overwrite: bool = True) -> None:
+    """Write notes in the format given by ``fmt`` or the suffix: ``.mid``/``.midi``, ``.csv``, ``.json``."""
+    path = Path(path)
+    fmt = fmt or path.suffix.lower().lstrip(".")
+    if fmt in ("mid", "midi"):
+        write_midi(path, notes, tempo=tempo, program=program, overwrite=overwrite)
+    elif fmt == "csv":
+        write_text_atomic(path, notes_to_csv(notes), overwrite=overwrite)
+    elif fmt == "json":
+        write_text_atomic(path, notes_to_json(notes), overwrite=overwrite)
+    else:
+        raise NmftransError(f"{path}: unknown output format {fmt!r} (use .mid, .csv or .json)")

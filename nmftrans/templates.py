@@ -1,0 +1,75 @@
+"""Building templates from spectra: pitch-informed harmonic combs and rank-one fits.
+
+Pure array code (no I/O): ``learn`` feeds it spectrograms, it returns template columns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nmftrans import kernels
+from nmftrans.pitches import midi_to_hz
+
+
+def harmonic_templates(pitches, freqs: np.ndarray, *, n_partials: int = 30, tolerance: float = 0.02,
+                       decay: float = 1.0) -> np.ndarray:
+    """Pitch-informed comb templates (Müller, FMP C8): partials at ``m * f0`` weighted ``1 / m**decay``.
+
+    Parameters
+    ----------
+    pitches : array-like [shape=(n_pitches,)]
+        MIDI pitches.
+    freqs : np.ndarray [shape=(n_bins,)]
+        Centre frequency in Hz of each feature bin.
+    n_partials : int
+        Maximum number of partials (those above the highest bin are dropped).
+    tolerance : float
+        Half-width of each partial's triangular lobe relative to its frequency (0.02 = ±2 %,
+        about a third of a semitone); a lobe never covers less than the nearest bin.
+    decay : float
+        Partial ``m`` has weight ``1 / m**decay``.
+
+    Returns
+    -------
+    W : np.ndarray [shape=(n_bins, n_pitches)], float32
+        Each column sums to 1.
+    """
+    freqs = np.asarray(freqs, dtype=np.float64)
+    spacing = np.gradient(freqs) if len(freqs) > 1 else np.ones(1)
+    W = np.zeros((len(freqs), len(np.atleast_1d(pitches))), dtype=np.float64)
+    for j, f0 in enumerate(midi_to_hz(np.atleast_1d(pitches))):
+        for m in range(1, n_partials + 1):
+            fm = m * f0
+            if fm > freqs[-1] + spacing[-1]:
+                break
+            width = np.maximum(tolerance * fm, spacing)
+            W[:, j] += np.clip(1.0 - np.abs(freqs - fm) / width, 0.0, None) / m**decay
+        if W[:, j].sum() == 0:
+            W[np.argmin(np.abs(freqs - f0)), j] = 1.0
+    return (W / W.sum(axis=0, keepdims=True)).astype(np.float32)
+
+
+def rank_one_template(V: np.ndarray, *, beta: float = 1.0, n_iter: int = 30) -> np.ndarray:
+    """The spectral factor of a rank-one β-NMF ``V ≈ w hᵀ``.
+
+    Parameters
+    ----------
+    V : np.ndarray [shape=(n_bins, n_frames)]
+        Frames of one pitch (all velocity layers pooled).
+    beta : float
+    n_iter : int
+        Alternating MU rounds.
+
+    Returns
+    -------
+    w : np.ndarray [shape=(n_bins,)], float32, summing to 1
+    """
+    V = np.ascontiguousarray(V, dtype=np.float32)
+    w = V.mean(axis=1, keepdims=True) + np.float32(1e-9)
+    w /= w.sum()
+    h = V.sum(axis=0, keepdims=True).astype(np.float32) + np.float32(1e-9)
+    for _ in range(n_iter):
+        h, _ = kernels.update_activations(V, w, h, beta=beta, n_iter=1, tol=0.0)
+        w, _ = kernels.update_dictionary(V, w, h, beta=beta, n_iter=1, tol=0.0)
+        w /= w.sum()
+    return w[:, 0].astype(np.float32)

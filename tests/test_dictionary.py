@@ -1,0 +1,87 @@
+import json
+
+import numpy as np
+import pytest
+
+from nmftrans.dictionary import (SHIPPED, Dictionary, load_dictionary, save_dictionary, shipped_path)
+from nmftrans.errors import NmftransError
+from nmftrans.features import frequencies
+from nmftrans.learn import learn_harmonic
+from nmftrans.settings import FeatureSettings
+
+
+@pytest.fixture
+def small():
+    return learn_harmonic((48, 60), FeatureSettings(hop_length=512))
+
+
+def test_round_trip(tmp_path, small):
+    path = tmp_path / "W.npz"
+    save_dictionary(small, path)
+    loaded = load_dictionary(path)
+    np.testing.assert_array_equal(loaded.W, small.W)
+    np.testing.assert_array_equal(loaded.pitches, np.arange(48, 61))
+    assert loaded.settings == small.settings
+    assert loaded.beta == small.beta
+    assert loaded.provenance["method"] == "harmonic"
+    assert not list(tmp_path.glob("*.part*"))
+
+
+def _tamper(tmp_path, small, **changes):
+    path = tmp_path / "W.npz"
+    save_dictionary(small, path)
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = dict(npz)
+    for key, value in changes.items():
+        if value is None:
+            arrays.pop(key)
+        else:
+            arrays[key] = value
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **arrays)
+    return bad
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"W": None}, "missing W"),
+    ({"pitches": None}, "missing pitches"),
+    ({"W": np.ones((10, 13), np.float32)}, "frequency bins"),
+    ({"pitches": np.arange(5)}, "templates"),
+    ({"W": -np.ones((1, 1))}, ""),
+    ({"format": np.array("something-else")}, "not an nmftrans dictionary"),
+    ({"version": np.array(99)}, "version"),
+    ({"settings": np.array('{"frontend": "cqt"}')}, "front end"),
+    ({"provenance": np.array("not json")}, "provenance"),
+    ({"pitches": np.array([1, 2], dtype=object)}, "object arrays"),
+])
+def test_tampered_files_are_rejected_with_one_line(tmp_path, small, changes, message):
+    bad = _tamper(tmp_path, small, **changes)
+    with pytest.raises(NmftransError) as err:
+        load_dictionary(bad)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_non_npz_and_missing(tmp_path):
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a zip file at all")
+    with pytest.raises(NmftransError, match="not a valid"):
+        load_dictionary(junk)
+    with pytest.raises(NmftransError, match="no such"):
+        load_dictionary(tmp_path / "missing.npz")
+
+
+def test_dictionary_of_other_settings_is_rejected(small):
+    with pytest.raises(NmftransError, match="frequency bins"):
+        Dictionary(small.W, small.pitches, small.roles, FeatureSettings(n_fft=4096), 1.0, {})
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_dictionaries_load(name):
+    d = load_dictionary(name)
+    assert shipped_path(name).is_file()
+    assert d.W.shape == (len(frequencies(d.settings)), len(d.pitches))
+    assert d.provenance["method"] in ("isolated", "labelled")
+    lo, hi = (21, 108) if name == "piano" else (40, 88)
+    assert d.pitch_set.min() <= lo and d.pitch_set.max() >= hi
+    assert json.dumps(d.provenance)
