@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -242,6 +244,7 @@ def test_unknown_suffix_and_missing(tmp_path):
 # ---------------------------------------------------------------------------- fuzz
 
 _FUZZ_DIR = Path(tempfile.mkdtemp(prefix="nmftrans-fuzz-"))
+atexit.register(shutil.rmtree, _FUZZ_DIR, ignore_errors=True)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
