@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from nmftrans import __version__
-from nmftrans.audio import load_audio
+from nmftrans.audio import audio_duration, load_audio
 from nmftrans.dictionary import ROLE_SUSTAIN, Dictionary
 from nmftrans.errors import NmftransError
 from nmftrans.features import frequencies, spectrogram
@@ -141,6 +141,15 @@ def learn_isolated(notes: Sequence[IsolatedNote], settings: FeatureSettings = Fe
     return Dictionary(W, pitches, np.full(len(pitches), ROLE_SUSTAIN), settings, beta, prov), report
 
 
+def _skipped_summary(report: LearnReport) -> str:
+    """One line naming the skipped files and why (at most three)."""
+    if not report.skipped:
+        return "no annotated notes inside the audio"
+    shown = "; ".join(f"{Path(p).name}: {r}" for p, r in report.skipped[:3])
+    more = f" and {len(report.skipped) - 3} more" if len(report.skipped) > 3 else ""
+    return f"{len(report.skipped)} file(s) skipped ({shown}{more})"
+
+
 def _silent(y: np.ndarray) -> bool:
     return len(y) == 0 or float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) < 1e-4
 
@@ -181,11 +190,15 @@ def learn_labelled(pairs: Sequence[tuple[Path, Path]], settings: FeatureSettings
     annotated = []
     for audio_path, ann_path in pairs:  # annotations first (cheap): they fix the pitch range
         try:
-            annotated.append((Path(audio_path), read_notes(ann_path, sustain=sustain)))
+            notes = read_notes(ann_path, sustain=sustain)
+            notes, warns = crop_notes(notes, audio_duration(audio_path))
         except NmftransError as exc:
             report.skipped.append((str(audio_path), str(exc)))
+            continue
+        report.warnings.extend(f"{Path(audio_path).name}: {w}" for w in warns)
+        annotated.append((Path(audio_path), notes))
     if not annotated:
-        raise NmftransError("no usable labelled audio: every annotation was skipped")
+        raise NmftransError("no usable labelled audio: " + _skipped_summary(report))
     if pitch_range is None:
         all_pitches = np.concatenate([n[:, 2] for _, n in annotated]).astype(int)
         inside = all_pitches[(all_pitches >= 21) & (all_pitches <= 108)]
@@ -229,7 +242,7 @@ def learn_labelled(pairs: Sequence[tuple[Path, Path]], settings: FeatureSettings
                 np.save(yp, Y)
                 stored.append((vp, yp))
         if not active.any():
-            raise NmftransError("no annotated notes inside the audio: nothing to learn from")
+            raise NmftransError("nothing to learn from: " + _skipped_summary(report))
         gamma = kernels.gamma_exponent(beta)
         for _ in range(iterations):
             if beta == 2:
@@ -265,6 +278,8 @@ def learn_from_sources(sources: Sequence[Path], settings: FeatureSettings = Feat
     for s in sources:
         if not Path(s).exists():
             raise NmftransError(f"{s}: no such file or folder")
+    if beta < 0 or beta > 2:
+        raise NmftransError(f"--beta must be between 0 and 2 (got {beta})")
     if datasets.looks_isolated(sources):
         found = datasets.discover_isolated(sources)
         items = [IsolatedNote(Path(a), int(p), float(on or 0.0), off) for a, p, _vel, on, off in found.items]
@@ -280,7 +295,7 @@ def learn_from_sources(sources: Sequence[Path], settings: FeatureSettings = Feat
         return dictionary, report
     found = datasets.discover_labelled(sources, guitarset_audio=guitarset_audio, split=split, max_files=max_files)
     if log:
-        layouts = ", ".join(sorted(set(found.layout.values()))) if isinstance(found.layout, dict) else str(found.layout)
+        layouts = ", ".join(sorted(set(found.layouts.values()))) or "no known layout"
         log.info(f"labelled audio ({layouts}): {len(found.pairs)} pairs, {len(found.skipped)} skipped")
     if not found.pairs:
         reasons = "; ".join(f"{p}: {r}" for p, r in found.skipped[:3])

@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+
+from nmftrans.notes import NoteParams, activations_to_notes, pitch_activations
+
+FR = 100.0  # frames per second
+
+
+def bump(n, start, length, height, decay=0.02):
+    a = np.zeros(n)
+    t = np.arange(length)
+    a[start:start + length] = height * np.exp(-decay * t)
+    return a
+
+
+def test_two_separate_notes():
+    a = bump(300, 20, 50, 1.0) + bump(300, 150, 60, 0.8)
+    notes = activations_to_notes(a[None], np.array([60]), FR)
+    assert notes.shape == (2, 4)
+    np.testing.assert_allclose(notes[:, 0], [0.20, 1.50], atol=0.015)
+    assert (notes[:, 2] == 60).all()
+    assert notes[0, 3] > notes[1, 3]  # louder activation, higher velocity
+
+
+def test_repeated_note_is_split_where_the_activation_rises_again():
+    a = bump(300, 20, 200, 1.0, decay=0.03)
+    a[100:] += bump(200, 0, 120, 0.9, decay=0.03)  # struck again while still sounding
+    notes = activations_to_notes(a[None], np.array([64]), FR)
+    assert len(notes) == 2
+    np.testing.assert_allclose(notes[:, 0], [0.20, 1.00], atol=0.015)
+    assert notes[0, 1] <= notes[1, 0] + 1e-9
+
+
+def test_short_notes_and_pitch_range_are_filtered():
+    A = np.stack([bump(200, 10, 3, 1.0), bump(200, 10, 60, 1.0)])
+    pitches = np.array([40, 70])
+    notes = activations_to_notes(A, pitches, FR, NoteParams(min_note_s=0.1))
+    assert notes[:, 2].tolist() == [70]
+    assert len(activations_to_notes(A, pitches, FR, NoteParams(lowest=20, highest=50))) == 0
+
+
+def test_onset_lag_is_subtracted():
+    a = bump(200, 50, 60, 1.0)
+    plain = activations_to_notes(a[None], np.array([60]), FR)
+    lagged = activations_to_notes(a[None], np.array([60]), FR, NoteParams(onset_lag_s=0.03))
+    assert lagged[0, 0] == pytest.approx(plain[0, 0] - 0.03)
+
+
+def test_pitch_activations_sums_templates_of_a_pitch():
+    H = np.arange(12, dtype=np.float32).reshape(4, 3)
+    A, ps = pitch_activations(H, np.array([62, 60, 62, 61]))
+    assert ps.tolist() == [60, 61, 62]
+    np.testing.assert_array_equal(A, [H[1], H[3], H[0] + H[2]])
