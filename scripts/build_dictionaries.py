@@ -1,0 +1,52 @@
+#!/usr/bin/env python
+"""Rebuild the shipped dictionaries in ``dictionaries/`` from the isolated-note recordings.
+
+    python scripts/build_dictionaries.py [--data ../shared/data]
+
+Uses exactly what ``nmftrans learn`` does (the same defaults), adds the GM program and the licence
+to the provenance, and prints each dictionary's summary. Deterministic: the same data give the same
+W (up to the date in the provenance).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from nmftrans.dictionary import save_dictionary  # noqa: E402
+from nmftrans.learn import learn_from_sources  # noqa: E402
+
+BUILDS = {
+    # name: (folder under data/isolated, pitch range, GM program, description)
+    "piano": ("piano-fluidr3", (21, 108), 0, 'FluidR3 GM "Yamaha Grand Piano" (GM program 0), 176 isolated notes, velocities 50 and 100'),
+    "guitar": ("guitar-fluidr3", (40, 88), 24, 'FluidR3 GM "Nylon String Guitar" (GM program 24), 98 isolated notes, velocities 50 and 100'),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data",
+                        help="the development data folder (holds isolated/)")
+    parser.add_argument("--out", type=Path, default=ROOT / "dictionaries")
+    args = parser.parse_args()
+    for name, (folder, pitch_range, program, description) in BUILDS.items():
+        source = args.data / "isolated" / folder
+        dictionary, report = learn_from_sources([source], pitch_range=pitch_range)
+        dictionary.provenance.update({
+            "sources": [f"isolated/{folder}"],
+            "description": description,
+            "licence": "FluidR3_GM.sf2 samples by Frank Wen, MIT licence",
+            "program": program,
+            "command": f"python scripts/build_dictionaries.py (learn_from_sources isolated/{folder}, pitches {pitch_range[0]}-{pitch_range[1]})",
+        })
+        save_dictionary(dictionary, args.out / f"{name}.npz")
+        print(f"{name}: {len(dictionary.pitches)} templates, pitches {pitch_range[0]}-{pitch_range[1]}, "
+              f"{len(report.learned)} learned, {len(report.filled)} harmonic, {dictionary.W.shape[0]} bins")
+
+
+if __name__ == "__main__":
+    main()
