@@ -127,10 +127,17 @@ def _scalar_str(arrays, key: str, source: str) -> str:
 
 
 def shipped_path(name: str) -> Path:
-    """Path of a shipped dictionary (``'piano'`` or ``'guitar'``)."""
+    """Path of a shipped dictionary (``'piano'`` or ``'guitar'``).
+
+    Installed, the top-level ``dictionaries/`` folder is the package ``nmftrans.dictionaries``; in a
+    source checkout imported without installing, it sits beside the package folder.
+    """
     from importlib.resources import files
 
-    return Path(str(files("nmftrans.dictionaries").joinpath(f"{name}.npz")))
+    try:
+        return Path(str(files("nmftrans.dictionaries").joinpath(f"{name}.npz")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "dictionaries" / f"{name}.npz"
 
 
 def resolve_dictionary(name_or_path: str | Path | None) -> Path:
