@@ -83,6 +83,24 @@ def normalise_activations(A: np.ndarray) -> np.ndarray:
     return A / peak if peak > 0 else A
 
 
+def notes_from_activations(activations: np.ndarray, pitches: np.ndarray, frame_rate: float,
+                           note_params: NoteParams = NoteParams()) -> np.ndarray:
+    """Re-extract notes from saved activations (``Transcription.activations``) with new settings.
+
+    Parameters
+    ----------
+    activations : np.ndarray [shape=(n_pitches, n_frames)]
+        As stored in :attr:`Transcription.activations`.
+    pitches : np.ndarray [shape=(n_pitches,)]
+    frame_rate : float
+
+    Returns
+    -------
+    notes : np.ndarray [shape=(n_notes, 4)]
+    """
+    return activations_to_notes(activations, pitches, frame_rate, note_params)
+
+
 def transcribe_signal(y: np.ndarray, dictionary: Dictionary, solver: SolverParams = SolverParams(),
                       note_params: NoteParams = NoteParams()) -> Transcription:
     """Transcribe a mono signal at the dictionary's sample rate."""
@@ -97,7 +115,7 @@ def transcribe_signal(y: np.ndarray, dictionary: Dictionary, solver: SolverParam
     H = solve_activations(V, dictionary, solver)
     A, pitch_set = pitch_activations(H, dictionary.pitches)
     A = normalise_activations(A)
-    notes = activations_to_notes(A, pitch_set, settings.frame_rate, note_params)
+    notes = notes_from_activations(A, pitch_set, settings.frame_rate, note_params)
     return Transcription(notes, A, pitch_set, settings.frame_rate)
 
 
