@@ -56,7 +56,7 @@ def _mode(beta: float) -> int:
 # ---------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _row_divergence(x_row, y_row, beta, mode, eps):  # pragma: no cover - compiled
     """Sum over one row of d_β(x | max(y, eps)), float64. For β <= 0, x is floored at eps."""
     s = 0.0
@@ -106,7 +106,7 @@ def _row_divergence(x_row, y_row, beta, mode, eps):  # pragma: no cover - compil
     return s
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _beta_divergence(V, V_hat, beta, mode, eps):  # pragma: no cover - compiled
     total = 0.0
     for i in range(V.shape[0]):
@@ -114,7 +114,7 @@ def _beta_divergence(V, V_hat, beta, mode, eps):  # pragma: no cover - compiled
     return total
 
 
-@numba.njit(cache=True, nogil=True, parallel=_PARALLEL)
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=_PARALLEL)
 def _kl_ratio(V, WH, eps, want_obj):  # pragma: no cover - compiled
     """WH <- V / max(WH, eps) in place; returns D_KL(V | WH) (float64) if want_obj else 0."""
     n_rows, n_cols = V.shape
@@ -129,7 +129,7 @@ def _kl_ratio(V, WH, eps, want_obj):  # pragma: no cover - compiled
     return acc.sum()
 
 
-@numba.njit(cache=True, nogil=True, parallel=_PARALLEL)
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=_PARALLEL)
 def _beta_ratio(V, WH, B, beta, mode, eps, want_obj):  # pragma: no cover - compiled
     """With Y = max(WH, eps): WH <- V * Y**(beta-2) in place and B <- Y**(beta-1).
 
@@ -172,7 +172,7 @@ def _beta_ratio(V, WH, B, beta, mode, eps, want_obj):  # pragma: no cover - comp
     return acc.sum()
 
 
-@numba.njit(cache=True, nogil=True, parallel=_PARALLEL)
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=_PARALLEL)
 def _scale_rows(X, num, inv_den):  # pragma: no cover - compiled
     """X[k] *= num[k] * inv_den[k] (the γ = 1 step with a per-row constant denominator)."""
     for k in numba.prange(X.shape[0]):
@@ -183,7 +183,7 @@ def _scale_rows(X, num, inv_den):  # pragma: no cover - compiled
             x[j] *= nk[j] * c
 
 
-@numba.njit(cache=True, nogil=True, parallel=_PARALLEL)
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=_PARALLEL)
 def _mu_step(X, num, den, l1, gamma, eps):  # pragma: no cover - compiled
     """X <- X * (num / max(den + l1, eps)) ** gamma, elementwise, in place."""
     n_rows, n_cols = X.shape
@@ -203,7 +203,7 @@ def _mu_step(X, num, den, l1, gamma, eps):  # pragma: no cover - compiled
     return X
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _sum64(X):  # pragma: no cover - compiled
     s = 0.0
     for i in range(X.shape[0]):
@@ -212,7 +212,7 @@ def _sum64(X):  # pragma: no cover - compiled
     return s
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _dot64(A, B):  # pragma: no cover - compiled
     """sum(A * B) accumulated in float64."""
     s = 0.0
@@ -222,7 +222,7 @@ def _dot64(A, B):  # pragma: no cover - compiled
     return s
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _mu_loop(V, F, Ft, X, beta, mode, gamma, l1, eps, n_iter, tol, check_every):  # pragma: no cover
     """Update X (k, n) in place so that F @ X ≈ V, with F (m, k) fixed; Ft = F.T contiguous.
 
@@ -272,7 +272,7 @@ def _mu_loop(V, F, Ft, X, beta, mode, gamma, l1, eps, n_iter, tol, check_every):
     return n_iter
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _mu_loop_euc(V, F, Ft, X, l1, eps, n_iter, tol, check_every):  # pragma: no cover
     """β = 2 version of :func:`_mu_loop`: X <- X * (F^T V) / (F^T F X + l1).
 
@@ -302,7 +302,7 @@ def _mu_loop_euc(V, F, Ft, X, l1, eps, n_iter, tol, check_every):  # pragma: no 
     return n_iter
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _update_terms(V, W, H, Ht, beta, mode, eps):  # pragma: no cover - compiled
     """Numerator and denominator (n_bins, n_comp) of one MU step on W."""
     m = V.shape[0]
