@@ -321,7 +321,8 @@ def evaluate(
         if sys.stdout.isatty():
             from rich.console import Console
 
-            Console(file=sys.stdout).print(use_case.rich_table(scored))
+            console = Console(file=sys.stdout)
+            console.print(use_case.rich_table(scored, width=console.width))
         else:
             sys.stdout.write(use_case.format_table(scored))
         sys.stdout.flush()

@@ -521,14 +521,25 @@ def format_table(files: Iterable[FileScore]) -> str:
     return "\n".join(line(r) for r in table) + "\n"
 
 
-def rich_table(files: Iterable[FileScore], title: str | None = None):
-    """The score table as a :class:`rich.table.Table` (for a terminal)."""
+def rich_table(files: Iterable[FileScore], *, width: int = 80, title: str | None = None):
+    """The score table as a :class:`rich.table.Table`, for a terminal ``width`` columns wide.
+
+    Score headers take two lines ("onset" over "P"); where the table would not fit with two
+    spaces between columns it gets one, and long file names fold.
+    """
+    from rich import box
     from rich.table import Table
 
     header, rows = table_rows(files)
-    table = Table(title=title, show_lines=False)
-    table.add_column(header[0], overflow="fold")
-    for name in header[1:]:
+    headers = [header[0]] + [name.replace(" ", "\n") for name in header[1:]]
+    natural = sum(max(max(len(h) for h in headers[c].split("\n")), max(len(r[c]) for r in rows))
+                  for c in range(len(headers)))
+    gap = 2 if natural + 2 * (len(headers) - 1) <= width else 1
+    # SIMPLE_HEAD draws a space between columns; padding adds the second one where it fits.
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  padding=(0, 0, 0, 1) if gap == 2 else 0)
+    table.add_column(headers[0], overflow="fold", min_width=min(12, max(len(r[0]) for r in rows)))
+    for name in headers[1:]:
         table.add_column(name, justify="right", no_wrap=True)
     for row in rows[:-1]:
         table.add_row(*row)
