@@ -230,12 +230,12 @@ def transcribe(
 
 @app.command()
 def evaluate(
-    paths: List[Path] = typer.Argument(..., help="EST REF (note files or folders, matched by name), or DATASET with -W.", show_default=False),
+    paths: List[Path] = typer.Argument(..., metavar="EST REF | DATASET", help="EST REF: note files or folders, matched by name. DATASET: a folder to transcribe with -W.", show_default=False),
     dictionary: Optional[str] = typer.Option(None, "-W", "--dictionary", help="DATASET mode: transcribe with this dictionary (piano, guitar or a .npz path)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write per-file scores and the mean as JSON."),
     csv_out: Optional[Path] = typer.Option(None, "--csv", help="Write per-file scores and the mean as CSV."),
     split: Optional[str] = typer.Option(None, help="DATASET: MAESTRO split (train, validation, test)."),
-    guitarset_audio: Optional[str] = typer.Option(None, help="DATASET: GuitarSet audio, mic or mix [default: mic]."),
+    guitarset_audio: Optional[str] = typer.Option(None, help="DATASET: GuitarSet audio, mic or mix (default mic)."),
     max_files: Optional[int] = typer.Option(None, help="DATASET: evaluate at most this many files."),
     onset_threshold: Optional[float] = typer.Option(None, help="DATASET: onset sensitivity, as in transcribe."),
     frame_threshold: Optional[float] = typer.Option(None, help="DATASET: note length threshold, as in transcribe."),
