@@ -228,6 +228,121 @@ def transcribe(
         raise typer.Exit(1)
 
 
+@app.command()
+def evaluate(
+    paths: List[Path] = typer.Argument(..., metavar="EST REF | DATASET", help="EST REF: note files or folders, matched by name. DATASET: a folder to transcribe with -W.", show_default=False),
+    dictionary: Optional[str] = typer.Option(None, "-W", "--dictionary", help="DATASET mode: transcribe with this dictionary (piano, guitar or a .npz path)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write per-file scores and the mean as JSON."),
+    csv_out: Optional[Path] = typer.Option(None, "--csv", help="Write per-file scores and the mean as CSV."),
+    split: Optional[str] = typer.Option(None, help="DATASET: MAESTRO split (train, validation, test)."),
+    guitarset_audio: Optional[str] = typer.Option(None, help="DATASET: GuitarSet audio, mic or mix (default mic)."),
+    max_files: Optional[int] = typer.Option(None, help="DATASET: evaluate at most this many files."),
+    onset_threshold: Optional[float] = typer.Option(None, help="DATASET: onset sensitivity, as in transcribe."),
+    frame_threshold: Optional[float] = typer.Option(None, help="DATASET: note length threshold, as in transcribe."),
+    min_note_ms: Optional[float] = typer.Option(None, help="DATASET: drop notes shorter than this (ms)."),
+    sustain: bool = typer.Option(True, "--sustain/--no-sustain", help="Extend MIDI notes by the sustain pedal."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing --json/--csv files."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings on stderr."),
+) -> None:
+    """Score transcriptions against references (mir_eval: note onsets, onsets+offsets, frames).
+
+    Note level: onsets within 50 ms (offsets within 20 % of the note or 50 ms); frame level: a
+    10 ms grid. The table goes to stdout; its MEAN row averages over files (note counts: totals).
+
+    \b
+    Examples:
+      nmftrans evaluate song.mid song_ref.csv          one estimate, one reference
+      nmftrans evaluate midi/ dataset/                 folders: paired by file name (stem)
+      nmftrans evaluate maps/ -W piano --json r.json   transcribe a dataset and score it
+    """
+    log = Log(quiet)
+    dataset_only = {"--split": split, "--guitarset-audio": guitarset_audio, "--max-files": max_files,
+                    "--onset-threshold": onset_threshold, "--frame-threshold": frame_threshold,
+                    "--min-note-ms": min_note_ms}
+    if len(paths) == 2:
+        if dictionary is not None:
+            _fail("-W is for DATASET mode (one folder); EST REF are scored as they are", 2)
+        given = [name for name, value in dataset_only.items() if value is not None]
+        if given:
+            _fail(f"{', '.join(given)}: only with DATASET -W DICTIONARY", 2)
+    elif len(paths) == 1:
+        if dictionary is None:
+            _fail("give EST REF (note files or folders), or DATASET -W DICTIONARY", 2)
+    else:
+        _fail(f"expected EST REF or DATASET -W DICTIONARY, got {len(paths)} paths", 2)
+    for out in (json_out, csv_out):
+        if out is not None and out.exists() and not overwrite:
+            _fail(f"{out}: exists (use --overwrite to replace it)")
+        if out is not None and not (out.parent if str(out.parent) else Path(".")).is_dir():
+            _fail(f"{out}: folder {out.parent} does not exist")
+    try:
+        from nmftrans import evaluate as use_case
+
+        extra = {}
+        if len(paths) == 2:
+            matching = use_case.match_pairs(paths[0], paths[1])
+            for path, reason in matching.unmatched:
+                log.warn(f"{path}: {reason}")
+            if matching.unused_references and (paths[0].is_dir() or paths[1].is_dir()):
+                log.info(f"{len(matching.unused_references)} references have no estimate")
+            with log.progress(len(matching.pairs), "scoring") as bar:
+                files = use_case.evaluate_pairs(matching.pairs, sustain=sustain, progress=bar.advance)
+            extra = {"estimates": str(paths[0]), "references": str(paths[1])}
+        else:
+            import contextlib
+
+            from nmftrans.batch import TranscribeOptions, _note_params
+            from nmftrans.dictionary import load_dictionary
+
+            W = load_dictionary(dictionary)
+            params = _note_params(TranscribeOptions(onset_threshold=onset_threshold, frame_threshold=frame_threshold,
+                                                    min_note_ms=min_note_ms))
+            with contextlib.ExitStack() as stack:
+                bars = []  # the bar starts once discovery knows how many files there are
+                result = use_case.evaluate_dataset(
+                    paths[0], W, note_params=params, split=split, guitarset_audio=guitarset_audio or "mic",
+                    max_files=max_files, sustain=sustain,
+                    on_start=lambda n: bars.append(stack.enter_context(log.progress(n, "transcribing"))),
+                    progress=lambda name: bars[0].advance(name))
+            for path, reason in result.skipped:
+                log.warn(f"skipped {path}: {reason}")
+            files = result.files
+            extra = {"dataset": str(paths[0]), "dictionary": str(dictionary)}
+    except NmftransError as exc:
+        _fail(str(exc))
+    failed = [f for f in files if not f.ok]
+    for f in files:
+        for message in f.warnings:
+            log.warn(message)
+        if f.error:
+            log.error(f.error)
+    scored = use_case.successful(files)
+    if scored:
+        if sys.stdout.isatty():
+            from rich.console import Console
+
+            console = Console(file=sys.stdout)
+            console.print(use_case.rich_table(scored, width=console.width))
+        else:
+            sys.stdout.write(use_case.format_table(scored))
+        sys.stdout.flush()
+    try:
+        from nmftrans.fileio import write_text_atomic
+
+        if json_out is not None:
+            write_text_atomic(json_out, use_case.scores_to_json(files, **extra))
+        if csv_out is not None:
+            write_text_atomic(csv_out, use_case.scores_to_csv(files))
+    except NmftransError as exc:
+        _fail(str(exc))
+    if len(files) > 1:
+        log.info(f"{len(scored)} of {len(files)} files scored" + (f", {len(failed)} failed" if failed else ""))
+    if not scored and len(files) > 1:
+        _fail("no file could be scored")
+    if failed:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -1,0 +1,594 @@
+"""Use case ``evaluate``: score note lists against references with mir_eval.
+
+Two ways in:
+
+* :func:`match_pairs` + :func:`evaluate_pairs`: estimated note files (MIDI, CSV, JSON) paired by
+  file stem with references (MIDI, CSV, JAMS, MAPS ``.txt``, madmom ``.notes``, JSON);
+* :func:`evaluate_dataset`: transcribe every annotated file of a dataset folder with a dictionary
+  and score it against its annotation, cropped to the audio and to the dictionary's pitch range.
+
+Scores come from :func:`nmftrans.metrics.evaluate_notes` (frame level on a 10 ms grid, note level
+with mir_eval's standard tolerances: 50 ms onsets, offsets within 20 % of the note or 50 ms).
+A file that cannot be scored does not stop the others: its :class:`FileScore` carries the error.
+Nothing here prints; :func:`format_table`, :func:`scores_to_json` and :func:`scores_to_csv` give text.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from nmftrans.annotations import DEFAULT_VELOCITY, empty_notes, read_annotation
+from nmftrans.errors import NmftransError
+from nmftrans.metrics import SCORE_KEYS, evaluate_notes, mean_scores
+
+__all__ = [
+    "ESTIMATE_SUFFIXES",
+    "FileScore",
+    "Matching",
+    "read_note_json",
+    "read_estimate",
+    "read_reference",
+    "match_pairs",
+    "evaluate_pairs",
+    "DatasetEvaluation",
+    "evaluate_dataset",
+    "successful",
+    "table_rows",
+    "format_table",
+    "rich_table",
+    "scores_to_json",
+    "scores_to_csv",
+]
+
+#: Estimate suffixes, in order of preference when several files share a stem (MIDI is what
+#: ``transcribe`` writes first; its CSV/JSON hold the same notes).
+ESTIMATE_SUFFIXES = (".mid", ".midi", ".csv", ".json")
+
+#: Reference suffixes found in folders, in order of preference (as in dataset discovery).
+REFERENCE_SUFFIXES = (".csv", ".mid", ".midi", ".jams", ".notes", ".txt")
+
+#: Tables and texts that live beside annotations but never are one.
+_NOT_NOTES = {"manifest.csv", "metadata.csv", "notes.csv", "readme.txt", "license.txt", "licence.txt",
+              "requirements.txt", "changelog.txt"}
+
+#: Parameters of the scores, written to the JSON report.
+SCORE_SETTINGS = {"frame_hop_s": 0.01, "onset_tolerance_s": 0.05, "offset_ratio": 0.2,
+                  "offset_min_tolerance_s": 0.05}
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class FileScore:
+    """The scores of one file, or why it could not be scored.
+
+    Attributes
+    ----------
+    name : str
+        Label of the file in reports (the matched stem).
+    reference : Path
+    estimate : Path or None
+        The estimated note file; None when the notes came from transcribing ``audio``.
+    audio : Path or None
+        The transcribed audio (dataset evaluation).
+    n_ref, n_est : int
+        Notes scored.
+    scores : OrderedDict
+        The keys of :data:`nmftrans.metrics.SCORE_KEYS`; empty when ``error`` is set.
+    warnings : list of str
+        What was dropped or cut on the way (one line each).
+    error : str or None
+        Why this file has no scores.
+    """
+
+    name: str
+    reference: Path
+    estimate: Path | None = None
+    audio: Path | None = None
+    n_ref: int = 0
+    n_est: int = 0
+    scores: OrderedDict = field(default_factory=OrderedDict)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class Matching:
+    """Estimate/reference pairs found by :func:`match_pairs`.
+
+    Attributes
+    ----------
+    pairs : list of (str, Path, Path)
+        ``(name, estimate, reference)`` sorted by name.
+    unmatched : list of (Path, str)
+        Estimates without a reference, and why.
+    unused_references : list of Path
+        References without an estimate.
+    """
+
+    pairs: list[tuple[str, Path, Path]] = field(default_factory=list)
+    unmatched: list[tuple[Path, str]] = field(default_factory=list)
+    unused_references: list[Path] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------
+
+
+def _json_number(row: dict, key: str, path: Path, k: int) -> float:
+    value = row.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise NmftransError(f"{path}: note {k}: {key} {value!r} is not a finite number")
+    return float(value)
+
+
+def read_note_json(path: str | Path) -> tuple[np.ndarray, list[str]]:
+    """Read a JSON note list ``[{"onset", "offset", "pitch", "velocity"}, ...]`` (as ``transcribe --json`` writes).
+
+    ``velocity`` may be missing (:data:`~nmftrans.annotations.DEFAULT_VELOCITY`); notes of zero
+    duration are dropped with a warning.
+
+    Returns
+    -------
+    notes : np.ndarray [shape=(n, 4)], sorted by onset then pitch
+    warnings : list of str
+
+    Raises
+    ------
+    NmftransError
+        Not JSON, not a list of note objects, or a note with bad values.
+    """
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8-sig"))
+    except OSError as exc:
+        raise NmftransError(f"{path}: cannot read file ({exc.strerror or exc})") from None
+    except (ValueError, RecursionError) as exc:
+        raise NmftransError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(doc, list):
+        raise NmftransError(f"{path}: not a JSON note list (expected [{{\"onset\", \"offset\", \"pitch\", \"velocity\"}}, ...])")
+    rows = []
+    for k, row in enumerate(doc):
+        if not isinstance(row, dict):
+            raise NmftransError(f"{path}: note {k} is not an object with onset, offset, pitch")
+        onset = _json_number(row, "onset", path, k)
+        offset = _json_number(row, "offset", path, k)
+        pitch = _json_number(row, "pitch", path, k)
+        velocity = _json_number(row, "velocity", path, k) if "velocity" in row else float(DEFAULT_VELOCITY)
+        if onset < 0 or offset < onset:
+            raise NmftransError(f"{path}: note {k}: bad times (onset {onset:g}, offset {offset:g})")
+        if not 0 <= round(pitch) <= 127:
+            raise NmftransError(f"{path}: note {k}: pitch {pitch:g} outside 0-127")
+        rows.append((onset, offset, float(round(pitch)), float(np.clip(round(velocity), 1, 127))))
+    warnings = []
+    notes = np.array(rows, dtype=np.float64).reshape(-1, 4)
+    empty = notes[:, 1] <= notes[:, 0]
+    if empty.any():
+        warnings.append(f"{path}: {int(empty.sum())} notes of zero duration dropped")
+        notes = notes[~empty]
+    if len(notes) == 0:
+        return empty_notes(), warnings
+    return notes[np.lexsort((notes[:, 2], notes[:, 0]))], warnings
+
+
+def _midi_without_notes(path: Path) -> bool:
+    """A readable MIDI file without any (non-drum) note: an empty transcription, not a broken file."""
+    import mido
+
+    try:
+        mid = mido.MidiFile(str(path), clip=True)
+    except Exception:  # noqa: BLE001 - unreadable: let the reader report it
+        return False
+    return not any(m.type == "note_on" and m.velocity > 0 and m.channel != 9 for t in mid.tracks for m in t)
+
+
+def read_estimate(path: str | Path, *, sustain: bool = True) -> tuple[np.ndarray, list[str]]:
+    """Read estimated notes: ``.mid``/``.midi``, ``.csv`` or ``.json``.
+
+    Unlike a reference, an estimate may be empty (a MIDI file without notes, a CSV with only its
+    header): it then scores 0.
+
+    Raises
+    ------
+    NmftransError
+        Missing file, unknown format, or a file that cannot be parsed.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in ESTIMATE_SUFFIXES:
+        raise NmftransError(f"{path}: unsupported estimate format {suffix or '(no suffix)'!r}; "
+                            f"expected one of {', '.join(ESTIMATE_SUFFIXES)}")
+    if not path.is_file():
+        raise NmftransError(f"{path}: no such file")
+    if suffix == ".json":
+        return read_note_json(path)
+    try:
+        return read_annotation(path, sustain=sustain)
+    except NmftransError:
+        if suffix in (".mid", ".midi") and _midi_without_notes(path):
+            return empty_notes(), []
+        raise
+
+
+def read_reference(path: str | Path, *, sustain: bool = True) -> tuple[np.ndarray, list[str]]:
+    """Read reference notes (any format of :func:`~nmftrans.annotations.read_annotation`, or JSON).
+
+    Raises
+    ------
+    NmftransError
+        The file cannot be read, or it holds no notes (nothing to score against).
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        if not path.is_file():
+            raise NmftransError(f"{path}: annotation file not found")
+        notes, warnings = read_note_json(path)
+    else:
+        notes, warnings = read_annotation(path, sustain=sustain)
+    if len(notes) == 0:
+        raise NmftransError(f"{path}: the reference has no notes; nothing to score against")
+    return notes, warnings
+
+
+# --------------------------------------------------------------------------------------
+# Pairing estimates with references
+# --------------------------------------------------------------------------------------
+
+
+def _note_files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, list[Path]]:
+    """Files under ``folder`` (recursive, hidden ones left out) with these suffixes, by stem,
+    each stem's files in order of suffix preference, then path."""
+    by_stem: dict[str, list[Path]] = {}
+    for p in sorted(folder.rglob("*")):
+        if any(part.startswith(".") for part in p.relative_to(folder).parts):
+            continue
+        if p.suffix.lower() in suffixes and p.name.lower() not in _NOT_NOTES and p.is_file():
+            by_stem.setdefault(p.stem, []).append(p)
+    for files in by_stem.values():
+        files.sort(key=lambda p: (suffixes.index(p.suffix.lower()), str(p)))
+    return by_stem
+
+
+def _pick(files: list[Path], root: Path, other: Path | None = None, other_root: Path | None = None) -> Path | str:
+    """The preferred file of one stem; several folders holding the stem -> the one at the same
+    relative place as ``other``, else a reason (ambiguous)."""
+    folders = sorted({f.parent for f in files})
+    if len(folders) == 1:
+        return files[0]
+    if other is not None and other_root is not None:
+        same = [f for f in files if f.parent.relative_to(root) == other.parent.relative_to(other_root)]
+        if same:
+            return same[0]
+    return "ambiguous: " + ", ".join(str(f) for f in files[:3]) + (", ..." if len(files) > 3 else "")
+
+
+def _describe(by_stem: dict[str, list[Path]], limit: int = 3) -> str:
+    names = sorted(by_stem)
+    return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
+
+
+def match_pairs(estimates: str | Path, references: str | Path) -> Matching:
+    """Pair estimated note files with references by file stem (exact match).
+
+    Two files are paired as given, whatever their names. A folder (searched recursively) is
+    matched by stem against a file or another folder; where a stem has several files the first
+    of :data:`ESTIMATE_SUFFIXES` / :data:`REFERENCE_SUFFIXES` is used.
+
+    Raises
+    ------
+    NmftransError
+        A path is missing, a folder has no note files, or no estimate has a reference.
+    """
+    est, ref = Path(estimates), Path(references)
+    for p, what in ((est, "estimate"), (ref, "reference")):
+        if not p.exists():
+            raise NmftransError(f"{p}: no such {what} file or folder")
+    if est.is_dir() and ref.is_dir() and est.resolve() == ref.resolve():
+        raise NmftransError(f"{est}: the estimates and the references are the same folder")
+    result = Matching()
+    if est.is_file() and ref.is_file():
+        result.pairs.append((est.stem, est, ref))
+        return result
+
+    if est.is_dir():
+        est_files = _note_files(est, ESTIMATE_SUFFIXES)
+        if not est_files:
+            raise NmftransError(f"{est}: no estimate files ({', '.join(ESTIMATE_SUFFIXES)}) in this folder")
+    else:
+        est_files = {est.stem: [est]}
+    if ref.is_dir():
+        ref_files = _note_files(ref, REFERENCE_SUFFIXES)
+        if not ref_files:
+            raise NmftransError(f"{ref}: no reference files ({', '.join(REFERENCE_SUFFIXES)}) in this folder")
+    else:
+        ref_files = {ref.stem: [ref]}
+
+    est_root = est if est.is_dir() else est.parent
+    ref_root = ref if ref.is_dir() else ref.parent
+    used = set()
+    for stem in sorted(est_files):
+        e = _pick(est_files[stem], est_root)
+        if isinstance(e, str):
+            result.unmatched.append((est_files[stem][0], f"several estimates named {stem} ({e})"))
+            continue
+        if stem not in ref_files:
+            result.unmatched.append((e, f"no reference named {stem}.* in {ref}"))
+            continue
+        r = _pick(ref_files[stem], ref_root, e, est_root)
+        if isinstance(r, str):
+            result.unmatched.append((e, f"several references named {stem} ({r})"))
+            continue
+        used.add(stem)
+        result.pairs.append((stem, e, r))
+    result.unused_references = [files[0] for stem, files in sorted(ref_files.items()) if stem not in used]
+    if not result.pairs:
+        raise NmftransError(
+            f"no estimate matches a reference by name (estimates: {_describe(est_files)}; "
+            f"references: {_describe(ref_files)})")
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# Scoring
+# --------------------------------------------------------------------------------------
+
+
+def _score(item: FileScore, ref: np.ndarray, est: np.ndarray) -> FileScore:
+    item.n_ref, item.n_est = len(ref), len(est)
+    item.scores = evaluate_notes(ref, est)
+    return item
+
+
+def evaluate_pairs(pairs: Iterable[tuple[str, Path, Path]], *, sustain: bool = True,
+                   progress: Progress | None = None) -> list[FileScore]:
+    """Score estimated note files against references.
+
+    Parameters
+    ----------
+    pairs : iterable of (name, estimate, reference)
+        E.g. :attr:`Matching.pairs`.
+    sustain : bool
+        MIDI files: extend notes held by the sustain pedal.
+    progress : callable or None
+        Called with each name once it is done.
+
+    Returns
+    -------
+    list of FileScore
+        In the order of ``pairs``; files that could not be read carry ``error``.
+    """
+    out = []
+    for name, est_path, ref_path in pairs:
+        item = FileScore(name=name, reference=Path(ref_path), estimate=Path(est_path))
+        try:
+            ref, ref_warnings = read_reference(ref_path, sustain=sustain)
+            est, est_warnings = read_estimate(est_path, sustain=sustain)
+            item.warnings.extend(ref_warnings + est_warnings)
+            _score(item, ref, est)
+        except NmftransError as exc:
+            item.error = str(exc)
+        out.append(item)
+        if progress is not None:
+            progress(name)
+    return out
+
+
+@dataclass
+class DatasetEvaluation:
+    """Result of :func:`evaluate_dataset`: per-file scores, files discovery left out, layout."""
+
+    files: list[FileScore] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    layout: str = "empty"
+
+
+def evaluate_dataset(sources, dictionary, *, note_params=None, solver=None, split: str | None = None,
+                     guitarset_audio: str = "mic", max_files: int | None = None, sustain: bool = True,
+                     progress: Progress | None = None, on_start: Callable[[int], None] | None = None
+                     ) -> DatasetEvaluation:
+    """Transcribe every annotated audio file of a dataset and score it.
+
+    References are read with :func:`read_reference`, cut to the audio's duration and to the
+    dictionary's pitch range (:func:`~nmftrans.annotations.crop_notes`; the dropped notes are
+    counted in the file's warnings).
+
+    Parameters
+    ----------
+    sources : Path or list of Path
+        Dataset folders or files, any layout :func:`~nmftrans.datasets.discover_labelled` knows.
+    dictionary : Dictionary
+    note_params : NoteParams or None
+        Note tracker settings (defaults of ``transcribe`` when None).
+    solver : SolverParams or None
+    split, guitarset_audio, max_files
+        As in :func:`~nmftrans.datasets.discover_labelled`.
+    sustain : bool
+        MIDI references: apply the sustain pedal.
+    progress : callable or None
+        Called with each file's name once it is done.
+    on_start : callable or None
+        Called with the number of files before the first one is transcribed.
+
+    Raises
+    ------
+    NmftransError
+        A source is missing, or no audio file with an annotation was found.
+    """
+    from nmftrans.annotations import crop_notes
+    from nmftrans.audio import load_audio
+    from nmftrans.datasets import discover_labelled
+    from nmftrans.notes import NoteParams
+    from nmftrans.transcribe import SolverParams, transcribe_signal
+
+    note_params = NoteParams() if note_params is None else note_params
+    solver = SolverParams() if solver is None else solver
+    found = discover_labelled(sources, guitarset_audio=guitarset_audio, split=split, max_files=max_files)
+    result = DatasetEvaluation(skipped=list(found.skipped), layout=found.layout)
+    if not found.pairs:
+        names = ", ".join(str(s) for s in ([sources] if isinstance(sources, (str, Path)) else sources))
+        raise NmftransError(f"{names}: no audio file with a note annotation of the same name found")
+    if on_start is not None:
+        on_start(len(found.pairs))
+    pitch_set = dictionary.pitch_set
+    pitch_range = (int(pitch_set.min()), int(pitch_set.max()))
+    sr = dictionary.settings.sample_rate
+    for audio, ann in found.pairs:
+        item = FileScore(name=audio.stem, reference=ann, audio=audio)
+        try:
+            ref, warnings = read_reference(ann, sustain=sustain)
+            y = load_audio(audio, sr)
+            ref, cropped = crop_notes(ref, len(y) / sr, pitch_range=pitch_range)
+            item.warnings.extend(warnings + [f"{ann}: {w}" for w in cropped])
+            if len(ref) == 0:
+                raise NmftransError(f"{ann}: no reference notes left inside the audio and the dictionary's "
+                                    f"pitch range {pitch_range[0]}-{pitch_range[1]}")
+            transcription = transcribe_signal(y, dictionary, solver, note_params)
+            item.warnings.extend(f"{audio}: {w}" for w in transcription.warnings)
+            _score(item, ref, transcription.notes)
+        except NmftransError as exc:
+            item.error = str(exc)
+        result.files.append(item)
+        if progress is not None:
+            progress(item.name)
+    return result
+
+
+def successful(files: Iterable[FileScore]) -> list[FileScore]:
+    """The files that have scores."""
+    return [f for f in files if f.ok]
+
+
+def _mean(files: list[FileScore]) -> OrderedDict:
+    return mean_scores(f.scores for f in files) if files else OrderedDict((k, 0.0) for k in SCORE_KEYS)
+
+
+# --------------------------------------------------------------------------------------
+# Reports
+# --------------------------------------------------------------------------------------
+
+#: Table columns: (header, score key).
+TABLE_COLUMNS = (
+    ("onset P", "onset_precision"),
+    ("onset R", "onset_recall"),
+    ("onset F", "onset_f"),
+    ("on+off F", "onset_offset_f"),
+    ("frame P", "frame_precision"),
+    ("frame R", "frame_recall"),
+    ("frame F", "frame_f"),
+    ("frame Acc", "frame_accuracy"),
+)
+
+
+def table_rows(files: Iterable[FileScore]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the score table: one row per scored file, then ``MEAN``.
+
+    The MEAN row averages each score over the files (unweighted); its note counts are totals.
+    """
+    files = successful(files)
+    header = ["file", "n_ref", "n_est"] + [h for h, _ in TABLE_COLUMNS]
+    rows = [[f.name, str(f.n_ref), str(f.n_est)] + [f"{f.scores[k]:.3f}" for _, k in TABLE_COLUMNS]
+            for f in files]
+    mean = _mean(files)
+    rows.append(["MEAN", str(sum(f.n_ref for f in files)), str(sum(f.n_est for f in files))]
+                + [f"{mean[k]:.3f}" for _, k in TABLE_COLUMNS])
+    return header, rows
+
+
+def format_table(files: Iterable[FileScore]) -> str:
+    """The score table as plain aligned text (no colours), one line per row."""
+    header, rows = table_rows(files)
+    table = [header] + rows
+    widths = [max(len(r[c]) for r in table) for c in range(len(header))]
+
+    def line(row):
+        cells = [row[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(row[1:], widths[1:])]
+        return "  ".join(cells).rstrip()
+
+    return "\n".join(line(r) for r in table) + "\n"
+
+
+def rich_table(files: Iterable[FileScore], *, width: int = 80, title: str | None = None):
+    """The score table as a :class:`rich.table.Table`, for a terminal ``width`` columns wide.
+
+    Score headers take two lines ("onset" over "P"); where the table would not fit with two
+    spaces between columns it gets one, and long file names fold.
+    """
+    from rich import box
+    from rich.table import Table
+
+    header, rows = table_rows(files)
+    headers = [header[0]] + [name.replace(" ", "\n") for name in header[1:]]
+    natural = sum(max(max(len(h) for h in headers[c].split("\n")), max(len(r[c]) for r in rows))
+                  for c in range(len(headers)))
+    gap = 2 if natural + 2 * (len(headers) - 1) <= width else 1
+    # SIMPLE_HEAD draws a space between columns; padding adds the second one where it fits.
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  padding=(0, 0, 0, 1) if gap == 2 else 0)
+    table.add_column(headers[0], overflow="fold", min_width=min(12, max(len(r[0]) for r in rows)))
+    for name in headers[1:]:
+        table.add_column(name, justify="right", no_wrap=True)
+    for row in rows[:-1]:
+        table.add_row(*row)
+    table.add_section()
+    table.add_row(*rows[-1], style="bold")
+    return table
+
+
+def _file_record(f: FileScore) -> dict:
+    record = {"file": f.name, "reference": str(f.reference),
+              "estimate": str(f.estimate) if f.estimate is not None else None,
+              "audio": str(f.audio) if f.audio is not None else None}
+    if f.ok:
+        record.update(n_ref=f.n_ref, n_est=f.n_est, **{k: float(v) for k, v in f.scores.items()})
+    else:
+        record["error"] = f.error
+    return record
+
+
+def scores_to_json(files: Iterable[FileScore], **extra) -> str:
+    """JSON report: ``{"files": [...], "failed": [...], "mean": {...}, "settings": {...}, **extra}``.
+
+    Each file: ``file``, ``reference``, ``estimate``, ``audio``, ``n_ref``, ``n_est`` and the
+    scores of :data:`~nmftrans.metrics.SCORE_KEYS` (0-1). ``mean`` averages the scores over the
+    scored files and sums the note counts (``n_files`` scored).
+    """
+    files = list(files)
+    ok = successful(files)
+    mean = {"n_files": len(ok), "n_ref": sum(f.n_ref for f in ok), "n_est": sum(f.n_est for f in ok),
+            **{k: float(v) for k, v in _mean(ok).items()}}
+    doc = {"files": [_file_record(f) for f in ok],
+           "failed": [_file_record(f) for f in files if not f.ok],
+           "mean": mean,
+           "settings": dict(SCORE_SETTINGS),
+           **extra}
+    return json.dumps(doc, indent=1) + "\n"
+
+
+def scores_to_csv(files: Iterable[FileScore]) -> str:
+    """CSV report: ``file,reference,estimate,audio,n_ref,n_est,<scores>``, one row per scored
+    file, then a ``MEAN`` row (scores averaged, note counts summed)."""
+    ok = successful(files)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["file", "reference", "estimate", "audio", "n_ref", "n_est", *SCORE_KEYS])
+    for f in ok:
+        writer.writerow([f.name, f.reference, f.estimate or "", f.audio or "", f.n_ref, f.n_est,
+                         *(f"{f.scores[k]:.6f}" for k in SCORE_KEYS)])
+    mean = _mean(ok)
+    writer.writerow(["MEAN", "", "", "", sum(f.n_ref for f in ok), sum(f.n_est for f in ok),
+                     *(f"{mean[k]:.6f}" for k in SCORE_KEYS)])
+    return buf.getvalue()
