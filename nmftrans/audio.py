@@ -108,3 +108,68 @@ def audio_duration(path: str | Path) -> float:
             return float(librosa.get_duration(path=str(path)))
         except Exception:  # noqa: BLE001
             raise NmftransError(f"{path}: cannot read audio") from None
+
+
+def stream_audio(path: str | Path, sample_rate: int, *, block_s: float = 30.0):
+    """Read an audio file block by block as mono float32 at ``sample_rate``.
+
+    Memory stays bounded by the block length whatever the file's duration. Concatenating the
+    blocks gives the same signal as :func:`load_audio` up to resampler rounding.
+
+    Parameters
+    ----------
+    path : str or Path
+    sample_rate : int
+        Target sample rate in Hz.
+    block_s : float
+        Length of a block in seconds of input audio.
+
+    Yields
+    ------
+    y : np.ndarray [shape=(n,)], float32
+        Consecutive pieces of the signal (the last one may be shorter; none is empty).
+
+    Raises
+    ------
+    NmftransError
+        As :func:`load_audio`; NaN/inf samples are reported when their block is read.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.exists():
+        raise NmftransError(f"{path}: no such file")
+    if path.is_dir():
+        raise NmftransError(f"{path}: is a folder, not an audio file")
+    if path.stat().st_size == 0:
+        raise NmftransError(f"{path}: empty file")
+    try:
+        handle = sf.SoundFile(str(path))
+    except Exception:  # noqa: BLE001 - not for soundfile: decode it whole with the fallback
+        yield load_audio(path, sample_rate)
+        return
+    import soxr
+
+    with handle:
+        sr = handle.samplerate
+        stream = None if sr == sample_rate else soxr.ResampleStream(sr, sample_rate, 1, dtype="float32", quality="HQ")
+        block = max(1, int(block_s * sr))
+        total = 0
+        while True:
+            try:
+                data = handle.read(block, dtype="float32", always_2d=True)
+            except Exception as exc:  # noqa: BLE001 - truncated or corrupt data
+                raise NmftransError(f"{path}: cannot read audio ({exc})") from None
+            last = len(data) < block
+            if len(data) and not np.isfinite(data).all():
+                raise NmftransError(f"{path}: the audio contains NaN or infinite samples")
+            total += len(data)
+            y = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else np.ascontiguousarray(data[:, 0])
+            if stream is not None:
+                y = stream.resample_chunk(y, last=last)
+            if len(y):
+                yield y
+            if last:
+                break
+        if total == 0:
+            raise NmftransError(f"{path}: the audio has no samples")

@@ -105,13 +105,73 @@ def spectrogram(y: np.ndarray, settings: FeatureSettings) -> np.ndarray:
     V : np.ndarray [shape=(n_bins, n_frames)], float32, C-contiguous
         ``n_frames = 1 + n_samples // hop_length``; ``n_bins = len(frequencies(settings))``.
     """
-    import scipy.fft
-
     y = np.asarray(y, dtype=np.float32)
     n_fft, hop = settings.n_fft, settings.hop_length
     n_frames = n_frames_for(len(y), settings)
     padded = np.zeros(len(y) + 2 * (n_fft // 2) + hop, dtype=np.float32)
     padded[n_fft // 2 : n_fft // 2 + len(y)] = y
+    return spectrogram_of_padded(padded, settings, n_frames)
+
+
+class SpectrogramStream:
+    """Spectrogram of a signal that arrives in pieces; the frames equal :func:`spectrogram`'s.
+
+    Feed consecutive pieces of the signal with :meth:`push`, which returns the frames that are
+    complete so far; :meth:`finish` returns the remaining frames. Only ``n_fft`` samples of
+    context are kept between pieces.
+
+    Parameters
+    ----------
+    settings : FeatureSettings
+    """
+
+    def __init__(self, settings: FeatureSettings):
+        self.settings = settings
+        self._buffer = np.zeros(settings.n_fft // 2, dtype=np.float32)  # the centring pad
+        self._n_samples = 0
+        self._n_frames = 0  # frames emitted so far
+
+    def _frames(self, buffer: np.ndarray, n: int) -> np.ndarray:
+        s = self.settings
+        if n <= 0:
+            return np.zeros((len(frequencies(s)), 0), dtype=np.float32)
+        # frame k of the buffer starts at sample k * hop: pass exactly the samples needed
+        needed = (n - 1) * s.hop_length + s.n_fft
+        chunk = buffer[:needed]
+        return spectrogram_of_padded(chunk, s, n)
+
+    def push(self, y: np.ndarray) -> np.ndarray:
+        """Add samples; return the newly complete frames, shape ``(n_bins, n_new)``."""
+        s = self.settings
+        self._buffer = np.concatenate([self._buffer, np.asarray(y, dtype=np.float32)])
+        self._n_samples += len(y)
+        n = max(0, (len(self._buffer) - s.n_fft) // s.hop_length + 1)
+        V = self._frames(self._buffer, n)
+        self._buffer = self._buffer[n * s.hop_length:]
+        self._n_frames += n
+        return V
+
+    def finish(self) -> np.ndarray:
+        """Return the last frames (zero padded at the end like :func:`spectrogram`)."""
+        s = self.settings
+        total = n_frames_for(self._n_samples, s)
+        n = total - self._n_frames
+        buffer = np.concatenate([self._buffer, np.zeros(s.n_fft + s.hop_length, dtype=np.float32)])
+        V = self._frames(buffer, n)
+        self._n_frames = total
+        return V
+
+
+def spectrogram_of_padded(padded: np.ndarray, settings: FeatureSettings, n_frames: int) -> np.ndarray:
+    """Spectrogram of ``n_frames`` frames starting at sample 0 of an already padded signal.
+
+    Returns
+    -------
+    V : np.ndarray [shape=(n_bins, n_frames)], float32
+    """
+    import scipy.fft
+
+    n_fft, hop = settings.n_fft, settings.hop_length
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:n_frames]
     win = _window(n_fft)
     keep = _kept_bins(settings)
