@@ -21,11 +21,11 @@ import numpy as np
 
 from nmftrans import __version__
 from nmftrans.audio import audio_duration, load_audio
-from nmftrans.dictionary import ROLE_SUSTAIN, Dictionary
+from nmftrans.dictionary import ROLE_ATTACK, ROLE_SUSTAIN, Dictionary
 from nmftrans.errors import NmftransError
 from nmftrans.features import frequencies, spectrogram
 from nmftrans.settings import FeatureSettings
-from nmftrans.templates import harmonic_templates, rank_one_template
+from nmftrans.templates import harmonic_templates
 
 Progress = Callable[[str], None]
 
@@ -60,19 +60,23 @@ def _provenance(method: str, sources: Iterable, **extra) -> dict:
     }
 
 
-def _fill_and_sort(columns: dict[int, np.ndarray], pitch_range: tuple[int, int] | None,
-                   settings: FeatureSettings) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Add harmonic templates for pitches in range without data; return W, pitches, filled."""
-    learned = sorted(columns)
+def _fill_and_sort(columns: dict[tuple[int, int], np.ndarray], pitch_range: tuple[int, int] | None,
+                   settings: FeatureSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """Add harmonic (sustain) templates for pitches in range without data.
+
+    ``columns`` maps (pitch, role) to a template. Returns W, pitches, roles (sorted by pitch,
+    then role) and the filled pitches.
+    """
+    learned = sorted({p for p, _ in columns})
     lo, hi = pitch_range if pitch_range else (learned[0], learned[-1])
-    filled = [p for p in range(lo, hi + 1) if p not in columns]
+    filled = [p for p in range(lo, hi + 1) if p not in learned]
     if filled:
         Wh = harmonic_templates(filled, frequencies(settings))
         for j, p in enumerate(filled):
-            columns[p] = Wh[:, j]
-    pitches = np.array(sorted(p for p in columns if lo <= p <= hi), dtype=np.int16)
-    W = np.stack([columns[int(p)] for p in pitches], axis=1)
-    return W, pitches, filled
+            columns[(p, ROLE_SUSTAIN)] = Wh[:, j]
+    keys = sorted(k for k in columns if lo <= k[0] <= hi)
+    W = np.stack([columns[k] for k in keys], axis=1)
+    return W, np.array([k[0] for k in keys], dtype=np.int16), np.array([k[1] for k in keys], dtype=np.int8), filled
 
 
 def learn_harmonic(pitch_range: tuple[int, int], settings: FeatureSettings = FeatureSettings(),
@@ -88,21 +92,27 @@ def learn_harmonic(pitch_range: tuple[int, int], settings: FeatureSettings = Fea
 
 
 def learn_isolated(notes: Sequence[IsolatedNote], settings: FeatureSettings = FeatureSettings(), *,
-                   beta: float = 1.0, pitch_range: tuple[int, int] | None = None,
-                   progress: Progress | None = None) -> tuple[Dictionary, LearnReport]:
-    """One template per pitch from isolated-note recordings.
+                   beta: float = 1.0, pitch_range: tuple[int, int] | None = None, attack_s: float = 0.08,
+                   sustain_s: float = 1.0, progress: Progress | None = None) -> tuple[Dictionary, LearnReport]:
+    """An attack and a sustain template per pitch from isolated-note recordings.
 
-    Each file's frames from the note's onset to its offset are pooled per pitch (all velocity
-    layers) and fitted by a rank-one β-NMF.
+    For each file the attack spectrum is the sum of the frames in the first ``attack_s`` after the
+    onset and the sustain spectrum the sum of the frames from ``attack_s`` to
+    ``min(offset, onset + sustain_s)`` (so louder frames weigh more); each is normalised to unit
+    sum, averaged over the files of a pitch (velocity layers pooled) and normalised again. Unit-sum
+    templates make an activation equal to the magnitude it explains.
 
     Parameters
     ----------
     notes : sequence of IsolatedNote
     settings : FeatureSettings
     beta : float
+        Stored as the dictionary's divergence for solving.
     pitch_range : (int, int), optional
-        Inclusive MIDI range of the dictionary; pitches without data get harmonic templates.
+        Inclusive MIDI range of the dictionary; pitches without data get a harmonic template.
         Default: the range of the data.
+    attack_s, sustain_s : float
+        Attack length and end of the sustain part after the onset, in seconds.
     progress : callable, optional
         Called with each file name as it is processed.
 
@@ -112,8 +122,9 @@ def learn_isolated(notes: Sequence[IsolatedNote], settings: FeatureSettings = Fe
     report : LearnReport
     """
     report = LearnReport()
-    frames: dict[int, list[np.ndarray]] = {}
     fr = settings.frame_rate
+    n_attack = max(1, int(round(attack_s * fr)))
+    sums: dict[tuple[int, int], list] = {}
     for note in notes:
         if progress:
             progress(note.path.name)
@@ -123,22 +134,26 @@ def learn_isolated(notes: Sequence[IsolatedNote], settings: FeatureSettings = Fe
             report.skipped.append((str(note.path), str(exc)))
             continue
         V = spectrogram(y, settings)
-        start = int(round(note.onset * fr))
-        stop = V.shape[1] if note.offset is None else int(round(note.offset * fr))
-        seg = V[:, start:max(stop, start + 1)]
-        if seg.size == 0 or seg.sum() <= 0:
-            report.skipped.append((str(note.path), "silent or empty note"))
+        on = int(round(note.onset * fr))
+        off = V.shape[1] if note.offset is None else int(round(note.offset * fr))
+        attack = V[:, on:on + n_attack].sum(axis=1, dtype=np.float64)
+        sustain = V[:, on + n_attack:max(min(off, on + int(round(sustain_s * fr))), on + n_attack + 1)].sum(axis=1, dtype=np.float64)
+        if attack.sum() <= 0 or sustain.sum() <= 0:
+            report.skipped.append((str(note.path), "silent or too short a note"))
             continue
-        frames.setdefault(note.pitch, []).append(seg)
-    if not frames:
+        for role, spectrum in ((ROLE_ATTACK, attack), (ROLE_SUSTAIN, sustain)):
+            acc = sums.setdefault((note.pitch, role), [np.zeros_like(spectrum), 0])
+            acc[0] += spectrum / spectrum.sum()
+            acc[1] += 1
+    if not sums:
         raise NmftransError("no usable isolated notes found")
-    columns = {p: rank_one_template(np.concatenate(segs, axis=1), beta=beta) for p, segs in frames.items()}
-    W, pitches, filled = _fill_and_sort(columns, pitch_range, settings)
-    report.learned = sorted(frames)
+    columns = {k: (v / v.sum()).astype(np.float32) for k, (v, _) in sums.items()}
+    W, pitches, roles, filled = _fill_and_sort(columns, pitch_range, settings)
+    report.learned = sorted({p for p, _ in sums})
     report.filled = filled
-    prov = _provenance("isolated", sorted({str(n.path.parent) for n in notes}),
-                       n_files=len(notes), learned=report.learned, filled=filled)
-    return Dictionary(W, pitches, np.full(len(pitches), ROLE_SUSTAIN), settings, beta, prov), report
+    prov = _provenance("isolated", sorted({str(n.path.parent) for n in notes}), n_files=len(notes),
+                       attack_s=attack_s, sustain_s=sustain_s, learned=report.learned, filled=filled)
+    return Dictionary(W, pitches, roles, settings, beta, prov), report
 
 
 def _skipped_summary(report: LearnReport) -> str:

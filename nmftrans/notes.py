@@ -2,6 +2,19 @@
 
 A note list is ``np.ndarray [shape=(n_notes, 4)], float64`` with columns onset (s), offset (s),
 MIDI pitch and MIDI velocity, sorted by onset then pitch.
+
+The tracker works on per-pitch activations normalised per file (see
+:func:`normalise_activations`), so its thresholds do not depend on the recording's level or on
+the instrument the dictionary was learned from. For each pitch it
+
+1. finds candidate onsets where the activation rises (above ``rise_ratio`` times its minimum over
+   the last ``rise_s`` seconds, by at least ``candidate_min``);
+2. accepts a candidate whose peak over the next ``peak_window_s`` reaches ``onset_threshold`` and
+   whose rise reaches ``rise_threshold``, unless a pitch an octave, a twelfth, two octaves or a
+   seventeenth below rises more at the same time (``sub_ratio``: the candidate is then that
+   note's partial, the classic octave error of NMF);
+3. ends the note where the activation falls below ``frame_threshold`` times its peak, or at the
+   next accepted onset of the same pitch (a re-struck note).
 """
 
 from __future__ import annotations
@@ -10,36 +23,64 @@ from dataclasses import dataclass
 
 import numpy as np
 
+_EPS = 1e-12
+
 
 @dataclass(frozen=True)
 class NoteParams:
-    """Settings of the note tracker.
+    """Settings of the note tracker (thresholds in units of the normalised activation).
 
     Attributes
     ----------
     onset_threshold : float
-        A note may start where the normalised activation reaches this value.
+        Minimum peak of a note's normalised activation (lower finds quieter notes).
     frame_threshold : float
-        A started note lasts while the normalised activation stays at or above this value.
+        A note ends when its activation falls below this fraction of its peak.
     rise_threshold : float
-        Minimum rise of the normalised activation over ``rise_s`` seconds for an onset; a sounding
-        note is split (re-struck) where its activation rises this much again.
+        Minimum rise of the activation at an onset.
     rise_s : float
-        Window over which a rise is measured, in seconds.
+        The rise is measured against the minimum over this many seconds before.
+    rise_ratio : float
+        A candidate onset's activation must exceed this multiple of that minimum.
+    candidate_min : float
+        Smallest rise considered at all.
+    peak_window_s : float
+        A note's peak is looked for this long after its onset.
+    sub_intervals : tuple of int
+        Intervals (semitones) below a pitch whose partials fall on it.
+    sub_ratio : float
+        Reject an onset if a pitch ``sub_intervals`` below rises more than ``sub_ratio`` times as
+        much within ``sub_window_s``; 0 disables the check.
+    sub_window_s : float
+    floor : float
+        Absolute floor of the offset threshold.
+    min_duration_s : float
+        Notes shorter than this are lengthened to it (a real onset still counts).
     min_note_s : float
-        Shorter notes are dropped.
+        Notes whose activation lasts less than this are dropped (0: keep all).
+    min_ioi_s : float
+        Minimum time between two onsets of the same pitch.
     onset_lag_s : float
-        Subtracted from onsets (the activations lag the annotated key press).
+        Subtracted from note times (centred frames rise a little before the annotated onset).
     lowest, highest : int
         MIDI pitch range kept.
     """
 
-    onset_threshold: float = 0.15
+    onset_threshold: float = 0.3
     frame_threshold: float = 0.05
-    rise_threshold: float = 0.1
-    rise_s: float = 0.05
-    min_note_s: float = 0.05
-    onset_lag_s: float = 0.0
+    rise_threshold: float = 0.05
+    rise_s: float = 0.035
+    rise_ratio: float = 1.5
+    candidate_min: float = 0.005
+    peak_window_s: float = 0.1
+    sub_intervals: tuple = (12, 19, 24, 28)
+    sub_ratio: float = 1.0
+    sub_window_s: float = 0.024
+    floor: float = 0.005
+    min_duration_s: float = 0.05
+    min_note_s: float = 0.0
+    min_ioi_s: float = 0.06
+    onset_lag_s: float = 0.01
     lowest: int = 0
     highest: int = 127
 
@@ -49,14 +90,17 @@ def empty_notes() -> np.ndarray:
     return np.zeros((0, 4), dtype=np.float64)
 
 
-def pitch_activations(H: np.ndarray, pitches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sum the activations of all templates of each pitch.
+def pitch_activations(H: np.ndarray, pitches: np.ndarray, weights: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Sum the (weighted) activations of all templates of each pitch.
 
     Parameters
     ----------
     H : np.ndarray [shape=(n_components, n_frames)]
     pitches : np.ndarray [shape=(n_components,)], int
         MIDI pitch of each template.
+    weights : np.ndarray [shape=(n_components,)], optional
+        Weight of each template in the sum (default 1).
 
     Returns
     -------
@@ -66,68 +110,125 @@ def pitch_activations(H: np.ndarray, pitches: np.ndarray) -> tuple[np.ndarray, n
     """
     pitch_set, index = np.unique(np.asarray(pitches), return_inverse=True)
     A = np.zeros((len(pitch_set), H.shape[1]), dtype=np.float32)
-    np.add.at(A, index, H)
+    Hw = H if weights is None else H * np.asarray(weights, dtype=np.float32)[:, None]
+    np.add.at(A, index, Hw)
     return A, pitch_set
 
 
-def _track_row(a: np.ndarray, params: NoteParams, rise_frames: int) -> list[tuple[int, int, float]]:
-    """Notes (start frame, end frame exclusive, peak) in one normalised activation row."""
-    n = len(a)
-    lagged = np.empty_like(a)
-    for k in range(n):
-        lo = max(0, k - rise_frames)
-        lagged[k] = a[lo:k].min() if k > lo else 0.0
-    rise = a - lagged
-    is_onset = (a >= params.onset_threshold) & (rise >= params.rise_threshold)
-    # keep the first frame of each run of onset frames
-    starts = np.flatnonzero(is_onset & ~np.r_[False, is_onset[:-1]])
-    notes = []
-    i = 0
-    s_idx = 0
-    while s_idx < len(starts):
-        start = starts[s_idx]
-        if start < i:
-            s_idx += 1
-            continue
-        end = start + 1
-        next_starts = starts[s_idx + 1:]
-        stop_at = next_starts[0] if len(next_starts) else n
-        while end < stop_at and a[end] >= params.frame_threshold:
-            end += 1
-        notes.append((int(start), int(end), float(a[start:end].max())))
-        i = end
-        s_idx += 1
-    return notes
+def reference_level(A: np.ndarray, percentile: float = 90.0) -> float:
+    """A file's reference activation: a high percentile of the loudest pitch per frame.
+
+    Frames far below the file's maximum (silence) are left out, so long pauses do not lower it.
+    """
+    if A.size == 0:
+        return 0.0
+    peak = A.max(axis=0)
+    top = float(peak.max())
+    if top <= 0:
+        return 0.0
+    active = peak[peak > 1e-3 * top]
+    return float(np.percentile(active, percentile))
 
 
-def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float, params: NoteParams = NoteParams()) -> np.ndarray:
+def normalise_activations(A: np.ndarray, percentile: float = 90.0) -> np.ndarray:
+    """Divide per-pitch activations by the file's :func:`reference_level` (loud notes ≈ 1)."""
+    ref = reference_level(A, percentile)
+    return (A / ref).astype(np.float32) if ref > 0 else A.astype(np.float32)
+
+
+def _prev_min(a: np.ndarray, k: int) -> np.ndarray:
+    """Minimum of ``a[..., t-k:t]`` (zeros before the start)."""
+    out = np.full(a.shape, np.inf)
+    for j in range(1, k + 1):
+        shifted = np.zeros_like(a)
+        shifted[..., j:] = a[..., :-j]
+        out = np.minimum(out, shifted)
+    return out
+
+
+def _window_max(a: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Maximum of ``a[..., t+lo : t+hi+1]`` (zeros outside)."""
+    n = a.shape[-1]
+    out = np.zeros_like(a)
+    for j in range(lo, hi + 1):
+        shifted = np.zeros_like(a)
+        if j >= 0:
+            shifted[..., : n - j] = a[..., j:]
+        else:
+            shifted[..., -j:] = a[..., : n + j]
+        out = np.maximum(out, shifted)
+    return out
+
+
+def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float,
+                         params: NoteParams = NoteParams()) -> np.ndarray:
     """Track notes in normalised per-pitch activations.
 
     Parameters
     ----------
     A : np.ndarray [shape=(n_pitches, n_frames)]
-        Normalised activations (about 1 for a loud note).
+        Normalised activations (about 1 for the loud notes of the file).
     pitch_set : np.ndarray [shape=(n_pitches,)], int
     frame_rate : float
-        Frames per second; frame ``t`` is at ``t / frame_rate`` seconds.
+        Frames per second; frame ``t`` is centred at ``t / frame_rate`` seconds.
     params : NoteParams
 
     Returns
     -------
     notes : np.ndarray [shape=(n_notes, 4)], float64
     """
-    rise_frames = max(1, int(round(params.rise_s * frame_rate)))
-    min_frames = params.min_note_s * frame_rate
+    A = np.asarray(A, dtype=np.float64)
+    if A.ndim != 2 or A.shape[0] != len(pitch_set):
+        raise ValueError(f"A has shape {A.shape} but there are {len(pitch_set)} pitches")
+    n_p, n = A.shape
+    if n == 0 or n_p == 0:
+        return empty_notes()
+    frames = lambda s: max(1, int(round(s * frame_rate)))  # noqa: E731
+    prev = _prev_min(A, frames(params.rise_s))
+    rise = A - prev
+    cand = (rise > params.candidate_min) & (A > params.rise_ratio * prev)
+    starts = cand & ~np.concatenate([np.zeros((n_p, 1), bool), cand[:, :-1]], axis=1)
+    sub_w = frames(params.sub_window_s) if params.sub_window_s > 0 else 0
+    rise_win = _window_max(np.maximum(rise, 0), -sub_w, sub_w)
+    n_peak = frames(params.peak_window_s)
+    peak_ahead = _window_max(A, 0, n_peak - 1)
+    row_of = {int(p): i for i, p in enumerate(pitch_set)}
+    min_len = frames(params.min_duration_s)
+    drop_len = params.min_note_s * frame_rate
+    min_ioi = frames(params.min_ioi_s)
     rows = []
-    for row, pitch in zip(A, pitch_set):
-        if pitch < params.lowest or pitch > params.highest:
+    for i, p in enumerate(pitch_set):
+        if p < params.lowest or p > params.highest:
             continue
-        for start, end, peak in _track_row(np.asarray(row, dtype=np.float64), params, rise_frames):
-            if end - start < min_frames:
+        subs = [row_of[int(p) - k] for k in params.sub_intervals if int(p) - k in row_of]
+        onsets: list[int] = []
+        for t in np.flatnonzero(starts[i]):
+            r = rise_win[i, t]
+            if peak_ahead[i, t] < params.onset_threshold or r < params.rise_threshold:
                 continue
-            onset = max(start / frame_rate - params.onset_lag_s, 0.0)
-            velocity = np.clip(round(127 * min(1.0, peak) ** 0.5), 1, 127)
-            rows.append((onset, end / frame_rate, float(pitch), float(velocity)))
+            if subs and params.sub_ratio > 0 and rise_win[subs, t].max() > params.sub_ratio * r:
+                continue
+            if onsets and t - onsets[-1] < min_ioi:
+                continue
+            onsets.append(int(t))
+        # place each onset on the steepest rise before its peak: with long centred frames the
+        # first rising frame comes tens of milliseconds before the note starts
+        steep = np.diff(A[i], prepend=0.0)
+        onsets = [o + int(np.argmax(steep[o:o + max(1, int(np.argmax(A[i, o:o + n_peak])) + 1)])) for o in onsets]
+        a = A[i]
+        for j, o in enumerate(onsets):
+            end_limit = onsets[j + 1] if j + 1 < len(onsets) else n
+            seg = a[o:end_limit]
+            k = int(np.argmax(seg[:n_peak]))
+            peak = seg[k]
+            below = np.flatnonzero(seg[k:] < max(params.floor, params.frame_threshold * peak))
+            end = o + k + (int(below[0]) if len(below) else len(seg) - k)
+            if end - o < drop_len:
+                continue
+            end = max(end, min(o + min_len, n))
+            velocity = float(np.clip(round(30 + 90 * min(1.0, peak) ** 0.5), 1, 127))
+            onset = max(0.0, o / frame_rate - params.onset_lag_s)
+            rows.append((onset, max(end / frame_rate - params.onset_lag_s, onset + 1.0 / frame_rate), float(p), velocity))
     if not rows:
         return empty_notes()
     notes = np.array(rows, dtype=np.float64)

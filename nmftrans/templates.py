@@ -1,4 +1,4 @@
-"""Building templates from spectra: pitch-informed harmonic combs and rank-one fits.
+"""Pitch-informed harmonic comb templates.
 
 Pure array code (no I/O): ``learn`` feeds it spectrograms, it returns template columns.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from nmftrans import kernels
 from nmftrans.pitches import midi_to_hz
 
 
@@ -47,29 +46,3 @@ def harmonic_templates(pitches, freqs: np.ndarray, *, n_partials: int = 30, tole
         if W[:, j].sum() == 0:
             W[np.argmin(np.abs(freqs - f0)), j] = 1.0
     return (W / W.sum(axis=0, keepdims=True)).astype(np.float32)
-
-
-def rank_one_template(V: np.ndarray, *, beta: float = 1.0, n_iter: int = 30) -> np.ndarray:
-    """The spectral factor of a rank-one β-NMF ``V ≈ w hᵀ``.
-
-    Parameters
-    ----------
-    V : np.ndarray [shape=(n_bins, n_frames)]
-        Frames of one pitch (all velocity layers pooled).
-    beta : float
-    n_iter : int
-        Alternating MU rounds.
-
-    Returns
-    -------
-    w : np.ndarray [shape=(n_bins,)], float32, summing to 1
-    """
-    V = np.ascontiguousarray(V, dtype=np.float32)
-    w = V.mean(axis=1, keepdims=True) + np.float32(1e-9)
-    w /= w.sum()
-    h = V.sum(axis=0, keepdims=True).astype(np.float32) + np.float32(1e-9)
-    for _ in range(n_iter):
-        h, _ = kernels.update_activations(V, w, h, beta=beta, n_iter=1, tol=0.0)
-        w, _ = kernels.update_dictionary(V, w, h, beta=beta, n_iter=1, tol=0.0)
-        w /= w.sum()
-    return w[:, 0].astype(np.float32)

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from nmftrans import kernels
-from nmftrans.audio import load_audio
+from nmftrans.audio import stream_audio
 from nmftrans.dictionary import Dictionary
-from nmftrans.features import spectrogram
-from nmftrans.notes import NoteParams, activations_to_notes, empty_notes, pitch_activations
+from nmftrans.features import SpectrogramStream
+from nmftrans.notes import NoteParams, activations_to_notes, empty_notes, normalise_activations, pitch_activations
 
 # Below this RMS (about -80 dBFS) the input counts as silence.
 SILENCE_RMS = 1e-4
@@ -28,19 +28,23 @@ class SolverParams:
     Attributes
     ----------
     n_iter : int
-        Maximum MU iterations.
+        MU iterations. A fixed count (``tol = 0``) keeps every frame's solution independent of
+        the others, so block-wise solving gives exactly the whole-file result.
     tol : float
-        Relative-decrease stop of the divergence.
+        Relative-decrease stop of the divergence (0: run all ``n_iter``).
     beta : float or None
         β of the divergence; None uses the dictionary's.
     l1 : float
-        L1 weight on H (sparsity), relative to the mean of V.
+        L1 weight on H (sparsity); templates have unit sum, so it is in units of V.
+    block_s : float
+        Seconds of audio read, analysed and solved at once (bounds memory for long files).
     """
 
-    n_iter: int = 50
-    tol: float = 1e-4
+    n_iter: int = 30
+    tol: float = 0.0
     beta: float | None = None
     l1: float = 0.0
+    block_s: float = 30.0
 
 
 @dataclass
@@ -51,7 +55,7 @@ class Transcription:
     ----------
     notes : np.ndarray [shape=(n_notes, 4)]
     activations : np.ndarray [shape=(n_pitches, n_frames)], float32
-        Normalised per-pitch activations that the note tracker saw.
+        Per-pitch activations normalised by the file's reference level: what the tracker saw.
     pitches : np.ndarray [shape=(n_pitches,)]
     frame_rate : float
     warnings : list of str
@@ -67,20 +71,46 @@ class Transcription:
 def solve_activations(V: np.ndarray, dictionary: Dictionary, solver: SolverParams = SolverParams()) -> np.ndarray:
     """Solve ``V ≈ W H`` for H with the dictionary's W fixed.
 
+    Each frame starts from the same split of its own energy over the templates, so the result
+    scales with the input level and does not depend on other frames.
+
     Returns
     -------
     H : np.ndarray [shape=(n_components, n_frames)], float32
     """
     beta = dictionary.beta if solver.beta is None else solver.beta
-    l1 = solver.l1 * float(V.mean()) if solver.l1 else 0.0
-    H, _ = kernels.update_activations(V, dictionary.W, beta=beta, n_iter=solver.n_iter, tol=solver.tol, l1=l1)
+    W = dictionary.W
+    scale = W.sum(axis=0).mean()
+    H0 = np.empty((W.shape[1], V.shape[1]), dtype=np.float32)
+    H0[:] = V.sum(axis=0) / (W.shape[1] * scale) + np.float32(1e-9)
+    H, _ = kernels.update_activations(V, W, H0, beta=beta, n_iter=solver.n_iter, tol=solver.tol, l1=solver.l1)
     return H
 
 
-def normalise_activations(A: np.ndarray) -> np.ndarray:
-    """Scale per-pitch activations so that the loudest notes are about 1."""
-    peak = float(np.percentile(A, 99.9)) if A.size else 0.0
-    return A / peak if peak > 0 else A
+class _Columns:
+    """A growable (rows, n) float32 array filled block by block."""
+
+    def __init__(self, rows: int):
+        self.data = np.zeros((rows, 1024), dtype=np.float32)
+        self.n = 0
+
+    def append(self, block: np.ndarray) -> None:
+        need = self.n + block.shape[1]
+        if need > self.data.shape[1]:
+            grown = np.zeros((self.data.shape[0], max(need, 2 * self.data.shape[1])), dtype=np.float32)
+            grown[:, : self.n] = self.data[:, : self.n]
+            self.data = grown
+        self.data[:, self.n:need] = block
+        self.n = need
+
+    def array(self) -> np.ndarray:
+        return self.data[:, : self.n]
+
+
+def _block_activations(V: np.ndarray, dictionary: Dictionary, solver: SolverParams) -> np.ndarray:
+    H = solve_activations(V, dictionary, solver)
+    A, _ = pitch_activations(H, dictionary.pitches)
+    return A
 
 
 def notes_from_activations(activations: np.ndarray, pitches: np.ndarray, frame_rate: float,
@@ -101,26 +131,53 @@ def notes_from_activations(activations: np.ndarray, pitches: np.ndarray, frame_r
     return activations_to_notes(activations, pitches, frame_rate, note_params)
 
 
-def transcribe_signal(y: np.ndarray, dictionary: Dictionary, solver: SolverParams = SolverParams(),
-                      note_params: NoteParams = NoteParams()) -> Transcription:
-    """Transcribe a mono signal at the dictionary's sample rate."""
+def _finish(A: np.ndarray, sum_sq: float, n_samples: int, dictionary: Dictionary,
+            note_params: NoteParams) -> Transcription:
     settings = dictionary.settings
     pitch_set = dictionary.pitch_set
-    rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if len(y) else 0.0
+    rms = np.sqrt(sum_sq / max(n_samples, 1))
     if rms < SILENCE_RMS:
-        n_frames = 1 + len(y) // settings.hop_length
-        A = np.zeros((len(pitch_set), n_frames), dtype=np.float32)
+        A = np.zeros_like(A)
         return Transcription(empty_notes(), A, pitch_set, settings.frame_rate, ["the audio is silent: no notes"])
-    V = spectrogram(y, settings)
-    H = solve_activations(V, dictionary, solver)
-    A, pitch_set = pitch_activations(H, dictionary.pitches)
     A = normalise_activations(A)
     notes = notes_from_activations(A, pitch_set, settings.frame_rate, note_params)
     return Transcription(notes, A, pitch_set, settings.frame_rate)
 
 
+def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = SolverParams(),
+                      note_params: NoteParams = NoteParams()) -> Transcription:
+    """Transcribe a signal given as consecutive mono blocks at the dictionary's sample rate.
+
+    Memory: one block of audio and features at a time plus the per-pitch activations
+    (``n_pitches × n_frames`` float32). The result equals :func:`transcribe_signal` on the
+    concatenated signal.
+    """
+    settings = dictionary.settings
+    stream = SpectrogramStream(settings)
+    columns = _Columns(len(dictionary.pitch_set))
+    sum_sq, n_samples = 0.0, 0
+    for y in blocks:
+        sum_sq += float(np.dot(y.astype(np.float64), y))
+        n_samples += len(y)
+        V = stream.push(y)
+        if V.shape[1]:
+            columns.append(_block_activations(V, dictionary, solver))
+    V = stream.finish()
+    if V.shape[1]:
+        columns.append(_block_activations(V, dictionary, solver))
+    return _finish(columns.array(), sum_sq, n_samples, dictionary, note_params)
+
+
+def transcribe_signal(y: np.ndarray, dictionary: Dictionary, solver: SolverParams = SolverParams(),
+                      note_params: NoteParams = NoteParams()) -> Transcription:
+    """Transcribe a mono signal at the dictionary's sample rate."""
+    y = np.asarray(y, dtype=np.float32)
+    block = max(1, int(solver.block_s * dictionary.settings.sample_rate))
+    return transcribe_blocks((y[i:i + block] for i in range(0, len(y), block)), dictionary, solver, note_params)
+
+
 def transcribe_file(path: str | Path, dictionary: Dictionary, solver: SolverParams = SolverParams(),
                     note_params: NoteParams = NoteParams()) -> Transcription:
-    """Load an audio file and transcribe it."""
-    y = load_audio(path, dictionary.settings.sample_rate)
-    return transcribe_signal(y, dictionary, solver, note_params)
+    """Read an audio file block by block and transcribe it."""
+    blocks = stream_audio(path, dictionary.settings.sample_rate, block_s=solver.block_s)
+    return transcribe_blocks(blocks, dictionary, solver, note_params)

@@ -36,12 +36,12 @@ def test_short_notes_and_pitch_range_are_filtered():
     pitches = np.array([40, 70])
     notes = activations_to_notes(A, pitches, FR, NoteParams(min_note_s=0.1))
     assert notes[:, 2].tolist() == [70]
-    assert len(activations_to_notes(A, pitches, FR, NoteParams(lowest=20, highest=50))) == 0
+    assert len(activations_to_notes(A, pitches, FR, NoteParams(lowest=41, highest=69))) == 0
 
 
 def test_onset_lag_is_subtracted():
     a = bump(200, 50, 60, 1.0)
-    plain = activations_to_notes(a[None], np.array([60]), FR)
+    plain = activations_to_notes(a[None], np.array([60]), FR, NoteParams(onset_lag_s=0.0))
     lagged = activations_to_notes(a[None], np.array([60]), FR, NoteParams(onset_lag_s=0.03))
     assert lagged[0, 0] == pytest.approx(plain[0, 0] - 0.03)
 
