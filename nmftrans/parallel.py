@@ -368,6 +368,15 @@ def _connect(scheduler, timeout: float):
     if isinstance(scheduler, Client):
         return scheduler, False
     address = getattr(scheduler, "scheduler_address", scheduler)  # LocalCluster and friends
+    if isinstance(address, str) and "://" not in address:
+        address = "tcp://" + address
+    if isinstance(address, str) and address.startswith("tcp://"):
+        from distributed.comm.addressing import parse_address, parse_host_port
+
+        try:  # a malformed address fails here, before a half-built Client hangs at exit
+            parse_host_port(parse_address(address)[1])
+        except ValueError as exc:
+            raise NmftransError(f"bad dask scheduler address {address!r} ({exc}); use tcp://HOST:PORT") from None
     try:
         client = Client(address, timeout=f"{timeout}s", set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:

@@ -169,3 +169,9 @@ def test_dask_reduce_sum(local_cluster):
 def test_dask_bug_propagates(local_cluster):
     with pytest.raises(ValueError, match="a bug"):
         list(parallel.map_ordered(buggy, range(4), scheduler=local_cluster))
+
+
+def test_malformed_scheduler_address():
+    pytest.importorskip("distributed")
+    with pytest.raises(NmftransError, match="use tcp://HOST:PORT"):
+        list(parallel.map_ordered(square_or_fail, [1], scheduler="no-port-here"))
