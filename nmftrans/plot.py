@@ -133,8 +133,7 @@ def plot_transcription(path: str | Path, activations: np.ndarray, pitches: np.nd
     ax = fig.add_subplot()
     import matplotlib
 
-    cmap = matplotlib.colormaps["Greys"].copy()
-    cmap.set_bad("white")
+    cmap = matplotlib.colormaps["Greys"].with_extremes(bad="white")
     image = ax.imshow(db, origin="lower", aspect="auto", cmap=cmap, vmin=_FLOOR_DB, vmax=0.0,
                       interpolation="nearest",
                       extent=(-0.5 / frame_rate, (max(n_frames, 1) - 0.5) / frame_rate, lo - 0.5, hi + 0.5))
