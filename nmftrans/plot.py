@@ -69,7 +69,8 @@ def _pitch_ticks(ax, lo: int, hi: int, axis: str = "y") -> None:
     span = hi - lo + 1
     every = 1 if span <= 16 else (2 if span <= 30 else None)
     if every is None:
-        major = [p for p in range(lo, hi + 1) if p % 12 == 0]  # the Cs
+        names = (0, 7) if span <= 72 else (0,)  # C and G, or only the Cs
+        major = [p for p in range(lo, hi + 1) if p % 12 in names]
         if len(major) < 2:
             major = list(range(lo, hi + 1, 6))
     else:
@@ -165,7 +166,7 @@ def plot_transcription(path: str | Path, activations: np.ndarray, pitches: np.nd
     ax.set_xlim(-0.5 / frame_rate, duration)
     ax.set_ylim(lo - 0.5, hi + 0.5)
     _pitch_ticks(ax, lo, hi)
-    ax.grid(axis="y", which="major", color="0.85", linewidth=0.5)
+    ax.grid(axis="y", which="major", color="0.88", linewidth=0.5)
     ax.set_axisbelow(False)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("pitch")
