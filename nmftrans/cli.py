@@ -79,9 +79,14 @@ class _Progress:
                 self.log._bar = self._bar
         return self
 
+    def start(self, label: str) -> None:
+        """Show the item being worked on."""
+        if self.enabled:
+            self._bar.update(self._task, description=f"{self.description} {label}"[:60])
+
     def advance(self, label: str = "") -> None:
         if self.enabled:
-            self._bar.update(self._task, advance=1, description=f"{self.description} {label}"[:60])
+            self._bar.update(self._task, advance=1, **({"description": f"{self.description} {label}"[:60]} if label else {}))
 
     def __exit__(self, *exc):
         if self.enabled:
@@ -206,18 +211,20 @@ def transcribe(
 
     \b
     Examples:
-      nmftrans transcribe song.wav -o song.mid             shipped piano dictionary
+      nmftrans transcribe song.wav -o song.mid         shipped piano dictionary
       nmftrans transcribe take.flac -W guitar -o take.mid --csv
-      nmftrans transcribe album/ -W my.npz -o midi/        a folder: one .mid per file
-      nmftrans transcribe song.wav -o - | head             note list (CSV) on stdout
+      nmftrans transcribe album/ -W my.npz -o midi/    one .mid per file
+      nmftrans transcribe song.wav -o - | head         note list (CSV) on stdout
       find music -name '*.flac' | nmftrans transcribe - -o out/
-      nmftrans transcribe song.wav -o song.mid --plot --sonify --save-activations
-                                   also song.png, song.sonify.wav, song.activations.npz
-      nmftrans transcribe --activations song.activations.npz --onset-threshold 0.3 -o song2.mid
+    \b
+    Beside song.mid: song.activations.npz, song.png, song.sonify.wav
+      nmftrans transcribe song.wav -o song.mid --save-activations --plot --sonify
+    Re-track saved activations with other settings, without solving:
+      nmftrans transcribe --activations song.activations.npz --onset-threshold 0.3
 
     \b
-    Exit codes: 0 all files transcribed, 1 some file failed (the others are written),
-    2 usage error, 130 interrupted (finished outputs are kept; a re-run skips them).
+    Exit codes: 0 all files transcribed, 1 some file failed (the others are
+    written), 2 usage error, 130 interrupted (finished outputs are kept).
     """
     log = Log(quiet)
     from nmftrans import batch as run
@@ -257,6 +264,7 @@ def transcribe(
     try:
         with log.progress(len(jobs), "transcribing") as bar:
             for job in jobs:
+                bar.start(job.audio.name)
                 try:
                     result = run.run_transcription(job, options)
                 except NmftransError as exc:
@@ -265,7 +273,7 @@ def transcribe(
                 else:
                     _report(log, result, prefix=f"{job.audio}: ")
                 done += 1
-                bar.advance(job.audio.name)
+                bar.advance()
     except KeyboardInterrupt:
         _fail(f"interrupted after {done} of {len(jobs)} files; finished outputs are kept, a re-run skips them", 130)
     if len(jobs) > 1:
