@@ -94,6 +94,21 @@ class JobResult:
     stdout: str = ""
 
 
+def check_options(options: TranscribeOptions) -> None:
+    """Reject impossible option values before any file is touched (a usage error, exit 2)."""
+    if not (options.tempo > 0 and options.tempo < 1e6):
+        raise NmftransError(f"--tempo must be a positive number of beats per minute, got {options.tempo}")
+    if not -1 <= options.program <= 127:
+        raise NmftransError(f"--program must be a General MIDI program 0-127, got {options.program}")
+    for name, value in (("--onset-threshold", options.onset_threshold), ("--frame-threshold", options.frame_threshold)):
+        if value is not None and not 0 <= value <= 1e3:
+            raise NmftransError(f"{name} must be 0 or more (activations are normalised to about 1), got {value}")
+    if options.min_note_ms is not None and not 0 <= options.min_note_ms <= 1e6:
+        raise NmftransError(f"--min-note-ms must be 0 or more, got {options.min_note_ms}")
+    if options.iterations is not None and options.iterations < 1:
+        raise NmftransError(f"--iterations must be at least 1, got {options.iterations}")
+
+
 def expand_inputs(inputs: list[Path], stdin: TextIO | None = None) -> list[Path]:
     """Files as given, folders searched recursively for audio, ``-`` read from stdin (one path a line)."""
     paths: list[Path] = []
@@ -202,8 +217,11 @@ def run_transcription(job: Job, options: TranscribeOptions) -> JobResult:
     if job.to_stdout:
         result.stdout = _note_text(transcription.notes, options)
         return result
+    from nmftrans.dictionary import SHIPPED
+
+    name = options.dictionary or "piano"
     meta = {"settings": dictionary.settings.to_json(), "provenance": json.dumps(dictionary.provenance, sort_keys=True),
-            "dictionary": options.dictionary or "piano", "source": str(job.audio)}
+            "dictionary": name if name in SHIPPED else str(Path(name).resolve()), "source": str(job.audio.resolve())}
     _write_outputs(targets, transcription.notes, transcription.activations, transcription.pitches,
                    transcription.frame_rate, meta, lambda: dictionary, options, result, title=job.audio.name)
     return result

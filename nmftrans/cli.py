@@ -229,13 +229,24 @@ def transcribe(
     log = Log(quiet)
     from nmftrans import batch as run
 
+    def _report(result, prefix: str = "") -> None:
+        for message in result.warnings:
+            log.warn(f"{prefix}{message}")
+        if result.stdout:
+            sys.stdout.write(result.stdout)
+            sys.stdout.flush()
+        for path in result.written:
+            typer.echo(str(path))
+        for path in result.skipped:
+            log.info(f"{path}: exists, skipped (use --overwrite to replace it)")
+
     try:
         options = run.TranscribeOptions(
             dictionary=dictionary, onset_threshold=onset_threshold, frame_threshold=frame_threshold,
             min_note_ms=min_note_ms, pitch_range=_pitch_range(lowest, highest, None), iterations=iterations,
             tempo=tempo, program=program, csv=csv, json=json_, save_activations=save_activations, plot=plot,
             sonify=sonify, overwrite=overwrite)
-        _check_transcribe_options(options)
+        run.check_options(options)
     except NmftransError as exc:
         _fail(str(exc), 2)
     if options.extras and output is not None and str(output) == "-":
@@ -251,7 +262,7 @@ def transcribe(
             _fail(str(exc))
         except KeyboardInterrupt:
             _fail("interrupted", 130)
-        _report(log, result)
+        _report(result)
         return
     if not inputs:
         _fail("give audio INPUTS (files, folders or -) or --activations FILE", 2)
@@ -271,7 +282,7 @@ def transcribe(
                     log.error(str(exc))
                     failed += 1
                 else:
-                    _report(log, result, prefix=f"{job.audio}: ")
+                    _report(result, prefix=f"{job.audio}: ")
                 done += 1
                 bar.advance()
     except KeyboardInterrupt:
@@ -280,33 +291,6 @@ def transcribe(
         log.info(f"{len(jobs) - failed} of {len(jobs)} files transcribed" + (f", {failed} failed" if failed else ""))
     if failed:
         raise typer.Exit(1)
-
-
-def _check_transcribe_options(options) -> None:
-    """Reject impossible option values before any file is touched (a usage error, exit 2)."""
-    if not (options.tempo > 0 and options.tempo < 1e6):
-        raise NmftransError(f"--tempo must be a positive number of beats per minute, got {options.tempo}")
-    if not -1 <= options.program <= 127:
-        raise NmftransError(f"--program must be a General MIDI program 0-127, got {options.program}")
-    for name, value in (("--onset-threshold", options.onset_threshold), ("--frame-threshold", options.frame_threshold)):
-        if value is not None and not 0 <= value <= 1e3:
-            raise NmftransError(f"{name} must be 0 or more (activations are normalised to about 1), got {value}")
-    if options.min_note_ms is not None and not 0 <= options.min_note_ms <= 1e6:
-        raise NmftransError(f"--min-note-ms must be 0 or more, got {options.min_note_ms}")
-    if options.iterations is not None and options.iterations < 1:
-        raise NmftransError(f"--iterations must be at least 1, got {options.iterations}")
-
-
-def _report(log: Log, result, prefix: str = "") -> None:
-    for message in result.warnings:
-        log.warn(f"{prefix}{message}")
-    if result.stdout:
-        sys.stdout.write(result.stdout)
-        sys.stdout.flush()
-    for path in result.written:
-        typer.echo(str(path))
-    for path in result.skipped:
-        log.info(f"{path}: exists, skipped (use --overwrite to replace it)")
 
 
 @app.command()

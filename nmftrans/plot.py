@@ -69,7 +69,7 @@ def _pitch_ticks(ax, lo: int, hi: int, axis: str = "y") -> None:
     span = hi - lo + 1
     every = 1 if span <= 16 else (2 if span <= 30 else None)
     if every is None:
-        names = (0, 7) if span <= 72 else (0,)  # C and G, or only the Cs
+        names = (0, 4, 7) if span <= 40 else ((0, 7) if span <= 72 else (0,))  # C E G, C G, or C
         major = [p for p in range(lo, hi + 1) if p % 12 in names]
         if len(major) < 2:
             major = list(range(lo, hi + 1, 6))
