@@ -3,17 +3,53 @@
 Kept apart from :mod:`nmftrans.transcribe` (signal -> notes) so that the CLI stays thin and
 every file of a batch is handled the same way: a failure is reported and the batch goes on,
 outputs are written atomically, and existing outputs are skipped unless ``overwrite``.
+
+Besides the note list, a job can write, beside its MIDI file ``<stem>.mid``:
+
+* ``<stem>.activations.npz`` (``save_activations``): the activations, see :func:`save_activations`;
+* ``<stem>.png`` (``plot``): activations with the notes on top, see :mod:`nmftrans.plot`;
+* ``<stem>.sonify.wav`` (``sonify``): the notes played by the dictionary's templates.
+
+Saved activations can be turned into notes again with other tracker settings and no solving
+(:func:`run_reextraction`).
+
+Activations file (``.npz``, plain arrays, read with ``allow_pickle=False``):
+
+================  =========================  ===============================================
+key               dtype / shape              meaning
+================  =========================  ===============================================
+``format``        str, ()                    ``"nmftrans-activations"``
+``version``       int32, ()                  format version (currently 1)
+``activations``   float32, (n_pitches, n)    normalised per-pitch activations (about 1 = loud)
+``pitches``       int16, (n_pitches,)        MIDI pitch of each row, increasing
+``frame_rate``    float64, ()                frames per second
+``times``         float64, (n,)              time of each frame in seconds (``t / frame_rate``)
+``settings``      str, ()                    the dictionary's feature settings (JSON)
+``provenance``    str, ()                    the dictionary's provenance (JSON object)
+``dictionary``    str, ()                    the dictionary as given (``piano`` or a path)
+``source``        str, ()                    the audio file transcribed
+================  =========================  ===============================================
 """
 
 from __future__ import annotations
 
 import functools
+import json
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
+
 from nmftrans.audio import AUDIO_SUFFIXES
 from nmftrans.errors import NmftransError
+
+NOTE_SUFFIXES = (".mid", ".midi", ".csv", ".json")
+ACTIVATIONS_FORMAT = "nmftrans-activations"
+ACTIVATIONS_VERSION = 1
+_ACTIVATION_KEYS = ("format", "version", "activations", "pitches", "frame_rate", "times",
+                    "settings", "provenance", "dictionary", "source")
 
 
 @dataclass(frozen=True)
@@ -30,7 +66,15 @@ class TranscribeOptions:
     program: int = -1
     csv: bool = False
     json: bool = False
+    save_activations: bool = False
+    plot: bool = False
+    sonify: bool = False
     overwrite: bool = False
+
+    @property
+    def extras(self) -> bool:
+        """Whether outputs beside the note list (activations, plot, audio) were asked for."""
+        return self.save_activations or self.plot or self.sonify
 
 
 @dataclass(frozen=True)
@@ -48,6 +92,21 @@ class JobResult:
     skipped: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     stdout: str = ""
+
+
+def check_options(options: TranscribeOptions) -> None:
+    """Reject impossible option values before any file is touched (a usage error, exit 2)."""
+    if not (options.tempo > 0 and options.tempo < 1e6):
+        raise NmftransError(f"--tempo must be a positive number of beats per minute, got {options.tempo}")
+    if not -1 <= options.program <= 127:
+        raise NmftransError(f"--program must be a General MIDI program 0-127, got {options.program}")
+    for name, value in (("--onset-threshold", options.onset_threshold), ("--frame-threshold", options.frame_threshold)):
+        if value is not None and not 0 <= value <= 1e3:
+            raise NmftransError(f"{name} must be 0 or more (activations are normalised to about 1), got {value}")
+    if options.min_note_ms is not None and not 0 <= options.min_note_ms <= 1e6:
+        raise NmftransError(f"--min-note-ms must be 0 or more, got {options.min_note_ms}")
+    if options.iterations is not None and options.iterations < 1:
+        raise NmftransError(f"--iterations must be at least 1, got {options.iterations}")
 
 
 def expand_inputs(inputs: list[Path], stdin: TextIO | None = None) -> list[Path]:
@@ -80,7 +139,11 @@ def plan_outputs(paths: list[Path], output: Path | None, options: TranscribeOpti
     if output is not None and str(output) == "-":
         return [Job(p, None, to_stdout=True) for p in paths]
     if len(paths) == 1 and output is not None and not output.is_dir() and output.suffix:
+        if output.suffix.lower() not in NOTE_SUFFIXES:
+            raise NmftransError(f"{output}: unknown output format {output.suffix!r} (use .mid, .csv or .json, or a folder)")
         return [Job(paths[0], output)]
+    if output is not None and not output.is_dir() and output.suffix.lower() in NOTE_SUFFIXES:
+        raise NmftransError(f"-o {output} names one file but {len(paths)} inputs were given; give a folder")
     folder = output if output is not None else Path(".")
     if output is not None and not output.exists():
         try:
@@ -120,35 +183,207 @@ def _note_params(options: TranscribeOptions):
     return replace(params, **changes)
 
 
+def output_paths(midi: Path, options: TranscribeOptions) -> dict[str, Path]:
+    """Every file a job writes, by kind: ``notes`` (the -o file), ``csv``, ``json``, ``activations``,
+    ``plot``, ``sonify``. The extras sit beside the note file and share its stem."""
+    targets = {"notes": midi}
+    suffix = midi.suffix.lower()
+    if options.csv and suffix != ".csv":
+        targets["csv"] = midi.with_suffix(".csv")
+    if options.json and suffix != ".json":
+        targets["json"] = midi.with_suffix(".json")
+    if options.save_activations:
+        targets["activations"] = midi.with_name(f"{midi.stem}.activations.npz")
+    if options.plot:
+        targets["plot"] = midi.with_name(f"{midi.stem}.png")
+    if options.sonify:
+        targets["sonify"] = midi.with_name(f"{midi.stem}.sonify.wav")
+    return targets
+
+
 def run_transcription(job: Job, options: TranscribeOptions) -> JobResult:
     """Transcribe one file and write its outputs; raises NmftransError for this file only."""
-    from nmftrans.midi import notes_to_csv, notes_to_json, write_notes
     from nmftrans.transcribe import SolverParams, transcribe_file
 
     result = JobResult()
-    targets = []
-    if job.midi is not None:
-        targets.append(job.midi)
-        if options.csv and job.midi.suffix.lower() != ".csv":
-            targets.append(job.midi.with_suffix(".csv"))
-        if options.json and job.midi.suffix.lower() != ".json":
-            targets.append(job.midi.with_suffix(".json"))
-        if not options.overwrite and all(t.exists() for t in targets):
-            result.skipped.extend(targets)
-            return result
+    targets = output_paths(job.midi, options) if job.midi is not None else {}
+    if targets and not options.overwrite and all(t.exists() for t in targets.values()):
+        result.skipped.extend(targets.values())
+        return result
     dictionary = _dictionary(options.dictionary)
     solver = SolverParams() if options.iterations is None else SolverParams(n_iter=options.iterations)
     transcription = transcribe_file(job.audio, dictionary, solver, _note_params(options))
     result.warnings.extend(transcription.warnings)
-    program = options.program if options.program >= 0 else int(dictionary.provenance.get("program", 0))
     if job.to_stdout:
-        notes = transcription.notes
-        result.stdout = notes_to_json(notes) if options.json else notes_to_csv(notes)
+        result.stdout = _note_text(transcription.notes, options)
         return result
-    for target in targets:
+    from nmftrans.dictionary import SHIPPED
+
+    name = options.dictionary or "piano"
+    meta = {"settings": dictionary.settings.to_json(), "provenance": json.dumps(dictionary.provenance, sort_keys=True),
+            "dictionary": name if name in SHIPPED else str(Path(name).resolve()), "source": str(job.audio.resolve())}
+    _write_outputs(targets, transcription.notes, transcription.activations, transcription.pitches,
+                   transcription.frame_rate, meta, lambda: dictionary, options, result, title=job.audio.name)
+    return result
+
+
+def run_reextraction(activations_path: Path, output: Path | None, options: TranscribeOptions) -> JobResult:
+    """Notes from saved activations with the tracker settings of ``options``; nothing is solved.
+
+    ``output`` as for one input (a file, ``-``, a folder, or None for ``<stem>.mid`` here). A
+    ``--sonify`` uses ``options.dictionary`` or else the dictionary the activations were made with.
+    """
+    from nmftrans.transcribe import notes_from_activations
+
+    saved = load_activations(activations_path)
+    name = activations_path.name
+    stem = name[: -len(".activations.npz")] if name.endswith(".activations.npz") else activations_path.stem
+    notes = notes_from_activations(saved["activations"], saved["pitches"], saved["frame_rate"], _note_params(options))
+    result = JobResult()
+    if output is not None and str(output) == "-":
+        result.stdout = _note_text(notes, options)
+        return result
+    if output is None or output.is_dir() or not output.suffix:
+        output = (output or Path(".")) / f"{stem}.mid"
+    elif output.suffix.lower() not in NOTE_SUFFIXES:
+        raise NmftransError(f"{output}: unknown output format {output.suffix!r} (use .mid, .csv or .json)")
+    if not output.parent.is_dir():
+        raise NmftransError(f"{output}: folder {output.parent} does not exist")
+    targets = output_paths(output, replace(options, save_activations=False))
+    meta = {k: str(saved[k]) for k in ("settings", "provenance", "dictionary", "source")}
+    dictionary = _dictionary(options.dictionary or meta["dictionary"]) if options.sonify else None
+    _write_outputs(targets, notes, saved["activations"], saved["pitches"], saved["frame_rate"], meta,
+                   lambda: dictionary, options, result, title=Path(meta["source"]).name or name)
+    return result
+
+
+def _note_text(notes: np.ndarray, options: TranscribeOptions) -> str:
+    from nmftrans.midi import notes_to_csv, notes_to_json
+
+    return notes_to_json(notes) if options.json else notes_to_csv(notes)
+
+
+def _write_outputs(targets: dict[str, Path], notes, activations, pitches, frame_rate, meta, get_dictionary,
+                   options: TranscribeOptions, result: JobResult, title: str) -> None:
+    """Write every target not already there (or all with ``overwrite``), each atomically."""
+    from nmftrans.midi import write_notes
+
+    program = options.program
+    if program < 0:
+        value = json.loads(meta["provenance"]).get("program", 0)
+        program = value if isinstance(value, int) and 0 <= value <= 127 else 0
+    for kind, target in targets.items():
         if target.exists() and not options.overwrite:
             result.skipped.append(target)
             continue
-        write_notes(target, transcription.notes, tempo=options.tempo, program=program, overwrite=True)
+        if kind in ("notes", "csv", "json"):
+            write_notes(target, notes, tempo=options.tempo, program=program, overwrite=True)
+        elif kind == "activations":
+            save_activations(target, activations, pitches, frame_rate, **meta)
+        elif kind == "plot":
+            from nmftrans.plot import plot_transcription
+
+            plot_transcription(target, activations, pitches, frame_rate, notes, title=title)
+        elif kind == "sonify":
+            from nmftrans.sonify import write_sonification
+
+            write_sonification(target, notes, get_dictionary())
         result.written.append(target)
-    return result
+
+
+def save_activations(path: str | Path, activations: np.ndarray, pitches: np.ndarray, frame_rate: float, *,
+                     settings: str, provenance: str, dictionary: str, source: str) -> None:
+    """Write activations and what produced them as an ``.npz`` of plain arrays, atomically."""
+    from nmftrans.fileio import atomic_path
+
+    activations = np.asarray(activations, dtype=np.float32)
+    arrays = {
+        "format": np.array(ACTIVATIONS_FORMAT),
+        "version": np.array(ACTIVATIONS_VERSION, dtype=np.int32),
+        "activations": activations,
+        "pitches": np.asarray(pitches, dtype=np.int16),
+        "frame_rate": np.array(float(frame_rate)),
+        "times": np.arange(activations.shape[1]) / float(frame_rate),
+        "settings": np.array(str(settings)),
+        "provenance": np.array(str(provenance)),
+        "dictionary": np.array(str(dictionary)),
+        "source": np.array(str(source)),
+    }
+    with atomic_path(path, overwrite=True) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+
+
+def load_activations(path: str | Path) -> dict:
+    """Read and validate an activations file written by :func:`save_activations`.
+
+    Returns
+    -------
+    dict with ``activations`` (float32, (n_pitches, n_frames)), ``pitches`` (int64),
+    ``frame_rate`` (float), ``times`` (float64) and the strings ``settings``, ``provenance``,
+    ``dictionary``, ``source``.
+
+    Raises
+    ------
+    NmftransError
+        Missing file, not an activations file, missing keys, object arrays, wrong dtypes or shapes.
+    """
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise NmftransError(f"{source}: no such activations file")
+    if not zipfile.is_zipfile(path):
+        raise NmftransError(f"{source}: not a valid .npz file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in _ACTIVATION_KEYS if k not in npz.files]
+            arrays = {k: npz[k] for k in _ACTIVATION_KEYS if k in npz.files}
+    except ValueError as exc:
+        if "pickle" in str(exc).lower() or "object" in str(exc).lower():
+            raise NmftransError(f"{source}: contains object arrays; refusing to load it") from None
+        raise NmftransError(f"{source}: not a valid .npz file ({exc})") from None
+    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+        raise NmftransError(f"{source}: not a valid .npz file ({exc})") from None
+    if missing:
+        raise NmftransError(f"{source}: not an nmftrans activations file (missing {', '.join(missing)})")
+    for key in ("format", "settings", "provenance", "dictionary", "source"):
+        if arrays[key].shape != () or arrays[key].dtype.kind != "U":
+            raise NmftransError(f"{source}: entry {key!r} must be a string")
+    if str(arrays["format"]) != ACTIVATIONS_FORMAT:
+        raise NmftransError(f"{source}: not an nmftrans activations file")
+    version = arrays["version"]
+    if version.shape != () or version.dtype.kind not in "iu" or int(version) != ACTIVATIONS_VERSION:
+        raise NmftransError(f"{source}: unsupported activations format version")
+    A, pitches, frame_rate, times = (arrays[k] for k in ("activations", "pitches", "frame_rate", "times"))
+    for key in ("activations", "pitches", "frame_rate", "times"):
+        if arrays[key].dtype.kind not in "fiu":
+            raise NmftransError(f"{source}: entry {key!r} must be numeric")
+    if A.ndim != 2 or pitches.ndim != 1 or times.ndim != 1 or frame_rate.shape != ():
+        raise NmftransError(f"{source}: activations must be 2-D, pitches and times 1-D, frame_rate a scalar")
+    if A.shape[0] != len(pitches) or A.shape[1] != len(times):
+        raise NmftransError(f"{source}: activations are {A.shape[0]}x{A.shape[1]} but there are "
+                            f"{len(pitches)} pitches and {len(times)} times")
+    if A.shape[0] == 0:
+        raise NmftransError(f"{source}: no pitches")
+    if not np.isfinite(A).all() or (A < 0).any():
+        raise NmftransError(f"{source}: activations have negative or non-finite values")
+    if not (np.isfinite(pitches).all() and (pitches == np.round(pitches)).all()
+            and pitches.min() >= 0 and pitches.max() <= 127 and (np.diff(pitches) > 0).all()):
+        raise NmftransError(f"{source}: pitches must be increasing MIDI numbers 0-127")
+    rate = float(frame_rate)
+    if not (np.isfinite(rate) and 0 < rate <= 10000):
+        raise NmftransError(f"{source}: frame_rate must be positive")
+    try:
+        provenance = json.loads(str(arrays["provenance"]))
+        json.loads(str(arrays["settings"]))
+    except ValueError:
+        raise NmftransError(f"{source}: settings or provenance are not valid JSON") from None
+    if not isinstance(provenance, dict):
+        raise NmftransError(f"{source}: provenance must be a JSON object")
+    return {
+        "activations": np.ascontiguousarray(A, dtype=np.float32),
+        "pitches": pitches.astype(np.int64),
+        "frame_rate": rate,
+        "times": times.astype(np.float64),
+        **{k: str(arrays[k]) for k in ("settings", "provenance", "dictionary", "source")},
+    }

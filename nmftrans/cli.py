@@ -1,7 +1,7 @@
 """The ``nmftrans`` command line: thin Typer wrappers around the use cases.
 
 Exit codes: 0 all went well, 1 an input failed (in a batch: at least one file failed, the others
-were processed), 2 usage error. Results go to stdout; messages and progress go to stderr.
+were processed), 2 usage error, 130 interrupted (Ctrl-C). Results go to stdout; messages and progress go to stderr.
 Heavy modules (NumPy, Numba, librosa) are imported inside the commands, so ``--help`` is fast.
 """
 
@@ -28,31 +28,43 @@ app = typer.Typer(
 
 
 class Log:
-    """One-line messages on stderr; progress only on a terminal and when not quiet."""
+    """One-line messages on stderr; progress only on a terminal and when not quiet.
+
+    While a progress bar is shown, messages go through its console so that they print above the
+    bar instead of tearing it.
+    """
 
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
+        self._bar = None
+
+    def _echo(self, message: str) -> None:
+        if self._bar is not None:
+            self._bar.console.print(message, markup=False, highlight=False, soft_wrap=True)
+        else:
+            typer.echo(message, err=True)
 
     def info(self, message: str) -> None:
         if not self.quiet:
-            typer.echo(message, err=True)
+            self._echo(message)
 
     def warn(self, message: str) -> None:
-        typer.echo(f"warning: {message}", err=True)
+        self._echo(f"warning: {message}")
 
     def error(self, message: str) -> None:
-        typer.echo(f"error: {message}", err=True)
+        self._echo(f"error: {message}")
 
     def progress(self, total: int, description: str):
         """A rich progress bar on stderr, or a no-op when stderr is not a terminal."""
-        return _Progress(total, description, enabled=not self.quiet and sys.stderr.isatty())
+        return _Progress(total, description, enabled=not self.quiet and sys.stderr.isatty(), log=self)
 
 
 class _Progress:
-    def __init__(self, total: int, description: str, enabled: bool):
+    def __init__(self, total: int, description: str, enabled: bool, log: Log | None = None):
         self.enabled = enabled
         self.total = total
         self.description = description
+        self.log = log
 
     def __enter__(self):
         if self.enabled:
@@ -63,14 +75,23 @@ class _Progress:
                                  TimeRemainingColumn(), console=Console(stderr=True), transient=True)
             self._bar.__enter__()
             self._task = self._bar.add_task(self.description, total=self.total)
+            if self.log is not None:
+                self.log._bar = self._bar
         return self
+
+    def start(self, label: str) -> None:
+        """Show the item being worked on."""
+        if self.enabled:
+            self._bar.update(self._task, description=f"{self.description} {label}"[:60])
 
     def advance(self, label: str = "") -> None:
         if self.enabled:
-            self._bar.update(self._task, advance=1, description=f"{self.description} {label}"[:60])
+            self._bar.update(self._task, advance=1, **({"description": f"{self.description} {label}"[:60]} if label else {}))
 
     def __exit__(self, *exc):
         if self.enabled:
+            if self.log is not None:
+                self.log._bar = None
             self._bar.__exit__(*exc)
         return False
 
@@ -166,12 +187,16 @@ def learn(
 
 @app.command()
 def transcribe(
-    inputs: List[Path] = typer.Argument(..., help="Audio files or folders ('-' reads paths from stdin).", show_default=False),
+    inputs: List[Path] = typer.Argument(None, help="Audio files or folders ('-' reads paths from stdin).", show_default=False),
     dictionary: Optional[str] = typer.Option(None, "-W", "--dictionary", help="piano, guitar or a .npz path [default: piano]."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file (one input), folder (many inputs), or - for a note list on stdout. Default: <name>.mid in the current folder."),
     csv: bool = typer.Option(False, "--csv", help="Also write the note list as <name>.csv."),
     json_: bool = typer.Option(False, "--json", help="Also write the note list as <name>.json (with -o -: JSON on stdout)."),
-    tempo: float = typer.Option(120.0, help="MIDI tempo in BPM."),
+    save_activations: bool = typer.Option(False, "--save-activations", help="Also write the activations as <name>.activations.npz (re-track them later with --activations)."),
+    plot: bool = typer.Option(False, "--plot", help="Also draw the activations and notes as <name>.png (needs matplotlib)."),
+    sonify: bool = typer.Option(False, "--sonify", help="Also render the notes with the dictionary's templates as <name>.sonify.wav."),
+    activations: Optional[Path] = typer.Option(None, "--activations", help="Re-extract notes from a saved <name>.activations.npz instead of audio: no solving.", show_default=False),
+    tempo: float = typer.Option(120.0, help="MIDI tempo in BPM (note times stay in seconds)."),
     program: int = typer.Option(-1, help="MIDI program (0 piano, 24 nylon guitar); default: from the dictionary."),
     onset_threshold: Optional[float] = typer.Option(None, help="Onset sensitivity: lower finds more notes."),
     frame_threshold: Optional[float] = typer.Option(None, help="How long notes last: lower gives longer notes."),
@@ -186,46 +211,145 @@ def transcribe(
 
     \b
     Examples:
-      nmftrans transcribe song.wav -o song.mid             shipped piano dictionary
+      nmftrans transcribe song.wav -o song.mid         shipped piano dictionary
       nmftrans transcribe take.flac -W guitar -o take.mid --csv
-      nmftrans transcribe album/ -W my.npz -o midi/        a folder: one .mid per file
-      nmftrans transcribe song.wav -o - | head             note list (CSV) on stdout
+      nmftrans transcribe album/ -W my.npz -o midi/    one .mid per file
+      nmftrans transcribe song.wav -o - | head         note list (CSV) on stdout
       find music -name '*.flac' | nmftrans transcribe - -o out/
+    \b
+    Beside song.mid: song.activations.npz, song.png, song.sonify.wav
+      nmftrans transcribe song.wav -o song.mid --save-activations --plot --sonify
+    Re-track saved activations with other settings, without solving:
+      nmftrans transcribe --activations song.activations.npz --onset-threshold 0.3
+
+    \b
+    Exit codes: 0 all files transcribed, 1 some file failed (the others are
+    written), 2 usage error, 130 interrupted (finished outputs are kept).
     """
     log = Log(quiet)
     from nmftrans import batch as run
 
+    def _report(result, prefix: str = "") -> None:
+        for message in result.warnings:
+            log.warn(f"{prefix}{message}")
+        if result.stdout:
+            sys.stdout.write(result.stdout)
+            sys.stdout.flush()
+        for path in result.written:
+            typer.echo(str(path))
+        for path in result.skipped:
+            log.info(f"{path}: exists, skipped (use --overwrite to replace it)")
+
     try:
-        paths = run.expand_inputs(inputs, stdin=sys.stdin)
         options = run.TranscribeOptions(
             dictionary=dictionary, onset_threshold=onset_threshold, frame_threshold=frame_threshold,
             min_note_ms=min_note_ms, pitch_range=_pitch_range(lowest, highest, None), iterations=iterations,
-            tempo=tempo, program=program, csv=csv, json=json_, overwrite=overwrite)
+            tempo=tempo, program=program, csv=csv, json=json_, save_activations=save_activations, plot=plot,
+            sonify=sonify, overwrite=overwrite)
+        run.check_options(options)
+    except NmftransError as exc:
+        _fail(str(exc), 2)
+    if options.extras and output is not None and str(output) == "-":
+        _fail("--plot, --sonify and --save-activations write files beside the MIDI file; not with -o -", 2)
+    if activations is not None:
+        if inputs:
+            _fail("give either audio INPUTS or --activations, not both", 2)
+        if save_activations:
+            _fail("--save-activations with --activations: the activations are already saved", 2)
+        try:
+            result = run.run_reextraction(activations, output, options)
+        except NmftransError as exc:
+            _fail(str(exc))
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        _report(result)
+        return
+    if not inputs:
+        _fail("give audio INPUTS (files, folders or -) or --activations FILE", 2)
+    try:
+        paths = run.expand_inputs(inputs, stdin=sys.stdin)
         jobs = run.plan_outputs(paths, output, options)
     except NmftransError as exc:
         _fail(str(exc))
-    failed = 0
-    with log.progress(len(jobs), "transcribing") as bar:
-        for job in jobs:
-            try:
-                result = run.run_transcription(job, options)
-            except NmftransError as exc:
-                log.error(str(exc))
-                failed += 1
-            else:
-                for message in result.warnings:
-                    log.warn(f"{job.audio}: {message}")
-                if result.stdout:
-                    sys.stdout.write(result.stdout)
-                for path in result.written:
-                    typer.echo(str(path))
-                for path in result.skipped:
-                    log.info(f"{path}: exists, skipped (use --overwrite to replace it)")
-            bar.advance(job.audio.name)
+    failed = done = 0
+    try:
+        with log.progress(len(jobs), "transcribing") as bar:
+            for job in jobs:
+                bar.start(job.audio.name)
+                try:
+                    result = run.run_transcription(job, options)
+                except NmftransError as exc:
+                    log.error(str(exc))
+                    failed += 1
+                else:
+                    _report(result, prefix=f"{job.audio}: ")
+                done += 1
+                bar.advance()
+    except KeyboardInterrupt:
+        _fail(f"interrupted after {done} of {len(jobs)} files; finished outputs are kept, a re-run skips them", 130)
     if len(jobs) > 1:
         log.info(f"{len(jobs) - failed} of {len(jobs)} files transcribed" + (f", {failed} failed" if failed else ""))
     if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def show(
+    dictionary: str = typer.Argument("piano", help="piano, guitar or a .npz path."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Draw the templates to this image (.png, .pdf, .svg; needs matplotlib).", show_default=False),
+) -> None:
+    """Print what a dictionary holds: pitches, templates, feature settings, β, provenance.
+
+    \b
+    Examples:
+      nmftrans show piano
+      nmftrans show my.npz --plot templates.png
+    """
+    import json
+
+    try:
+        from nmftrans.dictionary import ROLE_NAMES, load_dictionary, resolve_dictionary
+        from nmftrans.features import frequencies
+        from nmftrans.pitches import midi_to_name
+
+        path = resolve_dictionary(dictionary)
+        d = load_dictionary(dictionary)
+        if plot is not None:
+            from nmftrans.plot import plot_templates
+
+            plot_templates(plot, d, title=f"{Path(path).name}: templates")
+    except NmftransError as exc:
+        _fail(str(exc))
+    pitch_set = [int(p) for p in d.pitch_set]
+    missing = sorted(set(range(pitch_set[0], pitch_set[-1] + 1)) - set(pitch_set))
+    roles = ", ".join(f"{int((d.roles == r).sum())} {name}" for r, name in ROLE_NAMES.items() if (d.roles == r).any())
+    freqs = frequencies(d.settings)
+    s = d.settings
+    lines = [
+        f"dictionary   {path}",
+        f"pitches      {midi_to_name(pitch_set[0])}-{midi_to_name(pitch_set[-1])} (MIDI {pitch_set[0]}-{pitch_set[-1]}), "
+        f"{len(pitch_set)} pitches" + (f"; gaps: {' '.join(midi_to_name(p) for p in missing)}" if missing else ""),
+        f"templates    {d.W.shape[1]} ({roles}), {d.W.shape[0]} frequency bins {freqs[0]:.1f}-{freqs[-1]:.1f} Hz",
+        f"features     {s.frontend}, {s.sample_rate} Hz, n_fft {s.n_fft}, hop {s.hop_length} "
+        f"({s.frame_rate:.1f} frames/s), fmin {s.fmin:g} Hz, fmax {s.fmax:g} Hz"
+        + (f", {s.bins_per_semitone} bins/semitone" if s.frontend == "logfreq" else "") + f", power {s.power:g}",
+        f"beta         {d.beta:g}",
+    ]
+    provenance = d.provenance
+    if provenance:
+        lines.append("provenance")
+        width = max(len(k) for k in provenance) + 2
+        for key in sorted(provenance):
+            value = provenance[key]
+            text = value if isinstance(value, str) else json.dumps(value)
+            if isinstance(value, list) and value and all(isinstance(v, int) and 0 <= v <= 127 for v in value):
+                text = f"{len(value)} pitches {midi_to_name(min(value))}-{midi_to_name(max(value))}"
+            elif isinstance(value, list) and len(text) > 100:
+                text = f"{len(value)} items: {json.dumps(value[:3])[:-1]}, ...]"
+            lines.append(f"  {key:<{width}}{text}")
+    typer.echo("\n".join(lines))
+    if plot is not None:
+        typer.echo(str(plot))
 
 
 @app.command()
