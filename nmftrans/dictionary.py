@@ -185,7 +185,8 @@ def load_dictionary(name_or_path: str | Path | None = None) -> Dictionary:
         raise NmftransError(f"{source}: not an nmftrans dictionary")
     version = arrays["version"]
     if version.shape != () or version.dtype.kind not in "iu" or int(version) != FORMAT_VERSION:
-        raise NmftransError(f"{source}: unsupported dictionary format version {version!r}")
+        shown = int(version) if version.shape == () and version.dtype.kind in "iu" else f"of shape {version.shape}, dtype {version.dtype}"
+        raise NmftransError(f"{source}: unsupported dictionary format version {shown}")
     for key in ("W", "pitches", "roles", "beta"):
         if arrays[key].dtype.kind not in "fiu":
             raise NmftransError(f"{source}: entry {key!r} must be numeric")

@@ -62,6 +62,8 @@ class NoteParams:
         Minimum time between two onsets of the same pitch.
     onset_lag_s : float
         Subtracted from note times (centred frames rise a little before the annotated onset).
+    steepest_onset : bool
+        Move each onset to the steepest rise before its peak.
     lowest, highest : int
         MIDI pitch range kept.
     """
@@ -74,13 +76,14 @@ class NoteParams:
     candidate_min: float = 0.005
     peak_window_s: float = 0.1
     sub_intervals: tuple = (12, 19, 24, 28)
-    sub_ratio: float = 1.0
+    sub_ratio: float = 0.0
     sub_window_s: float = 0.024
     floor: float = 0.005
     min_duration_s: float = 0.05
     min_note_s: float = 0.0
     min_ioi_s: float = 0.06
-    onset_lag_s: float = 0.01
+    onset_lag_s: float = 0.0
+    steepest_onset: bool = False
     lowest: int = 0
     highest: int = 127
 
@@ -211,10 +214,11 @@ def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float
             if onsets and t - onsets[-1] < min_ioi:
                 continue
             onsets.append(int(t))
-        # place each onset on the steepest rise before its peak: with long centred frames the
-        # first rising frame comes tens of milliseconds before the note starts
-        steep = np.diff(A[i], prepend=0.0)
-        onsets = [o + int(np.argmax(steep[o:o + max(1, int(np.argmax(A[i, o:o + n_peak])) + 1)])) for o in onsets]
+        # optionally place each onset on the steepest rise before its peak (with long centred
+        # frames the first rising frame can come tens of milliseconds before a sharp attack)
+        if params.steepest_onset:
+            steep = np.diff(A[i], prepend=0.0)
+            onsets = sorted({o + int(np.argmax(steep[o:o + max(1, int(np.argmax(A[i, o:o + n_peak])) + 1)])) for o in onsets})
         a = A[i]
         for j, o in enumerate(onsets):
             end_limit = onsets[j + 1] if j + 1 < len(onsets) else n

@@ -36,7 +36,8 @@ class FeatureSettings:
     bins_per_semitone : int
         Resolution of the ``'logfreq'`` front end.
     power : float
-        Exponent applied to the magnitude (1 = magnitude, 2 = power).
+        Exponent applied to the magnitude (1 = magnitude, 2 = power; the default 0.6
+        compresses the dynamics, which helps the KL fit of soft notes and partials).
     """
 
     sample_rate: int = 22050
@@ -46,7 +47,7 @@ class FeatureSettings:
     fmin: float = 25.0
     fmax: float = 5000.0
     bins_per_semitone: int = 3
-    power: float = 1.0
+    power: float = 0.6
 
     def __post_init__(self) -> None:
         if self.frontend not in FRONTENDS:

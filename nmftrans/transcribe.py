@@ -13,7 +13,7 @@ import numpy as np
 
 from nmftrans import kernels
 from nmftrans.audio import stream_audio
-from nmftrans.dictionary import Dictionary
+from nmftrans.dictionary import ROLE_ATTACK, Dictionary
 from nmftrans.features import SpectrogramStream
 from nmftrans.notes import NoteParams, activations_to_notes, empty_notes, normalise_activations, pitch_activations
 
@@ -38,13 +38,23 @@ class SolverParams:
         L1 weight on H (sparsity); templates have unit sum, so it is in units of V.
     block_s : float
         Seconds of audio read, analysed and solved at once (bounds memory for long files).
+    refine_w_iter, refine_h_iter : int
+        Semi-supervised adaptation to the input: after solving H, ``refine_w_iter`` MU updates of W
+        starting from the dictionary's (columns renormalised), then ``refine_h_iter`` more H
+        updates. Done per block, so results depend on ``block_s`` (not on how the file is read).
+        0 disables it.
+    attack_weight : float
+        Weight of the attack templates in a pitch's activation (sustain templates weigh 1).
     """
 
-    n_iter: int = 30
+    n_iter: int = 20
     tol: float = 0.0
     beta: float | None = None
     l1: float = 0.0
     block_s: float = 30.0
+    refine_w_iter: int = 3
+    refine_h_iter: int = 10
+    attack_weight: float = 0.5
 
 
 @dataclass
@@ -108,8 +118,15 @@ class _Columns:
 
 
 def _block_activations(V: np.ndarray, dictionary: Dictionary, solver: SolverParams) -> np.ndarray:
+    """Per-pitch activations of one block: solve H, optionally adapt W to the block and re-solve."""
     H = solve_activations(V, dictionary, solver)
-    A, _ = pitch_activations(H, dictionary.pitches)
+    if solver.refine_w_iter > 0 and V.shape[1] > 0:
+        beta = dictionary.beta if solver.beta is None else solver.beta
+        W, _ = kernels.update_dictionary(V, dictionary.W, H, beta=beta, n_iter=solver.refine_w_iter, tol=0.0)
+        W /= np.maximum(W.sum(axis=0, keepdims=True), np.float32(1e-12))
+        H, _ = kernels.update_activations(V, W, H, beta=beta, n_iter=solver.refine_h_iter, tol=0.0, l1=solver.l1)
+    weights = np.where(dictionary.roles == ROLE_ATTACK, np.float32(solver.attack_weight), np.float32(1.0))
+    A, _ = pitch_activations(H, dictionary.pitches, weights)
     return A
 
 

@@ -8,7 +8,7 @@ from nmftrans.settings import FeatureSettings
 
 @pytest.mark.parametrize("frontend", ["stft", "logfreq"])
 def test_sinusoid_peaks_at_its_frequency_with_its_amplitude(frontend):
-    s = FeatureSettings(frontend=frontend)
+    s = FeatureSettings(frontend=frontend, power=1.0)
     sr = s.sample_rate
     y = (0.5 * np.sin(2 * np.pi * 440.0 * np.arange(sr) / sr)).astype(np.float32)
     V = spectrogram(y, s)
