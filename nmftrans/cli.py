@@ -205,6 +205,8 @@ def transcribe(
     highest: Optional[str] = typer.Option(None, help="Highest pitch to transcribe (e.g. C8)."),
     iterations: Optional[int] = typer.Option(None, help="MU iterations of the solver."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (otherwise they are skipped)."),
+    n_jobs: int = typer.Option(1, "--jobs", "-j", help="Transcribe this many files at once (worker processes); output is the same for any N."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://host:8786): fan the files out to a cluster."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings on stderr."),
 ) -> None:
     """Transcribe audio to MIDI with a dictionary (W fixed, H solved, H -> notes).
@@ -273,18 +275,23 @@ def transcribe(
         _fail(str(exc))
     failed = done = 0
     try:
+        import functools
+
+        from nmftrans.parallel import map_ordered
+
+        work = functools.partial(run.run_transcription, options=options)
         with log.progress(len(jobs), "transcribing") as bar:
-            for job in jobs:
+            for job, result, error in map_ordered(work, jobs, jobs=n_jobs, scheduler=scheduler):
                 bar.start(job.audio.name)
-                try:
-                    result = run.run_transcription(job, options)
-                except NmftransError as exc:
-                    log.error(str(exc))
+                if error is not None:
+                    log.error(str(error))
                     failed += 1
                 else:
                     _report(result, prefix=f"{job.audio}: ")
                 done += 1
                 bar.advance()
+    except NmftransError as exc:  # e.g. an unreachable scheduler
+        _fail(str(exc))
     except KeyboardInterrupt:
         _fail(f"interrupted after {done} of {len(jobs)} files; finished outputs are kept, a re-run skips them", 130)
     if len(jobs) > 1:

@@ -149,3 +149,18 @@ def test_learn_labelled_audio_with_h_fixed_to_the_piano_roll(tmp_path):
     col = d.W[:, d.pitches.tolist().index(trained)]
     f0 = 440 * 2 ** ((trained - 69) / 12)
     assert col[np.abs(freqs - f0) < 0.03 * f0].sum() > 0.1 * col.max()
+
+
+def test_jobs_give_identical_outputs(learned, tmp_path):
+    tmp, notes = learned
+    second = tmp_path / "in" / "piece2.wav"
+    second.parent.mkdir()
+    sf.write(second, render(notes[:10]), SR)
+    outs = {}
+    for n in ("1", "2"):
+        out = tmp_path / f"out{n}"
+        result = runner.invoke(app, ["transcribe", str(tmp / "piece.wav"), str(second), "-W", str(tmp / "W.npz"),
+                                     "-o", str(out), "-j", n, "--csv"])
+        assert result.exit_code == 0, result.output
+        outs[n] = {p.name: p.read_text() for p in sorted(out.glob("*.csv"))}
+    assert len(outs["1"]) == 2 and outs["1"] == outs["2"]
