@@ -1,0 +1,70 @@
+#!/usr/bin/env python
+"""Accuracy of the shipped dictionaries with the default settings, per group of the development data.
+
+    python scripts/eval_accuracy.py [--data ../shared/data] [--piano PATH] [--guitar PATH]
+
+Groups: the FluidR3 piano pieces (the piano the dictionary was learned from), the TimGM6mb piano
+pieces (another piano), the FluidR3 nylon guitar pieces (guitar dictionary), the mean over those
+15 development pieces, and the real recordings in ``real/``. Scores are mir_eval's note-onset F
+(50 ms) and frame F (10 ms grid), means over files. Nothing is tuned per file or per group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from nmftrans.dictionary import load_dictionary  # noqa: E402
+from nmftrans.evaluate import evaluate_dataset, successful  # noqa: E402
+
+GROUPS = [  # name, folder under data, file-name filter, dictionary
+    ("fluidr3 piano", "pieces", "__fluidr3-piano", "piano"),
+    ("timgm6mb piano", "pieces", "__timgm6mb-piano", "piano"),
+    ("fluidr3 guitar", "pieces", "__fluidr3-nylon", "guitar"),
+    ("real piano", "real", "__real-piano", "piano"),
+]
+
+
+def group_folder(data: Path, folder: str, pattern: str, tmp: Path) -> Path:
+    """A folder of symbolic links to one group's audio and annotations."""
+    out = tmp / pattern.strip("_")
+    out.mkdir()
+    for p in sorted((data / folder).iterdir()):
+        if pattern in p.name:
+            (out / p.name).symlink_to(p.resolve())
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--piano", default="piano", help="piano dictionary (name or path)")
+    parser.add_argument("--guitar", default="guitar", help="guitar dictionary (name or path)")
+    args = parser.parse_args()
+    dictionaries = {"piano": load_dictionary(args.piano), "guitar": load_dictionary(args.guitar)}
+    rows = []
+    dev = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, folder, pattern, dname in GROUPS:
+            result = evaluate_dataset([group_folder(args.data, folder, pattern, Path(tmp))], dictionaries[dname])
+            files = successful(result.files)
+            onset = sum(f.scores["onset_f"] for f in files) / len(files)
+            frame = sum(f.scores["frame_f"] for f in files) / len(files)
+            rows.append((name, len(files), onset, frame))
+            if folder == "pieces":
+                dev.extend(files)
+    dev_row = ("dev mean (15)", len(dev), sum(f.scores["onset_f"] for f in dev) / len(dev),
+               sum(f.scores["frame_f"] for f in dev) / len(dev))
+    rows.insert(3, dev_row)
+    print(f"{'group':<16}{'files':>6}{'onset F':>9}{'frame F':>9}")
+    for name, n, onset, frame in rows:
+        print(f"{name:<16}{n:>6}{onset:>9.3f}{frame:>9.3f}")
+
+
+if __name__ == "__main__":
+    main()
