@@ -39,6 +39,18 @@ def _read_native(path: Path) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(data, dtype=np.float32), int(sr)
 
 
+def _checked(path: str | Path) -> Path:
+    """The path, if it names a non-empty file; otherwise a one-line error."""
+    path = Path(path)
+    if not path.exists():
+        raise NmftransError(f"{path}: no such file")
+    if path.is_dir():
+        raise NmftransError(f"{path}: is a folder, not an audio file")
+    if path.stat().st_size == 0:
+        raise NmftransError(f"{path}: empty file")
+    return path
+
+
 def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     """Resample a mono signal with soxr (high quality).
 
@@ -78,13 +90,7 @@ def load_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     NmftransError
         Missing or unreadable file, no samples, or NaN/inf samples.
     """
-    path = Path(path)
-    if not path.exists():
-        raise NmftransError(f"{path}: no such file")
-    if path.is_dir():
-        raise NmftransError(f"{path}: is a folder, not an audio file")
-    if path.stat().st_size == 0:
-        raise NmftransError(f"{path}: empty file")
+    path = _checked(path)
     data, sr = _read_native(path)
     if data.size == 0:
         raise NmftransError(f"{path}: the audio has no samples")
@@ -136,13 +142,7 @@ def stream_audio(path: str | Path, sample_rate: int, *, block_s: float = 30.0):
     """
     import soundfile as sf
 
-    path = Path(path)
-    if not path.exists():
-        raise NmftransError(f"{path}: no such file")
-    if path.is_dir():
-        raise NmftransError(f"{path}: is a folder, not an audio file")
-    if path.stat().st_size == 0:
-        raise NmftransError(f"{path}: empty file")
+    path = _checked(path)
     try:
         handle = sf.SoundFile(str(path))
     except Exception:  # noqa: BLE001 - not for soundfile: decode it whole with the fallback
