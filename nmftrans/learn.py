@@ -171,7 +171,8 @@ def _silent(y: np.ndarray) -> bool:
 
 def learn_labelled(pairs: Sequence[tuple[Path, Path]], settings: FeatureSettings = FeatureSettings(), *,
                    beta: float = 1.0, iterations: int = 50, pitch_range: tuple[int, int] | None = None,
-                   sustain: bool = True, progress: Progress | None = None) -> tuple[Dictionary, LearnReport]:
+                   sustain: bool = True, attack_s: float = 0.08, progress: Progress | None = None
+                   ) -> tuple[Dictionary, LearnReport]:
     """Supervised NMF: learn W by minimising ``D(X | W Y)`` with H fixed to the piano roll Y.
 
     Spectrograms are never all held in memory: for β = 2 one pass accumulates ``X Yᵀ`` and
@@ -189,6 +190,9 @@ def learn_labelled(pairs: Sequence[tuple[Path, Path]], settings: FeatureSettings
         Inclusive MIDI range; default: the annotated pitches' range within 21-108.
     sustain : bool
         Extend MIDI notes by the sustain pedal.
+    attack_s : float
+        The first ``attack_s`` seconds of each note activate the pitch's attack template, the
+        rest its sustain template (as for isolated notes).
 
     Returns
     -------
@@ -198,7 +202,7 @@ def learn_labelled(pairs: Sequence[tuple[Path, Path]], settings: FeatureSettings
     import tempfile
 
     from nmftrans import kernels
-    from nmftrans.annotations import crop_notes, notes_to_roll, read_notes
+    from nmftrans.annotations import crop_notes, notes_to_roll, onset_roll, read_notes
 
     report = LearnReport()
     fr = settings.frame_rate
@@ -220,9 +224,15 @@ def learn_labelled(pairs: Sequence[tuple[Path, Path]], settings: FeatureSettings
         if inside.size == 0:
             raise NmftransError("the annotations hold no pitches in the piano range 21-108; give --lowest/--highest")
         pitch_range = (int(inside.min()), int(inside.max()))
-    pitches = np.arange(pitch_range[0], pitch_range[1] + 1)
+    pitch_list = np.arange(pitch_range[0], pitch_range[1] + 1)
+    n_p = len(pitch_list)
+    # components: a sustain template per pitch, then an attack template per pitch (Y's first
+    # attack_s of each note goes to the attack row, the rest of the note to the sustain row)
+    pitches = np.concatenate([pitch_list, pitch_list])
+    roles = np.concatenate([np.full(n_p, ROLE_SUSTAIN), np.full(n_p, ROLE_ATTACK)]).astype(np.int8)
+    n_attack = max(1, int(round(attack_s * fr)))
     freqs = frequencies(settings)
-    W = harmonic_templates(pitches, freqs)
+    W = np.concatenate([harmonic_templates(pitch_list, freqs)] * 2, axis=1)
     tmp = tempfile.TemporaryDirectory(prefix="nmftrans-learn-")
     stored = []
     XYt = np.zeros((len(freqs), len(pitches)), dtype=np.float64)
@@ -243,7 +253,8 @@ def learn_labelled(pairs: Sequence[tuple[Path, Path]], settings: FeatureSettings
             V = spectrogram(y, settings)
             notes, warns = crop_notes(notes, len(y) / settings.sample_rate, pitch_range=pitch_range)
             report.warnings.extend(f"{path.name}: {w}" for w in warns)
-            Y = notes_to_roll(notes, V.shape[1], fr, pitches)
+            attack = onset_roll(notes, V.shape[1], fr, pitch_list, onset_frames=n_attack)
+            Y = np.concatenate([notes_to_roll(notes, V.shape[1], fr, pitch_list) * (1 - attack), attack])
             if not Y.any():
                 report.skipped.append((str(path), "no annotated notes inside the audio and pitch range"))
                 continue
@@ -273,11 +284,17 @@ def learn_labelled(pairs: Sequence[tuple[Path, Path]], settings: FeatureSettings
             W = (W * step).astype(np.float32)  # inactive pitches: den = 0, step 1, harmonic init kept
     W = np.maximum(W, 1e-12)
     W /= W.sum(axis=0, keepdims=True)
-    report.learned = [int(p) for p in pitches[active]]
-    report.filled = [int(p) for p in pitches[~active]]
+    sounding = active[:n_p] | active[n_p:]
+    report.learned = [int(p) for p in pitch_list[sounding]]
+    report.filled = [int(p) for p in pitch_list[~sounding]]
+    # a pitch without data keeps one harmonic template; a pitch seen only in attacks or only in
+    # sustains keeps the role it was trained for plus the harmonic initialisation of the other
+    keep = np.concatenate([np.ones(n_p, bool), active[n_p:]])
+    W, pitches, roles = W[:, keep], pitches[keep], roles[keep]
     prov = _provenance("labelled", sorted({str(a) for a, _ in pairs})[:50], n_files=len(pairs),
                        beta=beta, iterations=iterations, learned=report.learned, filled=report.filled)
-    return Dictionary(W, pitches, np.full(len(pitches), ROLE_SUSTAIN), settings, beta, prov), report
+    order = np.lexsort((roles, pitches))
+    return Dictionary(W[:, order], pitches[order], roles[order], settings, beta, prov), report
 
 
 def learn_from_sources(sources: Sequence[Path], settings: FeatureSettings = FeatureSettings(), *,
