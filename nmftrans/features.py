@@ -11,6 +11,7 @@ import functools
 
 import numpy as np
 
+from nmftrans.parallel import thread_budget
 from nmftrans.settings import FeatureSettings
 
 # Frames transformed at once: bounds the memory of the framed signal (n_fft floats per frame).
@@ -180,7 +181,7 @@ def spectrogram_of_padded(padded: np.ndarray, settings: FeatureSettings, n_frame
     V = np.empty((n_bins, n_frames), dtype=np.float32)
     for start in range(0, n_frames, _CHUNK_FRAMES):
         stop = min(start + _CHUNK_FRAMES, n_frames)
-        spec = scipy.fft.rfft(frames[start:stop] * win, axis=1, workers=-1)[:, keep]
+        spec = scipy.fft.rfft(frames[start:stop] * win, axis=1, workers=thread_budget())[:, keep]
         mag = np.abs(spec).astype(np.float32, copy=False)
         if settings.power != 1.0:
             mag **= np.float32(settings.power)
