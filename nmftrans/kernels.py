@@ -14,8 +14,9 @@ for :func:`update_activations`).  The updates are the heuristic-free MU of Févo
 exponent :func:`gamma_exponent` that makes the objective non-increasing for every β.
 
 All computation is float32 (C-contiguous); divergences are accumulated in float64.
-Private ``_name`` functions are ``numba.njit(cache=True)`` kernels that trust their inputs;
-the public wrappers validate, convert and allocate.
+Private ``_name`` functions trust their inputs: ``numba.njit(cache=True)`` kernels for all
+elementwise work (fused single passes), small Python drivers that call NumPy's ``matmul``
+for the GEMMs. The public wrappers validate, convert and allocate.
 """
 
 from __future__ import annotations
@@ -457,7 +458,10 @@ def _check_beta(beta: float) -> float:
 
 
 def _check_positive(name: str, value: float, *, allow_zero: bool) -> float:
-    v = float(value)
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = math.nan
     if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be finite and {bound}, got {value!r}")

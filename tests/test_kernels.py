@@ -300,6 +300,7 @@ def test_invalid_inputs_raise(rng):
         lambda: update_activations(V, W, tol=-1),
         lambda: update_activations(V, W, l1=-0.1),
         lambda: update_activations(V, W, eps=0),
+        lambda: update_activations(V, W, tol=None),
         lambda: update_dictionary(V, W, H[:, :-1]),
         lambda: update_dictionary(V, -W, H),
         lambda: dictionary_update_terms(V, W[:, :-1], H),
