@@ -165,6 +165,10 @@ def test_inputs_not_modified_and_any_layout_accepted(rng):
     W_a, _ = update_dictionary(V, W, H0, n_iter=5, tol=0)
     for a, b in ((V, V_c), (W, W_c), (H0, H_c)):
         np.testing.assert_array_equal(a, b)
+    # single component: W.T is C-contiguous, still must not be updated in place
+    W1, H1 = W[:, :1].copy(), H0[:1].copy()
+    update_dictionary(V, W1, H1, n_iter=3, tol=0)
+    np.testing.assert_array_equal(W1, W[:, :1])
     # float64 / Fortran-ordered inputs give the same result
     H_b, _ = update_activations(np.asfortranarray(V, np.float64), np.asfortranarray(W), H0.astype(np.float64), n_iter=5, tol=0)
     np.testing.assert_allclose(H_a, H_b, rtol=1e-6)
@@ -296,6 +300,7 @@ def test_invalid_inputs_raise(rng):
         lambda: update_activations(V, W, tol=-1),
         lambda: update_activations(V, W, l1=-0.1),
         lambda: update_activations(V, W, eps=0),
+        lambda: update_activations(V, W, tol=None),
         lambda: update_dictionary(V, W, H[:, :-1]),
         lambda: update_dictionary(V, -W, H),
         lambda: dictionary_update_terms(V, W[:, :-1], H),
