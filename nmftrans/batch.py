@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import functools
 import json
-import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
@@ -44,6 +43,7 @@ import numpy as np
 
 from nmftrans.audio import AUDIO_SUFFIXES
 from nmftrans.errors import NmftransError
+from nmftrans.fileio import read_npz
 
 NOTE_SUFFIXES = (".mid", ".midi", ".csv", ".json")
 ACTIVATIONS_FORMAT = "nmftrans-activations"
@@ -330,22 +330,7 @@ def load_activations(path: str | Path) -> dict:
     """
     path = Path(path)
     source = str(path)
-    if not path.is_file():
-        raise NmftransError(f"{source}: no such activations file")
-    if not zipfile.is_zipfile(path):
-        raise NmftransError(f"{source}: not a valid .npz file")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in _ACTIVATION_KEYS if k not in npz.files]
-            arrays = {k: npz[k] for k in _ACTIVATION_KEYS if k in npz.files}
-    except ValueError as exc:
-        if "pickle" in str(exc).lower() or "object" in str(exc).lower():
-            raise NmftransError(f"{source}: contains object arrays; refusing to load it") from None
-        raise NmftransError(f"{source}: not a valid .npz file ({exc})") from None
-    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-        raise NmftransError(f"{source}: not a valid .npz file ({exc})") from None
-    if missing:
-        raise NmftransError(f"{source}: not an nmftrans activations file (missing {', '.join(missing)})")
+    arrays = read_npz(path, _ACTIVATION_KEYS, "activations")
     for key in ("format", "settings", "provenance", "dictionary", "source"):
         if arrays[key].shape != () or arrays[key].dtype.kind != "U":
             raise NmftransError(f"{source}: entry {key!r} must be a string")

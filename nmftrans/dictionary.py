@@ -19,14 +19,13 @@ key                dtype / shape               meaning
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from nmftrans.errors import NmftransError
-from nmftrans.fileio import atomic_path
+from nmftrans.fileio import atomic_path, read_npz
 from nmftrans.settings import FeatureSettings
 
 FORMAT_NAME = "nmftrans-dictionary"
@@ -162,25 +161,7 @@ def load_dictionary(name_or_path: str | Path | None = None) -> Dictionary:
     """
     path = resolve_dictionary(name_or_path)
     source = str(path)
-    if not path.is_file():
-        raise NmftransError(f"{source}: no such dictionary file")
-    if not zipfile.is_zipfile(path):
-        raise NmftransError(f"{source}: not a valid .npz file")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in _KEYS if k not in npz.files]
-            if "format" in npz.files and not missing:
-                arrays = {k: npz[k] for k in _KEYS}
-            else:
-                arrays = None
-    except ValueError as exc:
-        if "pickle" in str(exc).lower() or "object" in str(exc).lower():
-            raise NmftransError(f"{source}: contains object arrays; refusing to load it") from None
-        raise NmftransError(f"{source}: not a valid .npz file ({exc})") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise NmftransError(f"{source}: not a valid .npz file ({exc})") from None
-    if arrays is None:
-        raise NmftransError(f"{source}: not an nmftrans dictionary (missing {', '.join(missing)})")
+    arrays = read_npz(path, _KEYS, "dictionary")
     if _scalar_str(arrays, "format", source) != FORMAT_NAME:
         raise NmftransError(f"{source}: not an nmftrans dictionary")
     version = arrays["version"]

@@ -54,3 +54,41 @@ def write_text_atomic(path: str | Path, text: str, *, overwrite: bool = True) ->
     """Write a text file atomically."""
     with atomic_path(path, overwrite=overwrite) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def read_npz(path: str | Path, keys, what: str) -> dict:
+    """Read the named arrays of an ``.npz`` file without pickle; a clear one-line error otherwise.
+
+    Parameters
+    ----------
+    path : str or Path
+    keys : sequence of str
+        Entries that must all be present.
+    what : str
+        What the file should be, for messages (e.g. ``"dictionary"``).
+
+    Returns
+    -------
+    dict of str -> np.ndarray
+    """
+    import zipfile
+
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise NmftransError(f"{path}: no such {what} file")
+    if not zipfile.is_zipfile(path):
+        raise NmftransError(f"{path}: not a valid .npz file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in keys if k not in npz.files]
+            if missing:
+                raise NmftransError(f"{path}: not an nmftrans {what} file (missing {', '.join(missing)})")
+            return {k: npz[k] for k in keys}
+    except ValueError as exc:
+        if "pickle" in str(exc).lower() or "object" in str(exc).lower():
+            raise NmftransError(f"{path}: contains object arrays; refusing to load it") from None
+        raise NmftransError(f"{path}: not a valid .npz file ({exc})") from None
+    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+        raise NmftransError(f"{path}: not a valid .npz file ({exc})") from None

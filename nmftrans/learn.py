@@ -2,7 +2,7 @@
 
 Three sources:
 
-* isolated notes (one note per file): one rank-one template per pitch, velocity layers pooled;
+* isolated notes (one note per file): an attack and a sustain template per pitch, velocity layers pooled;
 * labelled audio (audio + note annotation): supervised NMF, ``min_W D(X | W Y)`` with the
   activations fixed to the piano roll ``Y``;
 * no data: pitch-informed harmonic templates.

@@ -103,7 +103,7 @@ def main() -> None:
     total = max(v[3] for v in stats.stats.values())
     wanted = [("discover files", "datasets.py", "discover_isolated"), ("read file", "audio.py", "_read_native"),
               ("resample (soxr)", "audio.py", "resample"), ("STFT (spectrogram)", "features.py", "spectrogram"),
-              ("rank-one templates", "templates.py", "rank_one_template"),
+              ("templates (isolated)", "learn.py", "learn_isolated"),
               ("harmonic fill", "templates.py", "harmonic_templates")]
     print("\ncProfile of one warm run (cumulative seconds)")
     print(f"{'stage'.ljust(20)}  seconds  share\n{'-' * 20}  -------  -----")
