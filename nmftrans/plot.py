@@ -1,4 +1,5 @@
-"""Pictures: activations with the detected notes on top, and a dictionary's templates.
+"""Pictures: piano rolls of notes (optionally over activations, optionally against a reference),
+and a dictionary's templates.
 
 matplotlib is optional (``pip install 'nmftrans[plot]'``) and imported only when a picture is
 drawn; figures are built without pyplot on the Agg canvas, so no window or global backend is
@@ -8,6 +9,7 @@ touched. Files are written atomically; the format follows the suffix (``.png``, 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,7 +21,12 @@ IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 ONSET_TOLERANCE_S = 0.05
 _FLOOR_DB = -40.0
 _NOTE_COLOUR = "#ff7f0e"
-_HIT, _FALSE_ALARM, _MISS = "#2ca02c", "#d62728", "#1f77b4"
+_HIT, _FALSE_ALARM, _MISS, _REFERENCE = "#2ca02c", "#d62728", "#1f77b4", "#222222"
+
+
+def require_matplotlib() -> None:
+    """Raise the one-line :class:`NmftransError` of a missing matplotlib now, before any work."""
+    _figure(1.0, 1.0)
 
 
 def _figure(width: float, height: float):
@@ -30,19 +37,64 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), dpi=110, layout="constrained")
 
 
-def _save(fig, path: str | Path) -> None:
+def check_image_path(path: str | Path) -> Path:
+    """The image format follows the suffix; raise for one matplotlib cannot write here."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in IMAGE_SUFFIXES:
-        raise NmftransError(f"{path}: unknown image format {suffix!r} (use {', '.join(IMAGE_SUFFIXES[:3])})")
-    with atomic_path(path, overwrite=True) as tmp:
-        fig.savefig(tmp, format=suffix.lstrip(".").replace("jpg", "jpeg"))
+        raise NmftransError(f"{path}: unknown image format {suffix or '(no suffix)'!r} "
+                            f"(use {', '.join(IMAGE_SUFFIXES[:3])})")
+    return path
+
+
+def _save(fig, path: str | Path, overwrite: bool = True) -> None:
+    path = check_image_path(path)
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        fig.savefig(tmp, format=path.suffix.lower().lstrip(".").replace("jpg", "jpeg"))
+
+
+def parse_time_range(text: str) -> tuple[float | None, float | None]:
+    """``START:END`` in seconds (``10:25``, ``:30``, ``12:``) -> ``(start, end)``, None for an open side.
+
+    Raises
+    ------
+    NmftransError
+        No colon, a side that is not a finite number of seconds >= 0, neither side given, or
+        END not after START.
+    """
+    usage = f"--plot-range: expected START:END in seconds (e.g. 10:25, :30 or 12:), got {text!r}"
+    first, colon, second = str(text).partition(":")
+    if not colon:
+        raise NmftransError(usage)
+
+    def seconds(part: str) -> float | None:
+        part = part.strip()
+        if not part:
+            return None
+        try:
+            value = float(part)
+        except ValueError:
+            raise NmftransError(usage) from None
+        if not (np.isfinite(value) and value >= 0):
+            raise NmftransError(f"--plot-range: times must be finite seconds >= 0, got {text!r}")
+        return value
+
+    start, end = seconds(first), seconds(second)
+    if start is None and end is None:
+        raise NmftransError(usage)
+    if start is not None and end is not None and end <= start:
+        raise NmftransError(f"--plot-range: END must be after START, got {text!r}")
+    return start, end
 
 
 def match_onsets(estimated: np.ndarray, reference: np.ndarray, tolerance: float = ONSET_TOLERANCE_S):
     """Pair estimated and reference notes of the same pitch whose onsets are within ``tolerance``.
 
-    Each note is used at most once (closest pairs first).
+    The criterion is mir_eval's note-onset criterion (pitch within 50 cents, onset distance
+    rounded to 0.1 ms and at most ``tolerance``) and the pairing is a maximum matching, as in
+    :func:`mir_eval.transcription.match_notes`: the number of hits is the one behind the onset
+    precision and recall. Among the maximum matchings the one with the smallest total onset
+    distance is taken. Each note is used at most once.
 
     Returns
     -------
@@ -51,17 +103,51 @@ def match_onsets(estimated: np.ndarray, reference: np.ndarray, tolerance: float 
     found : np.ndarray [shape=(n_ref,)], bool
         Reference notes that were matched (the others are misses).
     """
+    from scipy.optimize import linear_sum_assignment
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     est = np.asarray(estimated, dtype=np.float64).reshape(-1, 4)
     ref = np.asarray(reference, dtype=np.float64).reshape(-1, 4)
     hit = np.zeros(len(est), dtype=bool)
     found = np.zeros(len(ref), dtype=bool)
-    pairs = []
-    for i, (onset, _, pitch, _) in enumerate(est):
-        close = np.flatnonzero((np.round(ref[:, 2]) == round(pitch)) & (np.abs(ref[:, 0] - onset) <= tolerance))
-        pairs.extend((abs(ref[j, 0] - onset), i, j) for j in close)
-    for _, i, j in sorted(pairs):
-        if not hit[i] and not found[j]:
-            hit[i] = found[j] = True
+    if len(est) == 0 or len(ref) == 0:
+        return hit, found
+    # candidate pairs (i, j, onset distance), found through the reference onsets in order
+    order = np.argsort(ref[:, 0], kind="stable")
+    onsets = ref[order, 0]
+    lows = np.searchsorted(onsets, est[:, 0] - tolerance - 1e-3, side="left")
+    highs = np.searchsorted(onsets, est[:, 0] + tolerance + 1e-3, side="right")
+    rows, cols, costs = [], [], []
+    for i in range(len(est)):
+        js = order[lows[i]:highs[i]]
+        distance = np.round(np.abs(ref[js, 0] - est[i, 0]), 4)
+        ok = (distance <= tolerance) & (100.0 * np.abs(ref[js, 2] - est[i, 2]) <= 50.0)
+        rows.extend([i] * int(ok.sum()))
+        cols.extend(js[ok].tolist())
+        costs.extend(distance[ok].tolist())
+    if not rows:
+        return hit, found
+    rows, cols, costs = np.asarray(rows), np.asarray(cols), np.asarray(costs)
+    n_est = len(est)
+    graph = coo_matrix((np.ones(len(rows)), (rows, n_est + cols)), shape=(n_est + len(ref),) * 2)
+    _, label = connected_components(graph, directed=False)
+    by_component = np.argsort(label[rows], kind="stable")
+    bounds = np.flatnonzero(np.diff(label[rows][by_component])) + 1
+    for edges in np.split(by_component, bounds):
+        if len(edges) == 1:  # the usual case: one candidate, nothing to choose
+            hit[rows[edges[0]]] = found[cols[edges[0]]] = True
+            continue
+        ii, i_index = np.unique(rows[edges], return_inverse=True)
+        jj, j_index = np.unique(cols[edges], return_inverse=True)
+        # a forbidden pair costs more than any set of allowed ones: cardinality first, then distance
+        forbidden = 1.0 + (tolerance + 1.0) * min(len(ii), len(jj))
+        cost = np.full((len(ii), len(jj)), forbidden)
+        cost[i_index, j_index] = costs[edges]
+        a, b = linear_sum_assignment(cost)
+        allowed = cost[a, b] < forbidden
+        hit[ii[a[allowed]]] = True
+        found[jj[b[allowed]]] = True
     return hit, found
 
 
@@ -80,8 +166,24 @@ def _pitch_ticks(ax, lo: int, hi: int, axis: str = "y") -> None:
     setter(range(lo, hi + 1), minor=True)
 
 
+class RollCounts(NamedTuple):
+    """What a piano roll shows (inside its time window).
+
+    ``notes`` estimated notes drawn; with a reference, ``hits`` + ``false_alarms`` == ``notes``,
+    ``reference`` reference notes drawn, ``misses`` those not matched (else all three are 0).
+    """
+
+    notes: int
+    reference: int = 0
+    hits: int = 0
+    false_alarms: int = 0
+    misses: int = 0
+
+
 def plot_transcription(path: str | Path, activations: np.ndarray, pitches: np.ndarray, frame_rate: float,
-                       notes: np.ndarray, reference: np.ndarray | None = None, title: str | None = None) -> None:
+                       notes: np.ndarray, reference: np.ndarray | None = None, title: str | None = None, *,
+                       time_range: tuple[float | None, float | None] | None = None,
+                       overwrite: bool = True) -> RollCounts:
     """Draw activations (dB colour scale) with notes as rectangles on top, and save to ``path``.
 
     Parameters
@@ -97,73 +199,139 @@ def plot_transcription(path: str | Path, activations: np.ndarray, pitches: np.nd
     notes : np.ndarray [shape=(n_notes, 4)]
         Detected notes: onset (s), offset (s), MIDI pitch, velocity.
     reference : np.ndarray [shape=(n_ref, 4)], optional
-        Ground truth. Then estimated notes are drawn as hits (same pitch, onset within 50 ms) or
-        false alarms, and unmatched reference notes as misses.
+        Ground truth. Then estimated notes are drawn as hits (same pitch, onset within 50 ms, see
+        :func:`match_onsets`) or false alarms, reference notes as outlines and unmatched ones as
+        misses. Matching is done on the whole lists, before ``time_range`` cuts them.
     title : str, optional
+    time_range : (start, end) in seconds, optional
+        Only this window is drawn (activations and notes); None on a side: from the start, to
+        the end. See :func:`parse_time_range`.
+    overwrite : bool
+        If False and ``path`` exists, raise instead of replacing it.
+
+    Returns
+    -------
+    RollCounts
+        The notes, hits, false alarms and misses drawn (the legend's numbers).
     """
     A = np.asarray(activations, dtype=np.float64)
     pitches = np.asarray(pitches).astype(int).reshape(-1)
-    notes = np.asarray(notes, dtype=np.float64).reshape(-1, 4)
-    ref = None if reference is None else np.asarray(reference, dtype=np.float64).reshape(-1, 4)
     if A.ndim != 2 or A.shape[0] != len(pitches) or len(pitches) == 0:
         raise NmftransError("plot: activations must be (n_pitches, n_frames) with one pitch per row")
-    n_frames = A.shape[1]
-    duration = max(n_frames / frame_rate, float(notes[:, 1].max()) if len(notes) else 0.0,
-                   float(ref[:, 1].max()) if ref is not None and len(ref) else 0.0, 1.0 / frame_rate)
+    if not (np.isfinite(frame_rate) and frame_rate > 0):
+        raise NmftransError("plot: frame_rate must be positive")
+    return _draw_roll(path, notes, reference, title, time_range, overwrite, (A, pitches, float(frame_rate)))
 
-    # pitch range shown: where there are notes or clear activity, a little margin; all if nothing
-    shown = np.r_[notes[:, 2], ref[:, 2] if ref is not None else []]
-    if len(shown) == 0 and n_frames:
+
+def plot_notes(path: str | Path, notes: np.ndarray, reference: np.ndarray | None = None,
+               title: str | None = None, *, time_range: tuple[float | None, float | None] | None = None,
+               overwrite: bool = True) -> RollCounts:
+    """Draw notes on a piano roll without activations (e.g. a MIDI file scored against its reference).
+
+    Parameters and colours as in :func:`plot_transcription`, on a white background.
+    """
+    return _draw_roll(path, notes, reference, title, time_range, overwrite, None)
+
+
+def _draw_roll(path, notes, reference, title, time_range, overwrite, activity) -> RollCounts:
+    """The piano roll of :func:`plot_transcription` (``activity`` = (A, pitches, frame_rate)) and
+    :func:`plot_notes` (``activity`` None)."""
+    notes = np.asarray(notes, dtype=np.float64).reshape(-1, 4)
+    ref = None if reference is None else np.asarray(reference, dtype=np.float64).reshape(-1, 4)
+    check_image_path(path)
+    if ref is not None:
+        hit, found = match_onsets(notes, ref)  # on the whole lists: a window does not change a match
+    frame_rate = activity[2] if activity is not None else 100.0
+    n_frames = activity[0].shape[1] if activity is not None else 0
+    end_of_all = max(n_frames / frame_rate, float(notes[:, 1].max()) if len(notes) else 0.0,
+                     float(ref[:, 1].max()) if ref is not None and len(ref) else 0.0, 1.0 / frame_rate)
+    start, end = time_range if time_range is not None else (None, None)
+    t0 = float(start) if start is not None else (-0.5 / frame_rate if activity is not None else 0.0)
+    t1 = float(end) if end is not None else end_of_all
+    if t1 <= t0:
+        t1 = t0 + 1.0  # a window after the end of everything: an empty roll, not an error
+
+    def inside(rows_: np.ndarray) -> np.ndarray:
+        return (rows_[:, 1] > t0) & (rows_[:, 0] < t1) if len(rows_) else np.zeros(0, dtype=bool)
+
+    note_in = inside(notes)
+    ref_in = inside(ref) if ref is not None else None
+
+    # the frames of the window (one frame of margin on each side)
+    if activity is not None:
+        A, pitches, _ = activity
+        k0 = int(np.clip(np.floor(t0 * frame_rate) - 1, 0, n_frames))
+        k1 = int(np.clip(np.ceil(t1 * frame_rate) + 2, k0, n_frames))
+        A = A[:, k0:k1]
+    # pitch range shown: where there are notes (or clear activity) in the window, a little margin
+    shown = np.r_[notes[note_in, 2], ref[ref_in, 2] if ref is not None else []]
+    if len(shown) == 0 and activity is not None and A.shape[1]:
         shown = pitches[(A >= 0.1).any(axis=1)]
     shown = np.round(shown).astype(int)
-    if len(shown):
-        lo, hi = max(int(shown.min()) - 2, int(pitches.min())), min(int(shown.max()) + 2, int(pitches.max()))
-        lo, hi = min(lo, int(shown.min())), max(hi, int(shown.max()))
+    if activity is not None:
+        floor_, ceiling = int(pitches.min()), int(pitches.max())
     else:
-        lo, hi = int(pitches.min()), int(pitches.max())
-    grid = np.full((hi - lo + 1, max(n_frames, 1)), np.nan)
-    keep = (pitches >= lo) & (pitches <= hi)
-    if n_frames:
-        grid[pitches[keep] - lo] = A[keep]
-    db = 20 * np.log10(np.maximum(grid, 10 ** (_FLOOR_DB / 20)))
+        floor_, ceiling = 0, 127
+    if len(shown):
+        lo, hi = max(int(shown.min()) - 2, floor_), min(int(shown.max()) + 2, ceiling)
+        lo, hi = min(lo, int(shown.min())), max(hi, int(shown.max()))
+    elif activity is not None:
+        lo, hi = floor_, ceiling
+    else:
+        lo, hi = 60, 72  # nothing at all: an octave from middle C
 
     rows = hi - lo + 1
     height = float(np.clip(1.4 + 0.075 * rows, 3.0, 6.0))
-    width = float(np.clip(4.0 + 0.5 * duration, 8.0, 14.0))
+    width = float(np.clip(4.0 + 0.5 * (t1 - t0), 8.0, 14.0))
     fig = _figure(width, height)
     ax = fig.add_subplot()
     import matplotlib
 
-    cmap = matplotlib.colormaps["Greys"].with_extremes(bad="white")
-    image = ax.imshow(db, origin="lower", aspect="auto", cmap=cmap, vmin=_FLOOR_DB, vmax=0.0,
-                      interpolation="nearest",
-                      extent=(-0.5 / frame_rate, (max(n_frames, 1) - 0.5) / frame_rate, lo - 0.5, hi + 0.5))
-    colorbar = fig.colorbar(image, ax=ax, pad=0.01, fraction=0.03)
-    colorbar.set_label("activation (dB)")
+    if activity is not None:
+        grid = np.full((rows, max(A.shape[1], 1)), np.nan)
+        keep = (pitches >= lo) & (pitches <= hi)
+        if A.shape[1]:
+            grid[pitches[keep] - lo] = A[keep]
+        db = 20 * np.log10(np.maximum(grid, 10 ** (_FLOOR_DB / 20)))
+        cmap = matplotlib.colormaps["Greys"].with_extremes(bad="white")
+        image = ax.imshow(db, origin="lower", aspect="auto", cmap=cmap, vmin=_FLOOR_DB, vmax=0.0,
+                          interpolation="nearest",
+                          extent=((k0 - 0.5) / frame_rate, (k0 + max(A.shape[1], 1) - 0.5) / frame_rate,
+                                  lo - 0.5, hi + 0.5))
+        colorbar = fig.colorbar(image, ax=ax, pad=0.01, fraction=0.03)
+        colorbar.set_label("activation (dB)")
 
     from matplotlib.patches import Patch, Rectangle
+
+    def rgba(colour, alpha):
+        return (*matplotlib.colors.to_rgb(colour), alpha)
 
     def boxes(rows_, colour, *, fill_alpha: float, style: str = "-", width_: float = 1.2):
         for onset, offset, pitch, _ in rows_:
             if lo <= pitch <= hi:
                 ax.add_patch(Rectangle((onset, pitch - 0.4), max(offset - onset, 0.01), 0.8, linewidth=width_,
-                                       linestyle=style, edgecolor=colour, facecolor=(*matplotlib.colors.to_rgb(colour), fill_alpha)))
+                                       linestyle=style, edgecolor=colour, facecolor=rgba(colour, fill_alpha)))
 
     if ref is None:
-        boxes(notes, _NOTE_COLOUR, fill_alpha=0.25)
-        handles = [Patch(edgecolor=_NOTE_COLOUR, facecolor=(*matplotlib.colors.to_rgb(_NOTE_COLOUR), 0.25),
-                         label=f"detected notes ({len(notes)})")]
+        boxes(notes[note_in], _NOTE_COLOUR, fill_alpha=0.25)
+        counts = RollCounts(notes=int(note_in.sum()))
+        handles = [Patch(edgecolor=_NOTE_COLOUR, facecolor=rgba(_NOTE_COLOUR, 0.25),
+                         label=f"detected notes ({counts.notes})")]
     else:
-        hit, found = match_onsets(notes, ref)
-        boxes(ref[~found], _MISS, fill_alpha=0.0, style="--", width_=1.4)
-        boxes(notes[hit], _HIT, fill_alpha=0.3)
-        boxes(notes[~hit], _FALSE_ALARM, fill_alpha=0.3)
-        handles = [Patch(edgecolor=_HIT, facecolor=(*matplotlib.colors.to_rgb(_HIT), 0.3), label=f"hits ({hit.sum()})"),
-                   Patch(edgecolor=_FALSE_ALARM, facecolor=(*matplotlib.colors.to_rgb(_FALSE_ALARM), 0.3),
-                         label=f"false alarms ({(~hit).sum()})"),
-                   Patch(edgecolor=_MISS, facecolor="none", linestyle="--", label=f"misses ({(~found).sum()})")]
+        counts = RollCounts(notes=int(note_in.sum()), reference=int(ref_in.sum()), hits=int((hit & note_in).sum()),
+                            false_alarms=int((~hit & note_in).sum()), misses=int((~found & ref_in).sum()))
+        boxes(notes[hit & note_in], _HIT, fill_alpha=0.3)
+        boxes(notes[~hit & note_in], _FALSE_ALARM, fill_alpha=0.3)
+        boxes(ref[found & ref_in], _REFERENCE, fill_alpha=0.0, style=":", width_=1.0)
+        boxes(ref[~found & ref_in], _MISS, fill_alpha=0.0, style="--", width_=1.4)
+        handles = [Patch(edgecolor=_HIT, facecolor=rgba(_HIT, 0.3), label=f"hits ({counts.hits})"),
+                   Patch(edgecolor=_FALSE_ALARM, facecolor=rgba(_FALSE_ALARM, 0.3),
+                         label=f"false alarms ({counts.false_alarms})"),
+                   Patch(edgecolor=_MISS, facecolor="none", linestyle="--", label=f"misses ({counts.misses})"),
+                   Patch(edgecolor=_REFERENCE, facecolor="none", linestyle=":",
+                         label=f"reference, found ({counts.reference - counts.misses})")]
     ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.85)
-    ax.set_xlim(-0.5 / frame_rate, duration)
+    ax.set_xlim(t0, t1)
     ax.set_ylim(lo - 0.5, hi + 0.5)
     _pitch_ticks(ax, lo, hi)
     ax.grid(axis="y", which="major", color="0.88", linewidth=0.5)
@@ -172,7 +340,8 @@ def plot_transcription(path: str | Path, activations: np.ndarray, pitches: np.nd
     ax.set_ylabel("pitch")
     if title:
         ax.set_title(title, fontsize=10, loc="left")
-    _save(fig, path)
+    _save(fig, path, overwrite=overwrite)
+    return counts
 
 
 def plot_templates(path: str | Path, dictionary, title: str | None = None) -> None:
