@@ -7,7 +7,8 @@ outputs are written atomically, and existing outputs are skipped unless ``overwr
 Besides the note list, a job can write, beside its MIDI file ``<stem>.mid``:
 
 * ``<stem>.activations.npz`` (``save_activations``): the activations, see :func:`save_activations`;
-* ``<stem>.png`` (``plot``): activations with the notes on top, see :mod:`nmftrans.plot`;
+* ``<stem>.png`` (``plot``): activations with the notes on top, see :mod:`nmftrans.plot`
+  (``plot_range``: only that window, in seconds);
 * ``<stem>.sonify.wav`` (``sonify``): the notes played by the dictionary's templates.
 
 Saved activations can be turned into notes again with other tracker settings and no solving
@@ -68,6 +69,7 @@ class TranscribeOptions:
     json: bool = False
     save_activations: bool = False
     plot: bool = False
+    plot_range: tuple[float | None, float | None] | None = None
     sonify: bool = False
     overwrite: bool = False
 
@@ -107,6 +109,8 @@ def check_options(options: TranscribeOptions) -> None:
         raise NmftransError(f"--min-note-ms must be 0 or more, got {options.min_note_ms}")
     if options.iterations is not None and options.iterations < 1:
         raise NmftransError(f"--iterations must be at least 1, got {options.iterations}")
+    if options.plot_range is not None and not options.plot:
+        raise NmftransError("--plot-range restricts the --plot picture; give --plot too")
 
 
 def expand_inputs(inputs: list[Path], stdin: TextIO | None = None) -> list[Path]:
@@ -283,7 +287,8 @@ def _write_outputs(targets: dict[str, Path], notes, activations, pitches, frame_
         elif kind == "plot":
             from nmftrans.plot import plot_transcription
 
-            plot_transcription(target, activations, pitches, frame_rate, notes, title=title)
+            plot_transcription(target, activations, pitches, frame_rate, notes, title=title,
+                               time_range=options.plot_range)
         elif kind == "sonify":
             from nmftrans.sonify import write_sonification
 

@@ -194,6 +194,7 @@ def transcribe(
     json_: bool = typer.Option(False, "--json", help="Also write the note list as <name>.json (with -o -: JSON on stdout)."),
     save_activations: bool = typer.Option(False, "--save-activations", help="Also write the activations as <name>.activations.npz (re-track them later with --activations)."),
     plot: bool = typer.Option(False, "--plot", help="Also draw the activations and notes as <name>.png (needs matplotlib)."),
+    plot_range: Optional[str] = typer.Option(None, "--plot-range", metavar="START:END", help="With --plot: draw only these seconds (10:25, :30, 12:).", show_default=False),
     sonify: bool = typer.Option(False, "--sonify", help="Also render the notes with the dictionary's templates as <name>.sonify.wav."),
     activations: Optional[Path] = typer.Option(None, "--activations", help="Re-extract notes from a saved <name>.activations.npz instead of audio: no solving.", show_default=False),
     tempo: float = typer.Option(120.0, help="MIDI tempo in BPM (note times stay in seconds)."),
@@ -221,6 +222,7 @@ def transcribe(
     \b
     Beside song.mid: song.activations.npz, song.png, song.sonify.wav
       nmftrans transcribe song.wav -o song.mid --save-activations --plot --sonify
+      nmftrans transcribe song.wav -o song.mid --plot --plot-range 10:25
     Re-track saved activations with other settings, without solving:
       nmftrans transcribe --activations song.activations.npz --onset-threshold 0.3
 
@@ -243,10 +245,13 @@ def transcribe(
             log.info(f"{path}: exists, skipped (use --overwrite to replace it)")
 
     try:
+        from nmftrans.plot import parse_time_range
+
         options = run.TranscribeOptions(
             dictionary=dictionary, onset_threshold=onset_threshold, frame_threshold=frame_threshold,
             min_note_ms=min_note_ms, pitch_range=_pitch_range(lowest, highest, None), iterations=iterations,
             tempo=tempo, program=program, csv=csv, json=json_, save_activations=save_activations, plot=plot,
+            plot_range=parse_time_range(plot_range) if plot_range is not None else None,
             sonify=sonify, overwrite=overwrite)
         run.check_options(options)
     except NmftransError as exc:

@@ -154,7 +154,8 @@ def test_exit_codes_0_1_2(setup, tmp_path):
     assert some.exit_code == 1 and "1 of 2 files transcribed, 1 failed" in some.stderr
     assert (tmp_path / "o" / "piece.mid").is_file()
     for args in (["--program", "200"], ["--tempo", "0"], ["--lowest", "C5", "--highest", "C4"], ["--lowest", "H9"],
-                 ["-o", "-", "--plot"], ["--onset-threshold", "-1"]):
+                 ["-o", "-", "--plot"], ["--onset-threshold", "-1"], ["--plot", "--plot-range", "9:3"],
+                 ["--plot-range", "1:2"]):
         usage = transcribe(setup, tmp / "piece.wav", *args)
         assert usage.exit_code == 2, (args, usage.output)
         assert usage.stderr.startswith("error: ") and len(usage.stderr.splitlines()) == 1
@@ -203,6 +204,30 @@ def test_plot_from_transcribe_is_a_png(setup, tmp_path):
     result = transcribe(setup, tmp / "piece.wav", "-o", tmp_path / "p.mid", "--plot")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_range_restricts_the_transcribe_plot(setup, tmp_path, monkeypatch):
+    import nmftrans.plot as plot
+
+    tmp, notes = setup
+    seen = []
+    real = plot.plot_transcription
+    monkeypatch.setattr(plot, "plot_transcription", lambda *a, **k: seen.append(k) or real(*a, **k))
+    result = transcribe(setup, tmp / "piece.wav", "-o", tmp_path / "p.mid", "--save-activations", "--plot",
+                        "--plot-range", "1:2.5")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [k["time_range"] for k in seen] == [(1.0, 2.5)]
+    # re-tracking saved activations draws the window too; the counts are the notes inside it
+    retracked = runner.invoke(app, ["transcribe", "--activations", str(tmp_path / "p.activations.npz"), "-o",
+                                    str(tmp_path / "q.mid"), "--plot", "--plot-range", ":1.2"])
+    assert retracked.exit_code == 0, retracked.output
+    assert seen[-1]["time_range"] == (None, 1.2) and (tmp_path / "q.png").stat().st_size > 1000
+    est = read_notes(tmp_path / "q.mid", sustain=False)
+    saved = batch.load_activations(tmp_path / "p.activations.npz")
+    counts = real(tmp_path / "c.png", saved["activations"], saved["pitches"], saved["frame_rate"], est,
+                  time_range=(None, 1.2))
+    assert counts.notes == int((est[:, 0] < 1.2).sum()) < len(est)
 
 
 def test_plot_with_reference_and_onset_matching(tmp_path):
