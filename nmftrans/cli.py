@@ -377,7 +377,9 @@ def evaluate(
     frame_threshold: Optional[float] = typer.Option(None, help="DATASET: note length threshold, as in transcribe."),
     min_note_ms: Optional[float] = typer.Option(None, help="DATASET: drop notes shorter than this (ms)."),
     sustain: bool = typer.Option(True, "--sustain/--no-sustain", help="Extend MIDI notes by the sustain pedal."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing --json/--csv files."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Draw hits, false alarms and misses on a piano roll: an image file (two files) or a folder, one <name>.png per file (needs matplotlib).", show_default=False),
+    plot_range: Optional[str] = typer.Option(None, "--plot-range", metavar="START:END", help="With --plot: draw only these seconds (10:25, :30, 12:).", show_default=False),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing --json/--csv/--plot files."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings on stderr."),
 ) -> None:
     """Score transcriptions against references (mir_eval: note onsets, onsets+offsets, frames).
@@ -390,6 +392,10 @@ def evaluate(
       nmftrans evaluate song.mid song_ref.csv          one estimate, one reference
       nmftrans evaluate midi/ dataset/                 folders: paired by file name (stem)
       nmftrans evaluate maps/ -W piano --json r.json   transcribe a dataset and score it
+    \b
+    Piano rolls of hits (green), false alarms (red) and misses (blue):
+      nmftrans evaluate song.mid song_ref.csv --plot song.png --plot-range 10:25
+      nmftrans evaluate maps/ -W piano --plot rolls/   one <name>.png per file, over its activations
     """
     log = Log(quiet)
     dataset_only = {"--split": split, "--guitarset-audio": guitarset_audio, "--max-files": max_files,
@@ -406,6 +412,16 @@ def evaluate(
             _fail("give EST REF (note files or folders), or DATASET -W DICTIONARY", 2)
     else:
         _fail(f"expected EST REF or DATASET -W DICTIONARY, got {len(paths)} paths", 2)
+    time_range = None
+    if plot_range is not None:
+        from nmftrans.plot import parse_time_range
+
+        if plot is None:
+            _fail("--plot-range restricts the --plot picture; give --plot too", 2)
+        try:
+            time_range = parse_time_range(plot_range)
+        except NmftransError as exc:
+            _fail(str(exc), 2)
     for out in (json_out, csv_out):
         if out is not None and out.exists() and not overwrite:
             _fail(f"{out}: exists (use --overwrite to replace it)")
@@ -415,14 +431,21 @@ def evaluate(
         from nmftrans import evaluate as use_case
 
         extra = {}
+        plots = None
+        if plot is not None:  # checked before any work: matplotlib, the image path or folder
+            several = any(p.is_dir() for p in paths)
+            plots = use_case.ScorePlots(plot, folder=several, overwrite=overwrite, time_range=time_range)
         if len(paths) == 2:
             matching = use_case.match_pairs(paths[0], paths[1])
             for path, reason in matching.unmatched:
                 log.warn(f"{path}: {reason}")
             if matching.unused_references and (paths[0].is_dir() or paths[1].is_dir()):
                 log.info(f"{len(matching.unused_references)} references have no estimate")
+            if plots is not None:
+                plots.prepare()
             with log.progress(len(matching.pairs), "scoring") as bar:
-                files = use_case.evaluate_pairs(matching.pairs, sustain=sustain, progress=bar.advance)
+                files = use_case.evaluate_pairs(matching.pairs, sustain=sustain, progress=bar.advance,
+                                                on_scored=plots)
             extra = {"estimates": str(paths[0]), "references": str(paths[1])}
         else:
             import contextlib
@@ -435,11 +458,16 @@ def evaluate(
                                                     min_note_ms=min_note_ms))
             with contextlib.ExitStack() as stack:
                 bars = []  # the bar starts once discovery knows how many files there are
+
+                def start(n: int) -> None:
+                    if plots is not None:
+                        plots.prepare()
+                    bars.append(stack.enter_context(log.progress(n, "transcribing")))
+
                 result = use_case.evaluate_dataset(
                     paths[0], W, note_params=params, split=split, guitarset_audio=guitarset_audio or "mic",
-                    max_files=max_files, sustain=sustain,
-                    on_start=lambda n: bars.append(stack.enter_context(log.progress(n, "transcribing"))),
-                    progress=lambda name: bars[0].advance(name))
+                    max_files=max_files, sustain=sustain, on_start=start,
+                    progress=lambda name: bars[0].advance(name), on_scored=plots)
             for path, reason in result.skipped:
                 log.warn(f"skipped {path}: {reason}")
             files = result.files
@@ -471,11 +499,19 @@ def evaluate(
             write_text_atomic(csv_out, use_case.scores_to_csv(files))
     except NmftransError as exc:
         _fail(str(exc))
+    if plots is not None:
+        for path in plots.skipped:
+            log.info(f"{path}: exists, skipped (use --overwrite to replace it)")
+        for message in plots.errors:
+            log.error(message)
+        if plots.written:
+            log.info(f"plot: {plots.written[0]}" if not plots.folder
+                     else f"{len(plots.written)} plots written to {plots.target}")
     if len(files) > 1:
         log.info(f"{len(scored)} of {len(files)} files scored" + (f", {len(failed)} failed" if failed else ""))
     if not scored and len(files) > 1:
         _fail("no file could be scored")
-    if failed:
+    if failed or (plots is not None and plots.errors):
         raise typer.Exit(1)
 
 

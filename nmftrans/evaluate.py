@@ -11,6 +11,11 @@ Scores come from :func:`nmftrans.metrics.evaluate_notes` (frame level on a 10 ms
 with mir_eval's standard tolerances: 50 ms onsets, offsets within 20 % of the note or 50 ms).
 A file that cannot be scored does not stop the others: its :class:`FileScore` carries the error.
 Nothing here prints; :func:`format_table`, :func:`scores_to_json` and :func:`scores_to_csv` give text.
+
+Both take ``on_scored(item, reference, estimate, transcription)``, called once per scored file
+with the note lists that were scored (and, for a dataset, the :class:`~nmftrans.transcribe.Transcription`
+with its activations; None for note files). :class:`ScorePlots` is such a callback: it draws one
+piano roll per file (:mod:`nmftrans.plot`).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ __all__ = [
     "evaluate_pairs",
     "DatasetEvaluation",
     "evaluate_dataset",
+    "ScorePlots",
     "successful",
     "table_rows",
     "format_table",
@@ -65,6 +71,8 @@ SCORE_SETTINGS = {"frame_hop_s": 0.01, "onset_tolerance_s": 0.05, "offset_ratio"
                   "offset_min_tolerance_s": 0.05}
 
 Progress = Callable[[str], None]
+#: ``on_scored(item, reference, estimate, transcription or None)``
+OnScored = Callable[["FileScore", np.ndarray, np.ndarray, object], None]
 
 
 @dataclass
@@ -354,7 +362,7 @@ def _score(item: FileScore, ref: np.ndarray, est: np.ndarray) -> FileScore:
 
 
 def evaluate_pairs(pairs: Iterable[tuple[str, Path, Path]], *, sustain: bool = True,
-                   progress: Progress | None = None) -> list[FileScore]:
+                   progress: Progress | None = None, on_scored: OnScored | None = None) -> list[FileScore]:
     """Score estimated note files against references.
 
     Parameters
@@ -365,6 +373,8 @@ def evaluate_pairs(pairs: Iterable[tuple[str, Path, Path]], *, sustain: bool = T
         MIDI files: extend notes held by the sustain pedal.
     progress : callable or None
         Called with each name once it is done.
+    on_scored : callable or None
+        Called as ``on_scored(item, reference, estimate, None)`` for each file scored.
 
     Returns
     -------
@@ -381,6 +391,9 @@ def evaluate_pairs(pairs: Iterable[tuple[str, Path, Path]], *, sustain: bool = T
             _score(item, ref, est)
         except NmftransError as exc:
             item.error = str(exc)
+        else:
+            if on_scored is not None:
+                on_scored(item, ref, est, None)
         out.append(item)
         if progress is not None:
             progress(name)
@@ -398,8 +411,8 @@ class DatasetEvaluation:
 
 def evaluate_dataset(sources, dictionary, *, note_params=None, solver=None, split: str | None = None,
                      guitarset_audio: str = "mic", max_files: int | None = None, sustain: bool = True,
-                     progress: Progress | None = None, on_start: Callable[[int], None] | None = None
-                     ) -> DatasetEvaluation:
+                     progress: Progress | None = None, on_start: Callable[[int], None] | None = None,
+                     on_scored: OnScored | None = None) -> DatasetEvaluation:
     """Transcribe every annotated audio file of a dataset and score it.
 
     References are read with :func:`read_reference`, cut to the audio's duration and to the
@@ -422,6 +435,9 @@ def evaluate_dataset(sources, dictionary, *, note_params=None, solver=None, spli
         Called with each file's name once it is done.
     on_start : callable or None
         Called with the number of files before the first one is transcribed.
+    on_scored : callable or None
+        Called as ``on_scored(item, reference, estimate, transcription)`` for each file scored
+        (the cropped reference; the transcription holds the activations, pitches, frame rate).
 
     Raises
     ------
@@ -461,10 +477,122 @@ def evaluate_dataset(sources, dictionary, *, note_params=None, solver=None, spli
             _score(item, ref, transcription.notes)
         except NmftransError as exc:
             item.error = str(exc)
+        else:
+            if on_scored is not None:
+                on_scored(item, ref, transcription.notes, transcription)
         result.files.append(item)
         if progress is not None:
             progress(item.name)
     return result
+
+
+class ScorePlots:
+    """Draw each scored file as a piano roll: hits, false alarms and misses (an ``on_scored`` callback).
+
+    Note files are drawn as notes only (:func:`~nmftrans.plot.plot_notes`); a dataset's
+    transcriptions over their activations (:func:`~nmftrans.plot.plot_transcription`). The title
+    names the file and gives its onset F and frame F.
+
+    Parameters
+    ----------
+    target : Path
+        ``folder`` False: the image file (its suffix gives the format). ``folder`` True: a folder
+        (created by :meth:`prepare`) that gets ``<name>.png`` per file.
+    folder : bool
+        Several files (EST/REF folders, a dataset) or one.
+    overwrite : bool
+        Replace existing images. Otherwise one image file that exists is refused here, before any
+        scoring, and existing images in a folder are skipped (listed in :attr:`skipped`).
+    time_range : (start, end) in seconds, optional
+        Draw only this window (:func:`~nmftrans.plot.parse_time_range`).
+
+    Raises
+    ------
+    NmftransError
+        matplotlib is missing, or ``target`` cannot be what ``folder`` says.
+
+    Attributes
+    ----------
+    written, skipped : list of Path
+    errors : list of str
+        Images that could not be written (the scores are unaffected).
+    """
+
+    def __init__(self, target: str | Path, *, folder: bool, overwrite: bool = False,
+                 time_range: tuple[float | None, float | None] | None = None):
+        from nmftrans.plot import IMAGE_SUFFIXES, check_image_path, require_matplotlib
+
+        require_matplotlib()
+        self.target = Path(target)
+        self.overwrite = overwrite
+        self.time_range = time_range
+        self.written: list[Path] = []
+        self.skipped: list[Path] = []
+        self.errors: list[str] = []
+        self._used: set[Path] = set()
+        if not folder and self.target.is_dir():
+            folder = True  # one file into an existing folder: <name>.png there
+        self.folder = folder
+        if folder:
+            if self.target.exists() and not self.target.is_dir():
+                raise NmftransError(f"--plot {self.target}: not a folder (several files are scored: one image each)")
+            if not self.target.exists() and self.target.suffix.lower() in IMAGE_SUFFIXES:
+                raise NmftransError(f"--plot {self.target} names one image but several files are scored; give a folder")
+        else:
+            check_image_path(self.target)
+            parent = self.target.parent if str(self.target.parent) else Path(".")
+            if not parent.is_dir():
+                raise NmftransError(f"{self.target}: folder {parent} does not exist")
+            if self.target.exists() and not overwrite:
+                raise NmftransError(f"{self.target}: exists (use --overwrite to replace it)")
+
+    def prepare(self) -> None:
+        """Create the image folder (once there is something to draw)."""
+        if self.folder and not self.target.is_dir():
+            try:
+                self.target.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise NmftransError(f"{self.target}: cannot create the plot folder ({exc.strerror})") from None
+
+    def path_for(self, name: str) -> Path:
+        """The image of file ``name`` (a second file of the same name gets ``<name>-2.png``)."""
+        if not self.folder:
+            return self.target
+        path, k = self.target / f"{name}.png", 1
+        while path in self._used:
+            k += 1
+            path = self.target / f"{name}-{k}.png"
+        self._used.add(path)
+        return path
+
+    def title(self, item: FileScore) -> str:
+        """``<file>: onset F 0.912, frame F 0.874`` (the scores of the whole file, also under a time window)."""
+        label = item.audio.name if item.audio is not None else (
+            f"{item.estimate.name} vs {item.reference.name}" if item.estimate is not None else item.name)
+        text = f"{label}: onset F {item.scores['onset_f']:.3f}, frame F {item.scores['frame_f']:.3f}"
+        return text + (" (whole file)" if self.time_range is not None else "")
+
+    def __call__(self, item: FileScore, reference: np.ndarray, estimate: np.ndarray, transcription=None) -> None:
+        from nmftrans import plot
+
+        path = self.path_for(item.name)
+        if path.exists() and not self.overwrite:
+            self.skipped.append(path)
+            return
+        try:
+            self.prepare()
+            title = self.title(item)
+            if transcription is None:
+                plot.plot_notes(path, estimate, reference, title=title, time_range=self.time_range,
+                                overwrite=self.overwrite)
+            else:
+                plot.plot_transcription(path, transcription.activations, transcription.pitches,
+                                        transcription.frame_rate, estimate, reference, title=title,
+                                        time_range=self.time_range, overwrite=self.overwrite)
+        except NmftransError as exc:
+            self.errors.append(f"{item.name}: plot not written: {exc}")
+            return
+        self.written.append(path)
 
 
 def successful(files: Iterable[FileScore]) -> list[FileScore]:
