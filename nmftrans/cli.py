@@ -432,11 +432,16 @@ def evaluate(
 
         extra = {}
         plots = None
-        if plot is not None:  # checked before any work: matplotlib, the image path or folder
-            several = any(p.is_dir() for p in paths)
-            plots = use_case.ScorePlots(plot, folder=several, overwrite=overwrite, time_range=time_range)
+
+        def plotter(several: bool):
+            """Checked before any scoring: matplotlib, the image path or folder."""
+            if plot is None:
+                return None
+            return use_case.ScorePlots(plot, folder=several, overwrite=overwrite, time_range=time_range)
+
         if len(paths) == 2:
             matching = use_case.match_pairs(paths[0], paths[1])
+            plots = plotter(paths[0].is_dir() or paths[1].is_dir())
             for path, reason in matching.unmatched:
                 log.warn(f"{path}: {reason}")
             if matching.unused_references and (paths[0].is_dir() or paths[1].is_dir()):
@@ -453,6 +458,7 @@ def evaluate(
             from nmftrans.batch import TranscribeOptions, _note_params
             from nmftrans.dictionary import load_dictionary
 
+            plots = plotter(not paths[0].is_file())  # a dataset folder: one image per file
             W = load_dictionary(dictionary)
             params = _note_params(TranscribeOptions(onset_threshold=onset_threshold, frame_threshold=frame_threshold,
                                                     min_note_ms=min_note_ms))
