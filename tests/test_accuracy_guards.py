@@ -1,0 +1,130 @@
+"""Accuracy guards for the default pipeline (default SolverParams and NoteParams) on synthetic notes.
+
+The dictionary is learned from isolated synthetic tones (velocity 100, amplitude 0.3) and the
+pieces are rendered with the same timbre, so the expected notes are known exactly. Thresholds sit
+below what the current code measures, with a margin; each guard fails under the regressions named
+in its docstring.
+"""
+
+import mir_eval
+import numpy as np
+import pytest
+
+from nmftrans.learn import IsolatedNote, learn_isolated
+from nmftrans.transcribe import transcribe_signal
+from tests.synth import example_notes, render, write_isolated
+
+PITCHES = range(50, 78)
+
+
+def onset_prf(ref, est):
+    """Onset-only (50 ms) precision, recall and F of note lists, via mir_eval.transcription."""
+    if len(ref) == 0 or len(est) == 0:
+        return 0.0, 0.0, 0.0
+    p, r, f, _ = mir_eval.transcription.precision_recall_f1_overlap(
+        ref[:, :2], mir_eval.util.midi_to_hz(ref[:, 2]), est[:, :2], mir_eval.util.midi_to_hz(est[:, 2]),
+        offset_ratio=None)
+    return p, r, f
+
+
+def sort_notes(rows):
+    notes = np.array(rows, dtype=np.float64)
+    return notes[np.lexsort((notes[:, 2], notes[:, 0]))]
+
+
+@pytest.fixture(scope="module")
+def dictionary(tmp_path_factory):
+    """Attack + sustain templates learned from one isolated synthetic tone per pitch."""
+    paths = write_isolated(tmp_path_factory.mktemp("isolated"), PITCHES)
+    d, _ = learn_isolated([IsolatedNote(p, int(p.stem[6:9])) for p in paths])
+    return d
+
+
+ACCENTS = (1.55, 4.70)
+
+
+def quiet_piece_with_accents(quiet_velocity):
+    """A quiet two-voice texture with two short loud (velocity 100) accents; at each accent one quiet
+    note is struck with it and one 0.10-0.12 s after it (no octave, fourth or fifth to the accent)."""
+    low = [60, 62, 59, 61, 56, 60, 58, 63, 57, 61, 59, 62, 60, 58, 61]
+    high = [66, 69, 68, 67, 65, 71, 66, 70, 68, 65, 67, 69, 66, 70, 68]
+    q = quiet_velocity
+    rows = []
+    for k, pair in enumerate(zip(low, high)):
+        t = 0.2 + 0.45 * k
+        rows += [(t, t + 0.38, p, q) for p in pair]
+    rows += [(1.55, 1.80, 64, 100), (1.55, 1.80, 73, 100), (1.55, 1.90, 54, q), (1.67, 2.00, 71, q),
+             (4.70, 4.95, 55, 100), (4.70, 4.95, 64, 100), (4.70, 5.05, 74, q), (4.80, 5.10, 52, q)]
+    return sort_notes(rows)
+
+
+@pytest.mark.parametrize("quiet_velocity, min_f", [(10, 0.85), (5.6, 0.7)], ids=["-20dB", "-25dB"])
+def test_quiet_notes_next_to_loud_accents_are_found(dictionary, quiet_velocity, min_f):
+    """Notes 20/25 dB below two loud accents, including those struck with or just after them.
+
+    Measured: -20 dB onset F 0.949, quiet recall 34/34, at the accents 8/8; -25 dB F 0.800 (false
+    alarms from the accents' partials), 33/34, 7/8. Fails when the activations are divided by their
+    global maximum or a 99th percentile (nothing quiet found) and with magnitude (power 1) features
+    (F 0.82 at -20 dB).
+    """
+    ref = quiet_piece_with_accents(quiet_velocity)
+    quiet = ref[ref[:, 3] < 100]
+    at_accents = quiet[np.min(np.abs(quiet[:, :1] - np.array(ACCENTS)), axis=1) < 0.2]
+    assert len(at_accents) == 8
+    est = transcribe_signal(render(ref), dictionary).notes
+    assert onset_prf(quiet, est)[1] >= 0.9
+    assert onset_prf(at_accents, est)[1] >= 0.75
+    assert onset_prf(ref, est)[2] >= min_f
+
+
+@pytest.mark.xfail(strict=True, reason="known limit: onset_threshold 0.3 of the file's reference level is "
+                   "about -15 dB, so -20 dB notes under loud notes that fill the file are dropped")
+def test_quiet_notes_under_loud_chords_that_fill_the_file(dictionary):
+    """Loud chords every 0.6 s, each with a note 20 dB quieter struck with it or 0.1 s after it.
+
+    Measured: none of the 6 quiet notes found (normalised peaks 0.21-0.24); onset F 0.80.
+    """
+    chords = [(57, 64), (60, 67), (59, 62), (55, 64), (61, 68), (57, 60)]
+    soft = [71, 52, 66, 70, 54, 65]
+    rows = []
+    for k, (pair, p) in enumerate(zip(chords, soft)):
+        t = 0.2 + 0.6 * k
+        rows += [(t, t + 0.5, c, 100) for c in pair] + [(t + 0.1 * (k % 2), t + 0.5, p, 10)]
+    ref = sort_notes(rows)
+    est = transcribe_signal(render(ref), dictionary).notes
+    assert onset_prf(ref[ref[:, 3] < 100], est)[1] >= 0.8
+
+
+def test_repeated_notes_are_separate_onsets(dictionary):
+    """E4 struck 8 times 0.15-0.25 s apart (decaying strikes; 4 restrikes start where the previous
+    strike ends, 3 after a 40-50 ms gap) over a second voice.
+
+    Measured: 8/8 strikes, onset F 1.0. Fails when a note can only restart from near silence
+    (NoteParams(rise_ratio=3): 4/8; rise_ratio=10: 1/8), when restrikes are merged
+    (min_ioi_s=0.3: 4/8) or when rises are ignored (rise_threshold=10: nothing).
+    """
+    onsets = [0.2, 0.4, 0.55, 0.8, 1.0, 1.15, 1.35, 1.6]
+    gaps = [0.0, 0.05, 0.0, 0.0, 0.05, 0.0, 0.04]
+    rows = [(t, onsets[k + 1] - gaps[k] if k + 1 < len(onsets) else t + 0.4, 64, 90 + 10 * (k % 2))
+            for k, t in enumerate(onsets)]
+    rows += [(0.2, 0.9, 56, 80), (0.9, 1.5, 59, 80), (1.5, 2.0, 61, 80)]
+    ref = sort_notes(rows)
+    est = transcribe_signal(render(ref, decay_s=0.5), dictionary).notes
+    assert onset_prf(ref[ref[:, 2] == 64], est)[1] >= 0.85
+    assert onset_prf(ref, est)[2] >= 0.9
+
+
+def test_input_20_and_40_db_below_the_training_notes(dictionary, rng):
+    """A two-voice piece at the training level, scaled by 0.1 (-20 dB) and 0.01 (-40 dB).
+
+    Measured: onset F 1.0 at all three levels. Fails without the per-file normalisation (raw
+    activations against absolute thresholds: F 0.70 at 0 dB, 0.0 at -40 dB) and when the silence
+    limit is raised to -40 dBFS (nothing at -40 dB).
+    """
+    ref = example_notes(rng, pitches=range(53, 74), n=20, spacing=0.3)
+    y = render(ref)
+    full = onset_prf(ref, transcribe_signal(y, dictionary).notes)[2]
+    assert full >= 0.9
+    for gain in (0.1, 0.01):
+        f = onset_prf(ref, transcribe_signal(y * gain, dictionary).notes)[2]
+        assert f >= 0.9 and abs(f - full) <= 0.05, (gain, f, full)
