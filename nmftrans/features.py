@@ -38,6 +38,24 @@ def _kept_bins(settings: FeatureSettings) -> slice:
 
 
 @functools.lru_cache(maxsize=16)
+def _merge_starts(settings: FeatureSettings) -> np.ndarray | None:
+    """First kept bin of each group of summed bins (``settings.merge``), or None."""
+    groups = settings.merge_groups()
+    if settings.frontend != "stft" or not groups:
+        return None
+    freqs = stft_frequencies(settings)[_kept_bins(settings)]
+    starts, i = [], 0
+    while i < len(freqs):
+        size = 1
+        for hz, g in groups:
+            if freqs[i] >= hz:
+                size = g
+        starts.append(i)
+        i += size
+    return np.asarray(starts, dtype=np.intp)
+
+
+@functools.lru_cache(maxsize=16)
 def logfreq_filterbank(settings: FeatureSettings) -> np.ndarray:
     """Semitone-spaced triangular filterbank over the kept STFT bins.
 
@@ -75,7 +93,11 @@ def frequencies(settings: FeatureSettings) -> np.ndarray:
     np.ndarray [shape=(n_bins,)], float64
     """
     if settings.frontend == "stft":
-        return stft_frequencies(settings)[_kept_bins(settings)]
+        freqs = stft_frequencies(settings)[_kept_bins(settings)]
+        starts = _merge_starts(settings)
+        if starts is None:
+            return freqs
+        return np.add.reduceat(freqs, starts) / np.diff(np.append(starts, len(freqs)))
     midi_lo = 69 + 12 * np.log2(max(settings.fmin, 1.0) / 440.0)
     midi_hi = 69 + 12 * np.log2(settings.fmax / 440.0)
     centres_midi = np.arange(midi_lo, midi_hi + 1e-9, 1.0 / settings.bins_per_semitone)
@@ -177,7 +199,8 @@ def spectrogram_of_padded(padded: np.ndarray, settings: FeatureSettings, n_frame
     win = _window(n_fft)
     keep = _kept_bins(settings)
     fb = logfreq_filterbank(settings) if settings.frontend == "logfreq" else None
-    n_bins = keep.stop - keep.start if fb is None else fb.shape[0]
+    starts = _merge_starts(settings)
+    n_bins = fb.shape[0] if fb is not None else (len(starts) if starts is not None else keep.stop - keep.start)
     V = np.empty((n_bins, n_frames), dtype=np.float32)
     for start in range(0, n_frames, _CHUNK_FRAMES):
         stop = min(start + _CHUNK_FRAMES, n_frames)
@@ -185,5 +208,7 @@ def spectrogram_of_padded(padded: np.ndarray, settings: FeatureSettings, n_frame
         mag = np.abs(spec).astype(np.float32, copy=False)
         if settings.power != 1.0:
             mag **= np.float32(settings.power)
+        if starts is not None:
+            mag = np.add.reduceat(mag, starts, axis=1)
         V[:, start:stop] = mag.T if fb is None else fb @ mag.T
     return V

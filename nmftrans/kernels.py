@@ -288,6 +288,26 @@ def _scale_rows(X, num, inv_den):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", parallel=_PARALLEL)
+def _scale_rows_pow(X, num, inv_den, gamma):  # pragma: no cover - compiled
+    """X[k] *= (num[k] * inv_den[k]) ** gamma; γ = 1.5 and 2 without pow."""
+    for k in numba.prange(X.shape[0]):
+        x = X[k]
+        nk = num[k]
+        c = inv_den[k]
+        if gamma == 1.5:
+            for j in range(X.shape[1]):
+                t = nk[j] * c
+                x[j] *= t * math.sqrt(t)
+        elif gamma == 2.0:
+            for j in range(X.shape[1]):
+                t = nk[j] * c
+                x[j] *= t * t
+        else:
+            for j in range(X.shape[1]):
+                x[j] *= (nk[j] * c) ** gamma
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=_PARALLEL)
 def _mu_step(X, num, den, l1, gamma, mode, eps):  # pragma: no cover - compiled
     """X <- X * (num / max(den + l1, eps)) ** gamma, elementwise, in place.
 
@@ -301,10 +321,10 @@ def _mu_step(X, num, den, l1, gamma, mode, eps):  # pragma: no cover - compiled
         if gamma == 1.0:
             for j in range(n_cols):
                 x[j] *= nk[j] / max(dk[j] + l1, eps)
-        elif mode == _HALF:
+        elif mode == _HALF and abs(gamma - np.float32(2.0 / 3.0)) < 1e-6:
             for j in range(n_cols):
                 x[j] *= _pow_two_thirds(nk[j] / max(dk[j] + l1, eps))
-        elif mode == _IS:
+        elif mode == _IS and gamma == 0.5:
             for j in range(n_cols):
                 x[j] *= math.sqrt(nk[j] / max(dk[j] + l1, eps))
         else:
@@ -391,8 +411,10 @@ def _mu_loop(V, F, Ft, X, beta, mode, gamma, l1, eps, n_iter, tol, check_every):
                 return it
             prev = obj
         np.matmul(Ft, FX, out=num)
-        if mode == _KL:
+        if mode == _KL and gamma == 1.0:
             _scale_rows(X, num, inv_den)
+        elif mode == _KL:
+            _scale_rows_pow(X, num, inv_den, gamma)
         else:
             np.matmul(Ft, B, out=den)
             _mu_step(X, num, den, l1, gamma, mode, eps)
@@ -573,6 +595,7 @@ def update_activations(
     l1: float = 0.0,
     eps: float = 1e-10,
     check_every: int = 5,
+    gamma: float | None = None,
 ) -> tuple[np.ndarray, int]:
     """Fit activations ``H`` with the dictionary ``W`` fixed, by β-divergence MU.
 
@@ -605,6 +628,12 @@ def update_activations(
         Floor for ``W @ H`` and for denominators.
     check_every : int >= 1
         Iterations between objective evaluations.
+    gamma : float in (0, 2], optional
+        Exponent of the step (not used by the β = 2 rule). Default :func:`gamma_exponent` (``beta``), for which every
+        update is non-increasing. A larger one over-relaxes the step: for KL, ``gamma`` in
+        (1, 2) keeps the fixed points and their local stability (Badeau, Bertin & Vincent,
+        IEEE TNN 2010) and reaches a given fit in fewer iterations, without the monotonicity
+        guarantee. 1.5 and 2 are computed without ``pow``.
 
     Returns
     -------
@@ -628,11 +657,16 @@ def update_activations(
         H = np.array(_as_matrix("H", H), dtype=np.float32, order="C", copy=True)
     _check_shapes(V, W, H)
     Wt = np.ascontiguousarray(W.T)
+    if gamma is None:
+        g = np.float32(gamma_exponent(b))
+    else:
+        g = np.float32(_check_positive("gamma", gamma, allow_zero=False))
+        if not g <= 2.0:
+            raise ValueError(f"gamma must be in (0, 2], got {gamma!r}")
     mode = _mode(b)
     if mode == _EUC:
         n_run = _mu_loop_euc(V, W, Wt, H, l1, e, n_iter, tol, check_every)
     else:
-        g = np.float32(gamma_exponent(b))
         n_run = _mu_loop(V, W, Wt, H, b, mode, g, l1, e, n_iter, tol, check_every)
     return H, int(n_run)
 

@@ -38,6 +38,12 @@ class FeatureSettings:
     power : float
         Exponent applied to the magnitude (1 = magnitude, 2 = power; the default 0.6
         compresses the dynamics, which helps the KL fit of soft notes and partials).
+    merge : str
+        ``'stft'`` front end: above each ``HZ``, sum the compressed STFT bins in groups of
+        ``SIZE`` (``"HZ:SIZE,HZ:SIZE"``; ``""`` keeps every bin). The default
+        ``"1500:2,3000:3"`` still leaves 4 or more bins per semitone everywhere and makes the
+        solve about 1.7x cheaper (462 -> 269 bins). Settings stored without this key (older
+        dictionaries) mean ``""``.
     """
 
     sample_rate: int = 22050
@@ -48,6 +54,7 @@ class FeatureSettings:
     fmax: float = 5000.0
     bins_per_semitone: int = 3
     power: float = 0.6
+    merge: str = "1500:2,3000:3"
 
     def __post_init__(self) -> None:
         if self.frontend not in FRONTENDS:
@@ -60,6 +67,21 @@ class FeatureSettings:
             )
         if self.bins_per_semitone < 1 or self.power <= 0:
             raise NmftransError("bins_per_semitone must be >= 1 and power > 0")
+        self.merge_groups()  # validates
+
+    def merge_groups(self) -> tuple[tuple[float, int], ...]:
+        """``merge`` parsed: ``((hz, size), ...)`` in increasing ``hz``."""
+        groups = []
+        for part in filter(None, (p.strip() for p in self.merge.split(","))):
+            try:
+                hz_text, size_text = part.split(":")
+                hz, size = float(hz_text), int(size_text)
+            except ValueError:
+                raise NmftransError(f"merge must look like '1500:2,3000:3', got {self.merge!r}") from None
+            if not (hz >= 0 and size >= 1) or (groups and hz <= groups[-1][0]):
+                raise NmftransError(f"merge needs increasing frequencies and sizes >= 1, got {self.merge!r}")
+            groups.append((hz, size))
+        return tuple(groups)
 
     @property
     def frame_rate(self) -> float:
@@ -83,7 +105,7 @@ class FeatureSettings:
         unknown = set(raw) - set(fields)
         if unknown:
             raise NmftransError(f"unknown feature settings: {', '.join(sorted(unknown))}")
-        kwargs = {}
+        kwargs = {"merge": ""}  # settings written before bins were merged
         for name, value in raw.items():
             default = getattr(cls, name)
             if isinstance(default, str):

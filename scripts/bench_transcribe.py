@@ -134,9 +134,18 @@ def run_reference(audio: Path, midi: Path):
     V = S[keep[0] : keep[-1] + 1] * np.float32(2.0 / (s.n_fft / 2.0))  # Hann sum = n_fft / 2
     if s.power != 1.0:
         V **= np.float32(s.power)
+    groups = s.merge_groups()
+    if groups:  # sum bins above each frequency in groups, as FeatureSettings.merge says
+        kept, starts, i = freqs[keep[0] : keep[-1] + 1], [], 0
+        while i < len(kept):
+            size = max([g for hz, g in groups if kept[i] >= hz], default=1)
+            starts.append(i)
+            i += size
+        V = np.add.reduceat(V, starts, axis=0)
     V = np.ascontiguousarray(V, dtype=np.float32)
     W = np.ascontiguousarray(dictionary.W, dtype=np.float32)
-    n_iter = SolverParams().n_iter
+    # textbook KL MU, as many H updates as nmftrans runs (no over-relaxation, no W refinement)
+    n_iter = SolverParams().n_iter + SolverParams().refine_h_iter
     Ht, _, _ = non_negative_factorization(V.T, H=np.ascontiguousarray(W.T), n_components=W.shape[1],
                                           update_H=False, beta_loss="kullback-leibler", solver="mu",
                                           max_iter=n_iter, tol=0.0)
