@@ -141,6 +141,8 @@ def learn(
     max_files: Optional[int] = typer.Option(None, help="Use at most this many labelled files."),
     sustain: bool = typer.Option(True, "--sustain/--no-sustain", help="Extend MIDI notes by the sustain pedal."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    n_jobs: int = typer.Option(1, "--jobs", "-j", help="Read this many files at once (worker processes); the dictionary is the same for any N."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://host:8786): fan the files out to a cluster."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings on stderr."),
 ) -> None:
     """Build a dictionary W from isolated notes, labelled audio, or nothing (--harmonic).
@@ -151,6 +153,7 @@ def learn(
                                                          an annotation, or names like M60)
       nmftrans learn guitarset/ -o guitar.npz            labelled audio: W from D(X | W·Y), Y = piano roll
       nmftrans learn --harmonic --lowest A0 --highest C8 -o harmonic.npz
+      nmftrans learn maestro/ -o maestro.npz -j 4        4 worker processes (or --scheduler tcp://host:8786)
     """
     log = Log(quiet)
     try:
@@ -169,7 +172,8 @@ def learn(
         else:
             dictionary, report = use_case.learn_from_sources(
                 sources, beta=beta, pitch_range=_pitch_range(lowest, highest, None), iterations=iterations,
-                split=split, guitarset_audio=guitarset_audio, max_files=max_files, sustain=sustain, log=log)
+                split=split, guitarset_audio=guitarset_audio, max_files=max_files, sustain=sustain, log=log,
+                jobs=n_jobs, scheduler=scheduler)
         save_dictionary(dictionary, output, overwrite=True)
     except NmftransError as exc:
         _fail(str(exc))
