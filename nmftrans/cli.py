@@ -378,6 +378,8 @@ def evaluate(
     sustain: bool = typer.Option(True, "--sustain/--no-sustain", help="Extend MIDI notes by the sustain pedal."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing --json/--csv files."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings on stderr."),
+    n_jobs: int = typer.Option(1, "--jobs", "-j", help="DATASET: transcribe this many files at once (worker processes); the scores are the same for any N."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="DATASET: dask.distributed scheduler address (tcp://host:8786): fan the files out to a cluster."),
 ) -> None:
     """Score transcriptions against references (mir_eval: note onsets, onsets+offsets, frames).
 
@@ -389,11 +391,13 @@ def evaluate(
       nmftrans evaluate song.mid song_ref.csv          one estimate, one reference
       nmftrans evaluate midi/ dataset/                 folders: paired by file name (stem)
       nmftrans evaluate maps/ -W piano --json r.json   transcribe a dataset and score it
+      nmftrans evaluate maps/ -W piano -j 4            ... on 4 worker processes
     """
     log = Log(quiet)
     dataset_only = {"--split": split, "--guitarset-audio": guitarset_audio, "--max-files": max_files,
                     "--onset-threshold": onset_threshold, "--frame-threshold": frame_threshold,
-                    "--min-note-ms": min_note_ms}
+                    "--min-note-ms": min_note_ms, "--jobs": None if n_jobs == 1 else n_jobs,
+                    "--scheduler": scheduler}
     if len(paths) == 2:
         if dictionary is not None:
             _fail("-W is for DATASET mode (one folder); EST REF are scored as they are", 2)
@@ -436,7 +440,7 @@ def evaluate(
                 bars = []  # the bar starts once discovery knows how many files there are
                 result = use_case.evaluate_dataset(
                     paths[0], W, note_params=params, split=split, guitarset_audio=guitarset_audio or "mic",
-                    max_files=max_files, sustain=sustain,
+                    max_files=max_files, sustain=sustain, jobs=n_jobs, scheduler=scheduler,
                     on_start=lambda n: bars.append(stack.enter_context(log.progress(n, "transcribing"))),
                     progress=lambda name: bars[0].advance(name))
             for path, reason in result.skipped:
