@@ -63,6 +63,24 @@ def _provenance(method: str, sources: Iterable, **extra) -> dict:
     }
 
 
+def _one_blas_thread():
+    """BLAS on one thread in this process while a dictionary is learned.
+
+    OpenBLAS rounds a long GEMM differently with one thread than with several; worker processes
+    run one thread each (:mod:`nmftrans.parallel`, and dask's nanny sets ``OPENBLAS_NUM_THREADS=1``),
+    so the per-file products in this process (``jobs=1``, or dask threads in this process, which
+    share its BLAS pool) must too for W to be the same bits for any ``jobs``. The parallelism is
+    over files. A no-op without threadpoolctl (it comes with librosa).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _fill_and_sort(columns: dict[tuple[int, int], np.ndarray], pitch_range: tuple[int, int] | None,
                    settings: FeatureSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
     """Add harmonic (sustain) templates for pitches in range without data.
@@ -160,7 +178,7 @@ def learn_isolated(notes: Sequence[IsolatedNote], settings: FeatureSettings = Fe
     work = functools.partial(_isolated_spectra, settings=settings, n_attack=n_attack,
                              n_sustain=int(round(sustain_s * fr)))
     sums: dict[tuple[int, int], list] = {}
-    with Runner(jobs, scheduler) as runner:
+    with _one_blas_thread(), Runner(jobs, scheduler) as runner:
         for note, spectra, error in runner.map_ordered(work, notes):
             if progress:
                 progress(note.path.name)
@@ -330,7 +348,9 @@ def learn_labelled(pairs: Sequence[tuple[Path, Path]], settings: FeatureSettings
     -----
     The workers read the annotations, compute each file's spectrogram and roll and its
     statistics (β = 2), or each epoch's numerator and denominator for the current W (other β);
-    this process adds them up in input order, so W is bit-identical for any ``jobs`` or cluster.
+    this process adds them up in input order, so W is bit-identical for any ``jobs`` or cluster
+    of like machines (the per-file products run on one BLAS thread everywhere, since a BLAS's
+    rounding depends on its thread count; the parallelism is over files).
     The spectrograms are stored in a temporary folder (``TMPDIR``); cluster workers on other
     machines that do not see it recompute them from the audio in every epoch, unless ``TMPDIR``
     points to a folder they share.
@@ -342,7 +362,7 @@ def learn_labelled(pairs: Sequence[tuple[Path, Path]], settings: FeatureSettings
 
     report = LearnReport()
     fr = settings.frame_rate
-    with Runner(jobs, scheduler) as runner:
+    with _one_blas_thread(), Runner(jobs, scheduler) as runner:
         annotated: list[_LabelledFile] = []
         # annotations first (cheap): they fix the pitch range
         for (audio_path, _), labels, error in runner.map_ordered(functools.partial(_read_labels, sustain=sustain), pairs):
