@@ -98,7 +98,7 @@ def test_cli_learn_jobs(data, tmp_path):
     assert np.array_equal(outputs["1"], outputs["2"])
 
 
-def test_cli_unreachable_scheduler_is_one_line(data, tmp_path, monkeypatch):
+def test_cli_unreachable_scheduler_is_one_line(data, dictionary, tmp_path, monkeypatch):
     pytest.importorskip("distributed")
     from nmftrans import parallel
     from tests.test_parallel import _free_port
@@ -107,7 +107,7 @@ def test_cli_unreachable_scheduler_is_one_line(data, tmp_path, monkeypatch):
     monkeypatch.setattr(parallel, "_connect", lambda scheduler, timeout: connect(scheduler, 1.0))  # fail fast
     address = f"tcp://127.0.0.1:{_free_port()}"
     for args in (["learn", str(data / "isolated"), "-o", str(tmp_path / "W.npz")],
-                 ["evaluate", str(data / "labelled"), "-W", "piano"]):
+                 ["evaluate", str(data / "labelled"), "-W", str(dictionary)]):
         result = runner.invoke(app, args + ["--scheduler", address])
         assert result.exit_code == 1, result.output
         errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
