@@ -141,6 +141,8 @@ def learn(
     max_files: Optional[int] = typer.Option(None, help="Use at most this many labelled files."),
     sustain: bool = typer.Option(True, "--sustain/--no-sustain", help="Extend MIDI notes by the sustain pedal."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    n_jobs: int = typer.Option(1, "--jobs", "-j", help="Read this many files at once (worker processes); the dictionary is the same for any N."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://host:8786): fan the files out to a cluster."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings on stderr."),
 ) -> None:
     """Build a dictionary W from isolated notes, labelled audio, or nothing (--harmonic).
@@ -151,6 +153,7 @@ def learn(
                                                          an annotation, or names like M60)
       nmftrans learn guitarset/ -o guitar.npz            labelled audio: W from D(X | W·Y), Y = piano roll
       nmftrans learn --harmonic --lowest A0 --highest C8 -o harmonic.npz
+      nmftrans learn maestro/ -o maestro.npz -j 4        4 worker processes (or --scheduler tcp://host:8786)
     """
     log = Log(quiet)
     try:
@@ -169,7 +172,8 @@ def learn(
         else:
             dictionary, report = use_case.learn_from_sources(
                 sources, beta=beta, pitch_range=_pitch_range(lowest, highest, None), iterations=iterations,
-                split=split, guitarset_audio=guitarset_audio, max_files=max_files, sustain=sustain, log=log)
+                split=split, guitarset_audio=guitarset_audio, max_files=max_files, sustain=sustain, log=log,
+                jobs=n_jobs, scheduler=scheduler)
         save_dictionary(dictionary, output, overwrite=True)
     except NmftransError as exc:
         _fail(str(exc))
@@ -381,6 +385,8 @@ def evaluate(
     plot_range: Optional[str] = typer.Option(None, "--plot-range", metavar="START:END", help="With --plot: draw only these seconds (10:25, :30, 12:).", show_default=False),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing --json/--csv/--plot files."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings on stderr."),
+    n_jobs: int = typer.Option(1, "--jobs", "-j", help="DATASET: transcribe this many files at once (worker processes); the scores are the same for any N."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="DATASET: dask.distributed scheduler address (tcp://host:8786): fan the files out to a cluster."),
 ) -> None:
     """Score transcriptions against references (mir_eval: note onsets, onsets+offsets, frames).
 
@@ -392,6 +398,7 @@ def evaluate(
       nmftrans evaluate song.mid song_ref.csv          one estimate, one reference
       nmftrans evaluate midi/ dataset/                 folders: paired by file name (stem)
       nmftrans evaluate maps/ -W piano --json r.json   transcribe a dataset and score it
+      nmftrans evaluate maps/ -W piano -j 4            ... on 4 worker processes
     \b
     Piano rolls of hits (green), false alarms (red) and misses (blue):
       nmftrans evaluate song.mid song_ref.csv --plot song.png --plot-range 10:25
@@ -400,7 +407,8 @@ def evaluate(
     log = Log(quiet)
     dataset_only = {"--split": split, "--guitarset-audio": guitarset_audio, "--max-files": max_files,
                     "--onset-threshold": onset_threshold, "--frame-threshold": frame_threshold,
-                    "--min-note-ms": min_note_ms}
+                    "--min-note-ms": min_note_ms, "--jobs": None if n_jobs == 1 else n_jobs,
+                    "--scheduler": scheduler}
     if len(paths) == 2:
         if dictionary is not None:
             _fail("-W is for DATASET mode (one folder); EST REF are scored as they are", 2)
@@ -472,7 +480,7 @@ def evaluate(
 
                 result = use_case.evaluate_dataset(
                     paths[0], W, note_params=params, split=split, guitarset_audio=guitarset_audio or "mic",
-                    max_files=max_files, sustain=sustain, on_start=start,
+                    max_files=max_files, sustain=sustain, jobs=n_jobs, scheduler=scheduler, on_start=start,
                     progress=lambda name: bars[0].advance(name), on_scored=plots)
             for path, reason in result.skipped:
                 log.warn(f"skipped {path}: {reason}")

@@ -409,10 +409,42 @@ class DatasetEvaluation:
     layout: str = "empty"
 
 
+def _transcribe_and_score(pair: tuple[Path, Path], dictionary, solver, note_params, sustain: bool,
+                          keep: bool = False) -> tuple[FileScore, np.ndarray | None, object]:
+    """Transcribe one annotated audio file and score it (runs on a worker); errors go in the FileScore.
+
+    Returns ``(item, reference, transcription)``; the last two only with ``keep`` (for plots).
+    """
+    from nmftrans.annotations import crop_notes
+    from nmftrans.audio import load_audio
+    from nmftrans.transcribe import transcribe_signal
+
+    audio, ann = pair
+    pitch_set = dictionary.pitch_set
+    pitch_range = (int(pitch_set.min()), int(pitch_set.max()))
+    sr = dictionary.settings.sample_rate
+    item = FileScore(name=audio.stem, reference=ann, audio=audio)
+    try:
+        ref, warnings = read_reference(ann, sustain=sustain)
+        y = load_audio(audio, sr)
+        ref, cropped = crop_notes(ref, len(y) / sr, pitch_range=pitch_range)
+        item.warnings.extend(warnings + [f"{ann}: {w}" for w in cropped])
+        if len(ref) == 0:
+            raise NmftransError(f"{ann}: no reference notes left inside the audio and the dictionary's "
+                                f"pitch range {pitch_range[0]}-{pitch_range[1]}")
+        transcription = transcribe_signal(y, dictionary, solver, note_params)
+        item.warnings.extend(f"{audio}: {w}" for w in transcription.warnings)
+        _score(item, ref, transcription.notes)
+    except NmftransError as exc:
+        item.error = str(exc)
+        return item, None, None
+    return (item, ref, transcription) if keep else (item, None, None)
+
+
 def evaluate_dataset(sources, dictionary, *, note_params=None, solver=None, split: str | None = None,
                      guitarset_audio: str = "mic", max_files: int | None = None, sustain: bool = True,
                      progress: Progress | None = None, on_start: Callable[[int], None] | None = None,
-                     on_scored: OnScored | None = None) -> DatasetEvaluation:
+                     on_scored: OnScored | None = None, jobs: int = 1, scheduler=None) -> DatasetEvaluation:
     """Transcribe every annotated audio file of a dataset and score it.
 
     References are read with :func:`read_reference`, cut to the audio's duration and to the
@@ -438,17 +470,25 @@ def evaluate_dataset(sources, dictionary, *, note_params=None, solver=None, spli
     on_scored : callable or None
         Called as ``on_scored(item, reference, estimate, transcription)`` for each file scored
         (the cropped reference; the transcription holds the activations, pitches, frame rate).
+    jobs : int
+        Files transcribed at once by worker processes (:func:`~nmftrans.parallel.map_ordered`).
+    scheduler : str or distributed.Client, optional
+        A dask.distributed scheduler to transcribe on instead (``jobs`` is then ignored).
+
+    The files come back in discovery order whatever ``jobs`` is, so the scores are the same.
 
     Raises
     ------
     NmftransError
-        A source is missing, or no audio file with an annotation was found.
+        A source is missing, no audio file with an annotation was found, or the scheduler
+        cannot be reached.
     """
-    from nmftrans.annotations import crop_notes
-    from nmftrans.audio import load_audio
+    import functools
+
     from nmftrans.datasets import discover_labelled
     from nmftrans.notes import NoteParams
-    from nmftrans.transcribe import SolverParams, transcribe_signal
+    from nmftrans.parallel import map_ordered
+    from nmftrans.transcribe import SolverParams
 
     note_params = NoteParams() if note_params is None else note_params
     solver = SolverParams() if solver is None else solver
@@ -459,27 +499,14 @@ def evaluate_dataset(sources, dictionary, *, note_params=None, solver=None, spli
         raise NmftransError(f"{names}: no audio file with a note annotation of the same name found")
     if on_start is not None:
         on_start(len(found.pairs))
-    pitch_set = dictionary.pitch_set
-    pitch_range = (int(pitch_set.min()), int(pitch_set.max()))
-    sr = dictionary.settings.sample_rate
-    for audio, ann in found.pairs:
-        item = FileScore(name=audio.stem, reference=ann, audio=audio)
-        try:
-            ref, warnings = read_reference(ann, sustain=sustain)
-            y = load_audio(audio, sr)
-            ref, cropped = crop_notes(ref, len(y) / sr, pitch_range=pitch_range)
-            item.warnings.extend(warnings + [f"{ann}: {w}" for w in cropped])
-            if len(ref) == 0:
-                raise NmftransError(f"{ann}: no reference notes left inside the audio and the dictionary's "
-                                    f"pitch range {pitch_range[0]}-{pitch_range[1]}")
-            transcription = transcribe_signal(y, dictionary, solver, note_params)
-            item.warnings.extend(f"{audio}: {w}" for w in transcription.warnings)
-            _score(item, ref, transcription.notes)
-        except NmftransError as exc:
-            item.error = str(exc)
-        else:
-            if on_scored is not None:
-                on_scored(item, ref, transcription.notes, transcription)
+    work = functools.partial(_transcribe_and_score, dictionary=dictionary, solver=solver, note_params=note_params,
+                             sustain=sustain, keep=on_scored is not None)
+    for (audio, ann), done, error in map_ordered(work, found.pairs, jobs=jobs, scheduler=scheduler):
+        if error is not None:  # _transcribe_and_score keeps its errors; this is for safety
+            done = (FileScore(name=audio.stem, reference=ann, audio=audio, error=str(error)), None, None)
+        item, ref, transcription = done
+        if on_scored is not None and item.ok and transcription is not None:
+            on_scored(item, ref, transcription.notes, transcription)
         result.files.append(item)
         if progress is not None:
             progress(item.name)
