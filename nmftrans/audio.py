@@ -116,6 +116,19 @@ def audio_duration(path: str | Path) -> float:
             raise NmftransError(f"{path}: cannot read audio") from None
 
 
+def expected_samples(path: str | Path, sample_rate: int) -> int:
+    """Length of the file's signal at ``sample_rate`` from its header (0 when unknown)."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+    except Exception:  # noqa: BLE001 - unreadable here: the reader reports it
+        return 0
+    if info.frames <= 0 or info.samplerate <= 0:
+        return 0
+    return int(np.ceil(info.frames * sample_rate / info.samplerate))
+
+
 def stream_audio(path: str | Path, sample_rate: int, *, block_s: float = 30.0):
     """Read an audio file block by block as mono float32 at ``sample_rate``.
 

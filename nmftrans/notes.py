@@ -133,34 +133,34 @@ def reference_level(A: np.ndarray, percentile: float = 90.0) -> float:
     return float(np.percentile(active, percentile))
 
 
-def normalise_activations(A: np.ndarray, percentile: float = 90.0) -> np.ndarray:
-    """Divide per-pitch activations by the file's :func:`reference_level` (loud notes ≈ 1)."""
+def normalise_activations(A: np.ndarray, percentile: float = 90.0, *, copy: bool = True) -> np.ndarray:
+    """Divide per-pitch activations by the file's :func:`reference_level` (loud notes ≈ 1).
+
+    With ``copy=False`` a float32 ``A`` is divided in place (no second whole-file array).
+    """
     ref = reference_level(A, percentile)
-    return (A / ref).astype(np.float32) if ref > 0 else A.astype(np.float32)
+    out = np.array(A, dtype=np.float32, copy=True) if copy or A.dtype != np.float32 else A
+    if ref > 0:
+        np.divide(out, np.float32(ref), out=out)
+    return out
 
 
 def _prev_min(a: np.ndarray, k: int) -> np.ndarray:
-    """Minimum of ``a[..., t-k:t]`` (zeros before the start)."""
-    out = np.full(a.shape, np.inf)
-    for j in range(1, k + 1):
-        shifted = np.zeros_like(a)
-        shifted[..., j:] = a[..., :-j]
-        out = np.minimum(out, shifted)
-    return out
+    """Minimum of ``a[t-k:t]`` for each ``t`` of a 1-D array (zeros before the start)."""
+    from scipy.ndimage import minimum_filter1d
+
+    # the window a[t-k+1 .. t] (origin shifts scipy's centred window), then one frame later
+    upto = minimum_filter1d(a, k, mode="constant", cval=0.0, origin=(k - 1) - k // 2)
+    return np.concatenate([np.zeros(1, dtype=a.dtype), upto[:-1]])
 
 
 def _window_max(a: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """Maximum of ``a[..., t+lo : t+hi+1]`` (zeros outside)."""
-    n = a.shape[-1]
-    out = np.zeros_like(a)
-    for j in range(lo, hi + 1):
-        shifted = np.zeros_like(a)
-        if j >= 0:
-            shifted[..., : n - j] = a[..., j:]
-        else:
-            shifted[..., -j:] = a[..., : n + j]
-        out = np.maximum(out, shifted)
-    return out
+    """Maximum of ``a[t+lo : t+hi+1]`` for each ``t`` of a 1-D array, and of 0 (zeros outside)."""
+    from scipy.ndimage import maximum_filter1d
+
+    size = hi - lo + 1
+    out = maximum_filter1d(a, size, mode="constant", cval=0.0, origin=-lo - size // 2)
+    return np.maximum(out, 0.0, out=out)
 
 
 def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float,
@@ -180,46 +180,59 @@ def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float
     -------
     notes : np.ndarray [shape=(n_notes, 4)], float64
     """
-    A = np.asarray(A, dtype=np.float64)
+    A = np.asarray(A)
     if A.ndim != 2 or A.shape[0] != len(pitch_set):
         raise ValueError(f"A has shape {A.shape} but there are {len(pitch_set)} pitches")
     n_p, n = A.shape
     if n == 0 or n_p == 0:
         return empty_notes()
     frames = lambda s: max(1, int(round(s * frame_rate)))  # noqa: E731
-    prev = _prev_min(A, frames(params.rise_s))
-    rise = A - prev
-    cand = (rise > params.candidate_min) & (A > params.rise_ratio * prev)
-    starts = cand & ~np.concatenate([np.zeros((n_p, 1), bool), cand[:, :-1]], axis=1)
+    n_rise = frames(params.rise_s)
     sub_w = frames(params.sub_window_s) if params.sub_window_s > 0 else 0
-    rise_win = _window_max(np.maximum(rise, 0), -sub_w, sub_w)
     n_peak = frames(params.peak_window_s)
-    peak_ahead = _window_max(A, 0, n_peak - 1)
     row_of = {int(p): i for i, p in enumerate(pitch_set)}
     min_len = frames(params.min_duration_s)
     drop_len = params.min_note_s * frame_rate
     min_ioi = frames(params.min_ioi_s)
+    # one pitch at a time (float64 rows): memory stays at a few rows whatever the file's length
+    rise_wins: dict[int, np.ndarray] = {}
+
+    def rise_window(i: int) -> np.ndarray:
+        if i not in rise_wins:
+            a = np.asarray(A[i], dtype=np.float64)
+            rise_wins[i] = _window_max(np.maximum(a - _prev_min(a, n_rise), 0), -sub_w, sub_w)
+        return rise_wins[i]
+
     rows = []
     for i, p in enumerate(pitch_set):
         if p < params.lowest or p > params.highest:
             continue
+        a = np.asarray(A[i], dtype=np.float64)
+        prev = _prev_min(a, n_rise)
+        cand = ((a - prev) > params.candidate_min) & (a > params.rise_ratio * prev)
+        starts = np.flatnonzero(cand & ~np.concatenate([[False], cand[:-1]]))
+        if len(starts) == 0:
+            continue
+        rise_win = rise_window(i)
+        peak_ahead = _window_max(a, 0, n_peak - 1)
         subs = [row_of[int(p) - k] for k in params.sub_intervals if int(p) - k in row_of]
         onsets: list[int] = []
-        for t in np.flatnonzero(starts[i]):
-            r = rise_win[i, t]
-            if peak_ahead[i, t] < params.onset_threshold or r < params.rise_threshold:
+        for t in starts:
+            r = rise_win[t]
+            if peak_ahead[t] < params.onset_threshold or r < params.rise_threshold:
                 continue
-            if subs and params.sub_ratio > 0 and rise_win[subs, t].max() > params.sub_ratio * r:
+            if subs and params.sub_ratio > 0 and max(rise_window(j)[t] for j in subs) > params.sub_ratio * r:
                 continue
             if onsets and t - onsets[-1] < min_ioi:
                 continue
             onsets.append(int(t))
+        if len(rise_wins) > 2 * (len(params.sub_intervals) + 1):
+            rise_wins.clear()
         # optionally place each onset on the steepest rise before its peak (with long centred
         # frames the first rising frame can come tens of milliseconds before a sharp attack)
         if params.steepest_onset:
-            steep = np.diff(A[i], prepend=0.0)
-            onsets = sorted({o + int(np.argmax(steep[o:o + max(1, int(np.argmax(A[i, o:o + n_peak])) + 1)])) for o in onsets})
-        a = A[i]
+            steep = np.diff(a, prepend=0.0)
+            onsets = sorted({o + int(np.argmax(steep[o:o + max(1, int(np.argmax(a[o:o + n_peak])) + 1)])) for o in onsets})
         for j, o in enumerate(onsets):
             end_limit = onsets[j + 1] if j + 1 < len(onsets) else n
             seg = a[o:end_limit]

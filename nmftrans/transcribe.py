@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from nmftrans import kernels
-from nmftrans.audio import stream_audio
+from nmftrans.audio import expected_samples, stream_audio
 from nmftrans.dictionary import ROLE_ATTACK, Dictionary
-from nmftrans.features import SpectrogramStream
+from nmftrans.features import SpectrogramStream, n_frames_for
 from nmftrans.notes import NoteParams, activations_to_notes, empty_notes, normalise_activations, pitch_activations
 
 # Below this RMS (about -80 dBFS) the input counts as silence.
@@ -64,7 +64,7 @@ class SolverParams:
     tol: float = 0.0
     beta: float | None = None
     l1: float = 0.0
-    block_s: float = 30.0
+    block_s: float = 15.0
     refine_w_iter: int = 3
     refine_h_iter: int = 7
     refine_stride: int = 3
@@ -122,8 +122,8 @@ def _gamma(beta: float, solver: SolverParams) -> float | None:
 class _Columns:
     """A growable (rows, n) float32 array filled block by block."""
 
-    def __init__(self, rows: int):
-        self.data = np.zeros((rows, 1024), dtype=np.float32)
+    def __init__(self, rows: int, capacity: int = 1024):
+        self.data = np.zeros((rows, max(1, capacity)), dtype=np.float32)
         self.n = 0
 
     def append(self, block: np.ndarray) -> None:
@@ -136,7 +136,7 @@ class _Columns:
         self.n = need
 
     def array(self) -> np.ndarray:
-        return self.data[:, : self.n]
+        return self.data if self.n == self.data.shape[1] else self.data[:, : self.n]
 
 
 def _block_activations(V: np.ndarray, dictionary: Dictionary, solver: SolverParams) -> np.ndarray:
@@ -181,23 +181,24 @@ def _finish(A: np.ndarray, sum_sq: float, n_samples: int, dictionary: Dictionary
     if rms < SILENCE_RMS:
         A = np.zeros_like(A)
         return Transcription(empty_notes(), A, pitch_set, settings.frame_rate, ["the audio is silent: no notes"])
-    A = normalise_activations(A)
+    A = normalise_activations(A, copy=False)  # A is ours: no second whole-file array
     notes = notes_from_activations(A, pitch_set, settings.frame_rate, note_params)
     return Transcription(notes, A, pitch_set, settings.frame_rate)
 
 
 def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = SolverParams(),
-                      note_params: NoteParams = NoteParams()) -> Transcription:
+                      note_params: NoteParams = NoteParams(), *, n_samples_hint: int = 0) -> Transcription:
     """Transcribe a signal given as consecutive mono blocks at the dictionary's sample rate.
 
-    Memory: one block of audio and features at a time plus the per-pitch activations
-    (``n_pitches × n_frames`` float32). The result equals :func:`transcribe_signal` on the
-    concatenated signal.
+    Memory: ``threads`` blocks of audio and features at a time plus the per-pitch activations
+    (``n_pitches × n_frames`` float32, allocated once when ``n_samples_hint`` gives the
+    signal's length). The result equals :func:`transcribe_signal` on the concatenated signal.
     """
     settings = dictionary.settings
     stream = SpectrogramStream(settings)
     sum_sq, n_samples = 0.0, 0
-    with _BlockSolver(dictionary, solver) as solving:
+    capacity = n_frames_for(n_samples_hint, settings) + 2 if n_samples_hint > 0 else 1024
+    with _BlockSolver(dictionary, solver, capacity) as solving:
         for y in blocks:
             sum_sq += float(np.dot(y.astype(np.float64), y))
             n_samples += len(y)
@@ -234,9 +235,9 @@ class _BlockSolver:
     blocks rather than by spinning BLAS threads. At most ``threads`` blocks wait in memory.
     """
 
-    def __init__(self, dictionary: Dictionary, solver: SolverParams):
+    def __init__(self, dictionary: Dictionary, solver: SolverParams, capacity: int = 1024):
         self.dictionary, self.solver = dictionary, solver
-        self.columns = _Columns(len(dictionary.pitch_set))
+        self.columns = _Columns(len(dictionary.pitch_set), capacity)
         self.threads = solver_threads(solver.threads)
         self._pending = collections.deque()
         self._pool = None
@@ -280,11 +281,13 @@ def transcribe_signal(y: np.ndarray, dictionary: Dictionary, solver: SolverParam
     """Transcribe a mono signal at the dictionary's sample rate."""
     y = np.asarray(y, dtype=np.float32)
     block = max(1, int(solver.block_s * dictionary.settings.sample_rate))
-    return transcribe_blocks((y[i:i + block] for i in range(0, len(y), block)), dictionary, solver, note_params)
+    return transcribe_blocks((y[i:i + block] for i in range(0, len(y), block)), dictionary, solver, note_params,
+                             n_samples_hint=len(y))
 
 
 def transcribe_file(path: str | Path, dictionary: Dictionary, solver: SolverParams = SolverParams(),
                     note_params: NoteParams = NoteParams()) -> Transcription:
     """Read an audio file block by block and transcribe it."""
-    blocks = stream_audio(path, dictionary.settings.sample_rate, block_s=solver.block_s)
-    return transcribe_blocks(blocks, dictionary, solver, note_params)
+    sr = dictionary.settings.sample_rate
+    blocks = stream_audio(path, sr, block_s=solver.block_s)
+    return transcribe_blocks(blocks, dictionary, solver, note_params, n_samples_hint=expected_samples(path, sr))
