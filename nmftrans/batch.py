@@ -216,7 +216,8 @@ def run_transcription(job: Job, options: TranscribeOptions) -> JobResult:
         return result
     dictionary = _dictionary(options.dictionary)
     solver = SolverParams() if options.iterations is None else SolverParams(n_iter=options.iterations)
-    transcription = transcribe_file(job.audio, dictionary, solver, _note_params(options))
+    keep = "activations" in targets or "plot" in targets  # else memory stays flat for any length
+    transcription = transcribe_file(job.audio, dictionary, solver, _note_params(options), keep_activations=keep)
     result.warnings.extend(transcription.warnings)
     if job.to_stdout:
         result.stdout = _note_text(transcription.notes, options)

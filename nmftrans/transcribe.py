@@ -17,7 +17,8 @@ from nmftrans import kernels
 from nmftrans.audio import expected_samples, stream_audio
 from nmftrans.dictionary import ROLE_ATTACK, Dictionary
 from nmftrans.features import SpectrogramStream, n_frames_for
-from nmftrans.notes import NoteParams, activations_to_notes, empty_notes, normalise_activations, pitch_activations
+from nmftrans.notes import (NoteParams, activations_to_notes, empty_notes, normalise_activations, pitch_activations,
+                            reference_level)
 
 # Below this RMS (about -80 dBFS) the input counts as silence.
 SILENCE_RMS = 1e-4
@@ -80,15 +81,16 @@ class Transcription:
     Attributes
     ----------
     notes : np.ndarray [shape=(n_notes, 4)]
-    activations : np.ndarray [shape=(n_pitches, n_frames)], float32
+    activations : np.ndarray [shape=(n_pitches, n_frames)], float32, or None
         Per-pitch activations normalised by the file's reference level: what the tracker saw.
+        None when the transcription was made with ``keep_activations=False``.
     pitches : np.ndarray [shape=(n_pitches,)]
     frame_rate : float
     warnings : list of str
     """
 
     notes: np.ndarray
-    activations: np.ndarray
+    activations: np.ndarray | None
     pitches: np.ndarray
     frame_rate: float
     warnings: list[str] = field(default_factory=list)
@@ -173,32 +175,90 @@ def notes_from_activations(activations: np.ndarray, pitches: np.ndarray, frame_r
     return activations_to_notes(activations, pitches, frame_rate, note_params)
 
 
-def _finish(A: np.ndarray, sum_sq: float, n_samples: int, dictionary: Dictionary,
-            note_params: NoteParams) -> Transcription:
+class _SpilledColumns:
+    """Per-pitch activations written block by block to an anonymous temporary file.
+
+    Keeps only each frame's strongest activation in memory (for the reference level), and
+    reads the activations back one pitch row at a time, so memory does not grow with the
+    file's length.
+    """
+
+    def __init__(self, rows: int):
+        import tempfile
+
+        self.rows = rows
+        self.file = tempfile.TemporaryFile(prefix="nmftrans-activations-")
+        self.blocks: list[tuple[int, int]] = []  # (byte offset, frames) of each block
+        self.peaks = _Columns(1)
+        self.n = 0
+
+    def append(self, block: np.ndarray) -> None:
+        block = np.ascontiguousarray(block, dtype=np.float32)
+        self.blocks.append((self.file.tell(), block.shape[1]))
+        self.file.write(block.tobytes())
+        self.peaks.append(block.max(axis=0, keepdims=True))
+        self.n += block.shape[1]
+
+    def row(self, i: int) -> np.ndarray:
+        out = np.empty(self.n, dtype=np.float32)
+        pos = 0
+        for offset, n in self.blocks:
+            self.file.seek(offset + 4 * i * n)
+            out[pos:pos + n] = np.frombuffer(self.file.read(4 * n), dtype=np.float32)
+            pos += n
+        return out
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_params: NoteParams) -> Transcription:
+    """Silence check, normalisation and note tracking of the collected activations.
+
+    ``A`` is the whole-file array, or :class:`_SpilledColumns` (then tracked row by row and
+    ``activations`` is None; the notes are the same).
+    """
     settings = dictionary.settings
     pitch_set = dictionary.pitch_set
     rms = np.sqrt(sum_sq / max(n_samples, 1))
+    spilled = isinstance(A, _SpilledColumns)
     if rms < SILENCE_RMS:
-        A = np.zeros_like(A)
+        A = None if spilled else np.zeros_like(A)
         return Transcription(empty_notes(), A, pitch_set, settings.frame_rate, ["the audio is silent: no notes"])
-    A = normalise_activations(A, copy=False)  # A is ours: no second whole-file array
-    notes = notes_from_activations(A, pitch_set, settings.frame_rate, note_params)
-    return Transcription(notes, A, pitch_set, settings.frame_rate)
+    if not spilled:
+        A = normalise_activations(A, copy=False)  # A is ours: no second whole-file array
+        notes = notes_from_activations(A, pitch_set, settings.frame_rate, note_params)
+        return Transcription(notes, A, pitch_set, settings.frame_rate)
+    ref = np.float32(reference_level(A.peaks.array()))
+    parts = []
+    for i in range(len(pitch_set)):
+        row = A.row(i)
+        if ref > 0:
+            np.divide(row, ref, out=row)
+        parts.append(notes_from_activations(row[None, :], pitch_set[i:i + 1], settings.frame_rate, note_params))
+    notes = np.concatenate(parts) if parts else empty_notes()
+    notes = notes[np.lexsort((notes[:, 2], notes[:, 0]))] if len(notes) else empty_notes()
+    return Transcription(notes, None, pitch_set, settings.frame_rate)
 
 
 def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = SolverParams(),
-                      note_params: NoteParams = NoteParams(), *, n_samples_hint: int = 0) -> Transcription:
+                      note_params: NoteParams = NoteParams(), *, n_samples_hint: int = 0,
+                      keep_activations: bool = True) -> Transcription:
     """Transcribe a signal given as consecutive mono blocks at the dictionary's sample rate.
 
-    Memory: ``threads`` blocks of audio and features at a time plus the per-pitch activations
-    (``n_pitches × n_frames`` float32, allocated once when ``n_samples_hint`` gives the
-    signal's length). The result equals :func:`transcribe_signal` on the concatenated signal.
+    Memory: ``threads`` blocks of audio and features at a time, plus either the whole-file
+    per-pitch activations (``n_pitches × n_frames`` float32, allocated once when
+    ``n_samples_hint`` gives the signal's length) or, with ``keep_activations=False``, only one
+    float per frame: the activations go to a temporary file and are tracked one pitch at a
+    time (same notes; ``Transcription.activations`` is then None). The result equals
+    :func:`transcribe_signal` on the concatenated signal.
     """
     settings = dictionary.settings
     stream = SpectrogramStream(settings)
     sum_sq, n_samples = 0.0, 0
     capacity = n_frames_for(n_samples_hint, settings) + 2 if n_samples_hint > 0 else 1024
-    with _BlockSolver(dictionary, solver, capacity) as solving:
+    spill = not keep_activations and note_params.sub_ratio <= 0  # the octave check needs all rows
+    with _BlockSolver(dictionary, solver, capacity, spill=spill) as solving:
         for y in blocks:
             sum_sq += float(np.dot(y.astype(np.float64), y))
             n_samples += len(y)
@@ -209,7 +269,7 @@ def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = Sol
         if V.shape[1]:
             solving.submit(V)
         A = solving.result()
-    return _finish(A, sum_sq, n_samples, dictionary, note_params)
+        return _finish(A, sum_sq, n_samples, dictionary, note_params)
 
 
 def solver_threads(requested: int = 0) -> int:
@@ -232,24 +292,27 @@ class _BlockSolver:
 
     Each block is independent (W fixed, per-block refinement), so the threads need no
     synchronisation; BLAS is limited to one thread meanwhile so that the cores are shared by
-    blocks rather than by spinning BLAS threads. At most ``threads`` blocks wait in memory.
+    blocks rather than by spinning BLAS threads, and so that the result does not depend on the
+    number of threads. At most ``threads`` blocks wait in memory.
     """
 
-    def __init__(self, dictionary: Dictionary, solver: SolverParams, capacity: int = 1024):
+    def __init__(self, dictionary: Dictionary, solver: SolverParams, capacity: int = 1024, spill: bool = False):
         self.dictionary, self.solver = dictionary, solver
-        self.columns = _Columns(len(dictionary.pitch_set), capacity)
+        rows = len(dictionary.pitch_set)
+        self.columns = _SpilledColumns(rows) if spill else _Columns(rows, capacity)
         self.threads = solver_threads(solver.threads)
         self._pending = collections.deque()
         self._pool = None
         self._limits = None
 
     def __enter__(self):
+        from threadpoolctl import threadpool_limits
+
+        # one BLAS thread always: the bits of a long product depend on BLAS's thread count
+        self._limits = threadpool_limits(limits=1, user_api="blas")
         if self.threads > 1:
             from concurrent.futures import ThreadPoolExecutor
 
-            from threadpoolctl import threadpool_limits
-
-            self._limits = threadpool_limits(limits=1, user_api="blas")
             self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="nmftrans-block")
         return self
 
@@ -261,10 +324,11 @@ class _BlockSolver:
         while len(self._pending) > self.threads:
             self.columns.append(self._pending.popleft().result())
 
-    def result(self) -> np.ndarray:
+    def result(self):
+        """The whole-file activations (an array), or the spilled columns."""
         while self._pending:
             self.columns.append(self._pending.popleft().result())
-        return self.columns.array()
+        return self.columns if isinstance(self.columns, _SpilledColumns) else self.columns.array()
 
     def __exit__(self, *exc):
         if self._pool is not None:
@@ -273,6 +337,8 @@ class _BlockSolver:
             self._pool.shutdown(wait=True)
         if self._limits is not None:
             self._limits.restore_original_limits()
+        if isinstance(self.columns, _SpilledColumns):
+            self.columns.close()
         return False
 
 
@@ -286,8 +352,13 @@ def transcribe_signal(y: np.ndarray, dictionary: Dictionary, solver: SolverParam
 
 
 def transcribe_file(path: str | Path, dictionary: Dictionary, solver: SolverParams = SolverParams(),
-                    note_params: NoteParams = NoteParams()) -> Transcription:
-    """Read an audio file block by block and transcribe it."""
+                    note_params: NoteParams = NoteParams(), *, keep_activations: bool = True) -> Transcription:
+    """Read an audio file block by block and transcribe it.
+
+    ``keep_activations=False``: memory stays flat whatever the file's length (see
+    :func:`transcribe_blocks`); ``Transcription.activations`` is then None.
+    """
     sr = dictionary.settings.sample_rate
     blocks = stream_audio(path, sr, block_s=solver.block_s)
-    return transcribe_blocks(blocks, dictionary, solver, note_params, n_samples_hint=expected_samples(path, sr))
+    return transcribe_blocks(blocks, dictionary, solver, note_params, n_samples_hint=expected_samples(path, sr),
+                             keep_activations=keep_activations)

@@ -107,7 +107,7 @@ def run_nmftrans(audio: Path, midi: Path, fixed_iter: bool = False):
 
     dictionary = load_dictionary("piano")
     solver = SolverParams(tol=0.0) if fixed_iter else SolverParams()
-    result = transcribe_file(audio, dictionary, solver)
+    result = transcribe_file(audio, dictionary, solver, keep_activations=False)  # as the CLI does
     write_midi(midi, result.notes, program=int(dictionary.provenance.get("program", 0)))
     return result.notes
 
