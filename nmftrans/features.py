@@ -56,6 +56,36 @@ def _merge_starts(settings: FeatureSettings) -> np.ndarray | None:
 
 
 @functools.lru_cache(maxsize=16)
+def _merge_runs(settings: FeatureSettings) -> tuple[tuple[int, int, int, int], ...] | None:
+    """``settings.merge`` as runs of equal groups: ``(first kept bin, size, groups, first output bin)``."""
+    starts = _merge_starts(settings)
+    if starts is None:
+        return None
+    sizes = np.diff(np.append(starts, _kept_bins(settings).stop - _kept_bins(settings).start))
+    runs, g = [], 0
+    while g < len(starts):
+        h = g
+        while h + 1 < len(starts) and sizes[h + 1] == sizes[g]:
+            h += 1
+        runs.append((int(starts[g]), int(sizes[g]), h - g + 1, g))
+        g = h + 1
+    return tuple(runs)
+
+
+def _merge(mag: np.ndarray, runs) -> np.ndarray:
+    """Sum groups of adjacent bins (columns of ``mag``, shape (frames, kept bins)) run by run."""
+    n_out = runs[-1][2] + runs[-1][3]
+    out = np.empty((mag.shape[0], n_out), dtype=mag.dtype)
+    for first, size, count, o in runs:
+        seg = mag[:, first:first + size * count].reshape(len(mag), count, size)
+        target = out[:, o:o + count]
+        target[:] = seg[:, :, 0]
+        for k in range(1, size):  # left to right
+            target += seg[:, :, k]
+    return out
+
+
+@functools.lru_cache(maxsize=16)
 def logfreq_filterbank(settings: FeatureSettings) -> np.ndarray:
     """Semitone-spaced triangular filterbank over the kept STFT bins.
 
@@ -199,8 +229,8 @@ def spectrogram_of_padded(padded: np.ndarray, settings: FeatureSettings, n_frame
     win = _window(n_fft)
     keep = _kept_bins(settings)
     fb = logfreq_filterbank(settings) if settings.frontend == "logfreq" else None
-    starts = _merge_starts(settings)
-    n_bins = fb.shape[0] if fb is not None else (len(starts) if starts is not None else keep.stop - keep.start)
+    runs = _merge_runs(settings)
+    n_bins = fb.shape[0] if fb is not None else (runs[-1][2] + runs[-1][3] if runs else keep.stop - keep.start)
     V = np.empty((n_bins, n_frames), dtype=np.float32)
     for start in range(0, n_frames, _CHUNK_FRAMES):
         stop = min(start + _CHUNK_FRAMES, n_frames)
@@ -208,7 +238,7 @@ def spectrogram_of_padded(padded: np.ndarray, settings: FeatureSettings, n_frame
         mag = np.abs(spec).astype(np.float32, copy=False)
         if settings.power != 1.0:
             mag **= np.float32(settings.power)
-        if starts is not None:
-            mag = np.add.reduceat(mag, starts, axis=1)
+        if runs:
+            mag = _merge(mag, runs)
         V[:, start:stop] = mag.T if fb is None else fb @ mag.T
     return V

@@ -112,9 +112,19 @@ def pitch_activations(H: np.ndarray, pitches: np.ndarray, weights: np.ndarray | 
         The sorted distinct pitches, one per row of ``A``.
     """
     pitch_set, index = np.unique(np.asarray(pitches), return_inverse=True)
+    index = index.reshape(-1)
     A = np.zeros((len(pitch_set), H.shape[1]), dtype=np.float32)
-    Hw = H if weights is None else H * np.asarray(weights, dtype=np.float32)[:, None]
-    np.add.at(A, index, Hw)
+    w = None if weights is None else np.asarray(weights, dtype=np.float32)
+    # the r-th template of every pitch at once (in template order, as np.add.at would add them)
+    rank = np.zeros(len(index), dtype=np.intp)
+    seen = np.zeros(len(pitch_set), dtype=np.intp)
+    for k, i in enumerate(index):
+        rank[k] = seen[i]
+        seen[i] += 1
+    for r in range(int(seen.max(initial=0))):
+        comps = np.flatnonzero(rank == r)
+        rows = H[comps] if w is None else H[comps] * w[comps, None]
+        A[index[comps]] += rows
     return A, pitch_set
 
 
