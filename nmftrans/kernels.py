@@ -289,7 +289,7 @@ def _scale_rows(X, num, inv_den):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", parallel=_PARALLEL)
 def _scale_rows_pow(X, num, inv_den, gamma):  # pragma: no cover - compiled
-    """X[k] *= (num[k] * inv_den[k]) ** gamma; γ = 1.5 and 2 without pow."""
+    """X[k] *= (num[k] * inv_den[k]) ** gamma; γ = 1.5, 1.75 and 2 without pow."""
     for k in numba.prange(X.shape[0]):
         x = X[k]
         nk = num[k]
@@ -298,6 +298,11 @@ def _scale_rows_pow(X, num, inv_den, gamma):  # pragma: no cover - compiled
             for j in range(X.shape[1]):
                 t = nk[j] * c
                 x[j] *= t * math.sqrt(t)
+        elif gamma == 1.75:
+            for j in range(X.shape[1]):
+                t = nk[j] * c
+                r = math.sqrt(t)
+                x[j] *= t * r * math.sqrt(r)
         elif gamma == 2.0:
             for j in range(X.shape[1]):
                 t = nk[j] * c
@@ -633,7 +638,7 @@ def update_activations(
         update is non-increasing. A larger one over-relaxes the step: for KL, ``gamma`` in
         (1, 2) keeps the fixed points and their local stability (Badeau, Bertin & Vincent,
         IEEE TNN 2010) and reaches a given fit in fewer iterations, without the monotonicity
-        guarantee. 1.5 and 2 are computed without ``pow``.
+        guarantee. 1.5, 1.75 and 2 are computed without ``pow``.
 
     Returns
     -------

@@ -51,7 +51,7 @@ class SolverParams:
         template need far fewer frames than H does).
     gamma : float or None
         Exponent of the H step (see :func:`nmftrans.kernels.update_activations`); None: the
-        monotone one of β. The default 1.5 over-relaxes the KL step: 14 + 7 updates reach the
+        monotone one of β. The default 1.75 over-relaxes the KL step: 12 + 6 updates reach the
         transcriptions that 20 + 10 plain ones gave (``scripts/eval_accuracy.py``).
     attack_weight : float
         Weight of the attack templates in a pitch's activation (sustain templates weigh 1).
@@ -61,15 +61,15 @@ class SolverParams:
         does not depend on it.
     """
 
-    n_iter: int = 14
+    n_iter: int = 12
     tol: float = 0.0
     beta: float | None = None
     l1: float = 0.0
     block_s: float = 15.0
     refine_w_iter: int = 3
-    refine_h_iter: int = 7
+    refine_h_iter: int = 6
     refine_stride: int = 3
-    gamma: float | None = 1.5
+    gamma: float | None = 1.75
     attack_weight: float = 0.5
     threads: int = 0
 

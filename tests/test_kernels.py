@@ -161,7 +161,7 @@ def ref_update_H_gamma(V, W, H, beta, n_iter, gamma):
     return H
 
 
-@pytest.mark.parametrize("beta, gamma", [(1.0, 1.5), (1.0, 2.0), (1.0, 1.3), (0.5, 1.0), (0.0, 0.8), (2.0, 1.0)])
+@pytest.mark.parametrize("beta, gamma", [(1.0, 1.5), (1.0, 1.75), (1.0, 2.0), (1.0, 1.3), (0.5, 1.0), (0.0, 0.8), (2.0, 1.0)])
 def test_step_exponent_override_matches_reference(rng, beta, gamma):
     V, W, _ = make_problem(rng)
     H0 = (rng.random((W.shape[1], V.shape[1])) + 0.1).astype(np.float32)
