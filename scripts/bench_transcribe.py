@@ -14,13 +14,12 @@ the ratios):
 
 * ``nmftrans``: ``load_dictionary('piano')`` + ``transcribe_file`` + ``write_midi`` in this
   process, after one warm-up call (Numba compile / cache load reported on its own);
-* ``nmftrans fixed-iter``: the same with ``SolverParams(tol=0)``: exactly ``n_iter`` updates, the
-  like-for-like match of the reference;
 * ``reference``: NumPy/librosa/scikit-learn of the same pipeline: ``librosa.load`` at the
   dictionary's rate, ``librosa.stft`` magnitude cropped to the same bins and scaled the same,
   ``sklearn.decomposition.non_negative_factorization`` on the transposed problem with the
-  dictionary fixed (``X = Vᵀ``, ``H = Wᵀ``, ``update_H=False``, KL, ``mu``, ``n_iter``
-  iterations, ``tol=0``), then the same note extraction and MIDI writing;
+  dictionary fixed (``X = Vᵀ``, ``H = Wᵀ``, ``update_H=False``, KL, ``mu``, as many H updates
+  as nmftrans runs, ``tol=0``; bins merged as the settings say; no over-relaxation and no W
+  adaptation), then the same note extraction and MIDI writing;
 * the real CLI in a subprocess (``python -m nmftrans transcribe FILE -o out.mid``) once, and
   ``nmftrans --help``; start-up = CLI wall time minus the in-process time.
 
@@ -100,13 +99,13 @@ def duration(path: Path) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
-def run_nmftrans(audio: Path, midi: Path, fixed_iter: bool = False):
+def run_nmftrans(audio: Path, midi: Path):
     from nmftrans.dictionary import load_dictionary
     from nmftrans.midi import write_midi
     from nmftrans.transcribe import SolverParams, transcribe_file
 
     dictionary = load_dictionary("piano")
-    solver = SolverParams(tol=0.0) if fixed_iter else SolverParams()
+    solver = SolverParams()
     result = transcribe_file(audio, dictionary, solver, keep_activations=False)  # as the CLI does
     write_midi(midi, result.notes, program=int(dictionary.provenance.get("program", 0)))
     return result.notes
@@ -312,8 +311,7 @@ def main() -> None:
         t0 = time.perf_counter()
         run_nmftrans(audio, midi)
         first = time.perf_counter() - t0
-        fns = {"nmftrans": lambda: run_nmftrans(audio, midi),
-               "nmftrans fixed-iter": lambda: run_nmftrans(audio, midi, fixed_iter=True)}
+        fns = {"nmftrans": lambda: run_nmftrans(audio, midi)}
         if not args.no_reference:
             try:
                 import sklearn  # noqa: F401
@@ -336,8 +334,8 @@ def main() -> None:
         print(table(rows, ("pipeline", "wall s", "cpu s", "x real time", "vs nmftrans", "notes")))
         if "reference (librosa+sklearn)" in notes:
             ref = notes["reference (librosa+sklearn)"]
-            print(f"notes of nmftrans fixed-iter found by the reference (same pitch, onset within 50 ms): "
-                  f"{agreement(notes['nmftrans fixed-iter'], ref):.1%}")
+            print(f"notes of nmftrans found by the reference (same pitch, onset within 50 ms): "
+                  f"{agreement(notes['nmftrans'], ref):.1%}")
         xrt = dur / base
         print(f"target >= {TARGET_XRT:.0f}x real time: {'met' if xrt >= TARGET_XRT else 'NOT met'} ({xrt:.0f}x)")
 
