@@ -38,7 +38,9 @@ class SolverParams:
     beta : float or None
         β of the divergence; None uses the dictionary's.
     l1 : float
-        L1 weight on H (sparsity); templates have unit sum, so it is in units of V.
+        L1 weight on H; templates have unit sum, so it is in units of V. With β = 1 and
+        unit-sum templates it only scales H by ``1 / (1 + l1)``, which the per-file
+        normalisation cancels: it does not change the notes (kept for other β).
     block_s : float
         Seconds of audio read, analysed and solved at once (bounds memory for long files).
     refine_w_iter, refine_h_iter : int
