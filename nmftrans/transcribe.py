@@ -185,10 +185,9 @@ class _SpilledColumns:
     file's length.
     """
 
-    def __init__(self, rows: int):
+    def __init__(self):
         import tempfile
 
-        self.rows = rows
         self.file = tempfile.TemporaryFile(prefix="nmftrans-activations-")
         self.blocks: list[tuple[int, int]] = []  # (byte offset, frames) of each block
         self.peaks = _Columns(1)
@@ -301,7 +300,7 @@ class _BlockSolver:
     def __init__(self, dictionary: Dictionary, solver: SolverParams, capacity: int = 1024, spill: bool = False):
         self.dictionary, self.solver = dictionary, solver
         rows = len(dictionary.pitch_set)
-        self.columns = _SpilledColumns(rows) if spill else _Columns(rows, capacity)
+        self.columns = _SpilledColumns() if spill else _Columns(rows, capacity)
         self.threads = solver_threads(solver.threads)
         self._pending = collections.deque()
         self._pool = None

@@ -117,7 +117,7 @@ def run_reference(audio: Path, midi: Path):
     from sklearn.decomposition import non_negative_factorization
 
     from nmftrans.dictionary import load_dictionary
-    from nmftrans.features import stft_frequencies
+    from nmftrans.features import _merge_starts, stft_frequencies
     from nmftrans.midi import write_midi
     from nmftrans.transcribe import SolverParams, normalise_activations, notes_from_activations
     from nmftrans.notes import pitch_activations
@@ -133,13 +133,8 @@ def run_reference(audio: Path, midi: Path):
     V = S[keep[0] : keep[-1] + 1] * np.float32(2.0 / (s.n_fft / 2.0))  # Hann sum = n_fft / 2
     if s.power != 1.0:
         V **= np.float32(s.power)
-    groups = s.merge_groups()
-    if groups:  # sum bins above each frequency in groups, as FeatureSettings.merge says
-        kept, starts, i = freqs[keep[0] : keep[-1] + 1], [], 0
-        while i < len(kept):
-            size = max([g for hz, g in groups if kept[i] >= hz], default=1)
-            starts.append(i)
-            i += size
+    starts = _merge_starts(s)  # the groups of bins FeatureSettings.merge sums
+    if starts is not None:
         V = np.add.reduceat(V, starts, axis=0)
     V = np.ascontiguousarray(V, dtype=np.float32)
     W = np.ascontiguousarray(dictionary.W, dtype=np.float32)

@@ -62,3 +62,26 @@ def example_notes(rng: np.random.Generator, *, pitches=range(48, 73), n: int = 3
         t += spacing
     notes = np.array(rows)
     return notes[np.lexsort((notes[:, 2], notes[:, 0]))]
+
+
+# A reference and an estimate to score by hand. Times are multiples of 1/16 s: exact in CSV
+# (4 decimals) and in MIDI (120 bpm, 480 ticks per beat). Onset matching (50 ms): 4 hits, 3 false
+# alarms (the late 67, the wrong-pitch 61, the extra 50), 3 misses (67, 60, 69).
+SCORED_REF = np.array([
+    [0.2500, 0.7500, 60, 90],
+    [0.2500, 1.0000, 64, 80],
+    [0.7500, 1.2500, 67, 70],
+    [1.0000, 1.5000, 72, 100],
+    [1.5000, 2.0000, 60, 90],
+    [1.8750, 2.5000, 65, 60],
+    [2.5000, 3.0000, 69, 100],
+])
+SCORED_EST = np.array([
+    [0.2500, 0.7500, 60, 90],   # exact
+    [0.2500, 0.6250, 64, 80],   # onset right, offset far too early (a hit when offsets do not count)
+    [0.8125, 1.2500, 67, 70],   # onset 62.5 ms late: a false alarm, and 67 is missed
+    [1.0000, 1.5625, 72, 100],  # offset 62.5 ms late: inside the 100 ms window (20 % of 0.5 s)
+    [1.5000, 2.0000, 61, 90],   # wrong pitch: a false alarm, and 60 is missed
+    [1.8750, 2.5000, 65, 60],   # exact
+    [2.7500, 3.1250, 50, 64],   # extra note: a false alarm; 69 is missed
+])

@@ -17,29 +17,11 @@ from nmftrans.evaluate import FileScore, format_table, match_pairs, read_estimat
 from nmftrans.metrics import SCORE_KEYS
 from nmftrans.midi import notes_to_csv, notes_to_json, write_midi, write_notes
 
+from synth import SCORED_EST as EST
+from synth import SCORED_REF as REF
 from synth import SR, example_notes, render, write_isolated
 
 runner = CliRunner()
-
-# Times are multiples of 1/16 s: exact in CSV (4 decimals) and in MIDI (120 bpm, 480 ticks per beat).
-REF = np.array([
-    [0.2500, 0.7500, 60, 90],
-    [0.2500, 1.0000, 64, 80],
-    [0.7500, 1.2500, 67, 70],
-    [1.0000, 1.5000, 72, 100],
-    [1.5000, 2.0000, 60, 90],
-    [1.8750, 2.5000, 65, 60],
-    [2.5000, 3.0000, 69, 100],
-])
-EST = np.array([
-    [0.2500, 0.7500, 60, 90],   # exact
-    [0.2500, 0.6250, 64, 80],   # onset right, offset far too early
-    [0.8125, 1.2500, 67, 70],   # onset 62.5 ms late: a miss
-    [1.0000, 1.5625, 72, 100],  # offset 62.5 ms late: inside the 100 ms window (20 % of 0.5 s)
-    [1.5000, 2.0000, 61, 90],   # wrong pitch
-    [1.8750, 2.5000, 65, 60],   # exact
-    [2.7500, 3.1250, 50, 64],   # extra note
-])
 
 
 def run(*args):

@@ -20,6 +20,8 @@ from nmftrans.errors import NmftransError
 from nmftrans.midi import notes_to_csv, write_notes
 from nmftrans.plot import match_onsets, parse_time_range, plot_notes, plot_transcription
 
+from synth import SCORED_EST as EST
+from synth import SCORED_REF as REF
 from synth import SR, example_notes, render
 
 matplotlib = pytest.importorskip("matplotlib")
@@ -27,25 +29,6 @@ matplotlib = pytest.importorskip("matplotlib")
 runner = CliRunner()
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
-# Times are multiples of 1/16 s (exact in MIDI at 120 bpm and in CSV).
-REF = np.array([
-    [0.2500, 0.7500, 60, 90],
-    [0.2500, 1.0000, 64, 80],
-    [0.7500, 1.2500, 67, 70],
-    [1.0000, 1.5000, 72, 100],
-    [1.5000, 2.0000, 60, 90],
-    [1.8750, 2.5000, 65, 60],
-    [2.5000, 3.0000, 69, 100],
-])
-EST = np.array([
-    [0.2500, 0.7500, 60, 90],   # hit
-    [0.2500, 0.6250, 64, 80],   # hit (offsets do not count)
-    [0.8125, 1.2500, 67, 70],   # 62.5 ms late: false alarm, and 67 is missed
-    [1.0000, 1.5625, 72, 100],  # hit
-    [1.5000, 2.0000, 61, 90],   # wrong pitch: false alarm, and 60 is missed
-    [1.8750, 2.5000, 65, 60],   # hit
-    [2.7500, 3.1250, 50, 64],   # extra note: false alarm; 69 is missed
-])
 
 
 def mir_eval_matches(ref: np.ndarray, est: np.ndarray) -> int:

@@ -37,15 +37,6 @@ def data(tmp_path_factory):
     return tmp
 
 
-@pytest.fixture(scope="module")
-def local_cluster():
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                       dashboard_address=None, silence_logs=50)
-    yield cluster
-    cluster.close()
-
-
 def _learn(sources, **kw):
     dictionary, report = learn_mod.learn_from_sources(sources, iterations=5, **kw)
     return dictionary, report

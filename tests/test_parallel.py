@@ -142,15 +142,6 @@ def test_missing_dask_is_one_line_error(monkeypatch):
         list(parallel.map_ordered(square_or_fail, [1], scheduler="tcp://127.0.0.1:1"))
 
 
-@pytest.fixture(scope="module")
-def local_cluster():
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                       dashboard_address=None, silence_logs=50)
-    yield cluster
-    cluster.close()
-
-
 def test_dask_map_ordered(local_cluster):
     assert _summarise(parallel.map_ordered(square_or_fail, ITEMS, scheduler=local_cluster)) == EXPECTED
     # by address too, as the CLI passes it
