@@ -232,6 +232,16 @@ def run_transcription(job: Job, options: TranscribeOptions) -> JobResult:
     return result
 
 
+def _window_s(saved: dict) -> float:
+    """Analysis window (seconds) of the settings stored with saved activations."""
+    from nmftrans.settings import FeatureSettings
+
+    try:
+        return FeatureSettings.from_json(str(saved["settings"])).window_s
+    except NmftransError as exc:
+        raise NmftransError(f"the activations' {exc}") from None
+
+
 def run_reextraction(activations_path: Path, output: Path | None, options: TranscribeOptions) -> JobResult:
     """Notes from saved activations with the tracker settings of ``options``; nothing is solved.
 
@@ -243,7 +253,8 @@ def run_reextraction(activations_path: Path, output: Path | None, options: Trans
     saved = load_activations(activations_path)
     name = activations_path.name
     stem = name[: -len(".activations.npz")] if name.endswith(".activations.npz") else activations_path.stem
-    notes = notes_from_activations(saved["activations"], saved["pitches"], saved["frame_rate"], _note_params(options))
+    notes = notes_from_activations(saved["activations"], saved["pitches"], saved["frame_rate"], _note_params(options),
+                                   _window_s(saved))
     result = JobResult()
     if output is not None and str(output) == "-":
         result.stdout = _note_text(notes, options)

@@ -54,6 +54,13 @@ class NoteParams:
     sub_window_s : float
     floor : float
         Absolute floor of the offset threshold.
+    offset_gap_s : float
+        A note ends only where its activation stays below the offset threshold this long;
+        shorter dips (a decaying note whose energy other templates take for a moment) are bridged.
+    offset_shift_s : float or None
+        Subtracted from each note's end: frames are centred, so the analysis window still
+        overlaps a note for half a window after it stops. None: half the window (``window_s / 2``
+        of :func:`activations_to_notes`).
     min_duration_s : float
         Notes shorter than this are lengthened to it (a real onset still counts).
     min_note_s : float
@@ -83,6 +90,8 @@ class NoteParams:
     min_note_s: float = 0.0
     min_ioi_s: float = 0.06
     onset_lag_s: float = 0.0
+    offset_gap_s: float = 0.1
+    offset_shift_s: float | None = None
     steepest_onset: bool = False
     lowest: int = 0
     highest: int = 127
@@ -174,7 +183,7 @@ def _window_max(a: np.ndarray, lo: int, hi: int) -> np.ndarray:
 
 
 def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float,
-                         params: NoteParams = NoteParams()) -> np.ndarray:
+                         params: NoteParams = NoteParams(), window_s: float = 0.0) -> np.ndarray:
     """Track notes in normalised per-pitch activations.
 
     Parameters
@@ -185,6 +194,8 @@ def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float
     frame_rate : float
         Frames per second; frame ``t`` is centred at ``t / frame_rate`` seconds.
     params : NoteParams
+    window_s : float
+        Length of the analysis window in seconds (sets the default ``offset_shift_s``).
 
     Returns
     -------
@@ -204,6 +215,9 @@ def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float
     min_len = frames(params.min_duration_s)
     drop_len = params.min_note_s * frame_rate
     min_ioi = frames(params.min_ioi_s)
+    gap = int(round(params.offset_gap_s * frame_rate))
+    shift_s = window_s / 2.0 if params.offset_shift_s is None else params.offset_shift_s
+    shift = int(round(shift_s * frame_rate))
     # one pitch at a time (float64 rows): memory stays at a few rows whatever the file's length
     rise_wins: dict[int, np.ndarray] = {}
 
@@ -248,8 +262,18 @@ def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float
             seg = a[o:end_limit]
             k = int(np.argmax(seg[:n_peak]))
             peak = seg[k]
-            below = np.flatnonzero(seg[k:] < max(params.floor, params.frame_threshold * peak))
+            low = seg[k:] < max(params.floor, params.frame_threshold * peak)
+            if gap > 1 and len(low) >= gap:
+                # ends where it stays below for `gap` frames (dips shorter than that are bridged)
+                run = np.convolve(low.astype(np.int32), np.ones(gap, np.int32), mode="valid") == gap
+                below = np.flatnonzero(run)
+                if not len(below):
+                    tail = np.flatnonzero(~low)
+                    below = [int(tail[-1]) + 1] if len(tail) and tail[-1] + 1 < len(low) else []
+            else:
+                below = np.flatnonzero(low)
             end = o + k + (int(below[0]) if len(below) else len(seg) - k)
+            end = max(o + k + 1, end - shift)
             if end - o < drop_len:
                 continue
             end = max(end, min(o + min_len, n))

@@ -84,6 +84,11 @@ class FeatureSettings:
         return tuple(groups)
 
     @property
+    def window_s(self) -> float:
+        """Length of the analysis window in seconds."""
+        return self.n_fft / self.sample_rate
+
+    @property
     def frame_rate(self) -> float:
         """Frames per second."""
         return self.sample_rate / self.hop_length

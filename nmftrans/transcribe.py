@@ -160,7 +160,7 @@ def _block_activations(V: np.ndarray, dictionary: Dictionary, solver: SolverPara
 
 
 def notes_from_activations(activations: np.ndarray, pitches: np.ndarray, frame_rate: float,
-                           note_params: NoteParams = NoteParams()) -> np.ndarray:
+                           note_params: NoteParams = NoteParams(), window_s: float = 0.0) -> np.ndarray:
     """Re-extract notes from saved activations (``Transcription.activations``) with new settings.
 
     Parameters
@@ -169,12 +169,15 @@ def notes_from_activations(activations: np.ndarray, pitches: np.ndarray, frame_r
         As stored in :attr:`Transcription.activations`.
     pitches : np.ndarray [shape=(n_pitches,)]
     frame_rate : float
+    note_params : NoteParams
+    window_s : float
+        Analysis window in seconds (``FeatureSettings.window_s``; sets the offset correction).
 
     Returns
     -------
     notes : np.ndarray [shape=(n_notes, 4)]
     """
-    return activations_to_notes(activations, pitches, frame_rate, note_params)
+    return activations_to_notes(activations, pitches, frame_rate, note_params, window_s)
 
 
 class _SpilledColumns:
@@ -228,7 +231,7 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
         return Transcription(empty_notes(), A, pitch_set, settings.frame_rate, ["the audio is silent: no notes"])
     if not spilled:
         A = normalise_activations(A, copy=False)  # A is ours: no second whole-file array
-        notes = notes_from_activations(A, pitch_set, settings.frame_rate, note_params)
+        notes = notes_from_activations(A, pitch_set, settings.frame_rate, note_params, settings.window_s)
         return Transcription(notes, A, pitch_set, settings.frame_rate)
     ref = np.float32(reference_level(A.peaks.array()))
     parts = []
@@ -236,7 +239,8 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
         row = A.row(i)
         if ref > 0:
             np.divide(row, ref, out=row)
-        parts.append(notes_from_activations(row[None, :], pitch_set[i:i + 1], settings.frame_rate, note_params))
+        parts.append(notes_from_activations(row[None, :], pitch_set[i:i + 1], settings.frame_rate, note_params,
+                                            settings.window_s))
     notes = np.concatenate(parts) if parts else empty_notes()
     notes = notes[np.lexsort((notes[:, 2], notes[:, 0]))] if len(notes) else empty_notes()
     return Transcription(notes, None, pitch_set, settings.frame_rate)

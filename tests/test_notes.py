@@ -51,3 +51,34 @@ def test_pitch_activations_sums_templates_of_a_pitch():
     A, ps = pitch_activations(H, np.array([62, 60, 62, 61]))
     assert ps.tolist() == [60, 61, 62]
     np.testing.assert_array_equal(A, [H[1], H[3], H[0] + H[2]])
+
+
+def test_short_dips_below_the_offset_threshold_are_bridged():
+    """A decaying note whose activation dips under 5 % of its peak for 60 ms (too low to be a new
+    onset when it comes back) goes on; a dip longer than ``offset_gap_s`` ends it, and so does any dip without a gap."""
+    def note_with_dip(dip_frames):
+        a = np.full(300, 0.0)
+        a[20:200] = np.exp(-0.02 * np.arange(180))  # 0.2 at the dip, under onset_threshold
+        a[100:100 + dip_frames] = 0.01
+        return a
+
+    no_shift = NoteParams(offset_shift_s=0.0)
+    bridged = activations_to_notes(note_with_dip(6)[None], np.array([60]), FR, no_shift)
+    assert bridged.shape == (1, 4)
+    assert bridged[0, 1] == pytest.approx(1.70, abs=0.015)  # where it falls under 5 % of its peak
+    cut = activations_to_notes(note_with_dip(15)[None], np.array([60]), FR, no_shift)
+    assert cut.shape == (1, 4)
+    assert cut[0, 1] == pytest.approx(1.00, abs=0.015)
+    plain = activations_to_notes(note_with_dip(6)[None], np.array([60]), FR, NoteParams(offset_gap_s=0.0, offset_shift_s=0.0))
+    assert plain[0, 1] == pytest.approx(1.00, abs=0.015)
+
+
+def test_offsets_move_back_by_half_the_analysis_window_by_default():
+    a = bump(300, 50, 100, 1.0, decay=0.005)  # sounds from frame 50 to 149
+    default = activations_to_notes(a[None], np.array([60]), FR, window_s=0.1)
+    unshifted = activations_to_notes(a[None], np.array([60]), FR, NoteParams(offset_shift_s=0.0), window_s=0.1)
+    explicit = activations_to_notes(a[None], np.array([60]), FR, NoteParams(offset_shift_s=0.02), window_s=0.1)
+    assert unshifted[0, 1] == pytest.approx(1.50, abs=1e-9)
+    assert default[0, 1] == pytest.approx(1.45, abs=1e-9)
+    assert explicit[0, 1] == pytest.approx(1.48, abs=1e-9)
+    assert default[0, 0] == unshifted[0, 0] == explicit[0, 0]  # onsets do not move
