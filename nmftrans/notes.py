@@ -232,12 +232,16 @@ def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float
         if p < params.lowest or p > params.highest:
             continue
         a = np.asarray(A[i], dtype=np.float64)
+        if a.max() < params.onset_threshold:  # no onset can reach the threshold
+            continue
         prev = _prev_min(a, n_rise)
         cand = ((a - prev) > params.candidate_min) & (a > params.rise_ratio * prev)
         starts = np.flatnonzero(cand & ~np.concatenate([[False], cand[:-1]]))
         if len(starts) == 0:
             continue
-        rise_win = rise_window(i)
+        if i not in rise_wins:
+            rise_wins[i] = _window_max(np.maximum(a - prev, 0), -sub_w, sub_w)
+        rise_win = rise_wins[i]
         peak_ahead = _window_max(a, 0, n_peak - 1)
         subs = [row_of[int(p) - k] for k in params.sub_intervals if int(p) - k in row_of]
         onsets: list[int] = []
@@ -277,7 +281,7 @@ def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float
             if end - o < drop_len:
                 continue
             end = max(end, min(o + min_len, n))
-            velocity = float(np.clip(round(30 + 90 * min(1.0, peak) ** 0.5), 1, 127))
+            velocity = float(min(127, max(1, round(30 + 90 * min(1.0, peak) ** 0.5))))
             onset = max(0.0, o / frame_rate - params.onset_lag_s)
             rows.append((onset, max(end / frame_rate - params.onset_lag_s, onset + 1.0 / frame_rate), float(p), velocity))
     if not rows:

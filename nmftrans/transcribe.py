@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -192,6 +193,7 @@ class _SpilledColumns:
         import tempfile
 
         self.file = tempfile.TemporaryFile(prefix="nmftrans-activations-")
+        self._lock = threading.Lock()
         self.blocks: list[tuple[int, int]] = []  # (byte offset, frames) of each block
         self.peaks = _Columns(1)
         self.n = 0
@@ -200,27 +202,36 @@ class _SpilledColumns:
         block = np.ascontiguousarray(block, dtype=np.float32)
         self.blocks.append((self.file.tell(), block.shape[1]))
         self.file.write(block.tobytes())
+        self.file.flush()  # rows are read back with os.pread
         self.peaks.append(block.max(axis=0, keepdims=True))
         self.n += block.shape[1]
 
     def row(self, i: int) -> np.ndarray:
+        """Row ``i`` of the whole-file activations (safe to call from several threads)."""
         out = np.empty(self.n, dtype=np.float32)
         pos = 0
         for offset, n in self.blocks:
-            self.file.seek(offset + 4 * i * n)
-            out[pos:pos + n] = np.frombuffer(self.file.read(4 * n), dtype=np.float32)
+            out[pos:pos + n] = np.frombuffer(self._read(offset + 4 * i * n, 4 * n), dtype=np.float32)
             pos += n
         return out
+
+    def _read(self, offset: int, size: int) -> bytes:
+        if hasattr(os, "pread"):
+            return os.pread(self.file.fileno(), size, offset)
+        with self._lock:
+            self.file.seek(offset)
+            return self.file.read(size)
 
     def close(self) -> None:
         self.file.close()
 
 
-def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_params: NoteParams) -> Transcription:
+def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_params: NoteParams,
+            threads: int = 1) -> Transcription:
     """Silence check, normalisation and note tracking of the collected activations.
 
-    ``A`` is the whole-file array, or :class:`_SpilledColumns` (then tracked row by row and
-    ``activations`` is None; the notes are the same).
+    ``A`` is the whole-file array, or :class:`_SpilledColumns` (then tracked row by row on
+    ``threads`` threads and ``activations`` is None; the notes are the same).
     """
     settings = dictionary.settings
     pitch_set = dictionary.pitch_set
@@ -234,13 +245,21 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
         notes = notes_from_activations(A, pitch_set, settings.frame_rate, note_params, settings.window_s)
         return Transcription(notes, A, pitch_set, settings.frame_rate)
     ref = np.float32(reference_level(A.peaks.array()))
-    parts = []
-    for i in range(len(pitch_set)):
+
+    def track(i: int) -> np.ndarray:
         row = A.row(i)
         if ref > 0:
             np.divide(row, ref, out=row)
-        parts.append(notes_from_activations(row[None, :], pitch_set[i:i + 1], settings.frame_rate, note_params,
-                                            settings.window_s))
+        return notes_from_activations(row[None, :], pitch_set[i:i + 1], settings.frame_rate, note_params,
+                                      settings.window_s)
+
+    if threads > 1 and len(pitch_set) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="nmftrans-notes") as pool:
+            parts = list(pool.map(track, range(len(pitch_set))))
+    else:
+        parts = [track(i) for i in range(len(pitch_set))]
     notes = np.concatenate(parts) if parts else empty_notes()
     notes = notes[np.lexsort((notes[:, 2], notes[:, 0]))] if len(notes) else empty_notes()
     return Transcription(notes, None, pitch_set, settings.frame_rate)
@@ -274,7 +293,7 @@ def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = Sol
         if V.shape[1]:
             solving.submit(V)
         A = solving.result()
-        return _finish(A, sum_sq, n_samples, dictionary, note_params)
+        return _finish(A, sum_sq, n_samples, dictionary, note_params, solving.threads)
 
 
 def solver_threads(requested: int = 0) -> int:
