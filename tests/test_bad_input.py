@@ -190,6 +190,8 @@ def _activation_arrays(kit) -> dict:
     (lambda a: a.update(pitches=a["pitches"] + 200), "MIDI numbers"),
     (lambda a: a.update(frame_rate=np.array(-1.0)), "frame_rate"),
     (lambda a: a.update(format=np.array("nmftrans-dictionary")), "not an nmftrans activations file"),
+    (lambda a: a.update(settings=np.array("{not json")), "not valid JSON"),
+    (lambda a: a.update(settings=np.array('{"bogus": 1}')), "unknown feature settings: bogus"),
 ])
 def test_tampered_activations_are_rejected(kit, tmp_path, change, fragment):
     arrays = _activation_arrays(kit)
