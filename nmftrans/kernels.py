@@ -60,52 +60,28 @@ def _mode(beta: float) -> int:
 # ---------------------------------------------------------------------------------------
 
 
-@intrinsic
-def _f64_to_bits(typingctx, x):
-    """Reinterpret a float64 as int64 (an LLVM bitcast; vectorisable, unlike frexp)."""
-    if not isinstance(x, types.Float) or x.bitwidth != 64:
-        return None
+def _bitcast(src, dst, llvm_type, doc: str):
+    """An intrinsic that reinterprets the bits of a ``src`` scalar as ``dst`` (an LLVM bitcast;
+    vectorisable, unlike frexp)."""
 
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], ir.IntType(64))
+    @intrinsic
+    def cast(typingctx, x):
+        if x != src:
+            return None
 
-    return types.int64(types.float64), codegen
+        def codegen(context, builder, sig, args):
+            return builder.bitcast(args[0], llvm_type)
 
+        return dst(src), codegen
 
-@intrinsic
-def _bits_to_f64(typingctx, i):
-    """Reinterpret an int64 as float64."""
-    if not isinstance(i, types.Integer) or i.bitwidth != 64:
-        return None
-
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return types.float64(types.int64), codegen
+    cast.__doc__ = doc
+    return cast
 
 
-@intrinsic
-def _f32_to_bits(typingctx, x):
-    """Reinterpret a float32 as int32."""
-    if not isinstance(x, types.Float) or x.bitwidth != 32:
-        return None
-
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], ir.IntType(32))
-
-    return types.int32(types.float32), codegen
-
-
-@intrinsic
-def _bits_to_f32(typingctx, i):
-    """Reinterpret an int32 as float32."""
-    if not isinstance(i, types.Integer) or i.bitwidth != 32:
-        return None
-
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], ir.FloatType())
-
-    return types.float32(types.int32), codegen
+_f64_to_bits = _bitcast(types.float64, types.int64, ir.IntType(64), "Reinterpret a float64 as int64.")
+_bits_to_f64 = _bitcast(types.int64, types.float64, ir.DoubleType(), "Reinterpret an int64 as float64.")
+_f32_to_bits = _bitcast(types.float32, types.int32, ir.IntType(32), "Reinterpret a float32 as int32.")
+_bits_to_f32 = _bitcast(types.int32, types.float32, ir.FloatType(), "Reinterpret an int32 as float32.")
 
 
 # fdlibm's log(1 + f) polynomial, |error| < 1 ulp on normal positive float64.

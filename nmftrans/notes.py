@@ -182,6 +182,15 @@ def _window_max(a: np.ndarray, lo: int, hi: int) -> np.ndarray:
     return np.maximum(out, 0.0, out=out)
 
 
+def _first_long_run(mask: np.ndarray, length: int) -> int:
+    """Start of the first run of True in ``mask`` lasting ``length`` items or reaching its end;
+    ``len(mask)`` when there is none."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([False], mask, [False])).astype(np.int8)))
+    starts, stops = edges[::2], edges[1::2]
+    long = np.flatnonzero((stops - starts >= length) | (stops == len(mask)))
+    return int(starts[long[0]]) if len(long) else len(mask)
+
+
 def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float,
                          params: NoteParams = NoteParams(), window_s: float = 0.0) -> np.ndarray:
     """Track notes in normalised per-pitch activations.
@@ -221,10 +230,13 @@ def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float
     # one pitch at a time (float64 rows): memory stays at a few rows whatever the file's length
     rise_wins: dict[int, np.ndarray] = {}
 
-    def rise_window(i: int) -> np.ndarray:
+    def rise_window(i: int, a: np.ndarray | None = None, prev: np.ndarray | None = None) -> np.ndarray:
+        """Largest rise of row ``i`` within ``sub_w`` frames (``a``, ``prev``: the row and its
+        running minimum, where the caller has them)."""
         if i not in rise_wins:
-            a = np.asarray(A[i], dtype=np.float64)
-            rise_wins[i] = _window_max(np.maximum(a - _prev_min(a, n_rise), 0), -sub_w, sub_w)
+            a = np.asarray(A[i], dtype=np.float64) if a is None else a
+            prev = _prev_min(a, n_rise) if prev is None else prev
+            rise_wins[i] = _window_max(np.maximum(a - prev, 0), -sub_w, sub_w)
         return rise_wins[i]
 
     rows = []
@@ -239,9 +251,7 @@ def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float
         starts = np.flatnonzero(cand & ~np.concatenate([[False], cand[:-1]]))
         if len(starts) == 0:
             continue
-        if i not in rise_wins:
-            rise_wins[i] = _window_max(np.maximum(a - prev, 0), -sub_w, sub_w)
-        rise_win = rise_wins[i]
+        rise_win = rise_window(i, a, prev)
         peak_ahead = _window_max(a, 0, n_peak - 1)
         subs = [row_of[int(p) - k] for k in params.sub_intervals if int(p) - k in row_of]
         onsets: list[int] = []
@@ -267,16 +277,7 @@ def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float
             k = int(np.argmax(seg[:n_peak]))
             peak = seg[k]
             low = seg[k:] < max(params.floor, params.frame_threshold * peak)
-            if gap > 1 and len(low) >= gap:
-                # ends where it stays below for `gap` frames (dips shorter than that are bridged)
-                run = np.convolve(low.astype(np.int32), np.ones(gap, np.int32), mode="valid") == gap
-                below = np.flatnonzero(run)
-                if not len(below):
-                    tail = np.flatnonzero(~low)
-                    below = [int(tail[-1]) + 1] if len(tail) and tail[-1] + 1 < len(low) else []
-            else:
-                below = np.flatnonzero(low)
-            end = o + k + (int(below[0]) if len(below) else len(seg) - k)
+            end = o + k + _first_long_run(low, gap)
             end = max(o + k + 1, end - shift)
             if end - o < drop_len:
                 continue

@@ -227,11 +227,11 @@ class _SpilledColumns:
 
 
 def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_params: NoteParams,
-            threads: int = 1) -> Transcription:
+            mapper=lambda fn, items: [fn(x) for x in items]) -> Transcription:
     """Silence check, normalisation and note tracking of the collected activations.
 
-    ``A`` is the whole-file array, or :class:`_SpilledColumns` (then tracked row by row on
-    ``threads`` threads and ``activations`` is None; the notes are the same).
+    ``A`` is the whole-file array, or :class:`_SpilledColumns` (then tracked row by row with
+    ``mapper``, e.g. :meth:`_BlockSolver.map`, and ``activations`` is None; the notes are the same).
     """
     settings = dictionary.settings
     pitch_set = dictionary.pitch_set
@@ -253,13 +253,7 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
         return notes_from_activations(row[None, :], pitch_set[i:i + 1], settings.frame_rate, note_params,
                                       settings.window_s)
 
-    if threads > 1 and len(pitch_set) > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="nmftrans-notes") as pool:
-            parts = list(pool.map(track, range(len(pitch_set))))
-    else:
-        parts = [track(i) for i in range(len(pitch_set))]
+    parts = mapper(track, range(len(pitch_set)))
     notes = np.concatenate(parts) if parts else empty_notes()
     notes = notes[np.lexsort((notes[:, 2], notes[:, 0]))] if len(notes) else empty_notes()
     return Transcription(notes, None, pitch_set, settings.frame_rate)
@@ -293,7 +287,7 @@ def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = Sol
         if V.shape[1]:
             solving.submit(V)
         A = solving.result()
-        return _finish(A, sum_sq, n_samples, dictionary, note_params, solving.threads)
+        return _finish(A, sum_sq, n_samples, dictionary, note_params, solving.map)
 
 
 def solver_threads(requested: int = 0) -> int:
@@ -347,6 +341,10 @@ class _BlockSolver:
         self._pending.append(self._pool.submit(_block_activations, V, self.dictionary, self.solver))
         while len(self._pending) > self.threads:
             self.columns.append(self._pending.popleft().result())
+
+    def map(self, fn, items) -> list:
+        """``[fn(x) for x in items]``, on the block threads where there are several."""
+        return list(self._pool.map(fn, items)) if self._pool is not None else [fn(x) for x in items]
 
     def result(self):
         """The whole-file activations (an array), or the spilled columns."""

@@ -36,9 +36,8 @@ def room_response(rt60: float, sr: int, rng: np.random.Generator) -> np.ndarray:
     tail = rng.standard_normal(len(t)) * np.exp(-6.91 * t / rt60)
     tail[0] = 0.0
     tail /= np.sqrt(np.sum(tail**2))
-    h = tail
-    h[0] = 1.0
-    return h.astype(np.float32)
+    tail[0] = 1.0  # the direct path
+    return tail.astype(np.float32)
 
 
 def conditions(y: np.ndarray, sr: int, snr_db: float, rt60s: list[float], rng: np.random.Generator):

@@ -291,30 +291,21 @@ def _fuzzed(base: dict, data) -> dict:
 _FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
+@pytest.mark.parametrize("arrays_of, load, consistent", [
+    (_dictionary_arrays, load_dictionary, lambda d: d.W.shape[1] == len(d.pitches)),
+    (_activation_arrays, load_activations,
+     lambda saved: saved["activations"].shape == (len(saved["pitches"]), len(saved["times"]))),
+], ids=["dictionary", "activations"])
 @_FUZZ
 @given(data=st.data())
-def test_fuzz_dictionary_loader_only_raises_nmftrans_error(kit, tmp_path, data):
-    arrays = _fuzzed(_dictionary_arrays(kit), data)
-    path = _write_npz(tmp_path / "f.npz", arrays)
+def test_fuzzed_files_only_raise_nmftrans_error(kit, tmp_path, data, arrays_of, load, consistent):
+    path = _write_npz(tmp_path / "f.npz", _fuzzed(arrays_of(kit), data))
     try:
-        d = load_dictionary(path)
+        loaded = load(path)
     except NmftransError as exc:
         assert "\n" not in str(exc)
     else:
-        assert d.W.shape[1] == len(d.pitches)
-
-
-@_FUZZ
-@given(data=st.data())
-def test_fuzz_activations_loader_only_raises_nmftrans_error(kit, tmp_path, data):
-    arrays = _fuzzed(_activation_arrays(kit), data)
-    path = _write_npz(tmp_path / "f.npz", arrays)
-    try:
-        saved = load_activations(path)
-    except NmftransError as exc:
-        assert "\n" not in str(exc)
-    else:
-        assert saved["activations"].shape == (len(saved["pitches"]), len(saved["times"]))
+        assert consistent(loaded)
 
 
 @_FUZZ
