@@ -40,19 +40,22 @@ def notes_to_midifile(notes: np.ndarray, *, tempo: float = 120.0, program: int =
     track.append(mido.MetaMessage("set_tempo", tempo=us_per_beat, time=0))
     track.append(mido.Message("program_change", program=int(program), channel=0, time=0))
     ticks_per_s = ticks_per_beat * 1e6 / us_per_beat
-    events = []  # (tick, order, message type, pitch, velocity); note_off before note_on at a tick
-    for onset, offset, pitch, velocity in np.asarray(notes, dtype=np.float64).reshape(-1, 4):
-        on = int(round(onset * ticks_per_s))
-        off = max(int(round(offset * ticks_per_s)), on + 1)
-        p = int(np.clip(round(pitch), 0, 127))
-        v = int(np.clip(round(velocity), 1, 127))
-        events.append((on, 1, "note_on", p, v))
-        events.append((off, 0, "note_off", p, 0))
-    events.sort()
-    now = 0
-    for tick, _, kind, pitch, velocity in events:
-        track.append(mido.Message(kind, note=pitch, velocity=velocity, channel=0, time=tick - now))
-        now = tick
+    notes = np.asarray(notes, dtype=np.float64).reshape(-1, 4)
+    on = np.round(notes[:, 0] * ticks_per_s).astype(np.int64)
+    off = np.maximum(np.round(notes[:, 1] * ticks_per_s).astype(np.int64), on + 1)
+    pitch = np.clip(np.round(notes[:, 2]), 0, 127).astype(np.int64)
+    velocity = np.clip(np.round(notes[:, 3]), 1, 127).astype(np.int64)
+    # events (tick, note_on?, pitch, velocity), sorted; note_off before note_on at a tick
+    n = len(notes)
+    tick = np.concatenate([on, off])
+    is_on = np.concatenate([np.ones(n, np.int64), np.zeros(n, np.int64)])
+    pitch = np.concatenate([pitch, pitch])
+    velocity = np.concatenate([velocity, np.zeros(n, np.int64)])
+    order = np.lexsort((velocity, pitch, is_on, tick))
+    delta = np.diff(tick[order], prepend=0)
+    kinds = ("note_off", "note_on")
+    for i, dt in zip(order.tolist(), delta.tolist()):
+        track.append(mido.Message(kinds[is_on[i]], note=int(pitch[i]), velocity=int(velocity[i]), channel=0, time=dt))
     track.append(mido.MetaMessage("end_of_track", time=0))
     return mid
 

@@ -165,30 +165,54 @@ def normalise_activations(A: np.ndarray, percentile: float = 90.0, *, copy: bool
 
 
 def _prev_min(a: np.ndarray, k: int) -> np.ndarray:
-    """Minimum of ``a[t-k:t]`` for each ``t`` of a 1-D array (zeros before the start)."""
-    from scipy.ndimage import minimum_filter1d
+    """Minimum of ``a[t-k:t]`` for each ``t`` of a nonnegative 1-D array (zeros before the start)."""
+    out = np.zeros_like(a)
+    n = len(a)
+    if n > k:
+        if k <= 16:  # a few shifted minima are cheaper than a running-minimum filter
+            m = a[: n - k].copy()
+            for j in range(1, k):
+                np.minimum(m, a[j: n - k + j], out=m)
+        else:
+            from numpy.lib.stride_tricks import sliding_window_view
 
-    # the window a[t-k+1 .. t] (origin shifts scipy's centred window), then one frame later
-    upto = minimum_filter1d(a, k, mode="constant", cval=0.0, origin=(k - 1) - k // 2)
-    return np.concatenate([np.zeros(1, dtype=a.dtype), upto[:-1]])
+            m = sliding_window_view(a[:-1], k).min(axis=1)
+        out[k:] = m
+    return out
 
 
-def _window_max(a: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """Maximum of ``a[t+lo : t+hi+1]`` for each ``t`` of a 1-D array, and of 0 (zeros outside)."""
-    from scipy.ndimage import maximum_filter1d
+def _max_at(a: np.ndarray, at: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Maximum of ``a[t+lo : t+hi+1]`` and 0 for each ``t`` in ``at`` (zeros outside ``a``)."""
+    from numpy.lib.stride_tricks import sliding_window_view
 
-    size = hi - lo + 1
-    out = maximum_filter1d(a, size, mode="constant", cval=0.0, origin=-lo - size // 2)
-    return np.maximum(out, 0.0, out=out)
+    if len(at) == 0:
+        return np.zeros(0, dtype=a.dtype)
+    pad_lo, pad_hi = max(0, -lo), max(0, hi)
+    padded = np.concatenate([np.zeros(pad_lo, a.dtype), a, np.zeros(pad_hi, a.dtype)])
+    windows = sliding_window_view(padded, hi - lo + 1)
+    return np.maximum(windows[at + lo + pad_lo].max(axis=1), 0.0)
 
 
-def _first_long_run(mask: np.ndarray, length: int) -> int:
-    """Start of the first run of True in ``mask`` lasting ``length`` items or reaching its end;
-    ``len(mask)`` when there is none."""
-    edges = np.flatnonzero(np.diff(np.concatenate(([False], mask, [False])).astype(np.int8)))
-    starts, stops = edges[::2], edges[1::2]
-    long = np.flatnonzero((stops - starts >= length) | (stops == len(mask)))
-    return int(starts[long[0]]) if len(long) else len(mask)
+def _first_long_run(a: np.ndarray, start: int, stop: int, threshold: float, length: int) -> int:
+    """First ``t`` in ``[start, stop)`` where ``a`` stays below ``threshold`` for ``length`` items
+    (or up to ``stop``); ``stop`` when there is none. Searched in growing chunks: notes usually
+    end long before the next onset of their pitch."""
+    chunk = 128
+    lo = start
+    while lo < stop:
+        hi = min(stop, lo + chunk + length)
+        low = a[lo:hi] < threshold
+        edges = np.flatnonzero(np.diff(np.concatenate(([False], low, [False])).astype(np.int8)))
+        starts, stops = edges[::2], edges[1::2]
+        long = np.flatnonzero((stops - starts >= length) | (lo + stops == stop))
+        if len(long):
+            return lo + int(starts[long[0]])
+        if hi == stop:
+            return stop
+        # a run that reaches the chunk's end may continue: search again from its start
+        lo = lo + int(starts[-1]) if len(starts) and stops[-1] == len(low) and starts[-1] > 0 else hi
+        chunk *= 2
+    return stop
 
 
 def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float,
@@ -228,16 +252,16 @@ def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float
     shift_s = window_s / 2.0 if params.offset_shift_s is None else params.offset_shift_s
     shift = int(round(shift_s * frame_rate))
     # one pitch at a time (float64 rows): memory stays at a few rows whatever the file's length
-    rise_wins: dict[int, np.ndarray] = {}
+    rises: dict[int, np.ndarray] = {}
 
-    def rise_window(i: int, a: np.ndarray | None = None, prev: np.ndarray | None = None) -> np.ndarray:
-        """Largest rise of row ``i`` within ``sub_w`` frames (``a``, ``prev``: the row and its
-        running minimum, where the caller has them)."""
-        if i not in rise_wins:
+    def rise(i: int, a: np.ndarray | None = None, prev: np.ndarray | None = None) -> np.ndarray:
+        """Rise of row ``i`` over its running minimum (``a``, ``prev``: the row and that minimum,
+        where the caller has them)."""
+        if i not in rises:
             a = np.asarray(A[i], dtype=np.float64) if a is None else a
             prev = _prev_min(a, n_rise) if prev is None else prev
-            rise_wins[i] = _window_max(np.maximum(a - prev, 0), -sub_w, sub_w)
-        return rise_wins[i]
+            rises[i] = np.maximum(a - prev, 0.0)
+        return rises[i]
 
     rows = []
     for i, p in enumerate(pitch_set):
@@ -251,21 +275,19 @@ def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float
         starts = np.flatnonzero(cand & ~np.concatenate([[False], cand[:-1]]))
         if len(starts) == 0:
             continue
-        rise_win = rise_window(i, a, prev)
-        peak_ahead = _window_max(a, 0, n_peak - 1)
+        r = _max_at(rise(i, a, prev), starts, -sub_w, sub_w)
+        keep = (_max_at(a, starts, 0, n_peak - 1) >= params.onset_threshold) & (r >= params.rise_threshold)
         subs = [row_of[int(p) - k] for k in params.sub_intervals if int(p) - k in row_of]
+        if subs and params.sub_ratio > 0 and keep.any():
+            sub_rise = np.max([_max_at(rise(j), starts, -sub_w, sub_w) for j in subs], axis=0)
+            keep &= ~(sub_rise > params.sub_ratio * r)
         onsets: list[int] = []
-        for t in starts:
-            r = rise_win[t]
-            if peak_ahead[t] < params.onset_threshold or r < params.rise_threshold:
-                continue
-            if subs and params.sub_ratio > 0 and max(rise_window(j)[t] for j in subs) > params.sub_ratio * r:
-                continue
+        for t in starts[keep].tolist():
             if onsets and t - onsets[-1] < min_ioi:
                 continue
-            onsets.append(int(t))
-        if len(rise_wins) > 2 * (len(params.sub_intervals) + 1):
-            rise_wins.clear()
+            onsets.append(t)
+        if len(rises) > 2 * (len(params.sub_intervals) + 1):
+            rises.clear()
         # optionally place each onset on the steepest rise before its peak (with long centred
         # frames the first rising frame can come tens of milliseconds before a sharp attack)
         if params.steepest_onset:
@@ -273,11 +295,9 @@ def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float
             onsets = sorted({o + int(np.argmax(steep[o:o + max(1, int(np.argmax(a[o:o + n_peak])) + 1)])) for o in onsets})
         for j, o in enumerate(onsets):
             end_limit = onsets[j + 1] if j + 1 < len(onsets) else n
-            seg = a[o:end_limit]
-            k = int(np.argmax(seg[:n_peak]))
-            peak = seg[k]
-            low = seg[k:] < max(params.floor, params.frame_threshold * peak)
-            end = o + k + _first_long_run(low, gap)
+            k = int(np.argmax(a[o:min(o + n_peak, end_limit)]))
+            peak = a[o + k]
+            end = _first_long_run(a, o + k, end_limit, max(params.floor, params.frame_threshold * peak), gap)
             end = max(o + k + 1, end - shift)
             if end - o < drop_len:
                 continue

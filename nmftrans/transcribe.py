@@ -226,12 +226,12 @@ class _SpilledColumns:
         self.file.close()
 
 
-def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_params: NoteParams,
-            mapper=lambda fn, items: [fn(x) for x in items]) -> Transcription:
+def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_params: NoteParams) -> Transcription:
     """Silence check, normalisation and note tracking of the collected activations.
 
-    ``A`` is the whole-file array, or :class:`_SpilledColumns` (then tracked row by row with
-    ``mapper``, e.g. :meth:`_BlockSolver.map`, and ``activations`` is None; the notes are the same).
+    ``A`` is the whole-file array, or :class:`_SpilledColumns` (then tracked row by row, and
+    ``activations`` is None; the notes are the same). Tracking runs on this thread: it is
+    mostly Python, so block threads would only contend for the GIL (measured 1.7x slower).
     """
     settings = dictionary.settings
     pitch_set = dictionary.pitch_set
@@ -253,7 +253,7 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
         return notes_from_activations(row[None, :], pitch_set[i:i + 1], settings.frame_rate, note_params,
                                       settings.window_s)
 
-    parts = mapper(track, range(len(pitch_set)))
+    parts = [track(i) for i in range(len(pitch_set))]
     notes = np.concatenate(parts) if parts else empty_notes()
     notes = notes[np.lexsort((notes[:, 2], notes[:, 0]))] if len(notes) else empty_notes()
     return Transcription(notes, None, pitch_set, settings.frame_rate)
@@ -287,7 +287,7 @@ def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = Sol
         if V.shape[1]:
             solving.submit(V)
         A = solving.result()
-        return _finish(A, sum_sq, n_samples, dictionary, note_params, solving.map)
+        return _finish(A, sum_sq, n_samples, dictionary, note_params)
 
 
 def solver_threads(requested: int = 0) -> int:
@@ -311,7 +311,8 @@ class _BlockSolver:
     Each block is independent (W fixed, per-block refinement), so the threads need no
     synchronisation; BLAS is limited to one thread meanwhile so that the cores are shared by
     blocks rather than by spinning BLAS threads, and so that the result does not depend on the
-    number of threads. At most ``threads`` blocks wait in memory.
+    number of threads. At most ``threads + 1`` blocks wait in memory: one is queued, so a thread
+    that finishes a block starts the next at once instead of waiting for the reader.
     """
 
     def __init__(self, dictionary: Dictionary, solver: SolverParams, capacity: int = 1024, spill: bool = False):
@@ -339,12 +340,8 @@ class _BlockSolver:
             self.columns.append(_block_activations(V, self.dictionary, self.solver))
             return
         self._pending.append(self._pool.submit(_block_activations, V, self.dictionary, self.solver))
-        while len(self._pending) > self.threads:
+        while len(self._pending) > self.threads + 1:
             self.columns.append(self._pending.popleft().result())
-
-    def map(self, fn, items) -> list:
-        """``[fn(x) for x in items]``, on the block threads where there are several."""
-        return list(self._pool.map(fn, items)) if self._pool is not None else [fn(x) for x in items]
 
     def result(self):
         """The whole-file activations (an array), or the spilled columns."""

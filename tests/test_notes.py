@@ -82,3 +82,56 @@ def test_offsets_move_back_by_half_the_analysis_window_by_default():
     assert default[0, 1] == pytest.approx(1.45, abs=1e-9)
     assert explicit[0, 1] == pytest.approx(1.48, abs=1e-9)
     assert default[0, 0] == unshifted[0, 0] == explicit[0, 0]  # onsets do not move
+
+
+# --- the tracker's array helpers against plain loops -------------------------------------------
+
+
+def _naive_prev_min(a, k):
+    return np.array([min([0.0] * max(0, k - t) + list(a[max(0, t - k):t])) if t > 0 else 0.0
+                     for t in range(len(a))])
+
+
+def _naive_max_at(a, at, lo, hi):
+    padded = lambda t: a[t] if 0 <= t < len(a) else 0.0  # noqa: E731
+    return np.array([max(0.0, max(padded(t + d) for d in range(lo, hi + 1))) for t in at])
+
+
+def _naive_first_long_run(a, start, stop, threshold, length):
+    for t in range(start, stop):
+        run = a[t:min(stop, t + length)] if length > 0 else a[t:t + 1]
+        if np.all(run < threshold) and (length == 0 or t + length <= stop or np.all(a[t:stop] < threshold)):
+            return t
+    return stop
+
+
+@pytest.mark.parametrize("k", [1, 3, 17])
+def test_prev_min_matches_a_loop(rng, k):
+    from nmftrans.notes import _prev_min
+
+    a = np.where(rng.random(300) < 0.2, 0.0, rng.random(300))
+    np.testing.assert_array_equal(_prev_min(a, k), _naive_prev_min(a, k))
+    np.testing.assert_array_equal(_prev_min(a[:k], k), np.zeros(k))
+
+
+@pytest.mark.parametrize("lo,hi", [(-2, 2), (0, 8), (0, 0)])
+def test_max_at_matches_a_loop(rng, lo, hi):
+    from nmftrans.notes import _max_at
+
+    a = rng.random(200)
+    at = np.array([0, 1, 5, 100, 198, 199])
+    np.testing.assert_array_equal(_max_at(a, at, lo, hi), _naive_max_at(a, at, lo, hi))
+    assert _max_at(a, np.zeros(0, dtype=np.intp), lo, hi).shape == (0,)
+
+
+def test_first_long_run_matches_a_loop(rng):
+    from nmftrans.notes import _first_long_run
+
+    # long runs of low values, short dips and segments far longer than the first search chunk
+    a = np.repeat(rng.random(400), rng.integers(1, 12, 400))
+    for _ in range(400):
+        start = int(rng.integers(0, len(a) - 1))
+        stop = int(rng.integers(start + 1, len(a) + 1))
+        threshold, length = float(rng.uniform(0.0, 0.6)), int(rng.integers(0, 40))
+        assert _first_long_run(a, start, stop, threshold, length) == \
+            _naive_first_long_run(a, start, stop, threshold, length), (start, stop, threshold, length)
