@@ -15,7 +15,7 @@ from nmftrans.parallel import thread_budget
 from nmftrans.settings import FeatureSettings
 
 # Frames transformed at once: bounds the memory of the framed signal (n_fft floats per frame).
-_CHUNK_FRAMES = 256
+_CHUNK_FRAMES = 128
 
 
 @functools.lru_cache(maxsize=16)

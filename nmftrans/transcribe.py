@@ -23,6 +23,12 @@ from nmftrans.notes import (NoteParams, activations_to_notes, empty_notes, norma
 
 # Below this RMS (about -80 dBFS) the input counts as silence.
 SILENCE_RMS = 1e-4
+# Seconds of audio read and analysed at a time; the solver's blocks are cut from the frames, so
+# the result does not depend on it (only memory does).
+READ_S = 1.0
+# Frames updated at once by the MU loop (its temporaries are n_bins x this many floats); the
+# columns of H are independent with W fixed, so this bounds memory without changing H.
+SOLVE_COLUMNS = 512
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,8 @@ class SolverParams:
         unit-sum templates it only scales H by ``1 / (1 + l1)``, which the per-file
         normalisation cancels: it does not change the notes (kept for other β).
     block_s : float
-        Seconds of audio read, analysed and solved at once (bounds memory for long files).
+        Seconds of audio solved as one block (bounds memory for long files), cut from the
+        frames: the result does not depend on how the audio arrives.
     refine_w_iter, refine_h_iter : int
         Semi-supervised adaptation to the input: after solving H, ``refine_w_iter`` MU updates of W
         starting from the dictionary's (columns renormalised), then ``refine_h_iter`` more H
@@ -112,11 +119,19 @@ def solve_activations(V: np.ndarray, dictionary: Dictionary, solver: SolverParam
     beta = dictionary.beta if solver.beta is None else solver.beta
     W = dictionary.W
     scale = W.sum(axis=0).mean()
-    H0 = np.empty((W.shape[1], V.shape[1]), dtype=np.float32)
-    H0[:] = V.sum(axis=0) / (W.shape[1] * scale) + np.float32(1e-9)
-    H, _ = kernels.update_activations(V, W, H0, beta=beta, n_iter=solver.n_iter, tol=solver.tol, l1=solver.l1,
-                                      gamma=_gamma(beta, solver))
+    H = np.empty((W.shape[1], V.shape[1]), dtype=np.float32)
+    H[:] = V.sum(axis=0) / (W.shape[1] * scale) + np.float32(1e-9)
+    _update_columns(V, W, H, beta, solver.n_iter, solver.tol, solver)
     return H
+
+
+def _update_columns(V: np.ndarray, W: np.ndarray, H: np.ndarray, beta: float, n_iter: int, tol: float,
+                    solver: SolverParams) -> None:
+    """``n_iter`` MU updates of H (in place), ``SOLVE_COLUMNS`` frames at a time."""
+    for start in range(0, V.shape[1], SOLVE_COLUMNS):
+        cols = slice(start, start + SOLVE_COLUMNS)
+        H[:, cols], _ = kernels.update_activations(V[:, cols], W, H[:, cols], beta=beta, n_iter=n_iter, tol=tol,
+                                                   l1=solver.l1, gamma=_gamma(beta, solver))
 
 
 def _gamma(beta: float, solver: SolverParams) -> float | None:
@@ -153,8 +168,7 @@ def _block_activations(V: np.ndarray, dictionary: Dictionary, solver: SolverPara
         Vs, Hs = (V, H) if step == 1 else (np.ascontiguousarray(V[:, ::step]), np.ascontiguousarray(H[:, ::step]))
         W, _ = kernels.update_dictionary(Vs, dictionary.W, Hs, beta=beta, n_iter=solver.refine_w_iter, tol=0.0)
         W /= np.maximum(W.sum(axis=0, keepdims=True), np.float32(1e-12))
-        H, _ = kernels.update_activations(V, W, H, beta=beta, n_iter=solver.refine_h_iter, tol=0.0, l1=solver.l1,
-                                          gamma=_gamma(beta, solver))
+        _update_columns(V, W, H, beta, solver.refine_h_iter, 0.0, solver)
     weights = np.where(dictionary.roles == ROLE_ATTACK, np.float32(solver.attack_weight), np.float32(1.0))
     A, _ = pitch_activations(H, dictionary.pitches, weights)
     return A
@@ -264,7 +278,7 @@ def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = Sol
                       keep_activations: bool = True) -> Transcription:
     """Transcribe a signal given as consecutive mono blocks at the dictionary's sample rate.
 
-    Memory: ``threads`` blocks of audio and features at a time, plus either the whole-file
+    Memory: ``threads + 1`` solver blocks of features and one piece of audio at a time, plus either the whole-file
     per-pitch activations (``n_pitches × n_frames`` float32, allocated once when
     ``n_samples_hint`` gives the signal's length) or, with ``keep_activations=False``, only one
     float per frame: the activations go to a temporary file and are tracked one pitch at a
@@ -273,6 +287,7 @@ def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = Sol
     """
     settings = dictionary.settings
     stream = SpectrogramStream(settings)
+    cutter = _FrameBlocks(max(1, int(round(solver.block_s * settings.frame_rate))))
     sum_sq, n_samples = 0.0, 0
     capacity = n_frames_for(n_samples_hint, settings) + 2 if n_samples_hint > 0 else 1024
     spill = not keep_activations and note_params.sub_ratio <= 0  # the octave check needs all rows
@@ -280,14 +295,53 @@ def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = Sol
         for y in blocks:
             sum_sq += float(np.dot(y.astype(np.float64), y))
             n_samples += len(y)
-            V = stream.push(y)
-            if V.shape[1]:
+            for V in cutter.push(stream.push(y)):
                 solving.submit(V)
-        V = stream.finish()
-        if V.shape[1]:
+        for V in cutter.push(stream.finish(), last=True):
             solving.submit(V)
         A = solving.result()
         return _finish(A, sum_sq, n_samples, dictionary, note_params)
+
+
+class _FrameBlocks:
+    """Cut a stream of spectrogram pieces into solver blocks of ``size`` frames.
+
+    A last piece shorter than half a block joins the block before it (a block of a few frames
+    would adapt W to almost nothing), so blocks hold ``size // 2`` to ``size + size // 2``
+    frames. Each block is filled in place as the pieces arrive.
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self.half = max(1, size // 2)
+        self.block: np.ndarray | None = None  # being filled
+        self.n = 0
+        self.held: np.ndarray | None = None  # full, sent once the next one has half a block
+
+    def push(self, V: np.ndarray, last: bool = False) -> list[np.ndarray]:
+        """Add frames ``(n_bins, n)``; return the blocks now complete (on ``last``, the rest too)."""
+        out = []
+        pos = 0
+        while pos < V.shape[1]:
+            if self.block is None:
+                self.block = np.empty((V.shape[0], self.size), dtype=np.float32)
+            take = min(self.size - self.n, V.shape[1] - pos)
+            self.block[:, self.n:self.n + take] = V[:, pos:pos + take]
+            self.n += take
+            pos += take
+            if self.held is not None and self.n >= self.half:
+                out.append(self.held)
+                self.held = None
+            if self.n == self.size:
+                self.held, self.block, self.n = self.block, None, 0
+        if last:
+            rest = self.block[:, :self.n] if self.n else None
+            if self.held is not None:
+                out.append(self.held if rest is None else np.concatenate([self.held, rest], axis=1))
+            elif rest is not None:
+                out.append(np.ascontiguousarray(rest))
+            self.block, self.n, self.held = None, 0, None
+        return out
 
 
 def solver_threads(requested: int = 0) -> int:
@@ -365,7 +419,7 @@ def transcribe_signal(y: np.ndarray, dictionary: Dictionary, solver: SolverParam
                       note_params: NoteParams = NoteParams()) -> Transcription:
     """Transcribe a mono signal at the dictionary's sample rate."""
     y = np.asarray(y, dtype=np.float32)
-    block = max(1, int(solver.block_s * dictionary.settings.sample_rate))
+    block = max(1, int(READ_S * dictionary.settings.sample_rate))
     return transcribe_blocks((y[i:i + block] for i in range(0, len(y), block)), dictionary, solver, note_params,
                              n_samples_hint=len(y))
 
@@ -378,6 +432,6 @@ def transcribe_file(path: str | Path, dictionary: Dictionary, solver: SolverPara
     :func:`transcribe_blocks`); ``Transcription.activations`` is then None.
     """
     sr = dictionary.settings.sample_rate
-    blocks = stream_audio(path, sr, block_s=solver.block_s)
+    blocks = stream_audio(path, sr, block_s=READ_S)
     return transcribe_blocks(blocks, dictionary, solver, note_params, n_samples_hint=expected_samples(path, sr),
                              keep_activations=keep_activations)

@@ -59,3 +59,37 @@ def test_flat_memory_tracking_of_silence(dictionary, tmp_path):
 def test_solver_threads():
     assert solver_threads(3) == 3
     assert solver_threads(0) >= 1
+
+
+@pytest.mark.parametrize("size", [1, 7, 50])
+def test_frame_blocks_cut_any_pieces_into_blocks_of_the_solver_size(rng, size):
+    from nmftrans.transcribe import _FrameBlocks
+
+    for _ in range(20):
+        pieces = [rng.random((3, int(n)), dtype=np.float32) for n in rng.integers(0, 40, rng.integers(1, 12))]
+        cutter = _FrameBlocks(size)
+        blocks = [b for i, p in enumerate(pieces) for b in cutter.push(p, last=i == len(pieces) - 1)]
+        total = sum(p.shape[1] for p in pieces)
+        joined = np.concatenate([np.zeros((3, 0), np.float32)] + pieces, axis=1)
+        np.testing.assert_array_equal(np.concatenate([np.zeros((3, 0), np.float32)] + blocks, axis=1), joined)
+        sizes = [b.shape[1] for b in blocks]
+        assert all(n == size for n in sizes[:-1])
+        if total >= size:  # a short rest joins the last full block
+            assert size <= sizes[-1] < size + max(1, size // 2) or size // 2 <= sizes[-1] < size
+
+
+def test_result_does_not_depend_on_how_the_audio_arrives(dictionary, piece, tmp_path, monkeypatch):
+    import nmftrans.transcribe as tr
+
+    _, y = piece
+    path = tmp_path / "piece.wav"
+    sf.write(path, y, SR)
+    solver = SolverParams(block_s=1.5)
+    whole = transcribe_file(path, dictionary, solver)
+    monkeypatch.setattr(tr, "READ_S", 0.37)  # audio read in other pieces: the same frames and blocks
+    pieces = transcribe_file(path, dictionary, solver)
+    np.testing.assert_array_equal(pieces.activations, whole.activations)
+    monkeypatch.setattr(tr, "SOLVE_COLUMNS", 40)  # columns of H solved apart: equal up to BLAS rounding
+    columns = transcribe_file(path, dictionary, solver)
+    np.testing.assert_allclose(columns.activations, whole.activations, rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(columns.notes, whole.notes)
