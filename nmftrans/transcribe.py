@@ -278,8 +278,8 @@ def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = Sol
                       keep_activations: bool = True) -> Transcription:
     """Transcribe a signal given as consecutive mono blocks at the dictionary's sample rate.
 
-    Memory: ``threads + 1`` solver blocks of features and one piece of audio at a time, plus either the whole-file
-    per-pitch activations (``n_pitches × n_frames`` float32, allocated once when
+    Memory: ``threads + 2`` solver blocks of features and one piece of audio at a time, plus
+    either the whole-file per-pitch activations (``n_pitches × n_frames`` float32, allocated once when
     ``n_samples_hint`` gives the signal's length) or, with ``keep_activations=False``, only one
     float per frame: the activations go to a temporary file and are tracked one pitch at a
     time (same notes; ``Transcription.activations`` is then None). The result equals
@@ -308,7 +308,8 @@ class _FrameBlocks:
 
     A last piece shorter than half a block joins the block before it (a block of a few frames
     would adapt W to almost nothing), so blocks hold ``size // 2`` to ``size + size // 2``
-    frames. Each block is filled in place as the pieces arrive.
+    frames (a shorter signal gives one block). Each block is filled in place as the pieces
+    arrive; a full block is held until the next has half a block, at most one at a time.
     """
 
     def __init__(self, size: int):
