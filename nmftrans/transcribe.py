@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import collections
 import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -207,7 +206,6 @@ class _SpilledColumns:
         import tempfile
 
         self.file = tempfile.TemporaryFile(prefix="nmftrans-activations-")
-        self._lock = threading.Lock()
         self.blocks: list[tuple[int, int]] = []  # (byte offset, frames) of each block
         self.peaks = _Columns(1)
         self.n = 0
@@ -215,26 +213,19 @@ class _SpilledColumns:
     def append(self, block: np.ndarray) -> None:
         block = np.ascontiguousarray(block, dtype=np.float32)
         self.blocks.append((self.file.tell(), block.shape[1]))
-        self.file.write(block.tobytes())
-        self.file.flush()  # rows are read back with os.pread
+        self.file.write(block.data)
         self.peaks.append(block.max(axis=0, keepdims=True))
         self.n += block.shape[1]
 
     def row(self, i: int) -> np.ndarray:
-        """Row ``i`` of the whole-file activations (safe to call from several threads)."""
+        """Row ``i`` of the whole-file activations (read after the last append)."""
         out = np.empty(self.n, dtype=np.float32)
         pos = 0
         for offset, n in self.blocks:
-            out[pos:pos + n] = np.frombuffer(self._read(offset + 4 * i * n, 4 * n), dtype=np.float32)
+            self.file.seek(offset + 4 * i * n)
+            self.file.readinto(memoryview(out[pos:pos + n]).cast("B"))
             pos += n
         return out
-
-    def _read(self, offset: int, size: int) -> bytes:
-        if hasattr(os, "pread"):
-            return os.pread(self.file.fileno(), size, offset)
-        with self._lock:
-            self.file.seek(offset)
-            return self.file.read(size)
 
     def close(self) -> None:
         self.file.close()

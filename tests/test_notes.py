@@ -100,7 +100,7 @@ def _naive_max_at(a, at, lo, hi):
 def _naive_first_long_run(a, start, stop, threshold, length):
     for t in range(start, stop):
         run = a[t:min(stop, t + length)] if length > 0 else a[t:t + 1]
-        if np.all(run < threshold) and (length == 0 or t + length <= stop or np.all(a[t:stop] < threshold)):
+        if np.all(run < threshold):  # a run cut short by ``stop`` counts
             return t
     return stop
 

@@ -75,7 +75,7 @@ def test_frame_blocks_cut_any_pieces_into_blocks_of_the_solver_size(rng, size):
         sizes = [b.shape[1] for b in blocks]
         assert all(n == size for n in sizes[:-1])
         if total >= size:  # a short rest joins the last full block
-            assert size <= sizes[-1] < size + max(1, size // 2) or size // 2 <= sizes[-1] < size
+            assert size // 2 <= sizes[-1] < size + max(1, size // 2)
 
 
 def test_result_does_not_depend_on_how_the_audio_arrives(dictionary, piece, tmp_path, monkeypatch):
