@@ -63,6 +63,7 @@ class TranscribeOptions:
     min_note_ms: float | None = None
     pitch_range: tuple[int, int] | None = None
     iterations: int | None = None
+    floor_octaves: float | None = None
     tempo: float = 120.0
     program: int = -1
     csv: bool = False
@@ -109,6 +110,8 @@ def check_options(options: TranscribeOptions) -> None:
         raise NmftransError(f"--min-note-ms must be 0 or more, got {options.min_note_ms}")
     if options.iterations is not None and options.iterations < 1:
         raise NmftransError(f"--iterations must be at least 1, got {options.iterations}")
+    if options.floor_octaves is not None and not 0 <= options.floor_octaves <= 100:
+        raise NmftransError(f"--floor-octaves must be 0 (no floor templates) or more, got {options.floor_octaves}")
     if options.plot_range is not None and not options.plot:
         raise NmftransError("--plot-range restricts the --plot picture; give --plot too")
 
@@ -164,6 +167,14 @@ def plan_outputs(paths: list[Path], output: Path | None, options: TranscribeOpti
     return jobs
 
 
+def _solver_params(options: TranscribeOptions):
+    """The :class:`~nmftrans.transcribe.SolverParams` the options ask for (defaults where None)."""
+    from nmftrans.transcribe import SolverParams
+
+    given = {"n_iter": options.iterations, "floor_octaves": options.floor_octaves}
+    return SolverParams(**{k: v for k, v in given.items() if v is not None})
+
+
 @functools.lru_cache(maxsize=4)
 def _dictionary(name: str | None):
     from nmftrans.dictionary import load_dictionary
@@ -207,7 +218,7 @@ def output_paths(midi: Path, options: TranscribeOptions) -> dict[str, Path]:
 
 def run_transcription(job: Job, options: TranscribeOptions) -> JobResult:
     """Transcribe one file and write its outputs; raises NmftransError for this file only."""
-    from nmftrans.transcribe import SolverParams, transcribe_file
+    from nmftrans.transcribe import transcribe_file
 
     result = JobResult()
     targets = output_paths(job.midi, options) if job.midi is not None else {}
@@ -215,7 +226,7 @@ def run_transcription(job: Job, options: TranscribeOptions) -> JobResult:
         result.skipped.extend(targets.values())
         return result
     dictionary = _dictionary(options.dictionary)
-    solver = SolverParams() if options.iterations is None else SolverParams(n_iter=options.iterations)
+    solver = _solver_params(options)
     keep = "activations" in targets or "plot" in targets  # else memory stays flat for any length
     transcription = transcribe_file(job.audio, dictionary, solver, _note_params(options), keep_activations=keep)
     result.warnings.extend(transcription.warnings)

@@ -209,6 +209,8 @@ def transcribe(
     lowest: Optional[str] = typer.Option(None, help="Lowest pitch to transcribe (e.g. E2 or 40)."),
     highest: Optional[str] = typer.Option(None, help="Highest pitch to transcribe (e.g. C8)."),
     iterations: Optional[int] = typer.Option(None, help="MU iterations of the solver."),
+    floor_octaves: Optional[float] = typer.Option(
+        None, help="Octaves between the broadband floor templates that take noise and knocks (default 2; 0: none)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (otherwise they are skipped)."),
     n_jobs: int = typer.Option(1, "--jobs", "-j", help="Transcribe this many files at once (worker processes); output is the same for any N."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://host:8786): fan the files out to a cluster."),
@@ -254,7 +256,8 @@ def transcribe(
         options = run.TranscribeOptions(
             dictionary=dictionary, onset_threshold=onset_threshold, frame_threshold=frame_threshold,
             min_note_ms=min_note_ms, pitch_range=_pitch_range(lowest, highest, None), iterations=iterations,
-            tempo=tempo, program=program, csv=csv, json=json_, save_activations=save_activations, plot=plot,
+            floor_octaves=floor_octaves, tempo=tempo, program=program, csv=csv, json=json_,
+            save_activations=save_activations, plot=plot,
             plot_range=parse_time_range(plot_range) if plot_range is not None else None,
             sonify=sonify, overwrite=overwrite)
         run.check_options(options)

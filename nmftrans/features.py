@@ -134,6 +134,24 @@ def frequencies(settings: FeatureSettings) -> np.ndarray:
     return 440.0 * 2.0 ** ((centres_midi - 69) / 12)
 
 
+def bandwidths(settings: FeatureSettings) -> np.ndarray:
+    """Bandwidth in Hz that every feature bin (row of V) sums: one STFT bin spacing, times the
+    group size of merged bins, or the STFT bins a log-frequency band weighs in.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_bins,)], float64
+    """
+    df = settings.sample_rate / settings.n_fft
+    if settings.frontend == "stft":
+        n_kept = _kept_bins(settings).stop - _kept_bins(settings).start
+        starts = _merge_starts(settings)
+        if starts is None:
+            return np.full(n_kept, df)
+        return np.diff(np.append(starts, n_kept)) * df
+    return logfreq_filterbank(settings).sum(axis=1).astype(np.float64) * df
+
+
 def n_frames_for(n_samples: int, settings: FeatureSettings) -> int:
     """Number of centred frames for a signal of ``n_samples`` samples."""
     return 1 + n_samples // settings.hop_length

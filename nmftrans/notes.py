@@ -77,7 +77,7 @@ class NoteParams:
 
     onset_threshold: float = 0.3
     frame_threshold: float = 0.05
-    rise_threshold: float = 0.05
+    rise_threshold: float = 0.03
     rise_s: float = 0.035
     rise_ratio: float = 1.5
     candidate_min: float = 0.005

@@ -46,3 +46,36 @@ def harmonic_templates(pitches, freqs: np.ndarray, *, n_partials: int = 30, tole
         if W[:, j].sum() == 0:
             W[np.argmin(np.abs(freqs - f0)), j] = 1.0
     return (W / W.sum(axis=0, keepdims=True)).astype(np.float32)
+
+
+def floor_templates(freqs: np.ndarray, widths: np.ndarray, *, spacing_octaves: float = 2.0) -> np.ndarray:
+    """Smooth broadband templates for what no note explains: noise, hammer knocks, room.
+
+    A raised-cosine bump over log-frequency every ``spacing_octaves`` from the lowest bin up,
+    each ``2 * spacing_octaves`` wide on either side, weighted by the bins' bandwidths (a flat
+    spectral density sums over a wider bin). They are far too smooth to fit a harmonic note, so
+    they only take the broadband floor that pitch templates would otherwise absorb as spurious
+    low-level notes.
+
+    Parameters
+    ----------
+    freqs : np.ndarray [shape=(n_bins,)]
+        Centre frequency in Hz of each feature bin.
+    widths : np.ndarray [shape=(n_bins,)]
+        Bandwidth in Hz that each feature bin covers.
+    spacing_octaves : float > 0
+        Octaves between the centres of neighbouring templates.
+
+    Returns
+    -------
+    W : np.ndarray [shape=(n_bins, n_templates)], float32
+        Each column sums to 1; ``n_templates = 1 + floor(octaves spanned / spacing_octaves)``.
+    """
+    if not spacing_octaves > 0:
+        raise ValueError(f"spacing_octaves must be > 0, got {spacing_octaves}")
+    log_f = np.log2(np.maximum(np.asarray(freqs, dtype=np.float64), 1e-3))
+    widths = np.asarray(widths, dtype=np.float64)
+    centres = np.arange(log_f[0], log_f[-1] + 1e-9, spacing_octaves)
+    x = (log_f[:, None] - centres[None, :]) / (2.0 * spacing_octaves)
+    W = np.where(np.abs(x) < 1.0, np.cos(0.5 * np.pi * x) ** 2, 0.0) * widths[:, None]
+    return (W / W.sum(axis=0, keepdims=True)).astype(np.float32)

@@ -7,6 +7,7 @@ features like the ones it was learned from.
 from __future__ import annotations
 
 import collections
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +17,10 @@ import numpy as np
 from nmftrans import kernels
 from nmftrans.audio import expected_samples, stream_audio
 from nmftrans.dictionary import ROLE_ATTACK, Dictionary
-from nmftrans.features import SpectrogramStream, n_frames_for
+from nmftrans.features import SpectrogramStream, bandwidths, frequencies, n_frames_for
 from nmftrans.notes import (NoteParams, activations_to_notes, empty_notes, normalise_activations, pitch_activations,
                             reference_level)
+from nmftrans.templates import floor_templates
 
 # Below this RMS (about -80 dBFS) the input counts as silence.
 SILENCE_RMS = 1e-4
@@ -64,6 +66,12 @@ class SolverParams:
         transcriptions that 20 + 10 plain ones gave (``scripts/eval_accuracy.py``).
     attack_weight : float
         Weight of the attack templates in a pitch's activation (sustain templates weigh 1).
+    floor_octaves : float
+        Octaves between the fixed broadband "floor" templates solved alongside the dictionary
+        (:func:`nmftrans.templates.floor_templates`; 2 gives 4 templates over the default
+        25 Hz - 5 kHz). They take noise, hammer knocks and room sound, which pitch templates
+        would otherwise explain as quiet spurious notes; they are not adapted to the input and
+        not tracked. 0: none.
     threads : int
         Blocks solved at once, each on one core with single-threaded BLAS (coarse-grained, so
         a busy machine degrades gracefully). 0: one per core this process may use. The result
@@ -80,6 +88,7 @@ class SolverParams:
     refine_stride: int = 3
     gamma: float | None = 1.75
     attack_weight: float = 0.5
+    floor_octaves: float = 2.0
     threads: int = 0
 
 
@@ -105,18 +114,43 @@ class Transcription:
     warnings: list[str] = field(default_factory=list)
 
 
-def solve_activations(V: np.ndarray, dictionary: Dictionary, solver: SolverParams = SolverParams()) -> np.ndarray:
-    """Solve ``V ≈ W H`` for H with the dictionary's W fixed.
+def solver_templates(dictionary: Dictionary, solver: SolverParams = SolverParams()) -> np.ndarray:
+    """The dictionary's W with the solver's floor templates appended after its columns.
+
+    Returns
+    -------
+    W : np.ndarray [shape=(n_bins, n_components + n_floor)], float32
+    """
+    if solver.floor_octaves <= 0:
+        return dictionary.W
+    floor = _floor(dictionary.settings, float(solver.floor_octaves))
+    return np.ascontiguousarray(np.concatenate([dictionary.W, floor], axis=1))
+
+
+@functools.lru_cache(maxsize=8)
+def _floor(settings, octaves: float) -> np.ndarray:
+    floor = floor_templates(frequencies(settings), bandwidths(settings), spacing_octaves=octaves)
+    floor.flags.writeable = False
+    return floor
+
+
+def solve_activations(V: np.ndarray, W: np.ndarray, beta: float, solver: SolverParams = SolverParams()) -> np.ndarray:
+    """Solve ``V ≈ W H`` for H with ``W`` fixed.
 
     Each frame starts from the same split of its own energy over the templates, so the result
     scales with the input level and does not depend on other frames.
 
+    Parameters
+    ----------
+    V : np.ndarray [shape=(n_bins, n_frames)]
+    W : np.ndarray [shape=(n_bins, n_templates)]
+        Unit-sum columns (:func:`solver_templates`).
+    beta : float
+
     Returns
     -------
-    H : np.ndarray [shape=(n_components, n_frames)], float32
+    H : np.ndarray [shape=(n_templates, n_frames)], float32
     """
-    beta = dictionary.beta if solver.beta is None else solver.beta
-    W = dictionary.W
     scale = W.sum(axis=0).mean()
     H = np.empty((W.shape[1], V.shape[1]), dtype=np.float32)
     H[:] = V.sum(axis=0) / (W.shape[1] * scale) + np.float32(1e-9)
@@ -159,17 +193,23 @@ class _Columns:
 
 
 def _block_activations(V: np.ndarray, dictionary: Dictionary, solver: SolverParams) -> np.ndarray:
-    """Per-pitch activations of one block: solve H, optionally adapt W to the block and re-solve."""
-    H = solve_activations(V, dictionary, solver)
+    """Per-pitch activations of one block: solve H, optionally adapt W to the block and re-solve.
+
+    The floor templates take part in both solves but are neither adapted nor tracked.
+    """
+    beta = dictionary.beta if solver.beta is None else solver.beta
+    W = solver_templates(dictionary, solver)
+    n_comp = dictionary.W.shape[1]
+    H = solve_activations(V, W, beta, solver)
     if solver.refine_w_iter > 0 and V.shape[1] > 0:
-        beta = dictionary.beta if solver.beta is None else solver.beta
         step = max(1, solver.refine_stride)
         Vs, Hs = (V, H) if step == 1 else (np.ascontiguousarray(V[:, ::step]), np.ascontiguousarray(H[:, ::step]))
-        W, _ = kernels.update_dictionary(Vs, dictionary.W, Hs, beta=beta, n_iter=solver.refine_w_iter, tol=0.0)
-        W /= np.maximum(W.sum(axis=0, keepdims=True), np.float32(1e-12))
-        _update_columns(V, W, H, beta, solver.refine_h_iter, 0.0, solver)
+        W_fit, _ = kernels.update_dictionary(Vs, W, Hs, beta=beta, n_iter=solver.refine_w_iter, tol=0.0)
+        W_fit /= np.maximum(W_fit.sum(axis=0, keepdims=True), np.float32(1e-12))
+        W_fit[:, n_comp:] = W[:, n_comp:]  # the floor stays as it is
+        _update_columns(V, W_fit, H, beta, solver.refine_h_iter, 0.0, solver)
     weights = np.where(dictionary.roles == ROLE_ATTACK, np.float32(solver.attack_weight), np.float32(1.0))
-    A, _ = pitch_activations(H, dictionary.pitches, weights)
+    A, _ = pitch_activations(H[:n_comp], dictionary.pitches, weights)
     return A
 
 

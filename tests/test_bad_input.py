@@ -233,6 +233,7 @@ def test_unwritable_output_folder(kit, tmp_path):
     (["--program", "128"], "--program"),
     (["--tempo", "-5"], "--tempo"),
     (["--min-note-ms", "-1"], "--min-note-ms"),
+    (["--floor-octaves", "-1"], "--floor-octaves"),
 ])
 def test_bad_option_values_are_usage_errors(kit, tmp_path, args, fragment):
     tmp, _ = kit

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from nmftrans.errors import NmftransError
-from nmftrans.features import frame_times, frequencies, logfreq_filterbank, n_frames_for, spectrogram
+from nmftrans.features import bandwidths, frame_times, frequencies, logfreq_filterbank, n_frames_for, spectrogram
 from nmftrans.settings import FeatureSettings
 
 
@@ -48,3 +48,26 @@ def test_settings_round_trip_and_validation():
         FeatureSettings.from_json('{"hop_length": "512"}')
     with pytest.raises(NmftransError):
         FeatureSettings.from_json('{"n_mels": 128}')
+
+
+def test_bandwidths_follow_the_merged_bins_and_the_bands():
+    st = FeatureSettings()
+    df = st.sample_rate / st.n_fft
+    f, bw = frequencies(st), bandwidths(st)
+    assert bw.shape == f.shape
+    # single bins below 1.5 kHz, pairs up to 3 kHz, triples above (the default merge)
+    assert set(np.round(bw[f < 1400] / df, 6)) == {1.0}
+    assert set(np.round(bw[(f > 1600) & (f < 2900)] / df, 6)) == {2.0}
+    assert set(np.round(bw[f > 3100][:-1] / df, 6)) == {3.0}  # the last group may be cut short
+    assert 1 <= round(bw[-1] / df) <= 3
+    stft = np.arange(st.n_fft // 2 + 1) * df
+    kept = np.count_nonzero((stft >= st.fmin) & (stft <= st.fmax))
+    assert bw.sum() == pytest.approx(kept * df)
+    assert np.all(bandwidths(FeatureSettings(merge="")) == df)
+    log = FeatureSettings(frontend="logfreq")
+    bw_log = bandwidths(log)
+    assert bw_log.shape == frequencies(log).shape and np.all(bw_log > 0)
+    # above the STFT resolution, bands a semitone wide: twice the bandwidth an octave up
+    f_log = frequencies(log)
+    i, j = np.argmin(np.abs(f_log - 1000)), np.argmin(np.abs(f_log - 2000))
+    assert bw_log[j] / bw_log[i] == pytest.approx(2.0, rel=0.1)
