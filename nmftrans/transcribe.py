@@ -129,6 +129,7 @@ def solver_templates(dictionary: Dictionary, solver: SolverParams = SolverParams
 
 @functools.lru_cache(maxsize=8)
 def _floor(settings, octaves: float) -> np.ndarray:
+    """The floor templates for these feature settings (cached, read-only), ``(n_bins, n_floor)``."""
     floor = floor_templates(frequencies(settings), bandwidths(settings), spacing_octaves=octaves)
     floor.flags.writeable = False
     return floor
