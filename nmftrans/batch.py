@@ -111,7 +111,7 @@ def check_options(options: TranscribeOptions) -> None:
     if options.iterations is not None and options.iterations < 1:
         raise NmftransError(f"--iterations must be at least 1, got {options.iterations}")
     if options.floor_octaves is not None and not 0 <= options.floor_octaves <= 100:
-        raise NmftransError(f"--floor-octaves must be 0 (no floor templates) or more, got {options.floor_octaves}")
+        raise NmftransError(f"--floor-octaves must be between 0 (no floor templates) and 100, got {options.floor_octaves}")
     if options.plot_range is not None and not options.plot:
         raise NmftransError("--plot-range restricts the --plot picture; give --plot too")
 
