@@ -69,8 +69,15 @@ class NoteParams:
         Minimum time between two onsets of the same pitch.
     onset_lag_s : float
         Subtracted from note times (centred frames rise a little before the annotated onset).
+    onset_rise_fraction : float or None
+        Time each onset where the activation has risen this fraction of the way from its
+        minimum just before the onset (over ``rise_s``) to its peak, interpolated between
+        frames. A sudden onset enters a centred window gradually, so a fixed fraction of the
+        rise marks the same moment for loud and soft notes alike, whereas the first rising
+        frame comes early for loud notes in silence and late for soft notes under others.
+        None: the first rising frame.
     steepest_onset : bool
-        Move each onset to the steepest rise before its peak.
+        Move each onset to the steepest rise before its peak (before ``onset_rise_fraction``).
     lowest, highest : int
         MIDI pitch range kept.
     """
@@ -90,6 +97,7 @@ class NoteParams:
     min_note_s: float = 0.0
     min_ioi_s: float = 0.06
     onset_lag_s: float = 0.0
+    onset_rise_fraction: float | None = 0.3
     offset_gap_s: float = 0.1
     offset_shift_s: float | None = None
     steepest_onset: bool = False
@@ -215,6 +223,19 @@ def _first_long_run(a: np.ndarray, start: int, stop: int, threshold: float, leng
     return stop
 
 
+def _rise_time(a: np.ndarray, o: int, k: int, back: int, fraction: float) -> float:
+    """Fractional frame where ``a`` first reaches ``fraction`` of its rise from the minimum of
+    ``a[o-back : o+1]`` to the peak ``a[k]`` (``k >= o``)."""
+    lo = max(0, o - back)
+    b = lo + int(np.argmin(a[lo:o + 1]))
+    threshold = a[b] + fraction * (a[k] - a[b])
+    above = np.flatnonzero(a[b + 1:k + 1] >= threshold)
+    if len(above) == 0:
+        return float(k)
+    j = b + int(above[0])  # a[j] < threshold <= a[j + 1]
+    return j + float((threshold - a[j]) / max(a[j + 1] - a[j], _EPS))
+
+
 def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float,
                          params: NoteParams = NoteParams(), window_s: float = 0.0) -> np.ndarray:
     """Track notes in normalised per-pitch activations.
@@ -293,18 +314,26 @@ def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float
         if params.steepest_onset:
             steep = np.diff(a, prepend=0.0)
             onsets = sorted({o + int(np.argmax(steep[o:o + max(1, int(np.argmax(a[o:o + n_peak])) + 1)])) for o in onsets})
-        for j, o in enumerate(onsets):
-            end_limit = onsets[j + 1] if j + 1 < len(onsets) else n
-            k = int(np.argmax(a[o:min(o + n_peak, end_limit)]))
-            peak = a[o + k]
-            end = _first_long_run(a, o + k, end_limit, max(params.floor, params.frame_threshold * peak), gap)
-            end = max(o + k + 1, end - shift)
+        limits = onsets[1:] + [n]
+        peaks = [o + int(np.argmax(a[o:min(o + n_peak, lim)])) for o, lim in zip(onsets, limits)]
+        if params.onset_rise_fraction is None:
+            times = [float(o) for o in onsets]
+        else:
+            times = [_rise_time(a, o, k, n_rise, params.onset_rise_fraction) for o, k in zip(onsets, peaks)]
+        times = [max(0.0, t / frame_rate - params.onset_lag_s) for t in times]
+        for j, (o, k) in enumerate(zip(onsets, peaks)):
+            peak = a[k]
+            end = _first_long_run(a, k, limits[j], max(params.floor, params.frame_threshold * peak), gap)
+            end = max(k + 1, end - shift)
             if end - o < drop_len:
                 continue
             end = max(end, min(o + min_len, n))
             velocity = float(min(127, max(1, round(30 + 90 * min(1.0, peak) ** 0.5))))
-            onset = max(0.0, o / frame_rate - params.onset_lag_s)
-            rows.append((onset, max(end / frame_rate - params.onset_lag_s, onset + 1.0 / frame_rate), float(p), velocity))
+            onset = times[j]
+            offset = end / frame_rate - params.onset_lag_s
+            if j + 1 < len(times):  # a re-struck note ends where the next one starts
+                offset = min(offset, times[j + 1])
+            rows.append((onset, max(offset, onset + 1.0 / frame_rate), float(p), velocity))
     if not rows:
         return empty_notes()
     notes = np.array(rows, dtype=np.float64)

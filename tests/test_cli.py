@@ -65,7 +65,9 @@ def test_transcribe_synthetic_piece_reaches_onset_f(learned, tmp_path):
     assert result.exit_code == 0, result.output
     est = read_notes(out, sustain=False)
     assert onset_f(notes, est) >= 0.9
-    np.testing.assert_allclose(read_notes(out.with_suffix(".csv")), est, atol=2e-3)
+    csv = read_notes(out.with_suffix(".csv"))
+    by_pitch = lambda x: x[np.lexsort((x[:, 0], x[:, 2]))]  # noqa: E731  (ticks may reorder near-simultaneous onsets)
+    np.testing.assert_allclose(by_pitch(csv), by_pitch(est), atol=2e-3)
 
 
 def test_transcribe_to_stdout_and_json(learned):

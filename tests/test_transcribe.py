@@ -92,4 +92,4 @@ def test_result_does_not_depend_on_how_the_audio_arrives(dictionary, piece, tmp_
     monkeypatch.setattr(tr, "SOLVE_COLUMNS", 40)  # columns of H solved apart: equal up to BLAS rounding
     columns = transcribe_file(path, dictionary, solver)
     np.testing.assert_allclose(columns.activations, whole.activations, rtol=0, atol=1e-5)
-    np.testing.assert_array_equal(columns.notes, whole.notes)
+    np.testing.assert_allclose(columns.notes, whole.notes, rtol=0, atol=1e-6)  # onsets interpolate activations
