@@ -64,6 +64,7 @@ class TranscribeOptions:
     pitch_range: tuple[int, int] | None = None
     iterations: int | None = None
     floor_octaves: float | None = None
+    eq_octaves: float | None = None
     tempo: float = 120.0
     program: int = -1
     csv: bool = False
@@ -112,6 +113,8 @@ def check_options(options: TranscribeOptions) -> None:
         raise NmftransError(f"--iterations must be at least 1, got {options.iterations}")
     if options.floor_octaves is not None and not 0 <= options.floor_octaves <= 100:
         raise NmftransError(f"--floor-octaves must be between 0 (no floor templates) and 100, got {options.floor_octaves}")
+    if options.eq_octaves is not None and not 0 <= options.eq_octaves <= 100:
+        raise NmftransError(f"--eq-octaves must be between 0 (no response gain) and 100, got {options.eq_octaves}")
     if options.plot_range is not None and not options.plot:
         raise NmftransError("--plot-range restricts the --plot picture; give --plot too")
 
@@ -171,7 +174,7 @@ def _solver_params(options: TranscribeOptions):
     """The :class:`~nmftrans.transcribe.SolverParams` the options ask for (defaults where None)."""
     from nmftrans.transcribe import SolverParams
 
-    given = {"n_iter": options.iterations, "floor_octaves": options.floor_octaves}
+    given = {"n_iter": options.iterations, "floor_octaves": options.floor_octaves, "eq_octaves": options.eq_octaves}
     return SolverParams(**{k: v for k, v in given.items() if v is not None})
 
 

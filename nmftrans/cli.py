@@ -211,6 +211,8 @@ def transcribe(
     iterations: Optional[int] = typer.Option(None, help="MU iterations of the solver."),
     floor_octaves: Optional[float] = typer.Option(
         None, help="Octaves between the broadband floor templates that take noise and knocks (default 2; 0: none)."),
+    eq_octaves: Optional[float] = typer.Option(
+        None, help="Smoothing (octaves) of the gain that fits the templates to the recording's colour (default 0.5; 0: none)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (otherwise they are skipped)."),
     n_jobs: int = typer.Option(1, "--jobs", "-j", help="Transcribe this many files at once (worker processes); output is the same for any N."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://host:8786): fan the files out to a cluster."),
@@ -256,7 +258,7 @@ def transcribe(
         options = run.TranscribeOptions(
             dictionary=dictionary, onset_threshold=onset_threshold, frame_threshold=frame_threshold,
             min_note_ms=min_note_ms, pitch_range=_pitch_range(lowest, highest, None), iterations=iterations,
-            floor_octaves=floor_octaves, tempo=tempo, program=program, csv=csv, json=json_,
+            floor_octaves=floor_octaves, eq_octaves=eq_octaves, tempo=tempo, program=program, csv=csv, json=json_,
             save_activations=save_activations, plot=plot,
             plot_range=parse_time_range(plot_range) if plot_range is not None else None,
             sonify=sonify, overwrite=overwrite)

@@ -1,6 +1,7 @@
-"""Pitch-informed harmonic comb templates.
+"""Template construction: pitch-informed harmonic combs, broadband floor templates, and the
+smooth response gain that adapts templates to a recording.
 
-Pure array code (no I/O): ``learn`` feeds it spectrograms, it returns template columns.
+Pure array code (no I/O): callers feed it frequencies and spectrograms, it returns arrays.
 """
 
 from __future__ import annotations
@@ -79,3 +80,43 @@ def floor_templates(freqs: np.ndarray, widths: np.ndarray, *, spacing_octaves: f
     x = (log_f[:, None] - centres[None, :]) / (2.0 * spacing_octaves)
     W = np.where(np.abs(x) < 1.0, np.cos(0.5 * np.pi * x) ** 2, 0.0) * widths[:, None]
     return (W / W.sum(axis=0, keepdims=True)).astype(np.float32)
+
+
+def response_gains(V: np.ndarray, V_hat: np.ndarray, freqs: np.ndarray, *, width_octaves: float = 0.5,
+                   max_gain: float = 4.0) -> np.ndarray:
+    """A smooth per-bin gain that brings a model's long-term spectrum to the input's.
+
+    The ratio of the input's to the model's spectrum summed over frames, both smoothed over
+    log-frequency with a Gaussian of standard deviation ``width_octaves``, scaled to a geometric
+    mean of 1 and clipped to ``[1 / max_gain, max_gain]``. It estimates how a recording's
+    instrument, microphone and room colour the spectrum relative to the sound the dictionary
+    was learned from (for a dictionary's own instrument it stays close to 1); it is too smooth to
+    follow single partials, so it does not fit notes.
+
+    Parameters
+    ----------
+    V : np.ndarray [shape=(n_bins, n_frames)]
+        Input features.
+    V_hat : np.ndarray [shape=(n_bins, n_frames)]
+        The model's reconstruction of ``V`` (``W @ H``).
+    freqs : np.ndarray [shape=(n_bins,)]
+        Centre frequency in Hz of each bin.
+    width_octaves : float > 0
+    max_gain : float >= 1
+
+    Returns
+    -------
+    gains : np.ndarray [shape=(n_bins,)], float32
+    """
+    if not width_octaves > 0 or not max_gain >= 1:
+        raise ValueError(f"need width_octaves > 0 and max_gain >= 1, got {width_octaves}, {max_gain}")
+    log_f = np.log2(np.maximum(np.asarray(freqs, dtype=np.float64), 1e-3))
+    kernel = np.exp(-0.5 * ((log_f[:, None] - log_f[None, :]) / width_octaves) ** 2)
+    num = kernel @ np.asarray(V, dtype=np.float64).sum(axis=1)
+    den = kernel @ np.asarray(V_hat, dtype=np.float64).sum(axis=1)
+    if not (num.max(initial=0.0) > 0 and den.max(initial=0.0) > 0):
+        return np.ones(len(log_f), dtype=np.float32)
+    tiny = 1e-12 * max(num.max(), den.max())
+    ratio = np.maximum(num, tiny) / np.maximum(den, tiny)
+    ratio /= np.exp(np.mean(np.log(ratio)))
+    return np.clip(ratio, 1.0 / max_gain, max_gain).astype(np.float32)

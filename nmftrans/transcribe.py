@@ -20,7 +20,7 @@ from nmftrans.dictionary import ROLE_ATTACK, Dictionary
 from nmftrans.features import SpectrogramStream, bandwidths, frequencies, n_frames_for
 from nmftrans.notes import (NoteParams, activations_to_notes, empty_notes, normalise_activations, pitch_activations,
                             reference_level)
-from nmftrans.templates import floor_templates
+from nmftrans.templates import floor_templates, response_gains
 
 # Below this RMS (about -80 dBFS) the input counts as silence.
 SILENCE_RMS = 1e-4
@@ -54,12 +54,17 @@ class SolverParams:
         frames: the result does not depend on how the audio arrives.
     refine_w_iter, refine_h_iter : int
         Semi-supervised adaptation to the input: after solving H, ``refine_w_iter`` MU updates of W
-        starting from the dictionary's (columns renormalised), then ``refine_h_iter`` more H
-        updates. Done per block, so results depend on ``block_s`` (not on how the file is read).
-        0 disables it.
+        starting from the dictionary's (after the response gain of ``eq_octaves``; columns
+        renormalised), then ``refine_h_iter`` more H updates. Done per block, so results depend
+        on ``block_s`` (not on how the file is read). 0 disables it.
     refine_stride : int
-        The W updates see every ``refine_stride``-th frame of the block (the statistics of a
-        template need far fewer frames than H does).
+        The adaptation (response gain, W updates) sees every ``refine_stride``-th frame of the
+        block (the statistics of a template need far fewer frames than H does).
+    eq_octaves : float
+        Width (Gaussian standard deviation, in octaves) of the smooth response gain that first
+        brings the dictionary's pitch templates to the recording's colour (instrument,
+        microphone, room; :func:`nmftrans.templates.response_gains`, at most ×4 either way),
+        followed by ``refine_h_iter`` H updates on the adaptation frames. 0: no gain.
     gamma : float or None
         Exponent of the H step (see :func:`nmftrans.kernels.update_activations`); None: the
         monotone one of β. The default 1.75 over-relaxes the KL step: 12 + 6 updates reach the
@@ -84,8 +89,9 @@ class SolverParams:
     l1: float = 0.0
     block_s: float = 15.0
     refine_w_iter: int = 3
-    refine_h_iter: int = 6
-    refine_stride: int = 3
+    refine_h_iter: int = 7
+    refine_stride: int = 5
+    eq_octaves: float = 0.5
     gamma: float | None = 1.75
     attack_weight: float = 0.5
     floor_octaves: float = 2.0
@@ -194,21 +200,33 @@ class _Columns:
 
 
 def _block_activations(V: np.ndarray, dictionary: Dictionary, solver: SolverParams) -> np.ndarray:
-    """Per-pitch activations of one block: solve H, optionally adapt W to the block and re-solve.
+    """Per-pitch activations of one block: solve H, adapt W to the block, solve H further.
 
-    The floor templates take part in both solves but are neither adapted nor tracked.
+    The adaptation runs on every ``refine_stride``-th frame: a smooth response gain on the pitch
+    templates (``eq_octaves``), H updated on those frames, then free MU updates of W
+    (``refine_w_iter``); the whole block's H then continues from the first solve with the
+    adapted W. The floor templates take part in every solve but are neither adapted nor tracked.
     """
     beta = dictionary.beta if solver.beta is None else solver.beta
     W = solver_templates(dictionary, solver)
     n_comp = dictionary.W.shape[1]
     H = solve_activations(V, W, beta, solver)
-    if solver.refine_w_iter > 0 and V.shape[1] > 0:
+    adapt_gain = solver.eq_octaves > 0
+    if (adapt_gain or solver.refine_w_iter > 0) and V.shape[1] > 0:
         step = max(1, solver.refine_stride)
-        Vs, Hs = (V, H) if step == 1 else (np.ascontiguousarray(V[:, ::step]), np.ascontiguousarray(H[:, ::step]))
-        W_fit, _ = kernels.update_dictionary(Vs, W, Hs, beta=beta, n_iter=solver.refine_w_iter, tol=0.0)
-        W_fit /= np.maximum(W_fit.sum(axis=0, keepdims=True), np.float32(1e-12))
-        W_fit[:, n_comp:] = W[:, n_comp:]  # the floor stays as it is
-        _update_columns(V, W_fit, H, beta, solver.refine_h_iter, 0.0, solver)
+        Vs, Hs = np.ascontiguousarray(V[:, ::step]), H[:, ::step].copy()
+        if adapt_gain:
+            gains = response_gains(Vs, W @ Hs, frequencies(dictionary.settings), width_octaves=solver.eq_octaves)
+            W = W.copy()
+            W[:, :n_comp] *= gains[:, None]
+            W[:, :n_comp] /= np.maximum(W[:, :n_comp].sum(axis=0, keepdims=True), np.float32(1e-12))
+            _update_columns(Vs, W, Hs, beta, solver.refine_h_iter, 0.0, solver)
+        if solver.refine_w_iter > 0:
+            W_fit, _ = kernels.update_dictionary(Vs, W, Hs, beta=beta, n_iter=solver.refine_w_iter, tol=0.0)
+            W_fit /= np.maximum(W_fit.sum(axis=0, keepdims=True), np.float32(1e-12))
+            W_fit[:, n_comp:] = W[:, n_comp:]  # the floor stays as it is
+            W = W_fit
+        _update_columns(V, np.ascontiguousarray(W), H, beta, solver.refine_h_iter, 0.0, solver)
     weights = np.where(dictionary.roles == ROLE_ATTACK, np.float32(solver.attack_weight), np.float32(1.0))
     A, _ = pitch_activations(H[:n_comp], dictionary.pitches, weights)
     return A

@@ -234,6 +234,7 @@ def test_unwritable_output_folder(kit, tmp_path):
     (["--tempo", "-5"], "--tempo"),
     (["--min-note-ms", "-1"], "--min-note-ms"),
     (["--floor-octaves", "-1"], "--floor-octaves"),
+    (["--eq-octaves", "-1"], "--eq-octaves"),
 ])
 def test_bad_option_values_are_usage_errors(kit, tmp_path, args, fragment):
     tmp, _ = kit

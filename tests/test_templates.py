@@ -1,4 +1,4 @@
-"""Template constructors: pitch-informed harmonic combs and the broadband floor."""
+"""Template constructors: pitch-informed harmonic combs, the broadband floor, the response gain."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import pytest
 from nmftrans.features import bandwidths, frequencies
 from nmftrans.kernels import update_activations
 from nmftrans.settings import FeatureSettings
-from nmftrans.templates import floor_templates, harmonic_templates
+from nmftrans.templates import floor_templates, harmonic_templates, response_gains
 
 
 def kl_misfit(v: np.ndarray, W: np.ndarray) -> float:
@@ -44,3 +44,27 @@ def test_floor_templates_tile_the_range_and_fit_smooth_spectra_only():
         assert kl_misfit(harmonic_templates([pitch], f)[:, 0], F) > 1.0
     with pytest.raises(ValueError, match="spacing_octaves"):
         floor_templates(f, bw, spacing_octaves=0)
+
+
+def test_response_gains_recover_a_smooth_colour_and_nothing_else(rng):
+    f = frequencies(FeatureSettings())
+    V_hat = rng.uniform(0.5, 1.5, size=(len(f), 40)).astype(np.float32)
+    np.testing.assert_allclose(response_gains(V_hat, V_hat, f), 1.0, atol=1e-6)
+    colour = (f / 500.0) ** -0.5  # a darker recording: -1.5 dB per octave (in compressed units)
+    g = response_gains(colour[:, None] * V_hat, V_hat, f)
+    band = (f > 100) & (f < 2500)  # away from the edges, where the smoothing is one-sided
+    expected = colour / np.exp(np.mean(np.log(colour)))
+    np.testing.assert_allclose(g[band] / np.exp(np.mean(np.log(g))), expected[band], rtol=0.1)
+    # clipped to max_gain either way
+    g = response_gains(np.where(f > 1000, 100.0, 0.01)[:, None] * V_hat, V_hat, f, max_gain=4.0)
+    assert g.max() == pytest.approx(4.0) and g.min() == pytest.approx(0.25)
+    # one partial twice as strong as the model says: the gain is spread over the neighbourhood,
+    # the same between the partials as on it, and far below 2
+    comb = harmonic_templates([45], f, n_partials=20)[:, 0]
+    louder = comb.copy()
+    louder[np.abs(f - 440.0) < 15] *= 2.0
+    g = response_gains(louder[:, None], comb[:, None], f)
+    on, between = g[np.argmin(np.abs(f - 440.0))], g[np.argmin(np.abs(f - 385.0))]
+    assert on < 1.3 and abs(on / between - 1.0) < 0.03
+    with pytest.raises(ValueError):
+        response_gains(V_hat, V_hat, f, width_octaves=0)
