@@ -67,7 +67,7 @@ class SolverParams:
         followed by ``refine_h_iter`` H updates on the adaptation frames. 0: no gain.
     gamma : float or None
         Exponent of the H step (see :func:`nmftrans.kernels.update_activations`); None: the
-        monotone one of β. The default 1.75 over-relaxes the KL step: 12 + 6 updates reach the
+        monotone one of β. The default 1.75 over-relaxes the KL step: 12 + 6 updates reached the
         transcriptions that 20 + 10 plain ones gave (``scripts/eval_accuracy.py``).
     attack_weight : float
         Weight of the attack templates in a pitch's activation (sustain templates weigh 1).
