@@ -12,7 +12,8 @@ the instrument the dictionary was learned from. For each pitch it
 2. accepts a candidate whose peak over the next ``peak_window_s`` reaches ``onset_threshold`` and
    whose rise reaches ``rise_threshold``, unless a pitch an octave, a twelfth, two octaves or a
    seventeenth below rises more at the same time (``sub_ratio``: the candidate is then that
-   note's partial, the classic octave error of NMF);
+   note's partial, the classic octave error of NMF), and times it where the activation has risen
+   ``onset_rise_fraction`` of the way from that minimum to its peak;
 3. ends the note where the activation falls below ``frame_threshold`` times its peak, or at the
    next accepted onset of the same pitch (a re-struck note).
 """
