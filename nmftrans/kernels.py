@@ -51,6 +51,10 @@ _THREE_HALF = 4  # beta == 1.5
 _GENERAL = 5  # any other finite beta
 
 
+# Default lag of the β < 1 denominator (update_activations' ``den_every``).
+DEN_EVERY = 6
+
+
 def _mode(beta: float) -> int:
     return {2.0: _EUC, 1.0: _KL, 0.5: _HALF, 0.0: _IS, 1.5: _THREE_HALF}.get(beta, _GENERAL)
 
@@ -209,47 +213,88 @@ def _kl_ratio(V, WH, eps, want_obj):  # pragma: no cover - compiled
     return acc.sum()
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=_PARALLEL)
-def _beta_ratio(V, WH, B, beta, mode, eps, want_obj):  # pragma: no cover - compiled
-    """With Y = max(WH, eps): WH <- V * Y**(beta-2) in place and B <- Y**(beta-1).
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"arcp", "afn"})
+def _half_ratio_row(v, r, b, eps, want_b):  # pragma: no cover - compiled
+    """β = 1/2 row of :func:`_beta_ratio`: s = max(r, eps)^(-1/2); r <- v s^3, b <- s.
+
+    ``arcp``/``afn`` let LLVM compute 1/sqrt as a hardware reciprocal-sqrt estimate plus a
+    Newton step (rsqrt14 on AVX-512, rsqrt on AVX): about 2x faster than sqrt and a
+    division, within a few float32 ulp (measured 5e-7 relative on r).
+    """
+    one = np.float32(1.0)
+    if want_b:
+        for j in range(r.shape[0]):
+            s = one / math.sqrt(max(r[j], eps))
+            r[j] = v[j] * (s * s * s)
+            b[j] = s
+    else:
+        for j in range(r.shape[0]):
+            s = one / math.sqrt(max(r[j], eps))
+            r[j] = v[j] * (s * s * s)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _beta_ratio(V, WH, B, beta, mode, eps, want_obj, want_b):  # pragma: no cover - compiled
+    """With Y = max(WH, eps) and S = Y**(beta-1): WH <- V * S / Y in place, and B <- S if
+    want_b.
 
     Returns D_β(V | WH) (float64) if want_obj else 0.
     """
     n_rows, n_cols = V.shape
     acc = np.zeros(n_rows, dtype=np.float64)
-    bm2 = np.float32(beta - 2.0)
+    bm1 = np.float32(beta - 1.0)
     one = np.float32(1.0)
-    for i in numba.prange(n_rows):
+    for i in range(n_rows):
         v = V[i]
         r = WH[i]
         b = B[i]
         if want_obj:
             acc[i] = _row_divergence(v, r, beta, mode, eps)
         if mode == _HALF:
-            for j in range(n_cols):
-                y = max(r[j], eps)
-                p = one / (y * math.sqrt(y))
-                r[j] = v[j] * p
-                b[j] = p * y
+            _half_ratio_row(v, r, b, eps, want_b)
         elif mode == _IS:
-            for j in range(n_cols):
-                y = max(r[j], eps)
-                q = one / y
-                r[j] = v[j] * q * q
-                b[j] = q
+            if want_b:
+                for j in range(n_cols):
+                    q = one / max(r[j], eps)
+                    r[j] = v[j] * q * q
+                    b[j] = q
+            else:
+                for j in range(n_cols):
+                    y = max(r[j], eps)
+                    r[j] = v[j] / (y * y)
         elif mode == _THREE_HALF:
+            if want_b:
+                for j in range(n_cols):
+                    p = math.sqrt(max(r[j], eps))
+                    r[j] = v[j] / p
+                    b[j] = p
+            else:
+                for j in range(n_cols):
+                    r[j] = v[j] / math.sqrt(max(r[j], eps))
+        elif want_b:
             for j in range(n_cols):
                 y = max(r[j], eps)
-                p = one / math.sqrt(y)
-                r[j] = v[j] * p
-                b[j] = p * y
+                p = y**bm1
+                r[j] = v[j] * p / y
+                b[j] = p
         else:
             for j in range(n_cols):
                 y = max(r[j], eps)
-                p = y**bm2
-                r[j] = v[j] * p
-                b[j] = p * y
+                r[j] = v[j] * y**bm1 / y
     return acc.sum()
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _rescale_columns(den, level, prev, expo, floor):  # pragma: no cover - compiled
+    """den[:, j] *= (max(level[j], floor) / max(prev[j], floor)) ** expo; then prev <- level."""
+    for j in range(level.shape[0]):
+        now = max(level[j], floor)
+        prev[j] = (now / max(prev[j], floor)) ** expo
+    for k in range(den.shape[0]):
+        d = den[k]
+        for j in range(d.shape[0]):
+            d[j] *= prev[j]
+    prev[:] = level
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", parallel=_PARALLEL)
@@ -359,46 +404,108 @@ def _inv_col_sums(F, l1, eps):  # pragma: no cover - compiled
 # ---------------------------------------------------------------------------------------
 
 
-def _mu_loop(V, F, Ft, X, beta, mode, gamma, l1, eps, n_iter, tol, check_every):
+# Column blocks of _mu_loop: an (m, cols) float32 block of F @ X of about this many bytes
+# stays in the L2/L3 cache between the GEMM that writes it, the elementwise pass and the
+# GEMM that reads it (measured at (1025, 88, 5000): the two GEMMs alone 5-14 % faster in
+# 256-1250-column blocks than on the whole width, and the elementwise pass no longer goes
+# through memory).
+_BLOCK_BYTES = 4 << 20
+_MIN_BLOCK = 256
+
+
+def _column_blocks(m: int, n: int) -> list[slice]:
+    """Column slices of width about ``_BLOCK_BYTES / (4 m)`` (at least ``_MIN_BLOCK``)
+    covering ``range(n)``, as even as possible."""
+    width = max(_MIN_BLOCK, _BLOCK_BYTES // (4 * max(m, 1)))
+    n_blocks = max(1, round(n / width))
+    edges = [round(i * n / n_blocks) for i in range(n_blocks + 1)]
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def _mu_loop(V, F, Ft, X, beta, mode, gamma, l1, eps, n_iter, tol, check_every, den_every=1):
     """Update X (k, n) in place so that F @ X ≈ V (m, n), with F (m, k) fixed.
 
     ``Ft`` is ``F.T`` C-contiguous. Returns the number of updates applied. With tol > 0 the
     objective D_β(V | F X) + l1 * sum(X) is evaluated every ``check_every`` iterations,
-    fused into the elementwise pass (no extra GEMM), and the loop stops when it decreased
-    by at most ``tol`` (relative) since the previous evaluation.
+    fused into the elementwise pass (no extra GEMM), and the loop stops after an update
+    whose starting objective was at most ``tol`` (relative) below the previous evaluation.
+
+    Every iteration runs over column blocks (:func:`_column_blocks`; the columns of X are
+    independent problems), so the ``(m, n)`` intermediates never leave the cache. For β
+    not 1 or 2 the denominator ``F^T (F X)^(β-1)`` is recomputed at iterations divisible
+    by ``den_every`` and reused in between, each column rescaled by the change of that
+    column's level (see below and :func:`update_activations`). If an
+    objective evaluation finds an increase while the denominator is lagged, the rest of
+    the loop recomputes it every iteration (exact MU) instead of stopping.
     """
     m, n = V.shape
     k = F.shape[1]
-    FX = np.empty((m, n), dtype=np.float32)
-    num = np.empty((k, n), dtype=np.float32)
+    blocks = _column_blocks(m, n)
+    if len(blocks) == 1:
+        Vb, Xb = [V], [X]
+    else:
+        Vb = [np.ascontiguousarray(V[:, b]) for b in blocks]
+        Xb = [np.ascontiguousarray(X[:, b]) for b in blocks]
+    width = max(b.stop - b.start for b in blocks)
+    # Flat scratch, viewed C-contiguous at each block's width.
+    FX_all = np.empty(m * width, dtype=np.float32)
+    num_all = np.empty(k * width, dtype=np.float32)
     if mode == _KL:
         inv_den = _inv_col_sums(F, l1, eps)  # the denominator F^T 1 + l1 is constant
     else:
-        B = np.empty((m, n), dtype=np.float32)
-        den = np.empty((k, n), dtype=np.float32)
+        B_all = np.empty(m * width, dtype=np.float32)
+        dens = [np.empty((k, x.shape[1]), dtype=np.float32) for x in Xb]
+        # Level of each column of F X: its mean weighted by F's mean row, w^T F X = c^T X
+        # (k products a column, not m). Between recomputations the denominator
+        # F^T (F X)^(β-1) is rescaled column by column by (level / old level)^(β-1), which
+        # is exact when a column of F X only changes by a factor (as in the first updates
+        # from a flat start); the floor is the level of an all-eps column.
+        row_w = F.mean(axis=1, dtype=np.float64)
+        c = (row_w @ F).astype(np.float32)
+        floor = np.float32(max(float(eps) * float(row_w.sum()), 1e-30))
+        expo = np.float32(beta - 1.0)
+        levels = [np.empty(x.shape[1], dtype=np.float32) for x in Xb]
     check = tol > 0.0
     prev = math.inf
     for it in range(n_iter):
         want = check and it % check_every == 0
-        np.matmul(F, X, out=FX)
-        if mode == _KL:
-            obj = _kl_ratio(V, FX, eps, want)
-        else:
-            obj = _beta_ratio(V, FX, B, beta, mode, eps, want)
+        fresh = it % den_every == 0
+        obj = 0.0
+        for j, x in enumerate(Xb):
+            w = x.shape[1]
+            FX = FX_all[: m * w].reshape(m, w)
+            num = num_all[: k * w].reshape(k, w)
+            np.matmul(F, x, out=FX)
+            if want and l1 > 0.0:
+                obj += float(l1) * _sum64(x)
+            if mode == _KL:
+                obj += _kl_ratio(Vb[j], FX, eps, want)
+            else:
+                obj += _beta_ratio(Vb[j], FX, B_all[: m * w].reshape(m, w), beta, mode, eps, want, fresh)
+            np.matmul(Ft, FX, out=num)
+            if mode == _KL and gamma == 1.0:
+                _scale_rows(x, num, inv_den)
+            elif mode == _KL:
+                _scale_rows_pow(x, num, inv_den, gamma)
+            else:
+                if fresh:
+                    np.matmul(Ft, B_all[: m * w].reshape(m, w), out=dens[j])
+                    np.matmul(c, x, out=levels[j])
+                else:
+                    _rescale_columns(dens[j], np.matmul(c, x), levels[j], expo, floor)
+                _mu_step(x, num, dens[j], l1, gamma, mode, eps)
         if want:
-            if l1 > 0.0:
-                obj += float(l1) * _sum64(X)
-            if it > 0 and prev - obj <= tol * abs(prev):
-                return it
+            # obj is that of X before this iteration's update (evaluated block by block
+            # in the same pass); the update is kept either way.
+            if it > 0 and obj > prev and den_every > 1:
+                den_every = 1  # the lag cost a step: exact MU from the next iteration on
+            elif it > 0 and prev - obj <= tol * abs(prev):
+                n_iter = it + 1
+                break
             prev = obj
-        np.matmul(Ft, FX, out=num)
-        if mode == _KL and gamma == 1.0:
-            _scale_rows(X, num, inv_den)
-        elif mode == _KL:
-            _scale_rows_pow(X, num, inv_den, gamma)
-        else:
-            np.matmul(Ft, B, out=den)
-            _mu_step(X, num, den, l1, gamma, mode, eps)
+    if len(blocks) > 1:
+        for b, x in zip(blocks, Xb):
+            X[:, b] = x
     return n_iter
 
 
@@ -422,10 +529,12 @@ def _mu_loop_euc(V, F, Ft, X, l1, eps, n_iter, tol, check_every):
             obj = max(half_v2 - _dot64(X, FtV) + 0.5 * _dot64(X, den), 0.0)
             if l1 > 0.0:
                 obj += float(l1) * _sum64(X)
-            if it > 0 and prev - obj <= tol * abs(prev):
-                return it
-            prev = obj
         _mu_step(X, FtV, den, l1, np.float32(1.0), _EUC, eps)
+        if want:
+            # As in _mu_loop: obj is that of X before this update, which is kept.
+            if it > 0 and prev - obj <= tol * abs(prev):
+                return it + 1
+            prev = obj
     return n_iter
 
 
@@ -441,7 +550,7 @@ def _update_terms(V, W, H, beta, mode, eps):
         den = np.ascontiguousarray(np.broadcast_to(row_sums, (V.shape[0], H.shape[0])))
         return np.matmul(WH, Ht), den
     B = np.empty_like(WH)
-    _beta_ratio(V, WH, B, beta, mode, eps, False)
+    _beta_ratio(V, WH, B, beta, mode, eps, False, True)
     return np.matmul(WH, Ht), np.matmul(B, Ht)
 
 
@@ -494,6 +603,12 @@ def _as_matrix(name: str, X) -> np.ndarray:
     if not np.isfinite(hi):
         raise ValueError(f"{name} must be finite (max is {hi})")
     return A
+
+
+def _lag(beta: float, den_every: int) -> int:
+    """The validated ``den_every``, or 1 where a lagged denominator is not used (β >= 1)."""
+    den_every = _check_count("den_every", den_every, 1)
+    return den_every if beta < 1 else 1
 
 
 def _check_shapes(V: np.ndarray, W: np.ndarray, H: np.ndarray) -> None:
@@ -577,14 +692,16 @@ def update_activations(
     eps: float = 1e-10,
     check_every: int = 5,
     gamma: float | None = None,
+    den_every: int = DEN_EVERY,
 ) -> tuple[np.ndarray, int]:
     """Fit activations ``H`` with the dictionary ``W`` fixed, by β-divergence MU.
 
     ``H <- H * [(W^T (V * (WH)^(β-2))) / (W^T (WH)^(β-1) + l1)] ** gamma_exponent(beta)``;
     for ``beta = 2`` this is ``H <- H * (W^T V) / (W^T W H + l1)`` with ``W^T V`` and
     ``W^T W`` precomputed (``W @ H`` is never formed), for ``beta = 1`` the denominator
-    ``W^T 1 + l1`` is constant. Each update does not increase
-    ``D_β(V | W H) + l1 * sum(H)``.
+    ``W^T 1 + l1`` is constant. With the default ``gamma``, each update does not increase
+    ``D_β(V | W H) + l1 * sum(H)``, except that for β < 1 the denominator is by default
+    recomputed only every ``den_every`` updates (below).
 
     Parameters
     ----------
@@ -601,8 +718,9 @@ def update_activations(
         Maximum number of updates.
     tol : float >= 0
         Stop when the objective decreased by at most ``tol`` (relative) over the last
-        ``check_every`` updates. ``tol = 0`` disables the test (and its objective
-        evaluations): exactly ``n_iter`` updates are run.
+        ``check_every`` updates (the update in whose pass that was measured is still
+        applied). ``tol = 0`` disables the test (and its objective evaluations): exactly
+        ``n_iter`` updates are run.
     l1 : float >= 0
         Weight of the L1 penalty ``l1 * sum(H)`` (added to the denominator).
     eps : float > 0
@@ -615,6 +733,22 @@ def update_activations(
         (1, 2) keeps the fixed points and their local stability (Badeau, Bertin & Vincent,
         IEEE TNN 2010) and reaches a given fit in fewer iterations, without the monotonicity
         guarantee. 1.5, 1.75 and 2 are computed without ``pow``.
+    den_every : int >= 1
+        For β < 1 only, whose denominator ``W^T (WH)^(β-1)`` is a third matrix product
+        per update: it is recomputed at every ``den_every``-th update (the first included);
+        in between, each column of the last one is scaled by ``(l / l_old)^(β-1)``, where
+        ``l`` is the column's level ``mean_f(W) @ WH`` (exact when a column of ``WH`` only
+        changes by a factor). ``1`` is the exact MU above. For β < 1 the denominator is the
+        gradient of the tangent that bounds the concave part of the divergence; a stale,
+        rescaled one is the gradient of a tangent at another point, so it still gives an
+        upper bound, only a looser one, and the fixed points are the same (at a fixed point
+        ``WH`` no longer changes). Measured on 30 s of four piano and guitar recordings
+        (the shipped piano dictionary, 269 bins x 176 templates): with ``den_every = 6`` 40 updates
+        did the work of 37-39 exact ones (β = 0: 37-38.6, β = 1/2: 38.5-39.2) in 0.74-0.77
+        of their time. There is no per-update guarantee: if an objective evaluation
+        (``tol > 0``) finds an increase, the remaining updates are exact. For β > 1 the
+        denominator comes from the convex part and a stale one is no bound (the iteration
+        diverged), so updates are always exact there.
 
     Returns
     -------
@@ -644,11 +778,12 @@ def update_activations(
         g = np.float32(_check_positive("gamma", gamma, allow_zero=False))
         if not g <= 2.0:
             raise ValueError(f"gamma must be in (0, 2], got {gamma!r}")
+    den_every = _lag(b, den_every)
     mode = _mode(b)
     if mode == _EUC:
         n_run = _mu_loop_euc(V, W, Wt, H, l1, e, n_iter, tol, check_every)
     else:
-        n_run = _mu_loop(V, W, Wt, H, b, mode, g, l1, e, n_iter, tol, check_every)
+        n_run = _mu_loop(V, W, Wt, H, b, mode, g, l1, e, n_iter, tol, check_every, den_every)
     return H, int(n_run)
 
 
@@ -662,6 +797,7 @@ def update_dictionary(
     tol: float = 1e-4,
     eps: float = 1e-10,
     check_every: int = 5,
+    den_every: int = DEN_EVERY,
 ) -> tuple[np.ndarray, int]:
     """Fit the dictionary ``W`` with the activations ``H`` fixed, by β-divergence MU.
 
@@ -676,7 +812,7 @@ def update_dictionary(
         Initial dictionary (copied, not modified).
     H : np.ndarray [shape=(n_comp, n_frames)], nonnegative
         Activations, not modified.
-    beta, n_iter, tol, eps, check_every
+    beta, n_iter, tol, eps, check_every, den_every
         As in :func:`update_activations`.
 
     Returns
@@ -700,12 +836,13 @@ def update_dictionary(
     Ht = np.ascontiguousarray(H.T)
     Wt = np.array(W.T, order="C", copy=True)  # updated in place: never the caller's W
     zero = np.float32(0.0)
+    den_every = _lag(b, den_every)
     mode = _mode(b)
     if mode == _EUC:
         n_run = _mu_loop_euc(Vt, Ht, H, Wt, zero, e, n_iter, tol, check_every)
     else:
         g = np.float32(gamma_exponent(b))
-        n_run = _mu_loop(Vt, Ht, H, Wt, b, mode, g, zero, e, n_iter, tol, check_every)
+        n_run = _mu_loop(Vt, Ht, H, Wt, b, mode, g, zero, e, n_iter, tol, check_every, den_every)
     return np.ascontiguousarray(Wt.T), int(n_run)
 
 

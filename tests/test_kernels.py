@@ -40,15 +40,27 @@ def ref_divergence(V, V_hat, beta):
     return np.sum(x**beta + (beta - 1) * y**beta - beta * x * y ** (beta - 1)) / (beta * (beta - 1))
 
 
-def ref_update_H(V, W, H, beta, n_iter, l1=0.0):
-    """NumPy float64 MU on H with W fixed (Févotte & Idier 2011)."""
+def ref_update_H(V, W, H, beta, n_iter, l1=0.0, den_every=1, gamma=None):
+    """NumPy float64 MU on H with W fixed (Févotte & Idier 2011).
+
+    With ``den_every > 1`` the product ``W^T (WH)^(β-1)`` is recomputed only at iterations
+    divisible by it; in between, each of its columns is scaled by ``(level / old
+    level)^(β-1)``, the level of a column being its mean ``W.mean(axis=1) @ WH``.
+    """
     V, W, H = (np.asarray(a, np.float64) for a in (V, W, H))
-    g = ref_gamma(beta)
-    for _ in range(n_iter):
+    g = ref_gamma(beta) if gamma is None else gamma
+    w_mean = W.mean(axis=1)
+    floor = EPS * w_mean.sum()
+    for it in range(n_iter):
+        level = np.maximum(w_mean @ (W @ H), floor)
         WH = np.maximum(W @ H, EPS)
         num = W.T @ (V * WH ** (beta - 2))
-        den = W.T @ WH ** (beta - 1) + l1
-        H = H * (num / np.maximum(den, EPS)) ** g
+        if it % den_every == 0:
+            prod = W.T @ WH ** (beta - 1)
+        else:
+            prod = prod * (level / prev_level) ** (beta - 1)
+        prev_level = level
+        H = H * (num / np.maximum(prod + l1, EPS)) ** g
     return H
 
 
@@ -134,7 +146,7 @@ def test_beta_divergence_zeros_in_target():
 def test_update_activations_matches_reference(rng, beta, l1):
     V, W, _ = make_problem(rng)
     H0 = (rng.random((W.shape[1], V.shape[1])) + 0.1).astype(np.float32)
-    H, n_run = update_activations(V, W, H0, beta=beta, n_iter=15, tol=0, l1=l1)
+    H, n_run = update_activations(V, W, H0, beta=beta, n_iter=15, tol=0, l1=l1, den_every=1)
     assert n_run == 15
     assert H.dtype == np.float32 and H.shape == H0.shape and H.flags.c_contiguous
     np.testing.assert_allclose(H, ref_update_H(V, W, H0, beta, 15, l1), rtol=1e-4, atol=1e-6)
@@ -144,7 +156,7 @@ def test_update_activations_matches_reference(rng, beta, l1):
 def test_update_dictionary_matches_reference(rng, beta):
     V, _, H = make_problem(rng)
     W0 = (rng.random((V.shape[0], H.shape[0])) + 0.1).astype(np.float32)
-    W, n_run = update_dictionary(V, W0, H, beta=beta, n_iter=15, tol=0)
+    W, n_run = update_dictionary(V, W0, H, beta=beta, n_iter=15, tol=0, den_every=1)
     assert n_run == 15
     assert W.dtype == np.float32 and W.shape == W0.shape and W.flags.c_contiguous
     np.testing.assert_allclose(W, ref_update_W(V, W0, H, beta, 15), rtol=1e-4, atol=1e-6)
@@ -165,7 +177,7 @@ def ref_update_H_gamma(V, W, H, beta, n_iter, gamma):
 def test_step_exponent_override_matches_reference(rng, beta, gamma):
     V, W, _ = make_problem(rng)
     H0 = (rng.random((W.shape[1], V.shape[1])) + 0.1).astype(np.float32)
-    H, _ = update_activations(V, W, H0, beta=beta, n_iter=8, tol=0, gamma=gamma)
+    H, _ = update_activations(V, W, H0, beta=beta, n_iter=8, tol=0, gamma=gamma, den_every=1)
     if beta == 2.0:  # the Euclidean rule has no exponent: the override must not change it
         np.testing.assert_allclose(H, ref_update_H(V, W, H0, beta, 8), rtol=1e-4, atol=1e-6)
     else:
@@ -192,8 +204,73 @@ def test_general_beta_matches_reference(rng):
     V, W, _ = make_problem(rng)
     H0 = (rng.random((W.shape[1], V.shape[1])) + 0.1).astype(np.float32)
     for beta in (-0.5, 0.3, 1.2, 3.0):
-        H, _ = update_activations(V, W, H0, beta=beta, n_iter=10, tol=0, l1=0.1)
+        H, _ = update_activations(V, W, H0, beta=beta, n_iter=10, tol=0, l1=0.1, den_every=1)
         np.testing.assert_allclose(H, ref_update_H(V, W, H0, beta, 10, 0.1), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("beta", [0.5, 0.0, -0.5])
+def test_lagged_denominator_matches_reference(rng, beta):
+    """For β < 1 the default recomputes the denominator every DEN_EVERY (6) updates."""
+    V, W, _ = make_problem(rng)
+    H0 = (rng.random((W.shape[1], V.shape[1])) + 0.1).astype(np.float32)
+    H, _ = update_activations(V, W, H0, beta=beta, n_iter=15, tol=0, l1=0.1)
+    np.testing.assert_allclose(H, ref_update_H(V, W, H0, beta, 15, 0.1, den_every=6), rtol=1e-4, atol=1e-6)
+    assert not np.allclose(H, ref_update_H(V, W, H0, beta, 15, 0.1), rtol=1e-3)
+    H4, _ = update_activations(V, W, H0, beta=beta, n_iter=15, tol=0, l1=0.1, den_every=4)
+    np.testing.assert_allclose(H4, ref_update_H(V, W, H0, beta, 15, 0.1, den_every=4), rtol=1e-4, atol=1e-6)
+
+
+def test_lag_falls_back_to_exact_updates_instead_of_stopping(rng):
+    """γ = 2 over-relaxes β = 1/2: the lagged run's objective rises at update 6. With
+    the stop test on, the loop then goes on with exact updates instead of stopping."""
+    V, W, _ = make_problem(rng, n_bins=30, n_comp=8, n_frames=10, noise=2.0)
+    H0 = np.full((8, 10), 0.5, np.float32)
+    lagged = [ref_update_H(V, W, H0, 0.5, n, den_every=6, gamma=2.0) for n in (4, 5, 6)]
+    obj = [objective(V, W, h.astype(np.float32), 0.5) for h in lagged]
+    assert obj[2] > obj[1] * (1 + 1e-4) and obj[1] < obj[0]
+    H, n_run = update_activations(V, W, H0, beta=0.5, n_iter=20, tol=1e-9, check_every=1, gamma=2.0, den_every=6)
+    assert n_run == 20
+    # the rise is seen in the pass of update 7 (which is fresh anyway); all later ones are exact
+    expected = ref_update_H(V, W, lagged[2], 0.5, 14, gamma=2.0)
+    np.testing.assert_allclose(H, expected, rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize("beta", [1.5, 3.0])
+def test_no_lag_above_beta_one(rng, beta):
+    """For β > 1 a stale denominator is no bound: den_every is ignored (exact MU)."""
+    V, W, _ = make_problem(rng)
+    H0 = (rng.random((W.shape[1], V.shape[1])) + 0.1).astype(np.float32)
+    H, _ = update_activations(V, W, H0, beta=beta, n_iter=12, tol=0, den_every=5)
+    np.testing.assert_allclose(H, ref_update_H(V, W, H0, beta, 12), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("beta", [0.5, 0.0])
+def test_lagged_denominator_keeps_the_fit_and_the_fixed_point(rng, beta):
+    V, W, _ = make_problem(rng, n_bins=60, n_comp=10, n_frames=40, noise=0.5)
+    H0 = np.full((W.shape[1], V.shape[1]), 0.5, dtype=np.float32)
+    lag, _ = update_activations(V, W, H0, beta=beta, n_iter=30, tol=0)
+    exact, _ = update_activations(V, W, H0, beta=beta, n_iter=30, tol=0, den_every=1)
+    assert objective(V, W, lag, beta) <= 1.01 * objective(V, W, exact, beta)
+    lag, _ = update_activations(V, W, H0, beta=beta, n_iter=2000, tol=0)
+    exact, _ = update_activations(V, W, H0, beta=beta, n_iter=2000, tol=0, den_every=1)
+    np.testing.assert_allclose(lag, exact, rtol=2e-3, atol=1e-4 * float(exact.max()))
+
+
+@pytest.mark.parametrize("beta, den_every", [(1.0, 1), (0.5, 1), (0.5, 4), (0.0, 3)])
+def test_column_blocks_give_the_unblocked_result(rng, monkeypatch, beta, den_every):
+    """The loop runs over column blocks; four blocks of 7-8 columns change nothing."""
+    from nmftrans import kernels
+
+    V, W, _ = make_problem(rng, n_frames=30)
+    H0 = (rng.random((W.shape[1], V.shape[1])) + 0.1).astype(np.float32)
+    whole = update_activations(V, W, H0, beta=beta, n_iter=12, tol=1e-3, check_every=2, den_every=den_every)
+    monkeypatch.setattr(kernels, "_MIN_BLOCK", 1)
+    monkeypatch.setattr(kernels, "_BLOCK_BYTES", 4 * V.shape[0] * 7)
+    assert sorted(b.stop - b.start for b in kernels._column_blocks(*V.shape)) == [7, 7, 8, 8]
+    blocked = update_activations(V, W, H0, beta=beta, n_iter=12, tol=1e-3, check_every=2, den_every=den_every)
+    np.testing.assert_allclose(blocked[0], whole[0], rtol=1e-5)
+    assert blocked[1] == whole[1]
+    np.testing.assert_allclose(blocked[0], ref_update_H(V, W, H0, beta, whole[1], den_every=den_every), rtol=1e-4)
 
 
 def test_inputs_not_modified_and_any_layout_accepted(rng):
@@ -302,7 +379,7 @@ def test_tol_stops_early_when_converged(rng, beta):
     H, n_run = update_activations(V, W, beta=beta, n_iter=3000, tol=0)
     assert n_run == 3000
     H2, n_run = update_activations(V, W, H, beta=beta, n_iter=500, tol=1e-4, check_every=5)
-    assert n_run == 5  # stops at the first comparison of the objective
+    assert n_run == 6  # stops at the first comparison of the objective (update 6 is kept)
     W2, n_w = update_dictionary(V, W, H, beta=beta, n_iter=500, tol=1e-1, check_every=3)
     assert n_w < 500
 
@@ -335,6 +412,8 @@ def test_invalid_inputs_raise(rng):
         lambda: update_activations(V, W, n_iter=-1),
         lambda: update_activations(V, W, n_iter=2.5),
         lambda: update_activations(V, W, check_every=0),
+        lambda: update_activations(V, W, den_every=0),
+        lambda: update_activations(V, W, beta=1.0, den_every=1.5),
         lambda: update_activations(V, W, tol=-1),
         lambda: update_activations(V, W, l1=-0.1),
         lambda: update_activations(V, W, eps=0),
