@@ -11,7 +11,9 @@ The model is ``V ≈ W @ H`` with
 and the objective is the elementwise β-divergence ``D_β(V | W H)`` (plus ``l1 * sum(H)``
 for :func:`update_activations`).  The updates are the heuristic-free MU of Févotte & Idier
 (2011), "Algorithms for nonnegative matrix factorization with the β-divergence", with the
-exponent :func:`gamma_exponent` that makes the objective non-increasing for every β.
+exponent :func:`gamma_exponent` that makes the objective non-increasing for every β; for
+β < 1 their third matrix product is by default recomputed every ``DEN_EVERY`` updates and
+rescaled per column in between (``den_every`` in :func:`update_activations`).
 
 All computation is float32 (C-contiguous); divergences are accumulated in float64.
 Private ``_name`` functions trust their inputs: ``numba.njit(cache=True)`` kernels for all
