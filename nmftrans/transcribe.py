@@ -199,18 +199,32 @@ class _Columns:
         return self.data if self.n == self.data.shape[1] else self.data[:, : self.n]
 
 
-def _block_activations(V: np.ndarray, dictionary: Dictionary, solver: SolverParams) -> np.ndarray:
+def _first_solve(V: np.ndarray, dictionary: Dictionary, solver: SolverParams) -> np.ndarray:
+    """The first solve of H (:func:`solve_activations` with the solver's templates) on frames ``V``."""
+    beta = dictionary.beta if solver.beta is None else solver.beta
+    return solve_activations(V, solver_templates(dictionary, solver), beta, solver)
+
+
+def _block_activations(V: np.ndarray, dictionary: Dictionary, solver: SolverParams, early=()) -> np.ndarray:
     """Per-pitch activations of one block: solve H, adapt W to the block, solve H further.
 
     The adaptation runs on every ``refine_stride``-th frame: a smooth response gain on the pitch
     templates (``eq_octaves``), H updated on those frames, then free MU updates of W
     (``refine_w_iter``); the whole block's H then continues from the first solve with the
     adapted W. The floor templates take part in every solve but are neither adapted nor tracked.
+
+    ``early``: futures (or arrays) of the first solve of the block's leading ``SOLVE_COLUMNS``-frame
+    chunks, computed while the block was still being read; the first solve is per frame, on the
+    same chunks, so the result is the same.
     """
     beta = dictionary.beta if solver.beta is None else solver.beta
     W = solver_templates(dictionary, solver)
     n_comp = dictionary.W.shape[1]
-    H = solve_activations(V, W, beta, solver)
+    parts = [part.result() if hasattr(part, "result") else part for part in early]
+    done = sum(part.shape[1] for part in parts)
+    H = solve_activations(V[:, done:], W, beta, solver)
+    if parts:
+        H = np.concatenate(parts + [H], axis=1)
     adapt_gain = solver.eq_octaves > 0
     if (adapt_gain or solver.refine_w_iter > 0) and V.shape[1] > 0:
         step = max(1, solver.refine_stride)
@@ -345,10 +359,11 @@ def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = Sol
         for y in blocks:
             sum_sq += float(np.dot(y.astype(np.float64), y))
             n_samples += len(y)
-            for V in cutter.push(stream.push(y)):
-                solving.submit(V)
-        for V in cutter.push(stream.finish(), last=True):
-            solving.submit(V)
+            for V, index, own in cutter.push(stream.push(y)):
+                solving.submit(V, index, own)
+            solving.start_early(*cutter.filling())
+        for V, index, own in cutter.push(stream.finish(), last=True):
+            solving.submit(V, index, own)
         A = solving.result()
         return _finish(A, sum_sq, n_samples, dictionary, note_params)
 
@@ -367,32 +382,45 @@ class _FrameBlocks:
         self.half = max(1, size // 2)
         self.block: np.ndarray | None = None  # being filled
         self.n = 0
+        self.index = -1  # number of the block being filled (counted from 0)
         self.held: np.ndarray | None = None  # full, sent once the next one has half a block
 
-    def push(self, V: np.ndarray, last: bool = False) -> list[np.ndarray]:
-        """Add frames ``(n_bins, n)``; return the blocks now complete (on ``last``, the rest too)."""
+    def push(self, V: np.ndarray, last: bool = False) -> list[tuple[np.ndarray, int, int]]:
+        """Add frames ``(n_bins, n)``; return the blocks now complete (on ``last``, the rest too).
+
+        Each block comes as ``(frames, index, own)``: the block's frames, the number of the block
+        that was filled for it (as in :meth:`filling`) and how many of its leading frames are
+        that block's frames (a short rest joined to it follows them).
+        """
         out = []
         pos = 0
         while pos < V.shape[1]:
             if self.block is None:
                 self.block = np.empty((V.shape[0], self.size), dtype=np.float32)
+                self.index += 1
             take = min(self.size - self.n, V.shape[1] - pos)
             self.block[:, self.n:self.n + take] = V[:, pos:pos + take]
             self.n += take
             pos += take
             if self.held is not None and self.n >= self.half:
-                out.append(self.held)
+                out.append((self.held, self.index - 1, self.size))
                 self.held = None
             if self.n == self.size:
                 self.held, self.block, self.n = self.block, None, 0
         if last:
             rest = self.block[:, :self.n] if self.n else None
             if self.held is not None:
-                out.append(self.held if rest is None else np.concatenate([self.held, rest], axis=1))
+                held_index = self.index - 1 if rest is not None else self.index
+                frames = self.held if rest is None else np.concatenate([self.held, rest], axis=1)
+                out.append((frames, held_index, self.size))
             elif rest is not None:
-                out.append(np.ascontiguousarray(rest))
+                out.append((np.ascontiguousarray(rest), self.index, self.n))
             self.block, self.n, self.held = None, 0, None
         return out
+
+    def filling(self) -> tuple[int, np.ndarray | None, int]:
+        """The block being filled: its number, its array (None between blocks) and its frames so far."""
+        return self.index, self.block, self.n
 
 
 def solver_threads(requested: int = 0) -> int:
@@ -418,6 +446,11 @@ class _BlockSolver:
     blocks rather than by spinning BLAS threads, and so that the result does not depend on the
     number of threads. At most ``threads + 1`` blocks wait in memory: one is queued, so a thread
     that finishes a block starts the next at once instead of waiting for the reader.
+
+    With more than one thread, the first solve (per frame, the larger part of a block's work)
+    starts on each ``SOLVE_COLUMNS``-frame chunk of a block as soon as the chunk has been read
+    (:meth:`start_early`), so that no thread waits for a whole block at the start of a file. The
+    chunks are those the block's own first solve would use, so the result does not change.
     """
 
     def __init__(self, dictionary: Dictionary, solver: SolverParams, capacity: int = 1024, spill: bool = False):
@@ -426,6 +459,7 @@ class _BlockSolver:
         self.columns = _SpilledColumns() if spill else _Columns(rows, capacity)
         self.threads = solver_threads(solver.threads)
         self._pending = collections.deque()
+        self._early = {}  # block number -> futures of the first solve of its leading chunks
         self._pool = None
         self._limits = None
 
@@ -440,11 +474,25 @@ class _BlockSolver:
             self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="nmftrans-block")
         return self
 
-    def submit(self, V: np.ndarray) -> None:
+    def start_early(self, index: int, block: np.ndarray | None, n: int) -> None:
+        """Start the first solve of the complete chunks among the ``n`` frames read so far of
+        block number ``index`` (``_FrameBlocks.filling``)."""
+        if self._pool is None or block is None:
+            return
+        started = self._early.setdefault(index, [])
+        size = SOLVE_COLUMNS
+        while (len(started) + 1) * size <= n:
+            chunk = block[:, len(started) * size:(len(started) + 1) * size].copy()
+            started.append(self._pool.submit(_first_solve, chunk, self.dictionary, self.solver))
+
+    def submit(self, V: np.ndarray, index: int = -1, own: int = 0) -> None:
+        """Solve block ``V``; ``index`` and ``own``: its number and how many leading frames
+        are that block's own (as ``_FrameBlocks.push`` gives them)."""
         if self._pool is None:
             self.columns.append(_block_activations(V, self.dictionary, self.solver))
             return
-        self._pending.append(self._pool.submit(_block_activations, V, self.dictionary, self.solver))
+        early = [f for i, f in enumerate(self._early.pop(index, [])) if (i + 1) * SOLVE_COLUMNS <= own]
+        self._pending.append(self._pool.submit(_block_activations, V, self.dictionary, self.solver, early))
         while len(self._pending) > self.threads + 1:
             self.columns.append(self._pending.popleft().result())
 
@@ -456,7 +504,7 @@ class _BlockSolver:
 
     def __exit__(self, *exc):
         if self._pool is not None:
-            for future in self._pending:
+            for future in [*self._pending, *(f for started in self._early.values() for f in started)]:
                 future.cancel()
             self._pool.shutdown(wait=True)
         if self._limits is not None:

@@ -36,6 +36,28 @@ def test_any_number_of_threads_gives_identical_activations(dictionary, piece):
     np.testing.assert_array_equal(one.notes, three.notes)
 
 
+def test_first_solve_started_while_reading_changes_nothing(dictionary, piece, monkeypatch):
+    """With threads, the first solve of a block's chunks starts as they are read; the result
+    is bit for bit that of one thread, which solves each block whole."""
+    import nmftrans.transcribe as tr
+
+    _, y = piece
+    monkeypatch.setattr(tr, "SOLVE_COLUMNS", 20)  # blocks of 86 frames: 4 whole chunks each
+    monkeypatch.setattr(tr, "READ_S", 0.3)
+    calls = []
+    first_solve = tr._first_solve
+    monkeypatch.setattr(tr, "_first_solve", lambda V, *a: calls.append(V.shape[1]) or first_solve(V, *a))
+    path_solver = SolverParams(block_s=1.0)
+    blocks = [y[i:i + 6615] for i in range(0, len(y), 6615)]
+    one = tr.transcribe_blocks(iter(blocks), dictionary, replace(path_solver, threads=1), n_samples_hint=len(y))
+    assert calls == []
+    two = tr.transcribe_blocks(iter(blocks), dictionary, replace(path_solver, threads=2), n_samples_hint=len(y))
+    n_blocks = one.activations.shape[1] // 86
+    assert n_blocks >= 4 and len(calls) >= 3 * n_blocks and set(calls) == {20}
+    np.testing.assert_array_equal(one.activations, two.activations)
+    np.testing.assert_array_equal(one.notes, two.notes)
+
+
 def test_flat_memory_tracking_gives_the_same_notes(dictionary, piece, tmp_path):
     ref, y = piece
     path = tmp_path / "piece.wav"
@@ -68,7 +90,12 @@ def test_frame_blocks_cut_any_pieces_into_blocks_of_the_solver_size(rng, size):
     for _ in range(20):
         pieces = [rng.random((3, int(n)), dtype=np.float32) for n in rng.integers(0, 40, rng.integers(1, 12))]
         cutter = _FrameBlocks(size)
-        blocks = [b for i, p in enumerate(pieces) for b in cutter.push(p, last=i == len(pieces) - 1)]
+        blocks = []
+        for i, p in enumerate(pieces):
+            for b, index, own in cutter.push(p, last=i == len(pieces) - 1):
+                # the block's own frames are those of the block that was filled for it
+                assert index == len(blocks) and own == min(b.shape[1], size)
+                blocks.append(b)
         total = sum(p.shape[1] for p in pieces)
         joined = np.concatenate([np.zeros((3, 0), np.float32)] + pieces, axis=1)
         np.testing.assert_array_equal(np.concatenate([np.zeros((3, 0), np.float32)] + blocks, axis=1), joined)
