@@ -434,9 +434,10 @@ def _mu_loop(V, F, Ft, X, beta, mode, gamma, l1, eps, n_iter, tol, check_every, 
 
     Every iteration runs over column blocks (:func:`_column_blocks`; the columns of X are
     independent problems), so the ``(m, n)`` intermediates never leave the cache. For β
-    not 1 or 2 the denominator ``F^T (F X)^(β-1)`` is recomputed at iterations divisible
-    by ``den_every`` and reused in between, each column rescaled by the change of that
-    column's level (see below and :func:`update_activations`). If an
+    < 1 (callers pass ``den_every = 1`` otherwise) the denominator ``F^T (F X)^(β-1)`` is
+    recomputed at iterations divisible by ``den_every`` and reused in between, each column
+    rescaled by the change of that column's level (see below and
+    :func:`update_activations`). If an
     objective evaluation finds an increase while the denominator is lagged, the rest of
     the loop recomputes it every iteration (exact MU) instead of stopping.
     """
@@ -492,7 +493,8 @@ def _mu_loop(V, F, Ft, X, beta, mode, gamma, l1, eps, n_iter, tol, check_every, 
             else:
                 if fresh:
                     np.matmul(Ft, B_all[: m * w].reshape(m, w), out=dens[j])
-                    np.matmul(c, x, out=levels[j])
+                    if den_every > 1:  # the levels only serve the lagged updates
+                        np.matmul(c, x, out=levels[j])
                 else:
                     _rescale_columns(dens[j], np.matmul(c, x), levels[j], expo, floor)
                 _mu_step(x, num, dens[j], l1, gamma, mode, eps)

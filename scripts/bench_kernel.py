@@ -215,7 +215,7 @@ def main(argv=None) -> None:
     lagged = beta_divergence(V, W @ Hd, 0.5)
     exact, H = [beta_divergence(V, W @ H0, 0.5)], H0
     for _ in range(n_iter):
-        H, _ = update_activations(V, W, H, beta=0.5, n_iter=1, tol=0)
+        H, _ = update_activations(V, W, H, beta=0.5, n_iter=1, tol=0, den_every=1)
         exact.append(beta_divergence(V, W @ H, 0.5))
     worth = float(np.interp(-lagged, -np.asarray(exact), np.arange(n_iter + 1)))
     print(
