@@ -1,4 +1,4 @@
-"""Activations -> note events. Pure NumPy post-processing: no I/O, no solving.
+"""Activations -> note events. Pure post-processing: no I/O, no solving.
 
 A note list is ``np.ndarray [shape=(n_notes, 4)], float64`` with columns onset (s), offset (s),
 MIDI pitch and MIDI velocity, sorted by onset then pitch.
@@ -16,6 +16,9 @@ the instrument the dictionary was learned from. For each pitch it
    ``onset_rise_fraction`` of the way from that minimum to its peak;
 3. ends the note where the activation falls below ``frame_threshold`` times its peak, or at the
    next accepted onset of the same pitch (a re-struck note).
+
+Each pitch row is scanned by one compiled function (Numba, :func:`_track_row`); the loop over
+pitches and the octave check's choice of rows stay in Python.
 """
 
 from __future__ import annotations
@@ -174,33 +177,38 @@ def normalise_activations(A: np.ndarray, percentile: float = 90.0, *, copy: bool
     return out
 
 
-def _prev_min(a: np.ndarray, k: int) -> np.ndarray:
+@numba.njit(cache=True, nogil=True)
+def _prev_min(a, k):  # pragma: no cover - compiled
     """Minimum of ``a[t-k:t]`` for each ``t`` of a nonnegative 1-D array (zeros before the start)."""
-    out = np.zeros_like(a)
     n = len(a)
+    out = np.zeros(n, dtype=a.dtype)
     if n > k:
-        if k <= 16:  # a few shifted minima are cheaper than a running-minimum filter
-            m = a[: n - k].copy()
-            for j in range(1, k):
-                np.minimum(m, a[j: n - k + j], out=m)
-        else:
-            from numpy.lib.stride_tricks import sliding_window_view
-
-            m = sliding_window_view(a[:-1], k).min(axis=1)
-        out[k:] = m
+        m = out[k:]
+        m[:] = a[: n - k]
+        for j in range(1, k):  # k shifted minima: vectorised passes
+            for t in range(n - k):
+                m[t] = min(m[t], a[j + t])
     return out
 
 
-def _max_at(a: np.ndarray, at: np.ndarray, lo: int, hi: int) -> np.ndarray:
+@numba.njit(cache=True, nogil=True)
+def _max_at(a, at, lo, hi):  # pragma: no cover - compiled
     """Maximum of ``a[t+lo : t+hi+1]`` and 0 for each ``t`` in ``at`` (zeros outside ``a``)."""
-    from numpy.lib.stride_tricks import sliding_window_view
+    n = len(a)
+    out = np.zeros(len(at), dtype=a.dtype)
+    for i in range(len(at)):
+        m = 0.0
+        for j in range(max(0, at[i] + lo), min(n, at[i] + hi + 1)):
+            if a[j] > m:
+                m = a[j]
+        out[i] = m
+    return out
 
-    if len(at) == 0:
-        return np.zeros(0, dtype=a.dtype)
-    pad_lo, pad_hi = max(0, -lo), max(0, hi)
-    padded = np.concatenate([np.zeros(pad_lo, a.dtype), a, np.zeros(pad_hi, a.dtype)])
-    windows = sliding_window_view(padded, hi - lo + 1)
-    return np.maximum(windows[at + lo + pad_lo].max(axis=1), 0.0)
+
+@numba.njit(cache=True, nogil=True)
+def _rise(a, k):  # pragma: no cover - compiled
+    """Rise of ``a`` over its running minimum of the last ``k`` items, ``max(a - min, 0)``."""
+    return np.maximum(a - _prev_min(a, k), 0.0)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -236,6 +244,95 @@ def _rise_time(a, o, k, back, fraction):  # pragma: no cover - compiled
     return float(k)
 
 
+@numba.njit(cache=True, nogil=True)
+def _track_row(a, prev, sub_rises, n_rise, n_peak, sub_w, min_ioi, min_len, gap, shift, frame_rate,
+               onset_threshold, frame_threshold, rise_threshold, rise_ratio, candidate_min, sub_ratio, floor,
+               drop_len, onset_lag_s, rise_fraction, steepest_onset):  # pragma: no cover - compiled
+    """Notes of one pitch: steps 1-3 of the module docstring on one activation row.
+
+    ``a``: the row (float64, ``n`` frames); ``prev``: :func:`_prev_min` of it over ``n_rise``;
+    ``sub_rises``: ``(n_sub, n)`` :func:`_rise` rows of the pitches below it for the octave check
+    (``sub_ratio > 0``); ``rise_fraction < 0``: onsets at the first rising frame. Returns
+    ``(onset_s, offset_s, velocity)``, one entry per note, float64.
+    """
+    n = len(a)
+    rise = np.empty(n)
+    # 1. candidate onsets: the first frame of each run of rising frames
+    n_starts = 0
+    starts = np.empty(n, dtype=np.int64)
+    was = False
+    for t in range(n):
+        d = a[t] - prev[t]
+        rise[t] = max(d, 0.0)
+        now = d > candidate_min and a[t] > rise_ratio * prev[t]
+        if now and not was:
+            starts[n_starts] = t
+            n_starts += 1
+        was = now
+    starts = starts[:n_starts]
+    # 2. accepted onsets
+    r = _max_at(rise, starts, -sub_w, sub_w)
+    keep = (_max_at(a, starts, 0, n_peak - 1) >= onset_threshold) & (r >= rise_threshold)
+    if sub_ratio > 0 and sub_rises.shape[0] > 0:
+        sub_rise = np.zeros(n_starts)
+        for j in range(sub_rises.shape[0]):
+            sub_rise = np.maximum(sub_rise, _max_at(sub_rises[j], starts, -sub_w, sub_w))
+        keep &= ~(sub_rise > sub_ratio * r)
+    onsets = np.empty(n_starts, dtype=np.int64)
+    n_on = 0
+    for i in range(n_starts):
+        if keep[i] and not (n_on > 0 and starts[i] - onsets[n_on - 1] < min_ioi):
+            onsets[n_on] = starts[i]
+            n_on += 1
+    onsets = onsets[:n_on]
+    if steepest_onset and n_on > 0:
+        # the steepest rise before the peak (with long centred frames the first rising frame
+        # can come tens of milliseconds before a sharp attack); sorted, duplicates merged
+        moved = np.empty(n_on, dtype=np.int64)
+        for i in range(n_on):
+            o = onsets[i]
+            top = o + np.argmax(a[o:min(n, o + n_peak)])
+            best = o
+            for t in range(o + 1, top + 1):
+                if a[t] - a[t - 1] > (a[best] - a[best - 1] if best > 0 else a[best]):
+                    best = t
+            moved[i] = best
+        onsets = np.unique(moved)
+        n_on = len(onsets)
+    # 3. peaks, onset times, ends
+    onset_s = np.empty(n_on)
+    offset_s = np.empty(n_on)
+    velocity = np.empty(n_on)
+    times = np.empty(n_on)
+    peaks = np.empty(n_on, dtype=np.int64)
+    for j in range(n_on):
+        o = onsets[j]
+        lim = onsets[j + 1] if j + 1 < n_on else n
+        k = o + np.argmax(a[o:min(o + n_peak, lim)])
+        peaks[j] = k
+        t = float(o) if rise_fraction < 0 else _rise_time(a, o, k, n_rise, rise_fraction)
+        times[j] = max(0.0, t / frame_rate - onset_lag_s)
+    n_out = 0
+    for j in range(n_on):
+        o, k = onsets[j], peaks[j]
+        lim = onsets[j + 1] if j + 1 < n_on else n
+        peak = a[k]
+        end = _first_long_run(a, k, lim, max(floor, frame_threshold * peak), gap)
+        end = max(k + 1, end - shift)
+        if end - o < drop_len:
+            continue
+        end = max(end, min(o + min_len, n))
+        onset = times[j]
+        offset = end / frame_rate - onset_lag_s
+        if j + 1 < n_on:  # a re-struck note ends where the next one starts
+            offset = min(offset, times[j + 1])
+        onset_s[n_out] = onset
+        offset_s[n_out] = max(offset, onset + 1.0 / frame_rate)
+        velocity[n_out] = min(127.0, max(1.0, np.rint(30.0 + 90.0 * np.sqrt(min(1.0, peak)))))
+        n_out += 1
+    return onset_s[:n_out], offset_s[:n_out], velocity[:n_out]
+
+
 def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float,
                          params: NoteParams = NoteParams(), window_s: float = 0.0) -> np.ndarray:
     """Track notes in normalised per-pitch activations.
@@ -264,77 +361,41 @@ def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float
     frames = lambda s: max(1, int(round(s * frame_rate)))  # noqa: E731
     n_rise = frames(params.rise_s)
     sub_w = frames(params.sub_window_s) if params.sub_window_s > 0 else 0
-    n_peak = frames(params.peak_window_s)
-    row_of = {int(p): i for i, p in enumerate(pitch_set)}
-    min_len = frames(params.min_duration_s)
-    drop_len = params.min_note_s * frame_rate
-    min_ioi = frames(params.min_ioi_s)
-    gap = int(round(params.offset_gap_s * frame_rate))
     shift_s = window_s / 2.0 if params.offset_shift_s is None else params.offset_shift_s
-    shift = int(round(shift_s * frame_rate))
-    # one pitch at a time (float64 rows): memory stays at a few rows whatever the file's length
-    rises: dict[int, np.ndarray] = {}
+    fixed = dict(n_rise=n_rise, n_peak=frames(params.peak_window_s), sub_w=sub_w, min_ioi=frames(params.min_ioi_s),
+                 min_len=frames(params.min_duration_s), gap=int(round(params.offset_gap_s * frame_rate)),
+                 shift=int(round(shift_s * frame_rate)), frame_rate=float(frame_rate),
+                 onset_threshold=float(params.onset_threshold), frame_threshold=float(params.frame_threshold),
+                 rise_threshold=float(params.rise_threshold), rise_ratio=float(params.rise_ratio),
+                 candidate_min=float(params.candidate_min), sub_ratio=float(params.sub_ratio),
+                 floor=float(params.floor), drop_len=float(params.min_note_s * frame_rate),
+                 onset_lag_s=float(params.onset_lag_s),
+                 rise_fraction=-1.0 if params.onset_rise_fraction is None else float(params.onset_rise_fraction),
+                 steepest_onset=bool(params.steepest_onset))
+    row_of = {int(p): i for i, p in enumerate(pitch_set)}
+    no_subs = np.zeros((0, n))
+    rises: dict[int, np.ndarray] = {}  # rise rows of the pitches below, for the octave check
 
-    def rise(i: int, a: np.ndarray | None = None, prev: np.ndarray | None = None) -> np.ndarray:
-        """Rise of row ``i`` over its running minimum (``a``, ``prev``: the row and that minimum,
-        where the caller has them)."""
+    def rise(i: int) -> np.ndarray:
         if i not in rises:
-            a = np.asarray(A[i], dtype=np.float64) if a is None else a
-            prev = _prev_min(a, n_rise) if prev is None else prev
-            rises[i] = np.maximum(a - prev, 0.0)
+            if len(rises) > 2 * (len(params.sub_intervals) + 1):  # a few rows, whatever the file's length
+                rises.clear()
+            rises[i] = _rise(np.asarray(A[i], dtype=np.float64), n_rise)
         return rises[i]
 
-    rows = []
+    parts = []
     for i, p in enumerate(pitch_set):
         if p < params.lowest or p > params.highest:
             continue
         a = np.asarray(A[i], dtype=np.float64)
         if a.max() < params.onset_threshold:  # no onset can reach the threshold
             continue
-        prev = _prev_min(a, n_rise)
-        cand = ((a - prev) > params.candidate_min) & (a > params.rise_ratio * prev)
-        starts = np.flatnonzero(cand & ~np.concatenate([[False], cand[:-1]]))
-        if len(starts) == 0:
-            continue
-        r = _max_at(rise(i, a, prev), starts, -sub_w, sub_w)
-        keep = (_max_at(a, starts, 0, n_peak - 1) >= params.onset_threshold) & (r >= params.rise_threshold)
         subs = [row_of[int(p) - k] for k in params.sub_intervals if int(p) - k in row_of]
-        if subs and params.sub_ratio > 0 and keep.any():
-            sub_rise = np.max([_max_at(rise(j), starts, -sub_w, sub_w) for j in subs], axis=0)
-            keep &= ~(sub_rise > params.sub_ratio * r)
-        onsets: list[int] = []
-        for t in starts[keep].tolist():
-            if onsets and t - onsets[-1] < min_ioi:
-                continue
-            onsets.append(t)
-        if len(rises) > 2 * (len(params.sub_intervals) + 1):
-            rises.clear()
-        # optionally place each onset on the steepest rise before its peak (with long centred
-        # frames the first rising frame can come tens of milliseconds before a sharp attack)
-        if params.steepest_onset:
-            steep = np.diff(a, prepend=0.0)
-            onsets = sorted({o + int(np.argmax(steep[o:o + max(1, int(np.argmax(a[o:o + n_peak])) + 1)])) for o in onsets})
-        limits = onsets[1:] + [n]
-        peaks = [o + int(np.argmax(a[o:min(o + n_peak, lim)])) for o, lim in zip(onsets, limits)]
-        if params.onset_rise_fraction is None:
-            times = [float(o) for o in onsets]
-        else:
-            times = [_rise_time(a, o, k, n_rise, params.onset_rise_fraction) for o, k in zip(onsets, peaks)]
-        times = [max(0.0, t / frame_rate - params.onset_lag_s) for t in times]
-        for j, (o, k) in enumerate(zip(onsets, peaks)):
-            peak = a[k]
-            end = _first_long_run(a, k, limits[j], max(params.floor, params.frame_threshold * peak), gap)
-            end = max(k + 1, end - shift)
-            if end - o < drop_len:
-                continue
-            end = max(end, min(o + min_len, n))
-            velocity = float(min(127, max(1, round(30 + 90 * min(1.0, peak) ** 0.5))))
-            onset = times[j]
-            offset = end / frame_rate - params.onset_lag_s
-            if j + 1 < len(times):  # a re-struck note ends where the next one starts
-                offset = min(offset, times[j + 1])
-            rows.append((onset, max(offset, onset + 1.0 / frame_rate), float(p), velocity))
-    if not rows:
+        sub_rises = np.stack([rise(j) for j in subs]) if subs and params.sub_ratio > 0 else no_subs
+        onset, offset, velocity = _track_row(a, _prev_min(a, n_rise), sub_rises, **fixed)
+        if len(onset):
+            parts.append(np.stack([onset, offset, np.full(len(onset), float(p)), velocity], axis=1))
+    if not parts:
         return empty_notes()
-    notes = np.array(rows, dtype=np.float64)
+    notes = np.concatenate(parts)
     return notes[np.lexsort((notes[:, 2], notes[:, 0]))]

@@ -162,3 +162,45 @@ def test_first_long_run_matches_a_loop(rng):
         threshold, length = float(rng.uniform(0.0, 0.6)), int(rng.integers(0, 40))
         assert _first_long_run(a, start, stop, threshold, length) == \
             _naive_first_long_run(a, start, stop, threshold, length), (start, stop, threshold, length)
+
+
+# --- the compiled tracker against the NumPy one it replaced ------------------------------------
+
+
+def _random_activations(rng, n_frames=1500):
+    """Per-pitch activations of a random piece: ramped, decaying notes (some re-struck while they
+    sound), octave and twelfth partials leaking into the rows above, and a low noise floor."""
+    pitches = np.array([36, 43, 48, 55, 60, 62, 64, 67, 72, 76, 79, 84])
+    t = np.arange(n_frames, dtype=float)
+    A = 0.003 * rng.random((len(pitches), n_frames))
+    for i in range(len(pitches)):
+        for onset in np.sort(rng.integers(0, n_frames - 20, int(rng.integers(3, 25)))):
+            ramp = np.clip((t - onset + rng.uniform(0, 6)) / rng.uniform(2, 10), 0.0, 1.0)
+            A[i] += rng.uniform(0.05, 1.6) * ramp * np.exp(-rng.uniform(0.005, 0.08) * np.maximum(t - onset, 0.0))
+    for i, p in enumerate(pitches):  # partials of the pitches below
+        for j, q in enumerate(pitches):
+            if p - q in (12, 19):
+                A[i] += rng.uniform(0.1, 0.6) * A[j]
+    return A.astype(np.float32), pitches
+
+
+@pytest.mark.parametrize("params", [
+    NoteParams(),
+    NoteParams(sub_ratio=1.5),
+    NoteParams(sub_ratio=1.0, sub_window_s=0.0),
+    NoteParams(steepest_onset=True),
+    NoteParams(onset_rise_fraction=None, min_note_s=0.08),
+    NoteParams(onset_threshold=0.1, frame_threshold=0.1, offset_gap_s=0.0, offset_shift_s=0.0, onset_lag_s=0.02),
+    NoteParams(rise_s=0.3, min_ioi_s=0.2, lowest=45, highest=80),
+])
+def test_compiled_tracker_reproduces_the_numpy_tracker(rng, params):
+    """The per-pitch scan is compiled (Numba); the notes are those of the NumPy tracker it replaced
+    (``tests/_reference_tracker.py``), bit for bit."""
+    from tests._reference_tracker import reference_activations_to_notes
+
+    for _ in range(3):
+        A, pitches = _random_activations(rng)
+        expected = reference_activations_to_notes(A, pitches, 86.1328125, params, window_s=0.0929)
+        got = activations_to_notes(A, pitches, 86.1328125, params, window_s=0.0929)
+        assert len(expected) > 20
+        np.testing.assert_array_equal(got, expected)
