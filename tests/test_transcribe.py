@@ -58,12 +58,17 @@ def test_first_solve_started_while_reading_changes_nothing(dictionary, piece, mo
     np.testing.assert_array_equal(one.notes, two.notes)
 
 
-def test_flat_memory_tracking_gives_the_same_notes(dictionary, piece, tmp_path):
+@pytest.mark.parametrize("read_rows", [None, 1, 5])
+def test_flat_memory_tracking_gives_the_same_notes(dictionary, piece, tmp_path, monkeypatch, read_rows):
+    import nmftrans.transcribe as tr
+
     ref, y = piece
     path = tmp_path / "piece.wav"
     sf.write(path, y, SR)
     solver = SolverParams(block_s=2.0)
     kept = transcribe_file(path, dictionary, solver)
+    if read_rows is not None:  # spilled rows read back and tracked this many at a time
+        monkeypatch.setattr(tr, "SPILL_READ_BYTES", 4 * read_rows * kept.activations.shape[1])
     flat = transcribe_file(path, dictionary, solver, keep_activations=False)
     assert flat.activations is None
     assert len(kept.notes) >= 0.9 * len(ref)
