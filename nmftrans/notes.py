@@ -65,7 +65,7 @@ class NoteParams:
     offset_shift_s : float or None
         Subtracted from each note's end: frames are centred, so the analysis window still
         overlaps a note for half a window after it stops. None: half the window (``window_s / 2``
-        of :func:`activations_to_notes`).
+        of :func:`activations_to_notes`). Exact in seconds, not rounded to frames.
     min_duration_s : float
         Notes shorter than this are lengthened to it (a real onset still counts).
     min_note_s : float
@@ -252,8 +252,9 @@ def _track_row(a, prev, sub_rises, n_rise, n_peak, sub_w, min_ioi, min_len, gap,
 
     ``a``: the row (float64, ``n`` frames); ``prev``: :func:`_prev_min` of it over ``n_rise``;
     ``sub_rises``: ``(n_sub, n)`` :func:`_rise` rows of the pitches below it for the octave check
-    (``sub_ratio > 0``); ``rise_fraction < 0``: onsets at the first rising frame. Returns
-    ``(onset_s, offset_s, velocity)``, one entry per note, float64.
+    (``sub_ratio > 0``); ``rise_fraction < 0``: onsets at the first rising frame; ``shift``:
+    ``offset_shift_s`` in (fractional) frames. Returns ``(onset_s, offset_s, velocity)``, one
+    entry per note, float64.
     """
     n = len(a)
     rise = np.empty(n)
@@ -318,10 +319,10 @@ def _track_row(a, prev, sub_rises, n_rise, n_peak, sub_w, min_ioi, min_len, gap,
         lim = onsets[j + 1] if j + 1 < n_on else n
         peak = a[k]
         end = _first_long_run(a, k, lim, max(floor, frame_threshold * peak), gap)
-        end = max(k + 1, end - shift)
+        end = max(k + 1.0, end - shift)
         if end - o < drop_len:
             continue
-        end = max(end, min(o + min_len, n))
+        end = max(end, float(min(o + min_len, n)))
         onset = times[j]
         offset = end / frame_rate - onset_lag_s
         if j + 1 < n_on:  # a re-struck note ends where the next one starts
@@ -364,7 +365,7 @@ def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float
     shift_s = window_s / 2.0 if params.offset_shift_s is None else params.offset_shift_s
     fixed = dict(n_rise=n_rise, n_peak=frames(params.peak_window_s), sub_w=sub_w, min_ioi=frames(params.min_ioi_s),
                  min_len=frames(params.min_duration_s), gap=int(round(params.offset_gap_s * frame_rate)),
-                 shift=int(round(shift_s * frame_rate)), frame_rate=float(frame_rate),
+                 shift=float(shift_s * frame_rate), frame_rate=float(frame_rate),
                  onset_threshold=float(params.onset_threshold), frame_threshold=float(params.frame_threshold),
                  rise_threshold=float(params.rise_threshold), rise_ratio=float(params.rise_ratio),
                  candidate_min=float(params.candidate_min), sub_ratio=float(params.sub_ratio),

@@ -30,7 +30,9 @@ class FeatureSettings:
     n_fft : int
         FFT size in samples (Hann window of the same length).
     hop_length : int
-        Hop in samples; the frame rate is ``sample_rate / hop_length``.
+        Hop in samples; the frame rate is ``sample_rate / hop_length``. The default 320
+        (68.9 frames/s, 14.5 ms) scored as well as 256 (86.1 frames/s) on the development and
+        real recordings (note onset and frame F; hops 288-352 all alike) at 20 % less work.
     fmin, fmax : float
         Frequency range in Hz that the features keep.
     bins_per_semitone : int
@@ -49,7 +51,7 @@ class FeatureSettings:
     sample_rate: int = 22050
     frontend: str = "stft"
     n_fft: int = 2048
-    hop_length: int = 256
+    hop_length: int = 320
     fmin: float = 25.0
     fmax: float = 5000.0
     bins_per_semitone: int = 3

@@ -1,5 +1,6 @@
-"""The note tracker as it was written in NumPy before its per-pitch scan was compiled: the
-reference that ``nmftrans.notes.activations_to_notes`` must reproduce exactly (tests only)."""
+"""The note tracker as it was written in NumPy before its per-pitch scan was compiled (with the
+offset shift since made exact in seconds): the reference that
+``nmftrans.notes.activations_to_notes`` must reproduce exactly (tests only)."""
 
 import numpy as np
 
@@ -95,7 +96,7 @@ def reference_activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_r
     min_ioi = frames(params.min_ioi_s)
     gap = int(round(params.offset_gap_s * frame_rate))
     shift_s = window_s / 2.0 if params.offset_shift_s is None else params.offset_shift_s
-    shift = int(round(shift_s * frame_rate))
+    shift = shift_s * frame_rate
     # one pitch at a time (float64 rows): memory stays at a few rows whatever the file's length
     rises: dict[int, np.ndarray] = {}
 
@@ -148,10 +149,10 @@ def reference_activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_r
         for j, (o, k) in enumerate(zip(onsets, peaks)):
             peak = a[k]
             end = _naive_first_long_run(a, k, limits[j], max(params.floor, params.frame_threshold * peak), gap)
-            end = max(k + 1, end - shift)
+            end = max(k + 1.0, end - shift)
             if end - o < drop_len:
                 continue
-            end = max(end, min(o + min_len, n))
+            end = max(end, float(min(o + min_len, n)))
             velocity = float(min(127, max(1, round(30 + 90 * min(1.0, peak) ** 0.5))))
             onset = times[j]
             offset = end / frame_rate - params.onset_lag_s

@@ -109,6 +109,9 @@ def test_offsets_move_back_by_half_the_analysis_window_by_default():
     assert default[0, 1] == pytest.approx(1.45, abs=1e-9)
     assert explicit[0, 1] == pytest.approx(1.48, abs=1e-9)
     assert default[0, 0] == unshifted[0, 0] == explicit[0, 0]  # onsets do not move
+    # the shift is exact in seconds, not rounded to frames (0.093 s is 9.3 frames here)
+    odd = activations_to_notes(a[None], np.array([60]), FR, window_s=0.186)
+    assert odd[0, 1] == pytest.approx(1.50 - 0.093, abs=1e-9)
 
 
 # --- the tracker's array helpers against plain loops -------------------------------------------
