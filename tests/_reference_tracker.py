@@ -1,35 +1,13 @@
 """The note tracker as it was written in NumPy before its per-pitch scan was compiled (with the
 offset shift since made exact in seconds): the reference that
-``nmftrans.notes.activations_to_notes`` must reproduce exactly (tests only)."""
+``nmftrans.notes.activations_to_notes`` must reproduce exactly (tests only). It uses the
+project's compiled scalar scans ``_first_long_run`` (checked against a plain loop in
+``test_notes.py``) and ``_rise_time`` (checked by the onset-timing tests there), which were
+compiled before the rest of the tracker."""
 
 import numpy as np
 
-from nmftrans.notes import NoteParams, empty_notes
-
-_EPS = 1e-12
-
-
-def _naive_first_long_run(a, start, stop, threshold, length):
-    run = -1
-    for t in range(start, stop):
-        if a[t] < threshold:
-            if run < 0:
-                run = t
-            if t - run + 1 >= length:
-                return run
-        else:
-            run = -1
-    return run if run >= 0 else stop
-
-
-def _naive_rise_time(a, o, k, back, fraction):
-    lo = max(0, o - back)
-    b = lo + int(np.argmin(a[lo:o + 1]))
-    threshold = a[b] + fraction * (a[k] - a[b])
-    for j in range(b, k):
-        if a[j + 1] >= threshold:
-            return j + (threshold - a[j]) / max(a[j + 1] - a[j], _EPS)
-    return float(k)
+from nmftrans.notes import NoteParams, _first_long_run, _rise_time, empty_notes
 
 
 def _prev_min(a: np.ndarray, k: int) -> np.ndarray:
@@ -63,23 +41,7 @@ def _max_at(a: np.ndarray, at: np.ndarray, lo: int, hi: int) -> np.ndarray:
 
 def reference_activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float,
                                    params: NoteParams = NoteParams(), window_s: float = 0.0) -> np.ndarray:
-    """Track notes in normalised per-pitch activations.
-
-    Parameters
-    ----------
-    A : np.ndarray [shape=(n_pitches, n_frames)]
-        Normalised activations (about 1 for the loud notes of the file).
-    pitch_set : np.ndarray [shape=(n_pitches,)], int
-    frame_rate : float
-        Frames per second; frame ``t`` is centred at ``t / frame_rate`` seconds.
-    params : NoteParams
-    window_s : float
-        Length of the analysis window in seconds (sets the default ``offset_shift_s``).
-
-    Returns
-    -------
-    notes : np.ndarray [shape=(n_notes, 4)], float64
-    """
+    """The notes of :func:`nmftrans.notes.activations_to_notes` (same arguments), in NumPy."""
     A = np.asarray(A)
     if A.ndim != 2 or A.shape[0] != len(pitch_set):
         raise ValueError(f"A has shape {A.shape} but there are {len(pitch_set)} pitches")
@@ -144,11 +106,11 @@ def reference_activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_r
         if params.onset_rise_fraction is None:
             times = [float(o) for o in onsets]
         else:
-            times = [_naive_rise_time(a, o, k, n_rise, params.onset_rise_fraction) for o, k in zip(onsets, peaks)]
+            times = [_rise_time(a, o, k, n_rise, params.onset_rise_fraction) for o, k in zip(onsets, peaks)]
         times = [max(0.0, t / frame_rate - params.onset_lag_s) for t in times]
         for j, (o, k) in enumerate(zip(onsets, peaks)):
             peak = a[k]
-            end = _naive_first_long_run(a, k, limits[j], max(params.floor, params.frame_threshold * peak), gap)
+            end = _first_long_run(a, k, limits[j], max(params.floor, params.frame_threshold * peak), gap)
             end = max(k + 1.0, end - shift)
             if end - o < drop_len:
                 continue
