@@ -379,7 +379,10 @@ def test_tol_stops_early_when_converged(rng, beta):
     H, n_run = update_activations(V, W, beta=beta, n_iter=3000, tol=0)
     assert n_run == 3000
     H2, n_run = update_activations(V, W, H, beta=beta, n_iter=500, tol=1e-4, check_every=5)
-    assert n_run == 6  # stops at the first comparison of the objective (update 6 is kept)
+    # Converged: stops at the first comparison of the objective (update 6 is kept), or at the
+    # second where the CPU's rsqrt estimate makes the restarted lagged β < 1 step move a little
+    # (AMD EPYC without AVX-512 stops at 11).
+    assert n_run in (6, 11)
     W2, n_w = update_dictionary(V, W, H, beta=beta, n_iter=500, tol=1e-1, check_every=3)
     assert n_w < 500
 
