@@ -33,9 +33,13 @@ from numba.extending import intrinsic
 
 __all__ = [
     "beta_divergence",
+    "conv_divergence",
     "dictionary_update_terms",
     "gamma_exponent",
+    "shifted_activations",
+    "stack_patches",
     "update_activations",
+    "update_activations_conv",
     "update_dictionary",
 ]
 

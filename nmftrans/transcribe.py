@@ -130,10 +130,16 @@ def solver_templates(dictionary: Dictionary, solver: SolverParams = SolverParams
     Returns
     -------
     W : np.ndarray [shape=(n_bins, n_components + n_floor)], float32
+        For a convolutive dictionary ``(n_bins, n_components + n_floor, n_frames)``, the floor
+        templates one frame long.
     """
     if solver.floor_octaves <= 0:
         return dictionary.W
     floor = _floor(dictionary.settings, float(solver.floor_octaves))
+    if dictionary.frames > 1:
+        from nmftrans.convolutive import with_frames
+
+        floor = with_frames(floor, dictionary.frames)
     return np.ascontiguousarray(np.concatenate([dictionary.W, floor], axis=1))
 
 
@@ -271,14 +277,10 @@ def _conv_block_activations(V: np.ndarray, dictionary: Dictionary, solver: Solve
     templates, then ``refine_w_iter`` MU updates of every frame of every pitch template (each
     template renormalised to unit sum); then ``refine_h_iter`` more H updates on the block.
     """
-    from nmftrans.convolutive import with_frames
-
     beta = dictionary.beta if solver.beta is None else solver.beta
     gamma = _gamma(beta, solver)
-    W = dictionary.W
-    n_comp = W.shape[1]
-    if solver.floor_octaves > 0:
-        W = np.concatenate([W, with_frames(_floor(dictionary.settings, float(solver.floor_octaves)), W.shape[2])], axis=1)
+    W = solver_templates(dictionary, solver)
+    n_comp = dictionary.W.shape[1]
     H = np.empty((W.shape[1], V.shape[1]), dtype=np.float32)
     H[:] = V.sum(axis=0) / W.shape[1] + np.float32(1e-9)  # unit-sum templates: as solve_activations
     if V.shape[1] == 0:

@@ -324,3 +324,24 @@ def test_cli_bad_frames_is_a_usage_error(notes_folder, tmp_path, args, message):
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_cli_transcribe_jobs_give_identical_outputs_with_a_convolutive_dictionary(notes_folder, piece, tmp_path):
+    import soundfile as sf
+
+    from tests.synth import SR
+
+    notes, y = piece
+    W = tmp_path / "conv.npz"
+    assert runner.invoke(app, ["learn", str(notes_folder), "--frames", "4", "-o", str(W), "-q"]).exit_code == 0
+    (tmp_path / "in").mkdir()
+    sf.write(tmp_path / "in" / "a.wav", y, SR)
+    sf.write(tmp_path / "in" / "b.wav", render(notes[:10]), SR)
+    outs = {}
+    for n in ("1", "2"):
+        out = tmp_path / f"out{n}"
+        result = runner.invoke(app, ["transcribe", str(tmp_path / "in"), "-W", str(W), "-o", str(out), "-j", n, "--csv"])
+        assert result.exit_code == 0, result.output
+        outs[n] = {p.name: p.read_text() for p in sorted(out.glob("*.csv"))}
+    assert len(outs["1"]) == 2 and outs["1"] == outs["2"]
+    assert outs["1"]["a.csv"].count("\n") >= 20  # the notes were found
