@@ -326,7 +326,8 @@ def test_cli_bad_frames_is_a_usage_error(notes_folder, tmp_path, args, message):
     assert not (tmp_path / "x.npz").exists()
 
 
-def test_cli_transcribe_jobs_give_identical_outputs_with_a_convolutive_dictionary(notes_folder, piece, tmp_path):
+def test_cli_transcribe_jobs_and_cluster_give_identical_outputs_with_a_convolutive_dictionary(
+        notes_folder, piece, tmp_path, local_cluster):
     import soundfile as sf
 
     from tests.synth import SR
@@ -338,10 +339,10 @@ def test_cli_transcribe_jobs_give_identical_outputs_with_a_convolutive_dictionar
     sf.write(tmp_path / "in" / "a.wav", y, SR)
     sf.write(tmp_path / "in" / "b.wav", render(notes[:10]), SR)
     outs = {}
-    for n in ("1", "2"):
-        out = tmp_path / f"out{n}"
-        result = runner.invoke(app, ["transcribe", str(tmp_path / "in"), "-W", str(W), "-o", str(out), "-j", n, "--csv"])
+    for name, extra in (("1", ["-j", "1"]), ("2", ["-j", "2"]), ("cluster", ["--scheduler", local_cluster.scheduler_address])):
+        out = tmp_path / f"out{name}"
+        result = runner.invoke(app, ["transcribe", str(tmp_path / "in"), "-W", str(W), "-o", str(out), "--csv", *extra])
         assert result.exit_code == 0, result.output
-        outs[n] = {p.name: p.read_text() for p in sorted(out.glob("*.csv"))}
-    assert len(outs["1"]) == 2 and outs["1"] == outs["2"]
+        outs[name] = {p.name: p.read_text() for p in sorted(out.glob("*.csv"))}
+    assert len(outs["1"]) == 2 and outs["1"] == outs["2"] == outs["cluster"]
     assert outs["1"]["a.csv"].count("\n") >= 20  # the notes were found
