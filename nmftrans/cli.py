@@ -144,6 +144,7 @@ def learn(
     n_jobs: int = typer.Option(1, "--jobs", "-j", help="Read this many files at once (worker processes); the dictionary is the same for any N."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://host:8786): fan the files out to a cluster."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings on stderr."),
+    frames: int = typer.Option(1, "--frames", help="Isolated notes: frames of each pitch's attack template (> 1: convolutive templates, τ-frame patches; 1: one-frame templates)."),
 ) -> None:
     """Build a dictionary W from isolated notes, labelled audio, or nothing (--harmonic).
 
@@ -154,6 +155,7 @@ def learn(
       nmftrans learn guitarset/ -o guitar.npz            labelled audio: W from D(X | W·Y), Y = piano roll
       nmftrans learn --harmonic --lowest A0 --highest C8 -o harmonic.npz
       nmftrans learn maestro/ -o maestro.npz -j 4        4 worker processes (or --scheduler tcp://host:8786)
+      nmftrans learn my-piano-notes/ --frames 4 -o conv.npz   4-frame (convolutive) attack templates
     """
     log = Log(quiet)
     try:
@@ -163,6 +165,14 @@ def learn(
 
         if not harmonic and not sources:
             _fail("give SOURCE folders or files, or --harmonic", 2)
+        from nmftrans.convolutive import check_frames
+
+        try:
+            check_frames(frames)
+        except NmftransError as exc:
+            _fail(str(exc), 2)
+        if harmonic and frames != 1:
+            _fail("--frames applies to isolated notes, not to --harmonic", 2)
         if output.exists() and not overwrite:
             _fail(f"{output}: exists (use --overwrite to replace it)")
         if harmonic:
@@ -173,7 +183,7 @@ def learn(
             dictionary, report = use_case.learn_from_sources(
                 sources, beta=beta, pitch_range=_pitch_range(lowest, highest, None), iterations=iterations,
                 split=split, guitarset_audio=guitarset_audio, max_files=max_files, sustain=sustain, log=log,
-                jobs=n_jobs, scheduler=scheduler)
+                jobs=n_jobs, scheduler=scheduler, frames=frames)
         save_dictionary(dictionary, output, overwrite=True)
     except NmftransError as exc:
         _fail(str(exc))
@@ -350,7 +360,9 @@ def show(
         f"dictionary   {path}",
         f"pitches      {midi_to_name(pitch_set[0])}-{midi_to_name(pitch_set[-1])} (MIDI {pitch_set[0]}-{pitch_set[-1]}), "
         f"{len(pitch_set)} pitches" + (f"; gaps: {' '.join(midi_to_name(p) for p in missing)}" if missing else ""),
-        f"templates    {d.W.shape[1]} ({roles}), {d.W.shape[0]} frequency bins {freqs[0]:.1f}-{freqs[-1]:.1f} Hz",
+        f"templates    {d.W.shape[1]} ({roles}), {d.W.shape[0]} frequency bins {freqs[0]:.1f}-{freqs[-1]:.1f} Hz"
+        + (f", convolutive: up to {d.frames} frames ({d.frames / s.frame_rate * 1000:.0f} ms), attack "
+           f"{_template_frames(d, 1)}, sustain {_template_frames(d, 0)}" if d.frames > 1 else ""),
         f"features     {s.frontend}, {s.sample_rate} Hz, n_fft {s.n_fft}, hop {s.hop_length} "
         f"({s.frame_rate:.1f} frames/s), fmin {s.fmin:g} Hz, fmax {s.fmax:g} Hz"
         + (f", {s.bins_per_semitone} bins/semitone" if s.frontend == "logfreq" else "") + f", power {s.power:g}",
@@ -371,6 +383,20 @@ def show(
     typer.echo("\n".join(lines))
     if plot is not None:
         typer.echo(str(plot))
+
+
+def _template_frames(d, role: int) -> str:
+    """Frames of the convolutive templates of one role, e.g. ``"4 frames"`` or ``"1-4 frames"``."""
+    import numpy as np
+
+    W = d.W[:, d.roles == role]
+    if W.shape[1] == 0:
+        return "none"
+    used = W.any(axis=0)
+    used[:, 0] = True
+    lengths = W.shape[2] - np.argmax(used[:, ::-1], axis=1)
+    lo, hi = int(lengths.min()), int(lengths.max())
+    return f"{lo} frame{'s' if lo > 1 else ''}" if lo == hi else f"{lo}-{hi} frames"
 
 
 @app.command()

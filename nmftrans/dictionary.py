@@ -6,8 +6,11 @@ Format (``.npz``, read with ``allow_pickle=False``; every entry a plain numeric 
 key                dtype / shape               meaning
 =================  ==========================  ==================================================
 ``format``         str, ()                     ``"nmftrans-dictionary"``
-``version``        int32, ()                   format version (currently 1)
-``W``              float32, (n_bins, n_comp)   nonnegative templates (columns of unit sum)
+``version``        int32, ()                   format version: 1, or 2 for a convolutive W
+``W``              float32, (n_bins, n_comp)   nonnegative templates (columns of unit sum);
+                   or (n_bins, n_comp, n_fr)   version 2: τ-frame templates W[:, k, τ], each of
+                                               unit sum over frequency and frames (a template
+                                               shorter than n_fr ends in all-zero frames)
 ``pitches``        int16, (n_comp,)            MIDI pitch of each column
 ``roles``          int8, (n_comp,)             0 = sustain (or only) template, 1 = attack/onset
 ``settings``       str, ()                     :class:`FeatureSettings` as JSON
@@ -30,6 +33,7 @@ from nmftrans.settings import FeatureSettings
 
 FORMAT_NAME = "nmftrans-dictionary"
 FORMAT_VERSION = 1
+CONVOLUTIVE_VERSION = 2  # written only for a 3-D (convolutive) W, so one-frame files stay version 1
 ROLE_SUSTAIN = 0
 ROLE_ATTACK = 1
 ROLE_NAMES = {ROLE_SUSTAIN: "sustain", ROLE_ATTACK: "attack"}
@@ -43,7 +47,9 @@ class Dictionary:
 
     Attributes
     ----------
-    W : np.ndarray [shape=(n_bins, n_components)], float32
+    W : np.ndarray [shape=(n_bins, n_components)] or [shape=(n_bins, n_components, n_frames)], float32
+        One-frame templates, or τ-frame (convolutive) templates ``W[:, k, τ]`` for
+        ``n_frames > 1`` (see :func:`nmftrans.kernels.update_activations_conv`).
     pitches : np.ndarray [shape=(n_components,)], int16
         MIDI pitch of each template.
     roles : np.ndarray [shape=(n_components,)], int8
@@ -70,6 +76,11 @@ class Dictionary:
         _validate(self.W, self.pitches, self.roles, self.settings, self.beta, source="dictionary")
 
     @property
+    def frames(self) -> int:
+        """Frames of the longest template: 1 for the ordinary (2-D) model."""
+        return 1 if self.W.ndim == 2 else int(self.W.shape[2])
+
+    @property
     def pitch_set(self) -> np.ndarray:
         """Sorted distinct MIDI pitches, shape ``(n_pitches,)``."""
         return np.unique(self.pitches)
@@ -78,8 +89,10 @@ class Dictionary:
 def _validate(W, pitches, roles, settings, beta, source) -> None:
     from nmftrans.features import frequencies
 
-    if W.ndim != 2 or pitches.ndim != 1 or roles.ndim != 1:
-        raise NmftransError(f"{source}: W must be 2-D and pitches/roles 1-D")
+    if W.ndim not in (2, 3) or pitches.ndim != 1 or roles.ndim != 1:
+        raise NmftransError(f"{source}: W must be 2-D (or 3-D, convolutive) and pitches/roles 1-D")
+    if W.ndim == 3 and W.shape[2] < 2:
+        raise NmftransError(f"{source}: a convolutive W needs 2 or more frames, got {W.shape[2]}")
     if W.shape[1] == 0 or W.shape[1] != len(pitches) or len(pitches) != len(roles):
         raise NmftransError(
             f"{source}: W has {W.shape[1]} templates but {len(pitches)} pitches and {len(roles)} roles"
@@ -91,7 +104,7 @@ def _validate(W, pitches, roles, settings, beta, source) -> None:
         )
     if not np.isfinite(W).all() or (W < 0).any():
         raise NmftransError(f"{source}: W has negative or non-finite values")
-    if (W.sum(axis=0) <= 0).any():
+    if (W.reshape(W.shape[0], W.shape[1], -1).sum(axis=(0, 2)) <= 0).any():
         raise NmftransError(f"{source}: W has an all-zero template")
     if pitches.min() < 0 or pitches.max() > 127:
         raise NmftransError(f"{source}: pitches must be MIDI numbers 0-127")
@@ -105,7 +118,7 @@ def save_dictionary(dictionary: Dictionary, path: str | Path, *, overwrite: bool
     """Write a dictionary to ``path`` (``.npz``) atomically."""
     arrays = {
         "format": np.array(FORMAT_NAME),
-        "version": np.array(FORMAT_VERSION, dtype=np.int32),
+        "version": np.array(FORMAT_VERSION if dictionary.W.ndim == 2 else CONVOLUTIVE_VERSION, dtype=np.int32),
         "W": dictionary.W,
         "pitches": dictionary.pitches,
         "roles": dictionary.roles,
@@ -165,7 +178,7 @@ def load_dictionary(name_or_path: str | Path | None = None) -> Dictionary:
     if _scalar_str(arrays, "format", source) != FORMAT_NAME:
         raise NmftransError(f"{source}: not an nmftrans dictionary")
     version = arrays["version"]
-    if version.shape != () or version.dtype.kind not in "iu" or int(version) != FORMAT_VERSION:
+    if version.shape != () or version.dtype.kind not in "iu" or int(version) not in (FORMAT_VERSION, CONVOLUTIVE_VERSION):
         shown = int(version) if version.shape == () and version.dtype.kind in "iu" else f"of shape {version.shape}, dtype {version.dtype}"
         raise NmftransError(f"{source}: unsupported dictionary format version {shown}")
     for key in ("W", "pitches", "roles", "beta"):
@@ -184,6 +197,8 @@ def load_dictionary(name_or_path: str | Path | None = None) -> Dictionary:
     if pitches.ndim == 1 and (pitches != np.round(pitches)).any():
         raise NmftransError(f"{source}: pitches must be integers")
     W = arrays["W"]
+    if (W.ndim == 3) != (int(version) == CONVOLUTIVE_VERSION):
+        raise NmftransError(f"{source}: format version {int(version)} with a {W.ndim}-D W")
     _validate(W, pitches, roles, settings, float(arrays["beta"]), source)
     return Dictionary(W, pitches.astype(np.int16), roles.astype(np.int8), settings, float(arrays["beta"]), provenance)
 

@@ -33,9 +33,13 @@ from numba.extending import intrinsic
 
 __all__ = [
     "beta_divergence",
+    "conv_divergence",
     "dictionary_update_terms",
     "gamma_exponent",
+    "shifted_activations",
+    "stack_patches",
     "update_activations",
+    "update_activations_conv",
     "update_dictionary",
 ]
 
@@ -882,3 +886,184 @@ def dictionary_update_terms(V, W, H, *, beta: float = 1.0, eps: float = 1e-10) -
     H = _as_matrix("H", H)
     _check_shapes(V, W, H)
     return _update_terms(V, W, H, b, _mode(b), e)
+
+
+# ---------------------------------------------------------------------------------------
+# Convolutive model (Smaragdis 2004): V[:, t] ≈ sum_k sum_τ W[:, k, τ] H[k, t - τ]
+#
+# The τ-frame templates are stacked into one (n_bins, n_cols) matrix S, a column per
+# (template, shift) pair (a template's trailing all-zero frames get no column), and H
+# into the matching shifted activations ``Hs[c, t] = H[comp[c], t - shift[c]]``; then
+# W * H = S @ Hs and the MU numerator is S^T R gathered back by shift: one GEMM each way,
+# as in the one-frame model, against n_cols instead of n_comp rows.
+# ---------------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _conv_gather(H, comp, shift, Hs):  # pragma: no cover - compiled
+    """Hs[c, t] = H[comp[c], t - shift[c]] (0 for t < shift[c]), in place."""
+    n = H.shape[1]
+    for c in range(Hs.shape[0]):
+        s = shift[c]
+        h = H[comp[c]]
+        out = Hs[c]
+        for t in range(min(s, n)):
+            out[t] = 0.0
+        for t in range(s, n):
+            out[t] = h[t - s]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _conv_scatter(G, comp, shift, out):  # pragma: no cover - compiled
+    """out[k, t] = sum over c with comp[c] = k of G[c, t + shift[c]] (terms past the end
+    are 0), in place."""
+    n = G.shape[1]
+    out[:] = 0.0
+    for c in range(G.shape[0]):
+        s = shift[c]
+        g = G[c]
+        o = out[comp[c]]
+        for t in range(n - s):
+            o[t] += g[t + s]
+
+
+def stack_patches(W) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The stacked matrix of shifted templates of a convolutive dictionary.
+
+    Parameters
+    ----------
+    W : np.ndarray [shape=(n_bins, n_comp, n_shifts)], nonnegative
+        τ-frame templates; a 2-D ``(n_bins, n_comp)`` array is the one-frame case.
+
+    Returns
+    -------
+    S : np.ndarray [shape=(n_bins, n_cols)], float32
+        ``S[:, c] = W[:, comp[c], shift[c]]``, one column per frame of each template up to its
+        last nonzero frame (every template keeps its first frame), ordered by shift, then
+        template.
+    comp, shift : np.ndarray [shape=(n_cols,)], int64
+    """
+    W = np.asarray(W, dtype=np.float32)
+    if W.ndim == 2:
+        W = W[:, :, None]
+    if W.ndim != 3:
+        raise ValueError(f"W must be 2-D or 3-D, got shape {W.shape}")
+    used = W.any(axis=0)  # (n_comp, n_shifts)
+    used[:, 0] = True
+    length = W.shape[2] - np.argmax(used[:, ::-1], axis=1)
+    comp, shift = [], []
+    for s in range(W.shape[2]):
+        ks = np.flatnonzero(length > s)
+        comp.append(ks)
+        shift.append(np.full(len(ks), s))
+    comp, shift = np.concatenate(comp).astype(np.int64), np.concatenate(shift).astype(np.int64)
+    return np.ascontiguousarray(W[:, comp, shift]), comp, shift
+
+
+def shifted_activations(H, comp: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """``Hs[c, t] = H[comp[c], t - shift[c]]`` (0 before the start), shape ``(n_cols, n_frames)``.
+
+    ``S @ shifted_activations(H, comp, shift)`` is the convolutive model of :func:`stack_patches`.
+    """
+    H = np.ascontiguousarray(H, dtype=np.float32)
+    Hs = np.empty((len(comp), H.shape[1]), dtype=np.float32)
+    _conv_gather(H, np.asarray(comp, dtype=np.int64), np.asarray(shift, dtype=np.int64), Hs)
+    return Hs
+
+
+def _conv_denominator(S, comp, shift, n_comp, n, l1):
+    """KL denominator ``sum_τ sum_f W[f, k, τ]`` over the shifts still inside the frames, + l1."""
+    ones = np.broadcast_to(S.sum(axis=0, dtype=np.float64).astype(np.float32)[:, None], (S.shape[1], n))
+    den = np.empty((n_comp, n), dtype=np.float32)
+    _conv_scatter(np.ascontiguousarray(ones), comp, shift, den)
+    return den + l1
+
+
+def update_activations_conv(V, W, H=None, *, beta: float = 1.0, n_iter: int = 50, l1: float = 0.0,
+                            eps: float = 1e-10, gamma: float | None = None) -> np.ndarray:
+    """Fit the activations of a convolutive dictionary with the templates fixed, by β-divergence MU.
+
+    ``V ≈ Λ = sum_τ W[:, :, τ] @ shift(H, τ)``;
+    ``H[k, t] <- H[k, t] * [sum_τ W[:, k, τ]^T (V Λ^(β-2))[:, t+τ] / (sum_τ W[:, k, τ]^T Λ^(β-1)[:, t+τ] + l1)] ** gamma``
+    (Smaragdis' convolutive NMF). With the default ``gamma`` (:func:`gamma_exponent`) each
+    update does not increase ``D_β(V | Λ) + l1 sum(H)``. Each update is two GEMMs against the
+    stacked templates of :func:`stack_patches` (three for β ≠ 1). Exactly ``n_iter`` updates.
+
+    Parameters
+    ----------
+    V : np.ndarray [shape=(n_bins, n_frames)], nonnegative
+    W : np.ndarray [shape=(n_bins, n_comp, n_shifts)] or [shape=(n_bins, n_comp)], nonnegative
+        τ-frame templates (2-D: one frame, the ordinary model), not modified.
+    H : np.ndarray [shape=(n_comp, n_frames)], nonnegative, optional
+        Initial activations (copied). Default: the constant that gives ``Λ`` the mean level of ``V``.
+    beta, n_iter, l1, eps, gamma
+        As in :func:`update_activations`.
+
+    Returns
+    -------
+    H : np.ndarray [shape=(n_comp, n_frames)], float32
+    """
+    b = _check_beta(beta)
+    n_iter = _check_count("n_iter", n_iter, 0)
+    l1 = np.float32(_check_positive("l1", l1, allow_zero=True))
+    e = np.float32(_check_positive("eps", eps, allow_zero=False))
+    V = _as_matrix("V", V)
+    W = np.asarray(W)
+    if W.ndim == 2:
+        W = W[:, :, None]
+    if W.ndim != 3 or W.shape[0] != V.shape[0]:
+        raise ValueError(f"W must be (n_bins, n_comp[, n_shifts]) with V's {V.shape[0]} bins, got {W.shape}")
+    _as_matrix("W", W.reshape(W.shape[0], -1))
+    S, comp, shift = stack_patches(W)
+    n_comp = W.shape[1]
+    if H is None:
+        level = float(V.mean(dtype=np.float64)) / max(float(W.sum(axis=(1, 2), dtype=np.float64).mean()), float(e))
+        H = np.full((n_comp, V.shape[1]), max(level, float(e)), dtype=np.float32)
+    else:
+        H = np.array(_as_matrix("H", H), dtype=np.float32, order="C", copy=True)
+    if H.shape != (n_comp, V.shape[1]):
+        raise ValueError(f"H must have shape {(n_comp, V.shape[1])}, got {H.shape}")
+    if gamma is None:
+        g = np.float32(gamma_exponent(b))
+    else:
+        g = np.float32(_check_positive("gamma", gamma, allow_zero=False))
+        if not g <= 2.0:
+            raise ValueError(f"gamma must be in (0, 2], got {gamma!r}")
+    _conv_loop(V, S, comp, shift, H, b, _mode(b), g, l1, e, n_iter)
+    return H
+
+
+def _conv_loop(V, S, comp, shift, H, beta, mode, gamma, l1, eps, n_iter):
+    """``n_iter`` convolutive MU updates of H in place (trusted inputs; see :func:`update_activations_conv`)."""
+    m, n = V.shape
+    St = np.ascontiguousarray(S.T)
+    Hs = np.empty((S.shape[1], n), dtype=np.float32)
+    L = np.empty((m, n), dtype=np.float32)
+    G = np.empty((S.shape[1], n), dtype=np.float32)
+    num = np.empty(H.shape, dtype=np.float32)
+    if mode == _KL:
+        den = _conv_denominator(S, comp, shift, H.shape[0], n, np.float32(0.0))
+    else:
+        den = np.empty(H.shape, dtype=np.float32)
+        B = np.empty((m, n), dtype=np.float32)
+    zero = np.float32(0.0) if mode == _KL else l1
+    if mode == _KL:
+        den += l1
+    for _ in range(n_iter):
+        _conv_gather(H, comp, shift, Hs)
+        np.matmul(S, Hs, out=L)
+        if mode == _KL:
+            _kl_ratio(V, L, eps, False)
+        else:
+            _beta_ratio(V, L, B, beta, mode, eps, False, True)
+            np.matmul(St, B, out=G)
+            _conv_scatter(G, comp, shift, den)
+        np.matmul(St, L, out=G)
+        _conv_scatter(G, comp, shift, num)
+        _mu_step(H, num, den, zero, gamma, mode, eps)
+
+
+def conv_divergence(V, W, H, beta: float = 1.0, eps: float = 1e-10) -> float:
+    """``D_β(V | sum_τ W[:, :, τ] @ shift(H, τ))`` (see :func:`beta_divergence`)."""
+    S, comp, shift = stack_patches(W)
+    return beta_divergence(V, S @ shifted_activations(H, comp, shift), beta, eps)

@@ -112,9 +112,12 @@ def learn_harmonic(pitch_range: tuple[int, int], settings: FeatureSettings = Fea
     return Dictionary(W, pitches, np.full(len(pitches), ROLE_SUSTAIN), settings, beta, prov)
 
 
-def _isolated_spectra(note: IsolatedNote, settings: FeatureSettings, n_attack: int, n_sustain: int
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def _isolated_spectra(note: IsolatedNote, settings: FeatureSettings, n_attack: int, n_sustain: int,
+                      frames: int = 1, beta: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Unit-sum attack and sustain spectra of one isolated note (runs on a worker).
+
+    With ``frames > 1`` the attack is instead the note's ``(n_bins, frames)`` convolutive patch
+    (:func:`nmftrans.convolutive.learn_patch`, fitted with ``beta``).
 
     Raises
     ------
@@ -129,13 +132,17 @@ def _isolated_spectra(note: IsolatedNote, settings: FeatureSettings, n_attack: i
     sustain = V[:, on + n_attack:max(min(off, on + n_sustain), on + n_attack + 1)].sum(axis=1, dtype=np.float64)
     if attack.sum() <= 0 or sustain.sum() <= 0:
         raise NmftransError("silent or too short a note")
+    if frames > 1:
+        from nmftrans.convolutive import learn_patch
+
+        attack = learn_patch(V[:, on:], frames, beta=beta)
     return attack / attack.sum(), sustain / sustain.sum()
 
 
 def learn_isolated(notes: Sequence[IsolatedNote], settings: FeatureSettings = FeatureSettings(), *,
                    beta: float = 1.0, pitch_range: tuple[int, int] | None = None, attack_s: float = 0.08,
                    sustain_s: float = 1.0, progress: Progress | None = None, jobs: int = 1,
-                   scheduler=None) -> tuple[Dictionary, LearnReport]:
+                   scheduler=None, frames: int = 1) -> tuple[Dictionary, LearnReport]:
     """An attack and a sustain template per pitch from isolated-note recordings.
 
     For each file the attack spectrum is the sum of the frames in the first ``attack_s`` after the
@@ -161,6 +168,11 @@ def learn_isolated(notes: Sequence[IsolatedNote], settings: FeatureSettings = Fe
         Files read at once by worker processes (:class:`~nmftrans.parallel.Runner`).
     scheduler : str or distributed.Client, optional
         A dask.distributed scheduler to read the files on instead (``jobs`` is then ignored).
+    frames : int
+        1: one-frame templates (above). τ > 1: a convolutive dictionary (3-D W), whose attack
+        template of each pitch is a τ-frame patch, the mean over the pitch's files of each note's
+        rank-one convolutive NMF (:func:`nmftrans.convolutive.learn_patch`); sustain templates stay
+        one frame long.
 
     Returns
     -------
@@ -172,11 +184,14 @@ def learn_isolated(notes: Sequence[IsolatedNote], settings: FeatureSettings = Fe
     The spectra of each file are computed on the workers and summed here in input order, so
     the templates are the same for any ``jobs`` or cluster.
     """
+    from nmftrans.convolutive import check_frames, with_frames
+
+    frames = check_frames(frames)
     report = LearnReport()
     fr = settings.frame_rate
     n_attack = max(1, int(round(attack_s * fr)))
     work = functools.partial(_isolated_spectra, settings=settings, n_attack=n_attack,
-                             n_sustain=int(round(sustain_s * fr)))
+                             n_sustain=int(round(sustain_s * fr)), frames=frames, beta=beta)
     sums: dict[tuple[int, int], list] = {}
     with _one_blas_thread(), Runner(jobs, scheduler) as runner:
         for note, spectra, error in runner.map_ordered(work, notes):
@@ -192,11 +207,19 @@ def learn_isolated(notes: Sequence[IsolatedNote], settings: FeatureSettings = Fe
     if not sums:
         raise NmftransError("no usable isolated notes found")
     columns = {k: (v / v.sum()).astype(np.float32) for k, (v, _) in sums.items()}
+    patches = {k: v for k, v in columns.items() if v.ndim == 2}  # frames > 1: the attack patches
+    columns.update({k: v[:, 0] for k, v in patches.items()})  # placeholders, replaced below
     W, pitches, roles, filled = _fill_and_sort(columns, pitch_range, settings)
+    if frames > 1:
+        W = with_frames(W, frames)
+        for j, key in enumerate(zip(pitches.tolist(), roles.tolist())):
+            if key in patches:
+                W[:, j, :] = patches[key]
     report.learned = sorted({p for p, _ in sums})
     report.filled = filled
     prov = _provenance("isolated", sorted({str(n.path.parent) for n in notes}), n_files=len(notes),
-                       attack_s=attack_s, sustain_s=sustain_s, learned=report.learned, filled=filled)
+                       attack_s=attack_s, sustain_s=sustain_s, learned=report.learned, filled=filled,
+                       **({"frames": frames} if frames > 1 else {}))
     return Dictionary(W, pitches, roles, settings, beta, prov), report
 
 
@@ -446,12 +469,14 @@ def learn_labelled(pairs: Sequence[tuple[Path, Path]], settings: FeatureSettings
 def learn_from_sources(sources: Sequence[Path], settings: FeatureSettings = FeatureSettings(), *,
                        beta: float = 1.0, pitch_range: tuple[int, int] | None = None, iterations: int = 50,
                        split: str | None = None, guitarset_audio: str = "mic", max_files: int | None = None,
-                       sustain: bool = True, log=None, jobs: int = 1, scheduler=None) -> tuple[Dictionary, LearnReport]:
+                       sustain: bool = True, log=None, jobs: int = 1, scheduler=None,
+                       frames: int = 1) -> tuple[Dictionary, LearnReport]:
     """Find the training material in ``sources`` (isolated notes or labelled audio) and learn from it.
 
     ``log`` (optional) has ``info(str)`` and ``progress(total, description)`` as in the CLI.
     ``jobs`` and ``scheduler`` spread the per-file work over worker processes or a dask cluster
-    (:class:`~nmftrans.parallel.Runner`); the dictionary is the same for any of them.
+    (:class:`~nmftrans.parallel.Runner`); the dictionary is the same for any of them. ``frames``
+    > 1 (convolutive templates) applies to isolated notes only.
     """
     from nmftrans import datasets
 
@@ -460,6 +485,9 @@ def learn_from_sources(sources: Sequence[Path], settings: FeatureSettings = Feat
             raise NmftransError(f"{s}: no such file or folder")
     if beta < 0 or beta > 2:
         raise NmftransError(f"--beta must be between 0 and 2 (got {beta})")
+    from nmftrans.convolutive import check_frames
+
+    frames = check_frames(frames)
     if datasets.looks_isolated(sources):
         found = datasets.discover_isolated(sources)
         items = [IsolatedNote(Path(a), int(p), float(on or 0.0), off) for a, p, _vel, on, off in found.items]
@@ -471,9 +499,11 @@ def learn_from_sources(sources: Sequence[Path], settings: FeatureSettings = Feat
             raise NmftransError("no isolated notes with a known pitch found in " + ", ".join(map(str, sources)))
         with _bar(log, len(items), "learning") as bar:
             dictionary, report = learn_isolated(items, settings, beta=beta, pitch_range=pitch_range, progress=bar,
-                                                jobs=jobs, scheduler=scheduler)
+                                                jobs=jobs, scheduler=scheduler, frames=frames)
         report.skipped[:0] = [(str(p), r) for p, r in found.skipped]
         return dictionary, report
+    if frames > 1:
+        raise NmftransError("--frames > 1 (convolutive templates) is learned from isolated notes only")
     found = datasets.discover_labelled(sources, guitarset_audio=guitarset_audio, split=split, max_files=max_files)
     if log:
         layouts = ", ".join(sorted(set(found.layouts.values()))) or "no known layout"

@@ -348,7 +348,8 @@ def plot_templates(path: str | Path, dictionary, title: str | None = None) -> No
     """Draw a dictionary's templates: frequency (log axis) against template, log magnitude.
 
     Templates are ordered by pitch (attack templates after the sustain template of their pitch);
-    each column is scaled to its own peak.
+    each column is scaled to its own peak. A convolutive template's τ frames are drawn side by side,
+    scaled to the template's peak.
     """
     from nmftrans.features import frequencies
 
@@ -356,8 +357,14 @@ def plot_templates(path: str | Path, dictionary, title: str | None = None) -> No
     order = np.lexsort((dictionary.roles, dictionary.pitches))
     W = W[:, order]
     pitches = np.asarray(dictionary.pitches)[order].astype(int)
+    frames = 1 if W.ndim == 2 else W.shape[2]
+    if frames > 1:  # convolutive: each template's τ frames side by side, scaled to the template's peak
+        W = W / np.maximum(W.max(axis=(0, 2), keepdims=True), 1e-30)
+        W = W.reshape(W.shape[0], -1)
+        pitches = np.repeat(pitches, frames)
     freqs = frequencies(dictionary.settings)
-    db = 20 * np.log10(np.maximum(W / np.maximum(W.max(axis=0, keepdims=True), 1e-30), 1e-3))
+    peak = np.maximum(W.max(axis=0, keepdims=True), 1e-30) if frames == 1 else 1.0  # frames > 1: done above
+    db = 20 * np.log10(np.maximum(W / peak, 1e-3))
     fig = _figure(11.0, 4.8)
     ax = fig.add_subplot()
     # bin edges halfway between centres, on a log axis
@@ -371,7 +378,7 @@ def plot_templates(path: str | Path, dictionary, title: str | None = None) -> No
     ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
     ax.set_yticks([], minor=True)
     colorbar = fig.colorbar(mesh, ax=ax, pad=0.01, fraction=0.03)
-    colorbar.set_label("magnitude (dB re column peak)")
+    colorbar.set_label("magnitude (dB re column peak)" if frames == 1 else "magnitude (dB re template peak)")
     first = {}
     for j, p in enumerate(pitches):
         first.setdefault(int(p), j)
@@ -382,8 +389,10 @@ def plot_templates(path: str | Path, dictionary, title: str | None = None) -> No
     ax.set_xticks([first[p] for p in labelled], [midi_to_name(p) for p in labelled],
                   rotation=90 if span <= 24 and len(labelled) > 12 else 0)
     n_attack = int((np.asarray(dictionary.roles) != 0).sum())
-    ax.set_xlabel(f"template ({W.shape[1]}: {W.shape[1] - n_attack} sustain, {n_attack} attack), by pitch"
-                  if n_attack else f"template ({W.shape[1]}), by pitch")
+    n_templates = W.shape[1] // frames
+    ax.set_xlabel((f"template ({n_templates}: {n_templates - n_attack} sustain, {n_attack} attack), by pitch"
+                   if n_attack else f"template ({n_templates}), by pitch")
+                  + (f"; each {frames} frames, left to right" if frames > 1 else ""))
     ax.set_ylabel("frequency (Hz)")
     if title:
         ax.set_title(title, fontsize=10, loc="left")

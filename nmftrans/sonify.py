@@ -41,7 +41,8 @@ def partial_amplitudes(dictionary, pitch: int, n_partials: int = MAX_PARTIALS, n
     if len(columns) == 0:
         amps = 1.0 / m
     else:
-        template = np.asarray(dictionary.W, dtype=np.float64)[:, columns].sum(axis=1)
+        W = np.asarray(dictionary.W, dtype=np.float64)
+        template = (W if W.ndim == 2 else W.sum(axis=2))[:, columns].sum(axis=1)  # 3-D: frames summed
         freqs = frequencies(settings)
         amps = np.zeros(n_partials)
         for k, f in enumerate(fm):

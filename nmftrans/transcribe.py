@@ -130,10 +130,16 @@ def solver_templates(dictionary: Dictionary, solver: SolverParams = SolverParams
     Returns
     -------
     W : np.ndarray [shape=(n_bins, n_components + n_floor)], float32
+        For a convolutive dictionary ``(n_bins, n_components + n_floor, n_frames)``, the floor
+        templates one frame long.
     """
     if solver.floor_octaves <= 0:
         return dictionary.W
     floor = _floor(dictionary.settings, float(solver.floor_octaves))
+    if dictionary.frames > 1:
+        from nmftrans.convolutive import with_frames
+
+        floor = with_frames(floor, dictionary.frames)
     return np.ascontiguousarray(np.concatenate([dictionary.W, floor], axis=1))
 
 
@@ -221,6 +227,8 @@ def _block_activations(V: np.ndarray, dictionary: Dictionary, solver: SolverPara
     chunks, computed while the block was still being read; the first solve is per frame, on the
     same chunks, so the result is the same.
     """
+    if dictionary.frames > 1:  # direct calls only: _BlockSolver adds the neighbours' frames
+        return _conv_block_activations(V, dictionary, solver)
     beta = dictionary.beta if solver.beta is None else solver.beta
     W = solver_templates(dictionary, solver)
     n_comp = dictionary.W.shape[1]
@@ -247,6 +255,68 @@ def _block_activations(V: np.ndarray, dictionary: Dictionary, solver: SolverPara
         _update_columns(V, np.ascontiguousarray(W), H, beta, solver.refine_h_iter, 0.0, solver)
     weights = np.where(dictionary.roles == ROLE_ATTACK, np.float32(solver.attack_weight), np.float32(1.0))
     A, _ = pitch_activations(H[:n_comp], dictionary.pitches, weights)
+    return A
+
+
+def conv_context(frames: int) -> int:
+    """Frames of each neighbouring block solved along with a block of a convolutive dictionary."""
+    return 2 * frames
+
+
+def _conv_block_activations(V: np.ndarray, dictionary: Dictionary, solver: SolverParams, left: int = 0,
+                            right: int = 0) -> np.ndarray:
+    """:func:`_block_activations` for a convolutive dictionary (``dictionary.frames > 1``).
+
+    ``V`` holds the block with ``left`` and ``right`` frames of its neighbours around it
+    (:meth:`_BlockSolver._conv_submit`); the activations of the block's own frames are returned.
+
+    H is solved with the convolutive MU (:func:`nmftrans.kernels.update_activations_conv`) on the
+    whole block at once (its frames are coupled); the floor templates are one frame long. The
+    adaptation works on the stacked templates (:func:`nmftrans.kernels.stack_patches`) against
+    the shifted activations of every ``refine_stride``-th frame: the response gain on the pitch
+    templates, then ``refine_w_iter`` MU updates of every frame of every pitch template (each
+    template renormalised to unit sum); then ``refine_h_iter`` more H updates on the block.
+    """
+    beta = dictionary.beta if solver.beta is None else solver.beta
+    gamma = _gamma(beta, solver)
+    W = solver_templates(dictionary, solver)
+    n_comp = dictionary.W.shape[1]
+    H = np.empty((W.shape[1], V.shape[1]), dtype=np.float32)
+    H[:] = V.sum(axis=0) / W.shape[1] + np.float32(1e-9)  # unit-sum templates: as solve_activations
+    if V.shape[1] == 0:
+        return np.zeros((len(dictionary.pitch_set), 0), dtype=np.float32)
+    H = kernels.update_activations_conv(V, W, H, beta=beta, n_iter=solver.n_iter, l1=solver.l1, gamma=gamma)
+    if solver.eq_octaves > 0 or solver.refine_w_iter > 0:
+        S, comp, shift = kernels.stack_patches(W)
+        pitch_cols = comp < n_comp
+        step = max(1, solver.refine_stride)
+        Vs = np.ascontiguousarray(V[:, ::step])
+        Hs = np.ascontiguousarray(kernels.shifted_activations(H, comp, shift)[:, ::step])
+
+        def unit_templates(S):
+            sums = np.bincount(comp, weights=S.sum(axis=0, dtype=np.float64), minlength=W.shape[1])
+            return S / np.maximum(sums[comp], 1e-12).astype(np.float32)
+
+        if solver.eq_octaves > 0:
+            gains = response_gains(Vs, S @ Hs, frequencies(dictionary.settings), width_octaves=solver.eq_octaves)
+            S[:, pitch_cols] *= gains[:, None]
+            S = unit_templates(S)
+        if solver.refine_w_iter > 0:
+            S_fit, _ = kernels.update_dictionary(Vs, S, Hs, beta=beta, n_iter=solver.refine_w_iter, tol=0.0)
+            S_fit[:, ~pitch_cols] = S[:, ~pitch_cols]  # the floor stays as it is
+            S = unit_templates(S_fit)
+        W = np.zeros_like(W)
+        W[:, comp, shift] = S
+        H = kernels.update_activations_conv(V, W, H, beta=beta, n_iter=solver.refine_h_iter, l1=solver.l1,
+                                            gamma=gamma)
+    # what each template explains in each frame: its activation spread over the template's frames
+    # by their energy (a sustain template's is its activation), so that the tracker meets an
+    # activation shaped like the one-frame model's rather than a spike at each onset
+    S, comp, shift = kernels.stack_patches(W[:, :n_comp])
+    E = np.zeros((n_comp, H.shape[1]), dtype=np.float32)
+    np.add.at(E, comp, kernels.shifted_activations(H[:n_comp], comp, shift) * S.sum(axis=0)[:, None])
+    weights = np.where(dictionary.roles == ROLE_ATTACK, np.float32(solver.attack_weight), np.float32(1.0))
+    A, _ = pitch_activations(E[:, left:H.shape[1] - right], dictionary.pitches, weights)
     return A
 
 
@@ -491,7 +561,7 @@ class _BlockSolver:
     def start_early(self, index: int, block: np.ndarray | None, n: int) -> None:
         """Start the first solve of the complete chunks among the ``n`` frames read so far of
         block number ``index`` (``_FrameBlocks.filling``)."""
-        if self._pool is None or block is None:
+        if self._pool is None or block is None or self.dictionary.frames > 1:  # convolutive: whole blocks
             return
         started = self._early.setdefault(index, [])
         size = SOLVE_COLUMNS
@@ -502,6 +572,9 @@ class _BlockSolver:
     def submit(self, V: np.ndarray, index: int = -1, own: int = 0) -> None:
         """Solve block ``V``; ``index`` and ``own``: its number and how many leading frames
         are that block's own (as ``_FrameBlocks.push`` gives them)."""
+        if self.dictionary.frames > 1:
+            self._conv_submit(V)
+            return
         if self._pool is None:
             self.columns.append(_block_activations(V, self.dictionary, self.solver))
             return
@@ -510,8 +583,31 @@ class _BlockSolver:
         while len(self._pending) > self.threads + 1:
             self.columns.append(self._pending.popleft().result())
 
+    def _conv_submit(self, V: np.ndarray | None) -> None:
+        """Convolutive dictionaries: a block is solved once the next one has come (``V``; None at
+        the end), with ``conv_context`` frames of each neighbour around it (a note struck just
+        before a block boundary still meets its whole template), and only its own frames kept."""
+        pad = conv_context(self.dictionary.frames)
+        tail, held = getattr(self, "_conv_held", (None, None))
+        self._conv_held = (None if held is None else held[:, held.shape[1] - min(pad, held.shape[1]):], V)
+        if held is None:
+            return
+        left = 0 if tail is None else tail.shape[1]
+        right = 0 if V is None else min(pad, V.shape[1])
+        parts = ([] if tail is None else [tail]) + [held] + ([] if V is None else [V[:, :right]])
+        ext = np.ascontiguousarray(np.concatenate(parts, axis=1)) if len(parts) > 1 else held
+        args = (ext, self.dictionary, self.solver, left, right)
+        if self._pool is None:
+            self.columns.append(_conv_block_activations(*args))
+            return
+        self._pending.append(self._pool.submit(_conv_block_activations, *args))
+        while len(self._pending) > self.threads + 1:
+            self.columns.append(self._pending.popleft().result())
+
     def result(self):
         """The whole-file activations (an array), or the spilled columns."""
+        if self.dictionary.frames > 1:
+            self._conv_submit(None)
         while self._pending:
             self.columns.append(self._pending.popleft().result())
         return self.columns if isinstance(self.columns, _SpilledColumns) else self.columns.array()
