@@ -3,8 +3,10 @@
 Three sources:
 
 * isolated notes (one note per file): an attack and a sustain template per pitch, velocity layers pooled;
-* labelled audio (audio + note annotation): supervised NMF, ``min_W D(X | W Y)`` with the
-  activations fixed to the piano roll ``Y``;
+* labelled audio (audio + note annotation): score-informed NMF, ``min_{W,H} D(X | W H)`` with H
+  started from the piano roll ``Y`` and kept inside its (widened) support
+  (:mod:`nmftrans.informed`), or plain supervised NMF with H fixed to ``Y``; isolated notes can
+  join them as one-note labelled files;
 * no data: pitch-informed harmonic templates.
 
 Pitches of the requested range without training data get a harmonic template; the result says which.
@@ -26,11 +28,17 @@ from nmftrans.audio import audio_duration, load_audio
 from nmftrans.dictionary import ROLE_ATTACK, ROLE_SUSTAIN, Dictionary
 from nmftrans.errors import NmftransError
 from nmftrans.features import frequencies, spectrogram
+from nmftrans.informed import (InformedParams, check_method, divergence, informed_epoch, initial_activations,
+                               initial_templates, update_templates)
 from nmftrans.parallel import Runner
 from nmftrans.settings import FeatureSettings
 from nmftrans.templates import harmonic_templates
 
 Progress = Callable[[str], None]
+
+# A pitch annotated in fewer frames than this (0.7 s at 68.9 frames/s) over all labelled files
+# is learned from little: ``learn`` warns about it.
+FEW_FRAMES = 50
 
 
 @dataclass
@@ -41,6 +49,8 @@ class LearnReport:
     filled: list[int] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    fit: list[tuple[str, float, int]] = field(default_factory=list)  # labelled: (file, D(V|WH) per frame, frames)
+    pitch_frames: dict[int, int] = field(default_factory=dict)  # labelled: annotated frames per pitch
 
 
 @dataclass(frozen=True)
@@ -221,7 +231,9 @@ class _LabelledSetup:
     pitch_range: tuple[int, int]
     n_attack: int
     beta: float
-    store: str | None = None  # folder for V and Y as .npy (β != 2), on the parent's machine
+    store: str | None = None  # folder for V and Y (or H) as .npy (β != 2 or informed), on the parent's machine
+    method: str = "fixed"
+    params: InformedParams = InformedParams()
 
 
 @dataclass(frozen=True, eq=False)
@@ -232,7 +244,7 @@ class _LabelledFile:
     path: Path
     notes: np.ndarray
     V: str | None = None
-    Y: str | None = None
+    Y: str | None = None  # fixed: the roll; informed: the initial H (epoch e reads H.<e % 2>.npy beside it)
 
 
 @dataclass
@@ -245,12 +257,18 @@ class _Prepared:
     XYt: np.ndarray | None = None
     YYt: np.ndarray | None = None
     stored: tuple[str, str] | None = None
+    frames: np.ndarray | None = None  # annotated frames per pitch
 
 
-def _read_labels(pair: tuple[Path, Path], sustain: bool) -> tuple[np.ndarray, list[str]]:
-    """The notes of one (audio, annotation) pair, cut to the audio's duration (runs on a worker)."""
+def _read_labels(pair: tuple[Path, Path] | IsolatedNote, sustain: bool) -> tuple[np.ndarray, list[str]]:
+    """The notes of one (audio, annotation) pair, or the one note of an isolated-note file, cut
+    to the audio's duration (runs on a worker)."""
     from nmftrans.annotations import crop_notes, read_notes
 
+    if isinstance(pair, IsolatedNote):
+        duration = audio_duration(pair.path)
+        offset = duration if pair.offset is None else min(float(pair.offset), duration)
+        return crop_notes(np.array([[pair.onset, max(offset, pair.onset), pair.pitch, 100.0]]), duration)
     audio_path, ann_path = pair
     notes = read_notes(ann_path, sustain=sustain)
     return crop_notes(notes, audio_duration(audio_path))
@@ -268,9 +286,41 @@ def _labelled_roll(item: _LabelledFile, setup: _LabelledSetup) -> tuple[np.ndarr
     notes, warns = crop_notes(item.notes, len(y) / settings.sample_rate, pitch_range=setup.pitch_range)
     pitch_list = np.arange(setup.pitch_range[0], setup.pitch_range[1] + 1)
     fr = settings.frame_rate
-    attack = onset_roll(notes, V.shape[1], fr, pitch_list, onset_frames=setup.n_attack)
-    Y = np.concatenate([notes_to_roll(notes, V.shape[1], fr, pitch_list) * (1 - attack), attack])
+    if setup.method == "informed":
+        Y = initial_activations(notes, V.shape[1], fr, pitch_list, setup.n_attack, setup.params)
+        # start at V's level: W H0 with unit-sum columns and H0 scaled to V's mean; the noise
+        # templates' rows (free everywhere) at a tenth of it
+        level = float(V.sum(dtype=np.float64)) / max(float(Y.sum(dtype=np.float64)), 1e-12)
+        Y *= np.float32(level)
+        n_noise = _noise_templates(settings, setup.params).shape[1]
+        if n_noise and Y.any():
+            noise = np.full((n_noise, V.shape[1]), 0.1 * float(V.sum(dtype=np.float64)) / V.shape[1], np.float32)
+            Y = np.concatenate([Y, noise])
+    else:
+        attack = onset_roll(notes, V.shape[1], fr, pitch_list, onset_frames=setup.n_attack)
+        Y = np.concatenate([notes_to_roll(notes, V.shape[1], fr, pitch_list) * (1 - attack), attack])
     return V, Y, [f"{item.path.name}: {w}" for w in warns]
+
+
+@functools.lru_cache(maxsize=4)
+def _noise_templates(settings: FeatureSettings, params: InformedParams) -> np.ndarray:
+    """The fixed broadband templates of informed learning, ``(n_bins, n_noise)`` (maybe 0 columns)."""
+    from nmftrans.features import bandwidths
+    from nmftrans.templates import floor_templates
+
+    if params.noise_octaves <= 0:
+        return np.zeros((len(frequencies(settings)), 0), dtype=np.float32)
+    return floor_templates(frequencies(settings), bandwidths(settings),
+                           spacing_octaves=params.noise_octaves).astype(np.float32)
+
+
+def _frames_per_pitch(item: _LabelledFile, n_frames: int, setup: _LabelledSetup) -> np.ndarray:
+    """Annotated frames of each pitch of the range in one file (for the report)."""
+    from nmftrans.annotations import crop_notes, notes_to_roll
+
+    notes, _ = crop_notes(item.notes, n_frames / setup.settings.frame_rate, pitch_range=setup.pitch_range)
+    pitch_list = np.arange(setup.pitch_range[0], setup.pitch_range[1] + 1)
+    return notes_to_roll(notes, n_frames, setup.settings.frame_rate, pitch_list).sum(axis=1).astype(np.int64)
 
 
 def _prepare_labelled(item: _LabelledFile, setup: _LabelledSetup) -> _Prepared:
@@ -281,16 +331,17 @@ def _prepare_labelled(item: _LabelledFile, setup: _LabelledSetup) -> _Prepared:
     does not see it; the epochs then recompute V and Y from the audio).
     """
     V, Y, warnings = _labelled_roll(item, setup)
+    n_pitches = setup.pitch_range[1] - setup.pitch_range[0] + 1
     if not Y.any():
         return _Prepared(warnings, skip="no annotated notes inside the audio and pitch range")
-    out = _Prepared(warnings, active=Y.any(axis=1))
-    if setup.beta == 2:
+    out = _Prepared(warnings, active=Y[:2 * n_pitches].any(axis=1), frames=_frames_per_pitch(item, V.shape[1], setup))
+    if setup.beta == 2 and setup.method == "fixed":
         out.XYt = V.astype(np.float64) @ Y.T
         out.YYt = Y.astype(np.float64) @ Y.T
     elif setup.store is not None and os.path.isdir(setup.store):
         vp, yp = os.path.join(setup.store, f"{item.index}_V.npy"), os.path.join(setup.store, f"{item.index}_Y.npy")
         np.save(vp, V)
-        np.save(yp, Y)
+        np.save(yp, np.ascontiguousarray(Y.T) if setup.method == "informed" else Y)  # informed: Hᵀ (_epoch_h)
         out.stored = (vp, yp)
     return out
 
@@ -308,64 +359,150 @@ def _labelled_update_terms(item: _LabelledFile, W: np.ndarray, setup: _LabelledS
     return num.astype(np.float64), den.astype(np.float64)
 
 
-def learn_labelled(pairs: Sequence[tuple[Path, Path]], settings: FeatureSettings = FeatureSettings(), *,
+def _epoch_h(item: _LabelledFile, epoch: int) -> str:
+    """Where the informed H of ``item`` is read from at ``epoch`` (written to at ``epoch - 1``).
+
+    Two files alternate, so an epoch never overwrites what it reads: a retried task (dask)
+    gives the same result. H is stored transposed, (frames, components), so that a block of
+    frames is one contiguous stretch of the file."""
+    return item.Y if epoch == 0 else item.Y[: -len(".npy")] + f".{epoch % 2}.npy"
+
+
+class _ColumnWriter:
+    """``H[:, a:b] = block`` for consecutive blocks of frames, written through to an ``.npy`` file
+    holding Hᵀ (sequential buffered writes: no memory map to flush). The file of two epochs
+    before is unlinked first, not truncated or renamed over: ext4 flushes a file to disk on
+    close after either (``auto_da_alloc``), which cost more than the arithmetic."""
+
+    def __init__(self, path: str, shape: tuple[int, int]):
+        if os.path.exists(path):
+            os.unlink(path)
+        self._file = open(path, "wb")
+        self._path = path
+        np.lib.format.write_array_header_1_0(
+            self._file, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+                         "shape": (shape[1], shape[0])})
+
+    def __setitem__(self, key, block: np.ndarray) -> None:
+        self._file.write(np.ascontiguousarray(block.T, dtype=np.float32).tobytes())
+
+    def close(self, ok: bool) -> None:
+        self._file.close()
+        if not ok:  # never leave a partial H for the next epoch
+            os.unlink(self._path)
+
+
+def _load_h(path: str) -> np.ndarray:
+    """A stored informed H, memory-mapped, as a (components, frames) view."""
+    return np.load(path, mmap_mode="r").T
+
+
+def _informed_terms(item: _LabelledFile, W: np.ndarray, epoch: int, setup: _LabelledSetup) -> tuple[np.ndarray, np.ndarray]:
+    """One file's epoch of score-informed learning (runs on a worker): update its H on disk with
+    the current W, return the W update's numerator and denominator."""
+    if item.V is None or not (os.path.isfile(item.V) and os.path.isfile(_epoch_h(item, epoch))):
+        raise NmftransError(_NOT_SHARED)
+    V = np.load(item.V, mmap_mode="r")
+    H_in = _load_h(_epoch_h(item, epoch))
+    H_out = _ColumnWriter(_epoch_h(item, epoch + 1), H_in.shape)
+    ok = False
+    try:
+        terms = informed_epoch(V, W, H_in, H_out, beta=setup.beta, params=setup.params)
+        ok = True
+    finally:
+        H_out.close(ok)
+    return terms
+
+
+def _fit(item: _LabelledFile, W: np.ndarray, epoch: int, setup: _LabelledSetup) -> tuple[float, int]:
+    """``D(V | W H)`` of one file with the final W (and H) and its frame count (runs on a worker)."""
+    if setup.method == "informed":
+        if item.V is None or not (os.path.isfile(item.V) and os.path.isfile(_epoch_h(item, epoch))):
+            raise NmftransError(_NOT_SHARED)
+        V, H = np.load(item.V, mmap_mode="r"), _load_h(_epoch_h(item, epoch))
+    elif item.V is not None and os.path.isfile(item.V) and os.path.isfile(item.Y):
+        V, H = np.load(item.V, mmap_mode="r"), np.load(item.Y, mmap_mode="r")
+    else:
+        V, H, _ = _labelled_roll(item, setup)
+    return divergence(V, W, H, beta=setup.beta, block_frames=setup.params.block_frames), int(V.shape[1])
+
+
+_NOT_SHARED = ("this worker does not see the temporary folder of the learning run (score-informed learning "
+               "keeps each file's V and H there): set TMPDIR to a folder all cluster workers share")
+
+
+def learn_labelled(pairs: Sequence[tuple[Path, Path] | IsolatedNote], settings: FeatureSettings = FeatureSettings(), *,
                    beta: float = 1.0, iterations: int = 50, pitch_range: tuple[int, int] | None = None,
                    sustain: bool = True, attack_s: float = 0.08, progress: Progress | None = None,
-                   jobs: int = 1, scheduler=None) -> tuple[Dictionary, LearnReport]:
-    """Supervised NMF: learn W by minimising ``D(X | W Y)`` with H fixed to the piano roll Y.
+                   jobs: int = 1, scheduler=None, method: str = "informed",
+                   informed: InformedParams = InformedParams()) -> tuple[Dictionary, LearnReport]:
+    """Learn W from labelled audio: score-informed NMF, or H fixed to the piano roll Y.
 
-    Spectrograms are never all held in memory: for β = 2 one pass accumulates ``X Yᵀ`` and
-    ``Y Yᵀ``; for other β the spectrograms are kept in a temporary folder as ``.npy`` files and
-    memory-mapped in each epoch, whose W update sums every file's numerator and denominator.
+    ``method='informed'`` (:mod:`nmftrans.informed`): H starts from the notes (a decaying
+    sustain profile and a flat attack window per note) and is updated inside their support
+    widened by a tolerance, alternating with the W updates, so that each template keeps only
+    what its own note explains. The sustain templates start harmonic, the attack templates flat.
+    ``method='fixed'``: plain supervised NMF, ``min_W D(X | W Y)`` with H fixed to the binary roll
+    (the first ``attack_s`` of each note on the attack row), both templates starting harmonic.
+
+    Spectrograms are never all held in memory: each file's V (and H) is kept in a temporary
+    folder as ``.npy`` files and memory-mapped in each epoch, whose W update sums every file's
+    numerator and denominator (worked out ``informed.block_frames`` frames at a time); for
+    ``method='fixed'`` and β = 2 one pass accumulates ``X Yᵀ`` and ``Y Yᵀ`` instead.
 
     Parameters
     ----------
-    pairs : sequence of (audio path, annotation path)
+    pairs : sequence of (audio path, annotation path) or IsolatedNote
+        Isolated notes are labelled files holding one note.
     settings : FeatureSettings
     beta : float
     iterations : int
-        MU updates of W (epochs over all files).
+        Epochs over all files (one W update each).
     pitch_range : (int, int), optional
         Inclusive MIDI range; default: the annotated pitches' range within 21-108.
     sustain : bool
         Extend MIDI notes by the sustain pedal.
     attack_s : float
-        The first ``attack_s`` seconds of each note activate the pitch's attack template, the
-        rest its sustain template (as for isolated notes).
+        Length of each note's attack (the window of its attack template) after the onset.
     progress : callable, optional
         Called with each audio file's name once it is read.
     jobs : int
         Worker processes for the per-file work (:class:`~nmftrans.parallel.Runner`).
     scheduler : str or distributed.Client, optional
         A dask.distributed scheduler instead (``jobs`` is then ignored).
+    method : {'informed', 'fixed'}
+    informed : InformedParams
+        Support, initial profile, H updates per epoch and block size of the informed method
+        (``block_frames`` also bounds the fit evaluation of either method).
 
     Returns
     -------
     dictionary : Dictionary
     report : LearnReport
+        With ``fit`` (each file's divergence per frame under the final W) and ``pitch_frames``
+        (annotated frames per pitch).
 
     Notes
     -----
-    The workers read the annotations, compute each file's spectrogram and roll and its
-    statistics (β = 2), or each epoch's numerator and denominator for the current W (other β);
-    this process adds them up in input order, so W is bit-identical for any ``jobs`` or cluster
-    of like machines (the per-file products run on one BLAS thread everywhere, since a BLAS's
-    rounding depends on its thread count; the parallelism is over files).
-    The spectrograms are stored in a temporary folder (``TMPDIR``); cluster workers on other
-    machines that do not see it recompute them from the audio in every epoch, unless ``TMPDIR``
-    points to a folder they share.
+    The workers read the annotations, compute each file's spectrogram and initial H, and each
+    epoch's numerator and denominator for the current W; this process adds them up in input
+    order, so W is bit-identical for any ``jobs`` or cluster of like machines (the per-file
+    products run on one BLAS thread everywhere, since a BLAS's rounding depends on its thread
+    count; the parallelism is over files). Each file's H depends only on W and that file.
+    The temporary folder is ``TMPDIR``: a cluster's workers on other machines must share it for
+    the informed method (``method='fixed'`` recomputes V and Y from the audio there instead).
     """
     import contextlib
     import tempfile
 
-    from nmftrans import kernels
-
+    method = check_method(method)
     report = LearnReport()
     fr = settings.frame_rate
     with _one_blas_thread(), Runner(jobs, scheduler) as runner:
         annotated: list[_LabelledFile] = []
         # annotations first (cheap): they fix the pitch range
-        for (audio_path, _), labels, error in runner.map_ordered(functools.partial(_read_labels, sustain=sustain), pairs):
+        for pair, labels, error in runner.map_ordered(functools.partial(_read_labels, sustain=sustain), pairs):
+            audio_path = pair.path if isinstance(pair, IsolatedNote) else pair[0]
             if error is not None:
                 report.skipped.append((str(audio_path), str(error)))
                 continue
@@ -382,19 +519,25 @@ def learn_labelled(pairs: Sequence[tuple[Path, Path]], settings: FeatureSettings
             pitch_range = (int(inside.min()), int(inside.max()))
         pitch_list = np.arange(pitch_range[0], pitch_range[1] + 1)
         n_p = len(pitch_list)
-        # components: a sustain template per pitch, then an attack template per pitch (Y's first
-        # attack_s of each note goes to the attack row, the rest of the note to the sustain row)
+        # components: a sustain template per pitch, then an attack template per pitch
         pitches = np.concatenate([pitch_list, pitch_list])
         roles = np.concatenate([np.full(n_p, ROLE_SUSTAIN), np.full(n_p, ROLE_ATTACK)]).astype(np.int8)
         freqs = frequencies(settings)
-        W = np.concatenate([harmonic_templates(pitch_list, freqs)] * 2, axis=1)
+        harmonic = harmonic_templates(pitch_list, freqs)
+        if method == "informed":  # attack templates start flat and are shaped by the data (FMP C8)
+            noise = _noise_templates(settings, informed)
+            W = np.concatenate([initial_templates(harmonic, informed), noise], axis=1)
+        else:
+            W = np.concatenate([harmonic] * 2, axis=1)
         XYt = np.zeros((len(freqs), len(pitches)), dtype=np.float64)
         YYt = np.zeros((len(pitches), len(pitches)), dtype=np.float64)
         active = np.zeros(len(pitches), dtype=bool)
-        spill = tempfile.TemporaryDirectory(prefix="nmftrans-learn-") if beta != 2 else contextlib.nullcontext()
+        frames = np.zeros(n_p, dtype=np.int64)
+        statistics = beta == 2 and method == "fixed"
+        spill = contextlib.nullcontext() if statistics else tempfile.TemporaryDirectory(prefix="nmftrans-learn-")
         with spill as store:
             setup = _LabelledSetup(settings, (int(pitch_range[0]), int(pitch_range[1])),
-                                   max(1, int(round(attack_s * fr))), float(beta), store)
+                                   max(1, int(round(attack_s * fr))), float(beta), store, method, informed)
             stored: list[_LabelledFile] = []
             prepare = functools.partial(_prepare_labelled, setup=setup)
             for item, prepared, error in runner.map_ordered(prepare, annotated):
@@ -408,37 +551,52 @@ def learn_labelled(pairs: Sequence[tuple[Path, Path]], settings: FeatureSettings
                     report.skipped.append((str(item.path), prepared.skip))
                     continue
                 active |= prepared.active
-                if beta == 2:
+                frames += prepared.frames
+                if statistics:
                     XYt += prepared.XYt
                     YYt += prepared.YYt
+                    stored.append(item)
                 else:
+                    if prepared.stored is None and method == "informed":
+                        raise NmftransError(f"{item.path}: {_NOT_SHARED}")
                     vp, yp = prepared.stored or (None, None)
                     stored.append(_LabelledFile(item.index, item.path, item.notes, vp, yp))
             if not active.any():
                 raise NmftransError("nothing to learn from: " + _skipped_summary(report))
-            gamma = kernels.gamma_exponent(beta)
-            for _ in range(iterations):
-                if beta == 2:
+            for epoch in range(iterations):
+                if statistics:
                     num, den = XYt, W.astype(np.float64) @ YYt
                 else:
-                    terms = functools.partial(_labelled_update_terms, W=W, setup=setup)
+                    if method == "informed":
+                        terms = functools.partial(_informed_terms, W=W, epoch=epoch, setup=setup)
+                    else:
+                        terms = functools.partial(_labelled_update_terms, W=W, setup=setup)
                     (num, den), failed = runner.reduce_sum(terms, stored)
                     if failed:  # a file that was read before cannot be any more
                         item, error = failed[0]
                         raise NmftransError(f"{item.path}: {error}")
-                step = np.where(den > 0, num / np.maximum(den, 1e-30), 1.0) ** gamma
-                W = (W * step).astype(np.float32)  # inactive pitches: den = 0, step 1, harmonic init kept
-    W = np.maximum(W, 1e-12)
+                W = update_templates(W, num, den, beta=beta)  # inactive pitches: den = 0, initial template kept
+                if method == "informed" and noise.shape[1]:
+                    W[:, 2 * n_p:] = noise  # the noise templates are fixed
+            # how well the final W explains each file (its H after the last epoch)
+            fit = functools.partial(_fit, W=W, epoch=iterations, setup=setup)
+            for item, result, error in runner.map_ordered(fit, stored):
+                if error is not None:
+                    raise NmftransError(f"{item.path}: {error}")
+                report.fit.append((str(item.path), result[0] / max(result[1], 1), result[1]))
+    W = np.maximum(W[:, :2 * n_p], 1e-12)
     W /= W.sum(axis=0, keepdims=True)
     sounding = active[:n_p] | active[n_p:]
     report.learned = [int(p) for p in pitch_list[sounding]]
     report.filled = [int(p) for p in pitch_list[~sounding]]
+    report.pitch_frames = {int(p): int(n) for p, n in zip(pitch_list, frames) if n > 0}
     # a pitch without data keeps one harmonic template; a pitch seen only in attacks or only in
-    # sustains keeps the role it was trained for plus the harmonic initialisation of the other
+    # sustains keeps the role it was trained for plus the initial template of the other
     keep = np.concatenate([np.ones(n_p, bool), active[n_p:]])
     W, pitches, roles = W[:, keep], pitches[keep], roles[keep]
-    prov = _provenance("labelled", sorted({str(a) for a, _ in pairs})[:50], n_files=len(pairs),
-                       beta=beta, iterations=iterations, learned=report.learned, filled=report.filled)
+    sources = sorted({str(p.path if isinstance(p, IsolatedNote) else p[0]) for p in pairs})
+    prov = _provenance("labelled", sources[:50], n_files=len(pairs), beta=beta, iterations=iterations,
+                       learning=method, learned=report.learned, filled=report.filled)
     order = np.lexsort((roles, pitches))
     return Dictionary(W[:, order], pitches[order], roles[order], settings, beta, prov), report
 
@@ -446,9 +604,13 @@ def learn_labelled(pairs: Sequence[tuple[Path, Path]], settings: FeatureSettings
 def learn_from_sources(sources: Sequence[Path], settings: FeatureSettings = FeatureSettings(), *,
                        beta: float = 1.0, pitch_range: tuple[int, int] | None = None, iterations: int = 50,
                        split: str | None = None, guitarset_audio: str = "mic", max_files: int | None = None,
-                       sustain: bool = True, log=None, jobs: int = 1, scheduler=None) -> tuple[Dictionary, LearnReport]:
-    """Find the training material in ``sources`` (isolated notes or labelled audio) and learn from it.
+                       sustain: bool = True, log=None, jobs: int = 1, scheduler=None,
+                       method: str = "informed") -> tuple[Dictionary, LearnReport]:
+    """Find the training material in ``sources`` (isolated notes, labelled audio, or both) and learn from it.
 
+    Sources that are all isolated notes give :func:`learn_isolated`'s templates; labelled audio
+    gives :func:`learn_labelled` with ``method``; a mix of the two learns from everything at
+    once with :func:`learn_labelled`, each isolated note a labelled file of one note.
     ``log`` (optional) has ``info(str)`` and ``progress(total, description)`` as in the CLI.
     ``jobs`` and ``scheduler`` spread the per-file work over worker processes or a dask cluster
     (:class:`~nmftrans.parallel.Runner`); the dictionary is the same for any of them.
@@ -460,32 +622,41 @@ def learn_from_sources(sources: Sequence[Path], settings: FeatureSettings = Feat
             raise NmftransError(f"{s}: no such file or folder")
     if beta < 0 or beta > 2:
         raise NmftransError(f"--beta must be between 0 and 2 (got {beta})")
-    if datasets.looks_isolated(sources):
-        found = datasets.discover_isolated(sources)
+    method = check_method(method)
+    isolated_sources = [s for s in sources if datasets.looks_isolated([s])]
+    labelled_sources = [s for s in sources if s not in isolated_sources]
+    items: list[IsolatedNote] = []
+    skipped: list[tuple[str, str]] = []
+    if isolated_sources:
+        found = datasets.discover_isolated(isolated_sources)
         items = [IsolatedNote(Path(a), int(p), float(on or 0.0), off) for a, p, _vel, on, off in found.items]
+        skipped = [(str(p), r) for p, r in found.skipped]
         if max_files is not None:
             items = items[:max_files]
         if log:
             log.info(f"isolated notes: {len(items)} files, {len({i.pitch for i in items})} pitches")
-        if not items:
+        if not items and not labelled_sources:
             raise NmftransError("no isolated notes with a known pitch found in " + ", ".join(map(str, sources)))
+    if not labelled_sources:
         with _bar(log, len(items), "learning") as bar:
             dictionary, report = learn_isolated(items, settings, beta=beta, pitch_range=pitch_range, progress=bar,
                                                 jobs=jobs, scheduler=scheduler)
-        report.skipped[:0] = [(str(p), r) for p, r in found.skipped]
+        report.skipped[:0] = skipped
         return dictionary, report
-    found = datasets.discover_labelled(sources, guitarset_audio=guitarset_audio, split=split, max_files=max_files)
+    found = datasets.discover_labelled(labelled_sources, guitarset_audio=guitarset_audio, split=split,
+                                       max_files=max_files)
     if log:
         layouts = ", ".join(sorted(set(found.layouts.values()))) or "no known layout"
         log.info(f"labelled audio ({layouts}): {len(found.pairs)} pairs, {len(found.skipped)} skipped")
-    if not found.pairs:
+    if not found.pairs and not items:
         reasons = "; ".join(f"{p}: {r}" for p, r in found.skipped[:3])
         raise NmftransError("no audio with a matching annotation found" + (f" ({reasons})" if reasons else ""))
-    with _bar(log, len(found.pairs), "reading") as bar:
-        dictionary, report = learn_labelled(found.pairs, settings, beta=beta, iterations=iterations,
+    pairs = list(found.pairs) + items
+    with _bar(log, len(pairs), "reading") as bar:
+        dictionary, report = learn_labelled(pairs, settings, beta=beta, iterations=iterations,
                                             pitch_range=pitch_range, sustain=sustain, progress=bar,
-                                            jobs=jobs, scheduler=scheduler)
-    report.skipped[:0] = [(str(p), r) for p, r in found.skipped]
+                                            jobs=jobs, scheduler=scheduler, method=method)
+    report.skipped[:0] = [(str(p), r) for p, r in found.skipped] + skipped
     return dictionary, report
 
 

@@ -42,16 +42,19 @@ def _learn(sources, **kw):
     return dictionary, report
 
 
-@pytest.mark.parametrize("beta", [2.0, 1.0])
-def test_labelled_learning_is_bit_identical_for_jobs_and_cluster(data, local_cluster, beta):
-    """β = 2 sums per-file statistics, β = 1 each epoch's numerators/denominators: same bits either way."""
-    serial, report = _learn([data / "labelled"], beta=beta)
+@pytest.mark.parametrize("beta, method", [(2.0, "informed"), (1.0, "informed"), (2.0, "fixed"), (1.0, "fixed")])
+def test_labelled_learning_is_bit_identical_for_jobs_and_cluster(data, local_cluster, beta, method):
+    """Informed: each file's H on disk, each epoch's numerators/denominators summed in file order;
+    fixed: β = 2 sums per-file statistics, β = 1 each epoch's terms. Same bits either way."""
+    serial, report = _learn([data / "labelled"], beta=beta, method=method)
     assert [p for p, _ in report.skipped] == [str(data / "labelled" / "broken.wav")]  # one bad file, the rest go on
+    assert [p for p, _, _ in report.fit] == [str(data / "labelled" / f"take{i}.wav") for i in range(3)]
     for kw in ({"jobs": 2}, {"scheduler": local_cluster}):
-        other, other_report = _learn([data / "labelled"], beta=beta, **kw)
+        other, other_report = _learn([data / "labelled"], beta=beta, method=method, **kw)
         assert np.array_equal(other.W, serial.W), kw
         assert other.pitches.tolist() == serial.pitches.tolist()
         assert other_report.skipped == report.skipped and other_report.warnings == report.warnings
+        assert other_report.fit == report.fit and other_report.pitch_frames == report.pitch_frames
 
 
 def test_isolated_learning_is_bit_identical_for_jobs_and_cluster(data, local_cluster):
@@ -63,9 +66,10 @@ def test_isolated_learning_is_bit_identical_for_jobs_and_cluster(data, local_clu
 
 
 def test_epochs_recompute_spectrograms_a_worker_cannot_see(data, monkeypatch):
-    """A cluster worker on another machine does not see the parent's temporary folder: it
-    recomputes V and Y from the audio in each epoch and gets the same W."""
-    expected, _ = _learn([data / "labelled"], beta=1.0)
+    """A cluster worker on another machine does not see the parent's temporary folder: with
+    H fixed it recomputes V and Y from the audio in each epoch and gets the same W; informed
+    learning, which keeps each file's H there, says in one line what to do."""
+    expected, _ = _learn([data / "labelled"], beta=1.0, method="fixed")
     prepare = learn_mod._prepare_labelled
 
     def elsewhere(item, setup):
@@ -74,8 +78,35 @@ def test_epochs_recompute_spectrograms_a_worker_cannot_see(data, monkeypatch):
         return prepare(item, dataclasses.replace(setup, store=str(data / "not-on-this-machine")))
 
     monkeypatch.setattr(learn_mod, "_prepare_labelled", elsewhere)
-    other, _ = _learn([data / "labelled"], beta=1.0)
+    other, _ = _learn([data / "labelled"], beta=1.0, method="fixed")
     assert np.array_equal(other.W, expected.W)
+    with pytest.raises(learn_mod.NmftransError, match="set TMPDIR to a folder all cluster workers share"):
+        _learn([data / "labelled"], beta=1.0)
+
+
+def test_isolated_notes_and_labelled_takes_learn_together(data):
+    """One call with both: every isolated note is a one-note labelled file; the fit report names
+    each file and the frame counts add the takes' and the notes' frames."""
+    takes, takes_report = _learn([data / "labelled"])
+    both, report = _learn([data / "labelled", data / "isolated"])
+    assert both.provenance["method"] == "labelled" and both.pitch_set.tolist() == list(PITCHES)
+    n_isolated = len(list((data / "isolated").glob("*.wav")))
+    assert len(report.fit) == 3 + n_isolated
+    # each 0.5 s isolated note adds its annotated frames (notes.csv or the whole file) to its pitch
+    for p in PITCHES:
+        assert report.pitch_frames[p] > takes_report.pitch_frames[p]
+    assert not np.array_equal(both.W, takes.W)
+
+
+def test_a_small_block_budget_streams_the_same_dictionary(data):
+    """Frames worked out 32 at a time (a small memory budget): the same dictionary up to rounding."""
+    from nmftrans import datasets
+    from nmftrans.informed import InformedParams
+
+    pairs = datasets.discover_labelled([data / "labelled"]).pairs
+    whole, _ = learn_mod.learn_labelled(pairs, iterations=5)
+    small, _ = learn_mod.learn_labelled(pairs, iterations=5, informed=InformedParams(block_frames=32))
+    np.testing.assert_allclose(small.W, whole.W, rtol=2e-3, atol=1e-7)
 
 
 def test_cli_learn_jobs(data, tmp_path):
