@@ -29,7 +29,7 @@ from nmftrans.dictionary import ROLE_ATTACK, ROLE_SUSTAIN, Dictionary
 from nmftrans.errors import NmftransError
 from nmftrans.features import frequencies, spectrogram
 from nmftrans.informed import (InformedParams, check_method, divergence, informed_epoch, initial_activations,
-                               initial_templates, update_templates)
+                               initial_templates, shrink_to_prior, update_templates)
 from nmftrans.parallel import Runner
 from nmftrans.settings import FeatureSettings
 from nmftrans.templates import harmonic_templates
@@ -586,6 +586,8 @@ def learn_labelled(pairs: Sequence[tuple[Path, Path] | IsolatedNote], settings: 
                 report.fit.append((str(item.path), result[0] / max(result[1], 1), result[1]))
     W = np.maximum(W[:, :2 * n_p], 1e-12)
     W /= W.sum(axis=0, keepdims=True)
+    if method == "informed" and informed.prior_share > 0:
+        W[:, :n_p] = shrink_to_prior(W[:, :n_p], harmonic, informed.prior_share)
     sounding = active[:n_p] | active[n_p:]
     report.learned = [int(p) for p in pitch_list[sounding]]
     report.filled = [int(p) for p in pitch_list[~sounding]]

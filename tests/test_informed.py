@@ -145,7 +145,18 @@ def test_an_epoch_streams_a_memory_mapped_file_in_blocks(tmp_path):
 
 
 @pytest.mark.parametrize("bad", [{"tolerance_s": -1}, {"decay_s": 0}, {"floor": 0}, {"h_updates": 1.5},
-                                 {"block_frames": 0}, {"flat_share": 2}])
+                                 {"block_frames": 0}, {"flat_share": 2}, {"prior_share": -0.1},
+                                 {"noise_octaves": -1}, {"max_s": -1}])
 def test_bad_params_are_one_line_errors(bad):
     with pytest.raises(NmftransError):
         InformedParams(**bad)
+
+
+def test_shrink_to_prior_blends_unit_sum_templates():
+    from nmftrans.informed import shrink_to_prior
+
+    W = np.array([[0.5, 0.0], [0.5, 0.25], [0.0, 0.75]])
+    prior = np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]])
+    out = shrink_to_prior(W, prior, 0.4)
+    np.testing.assert_allclose(out, [[0.7, 0.0], [0.3, 0.15], [0.0, 0.85]], rtol=1e-6)
+    np.testing.assert_allclose(shrink_to_prior(W, prior, 0.0), W, rtol=1e-6)
