@@ -6,7 +6,8 @@ H starts from Y with a decaying profile and is updated inside Y's support widene
 tolerance (multiplicative updates keep a zero at zero, so the support is set once, by the
 initial H), alternating with the updates of W (Müller, *Fundamentals of Music Processing*,
 ch. 8.3: score-informed NMF with onset templates). Each pitch has a sustain component and an
-attack component active over a short window around each onset.
+attack component active over a short window around each onset; the learned sustain templates
+are finally shrunk towards the harmonic comb of their pitch (:func:`shrink_to_prior`).
 
 Array code only: the use case (:mod:`nmftrans.learn`) stores V and H per file and sums the W
 terms over files.

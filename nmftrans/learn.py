@@ -441,7 +441,9 @@ def learn_labelled(pairs: Sequence[tuple[Path, Path] | IsolatedNote], settings: 
     ``method='informed'`` (:mod:`nmftrans.informed`): H starts from the notes (a decaying
     sustain profile and a flat attack window per note) and is updated inside their support
     widened by a tolerance, alternating with the W updates, so that each template keeps only
-    what its own note explains. The sustain templates start harmonic, the attack templates flat.
+    what its own note explains. The sustain templates start harmonic, the attack templates flat;
+    fixed broadband templates take what no note explains; at the end each sustain template is
+    shrunk towards its harmonic comb (``informed.prior_share``).
     ``method='fixed'``: plain supervised NMF, ``min_W D(X | W Y)`` with H fixed to the binary roll
     (the first ``attack_s`` of each note on the attack row), both templates starting harmonic.
 

@@ -76,7 +76,7 @@ def test_informed_learning_recovers_each_template_where_a_fixed_roll_mixes_them(
     W_fix, _ = _learn(V, _roll(notes, n), flat, 300, InformedParams(h_updates=0))
     cos_inf = [_cosine(W_inf[:, j], W_true[:, j]) for j in PITCHES]
     cos_fix = [_cosine(W_fix[:, j], W_true[:, j]) for j in PITCHES]
-    assert min(cos_inf) >= 0.98, cos_inf
+    assert min(cos_inf) >= 0.995, cos_inf  # the issue asks 0.98; without the H updates: 0.983
     assert min(cos_fix) < 0.96, cos_fix  # each fixed-roll template took in the notes it sounded with
     # H never leaves the support it started with
     assert not H_inf[H0 == 0].any()
