@@ -65,8 +65,8 @@ class InformedParams:
         recordings carry its every detail; the comb carries what pitches share. Learned from the
         six FluidR3 piano pieces, onset F on the six TimGM6mb piano pieces went 0.834 (0) ->
         0.868 (0.2) -> 0.877 (0.3) -> 0.886 (0.4) -> 0.892 (0.5) -> 0.893 (0.6) -> 0.888 (0.8) ->
-        0.875 (1: comb only); on the real pianos 0.715 -> 0.820 -> 0.820 -> 0.827 -> 0.847 ->
-        0.847 -> 0.837 -> 0.747; learned from the first half of the real GuitarSet track, on its
+        0.875 (1: combs, with the learned attack templates); on the real pianos 0.715 -> 0.820 ->
+        0.820 -> 0.827 -> 0.847 -> 0.847 -> 0.837 -> 0.747; learned from the first half of the real GuitarSet track, on its
         second half 0.677 -> 0.706 -> 0.695 -> 0.707 -> 0.729 -> 0.727 -> 0.715 -> 0.699.
     h_updates : int
         MU updates of H per epoch (before each W update); 0 keeps H at its initial profile.
