@@ -50,7 +50,7 @@ class InformedParams:
         (0: the comb's zeros between partials stay zero, as multiplicative updates cannot
         leave zero; > 0 lets the data put energy anywhere, e.g. on inharmonic partials). The
         default 0.1 lifted the real piano recordings from 0.64 to 0.72 onset F (learned from the
-        six FluidR3 piano pieces; the TimGM6mb pieces unchanged at 0.83).
+        six FluidR3 piano pieces, before ``prior_share``; the TimGM6mb pieces unchanged at 0.83).
     noise_octaves : float
         Octaves between fixed broadband templates (:func:`nmftrans.templates.floor_templates`,
         as ``transcribe`` solves alongside the dictionary) whose activations are free at every
@@ -58,7 +58,7 @@ class InformedParams:
         sound) is not forced into the notes' templates; they are not part of the dictionary.
         0: none. With the default 2 (four templates, as ``transcribe``'s floor) the dictionary
         learned from the six FluidR3 piano pieces scored 0.833 onset F on the TimGM6mb pieces
-        (0.821 without).
+        (0.821 without; both before ``prior_share``).
     prior_share : float
         Share of the harmonic comb in each final sustain template (shrinkage towards the
         pitch-informed prior, :func:`shrink_to_prior`). Templates fitted to one instrument's
@@ -66,8 +66,8 @@ class InformedParams:
         six FluidR3 piano pieces, onset F on the six TimGM6mb piano pieces went 0.834 (0) ->
         0.868 (0.2) -> 0.877 (0.3) -> 0.886 (0.4) -> 0.892 (0.5) -> 0.893 (0.6) -> 0.888 (0.8) ->
         0.875 (1: combs, with the learned attack templates); on the real pianos 0.715 -> 0.820 ->
-        0.820 -> 0.827 -> 0.847 -> 0.847 -> 0.837 -> 0.747; learned from the first half of the real GuitarSet track, on its
-        second half 0.677 -> 0.706 -> 0.695 -> 0.707 -> 0.729 -> 0.727 -> 0.715 -> 0.699.
+        0.820 -> 0.827 -> 0.847 -> 0.847 -> 0.837 -> 0.747; learned from the first half of the
+        real GuitarSet track, on its second half 0.677 -> 0.706 -> 0.695 -> 0.707 -> 0.729 -> 0.727 -> 0.715 -> 0.699.
     h_updates : int
         MU updates of H per epoch (before each W update); 0 keeps H at its initial profile.
     block_frames : int
