@@ -118,7 +118,8 @@ def check_method(method: str) -> str:
 
 
 def initial_activations(notes: np.ndarray, n_frames: int, frame_rate: float, pitches: np.ndarray,
-                        attack_frames: int, params: InformedParams = InformedParams()) -> np.ndarray:
+                        attack_frames: int, params: InformedParams = InformedParams(),
+                        frames: tuple[int, int] | None = None) -> np.ndarray:
     """The starting H of score-informed learning: zero outside each note's widened support.
 
     Parameters
@@ -133,10 +134,12 @@ def initial_activations(notes: np.ndarray, n_frames: int, frame_rate: float, pit
     attack_frames : int
         Length of the attack window after the onset, in frames.
     params : InformedParams
+    frames : (int, int), optional
+        Only the columns ``first .. last - 1`` of the whole-file H (a block of a long file).
 
     Returns
     -------
-    H : np.ndarray [shape=(2 * n_pitches, n_frames)], float32
+    H : np.ndarray [shape=(2 * n_pitches, n_frames or last - first)], float32
         Rows ``0 .. n_pitches-1``: sustain, ``exp(-(t - onset) / decay_s)`` floored at
         ``floor`` from ``onset - tolerance_s`` to ``offset + release_s`` (``floor`` before the
         onset); rows ``n_pitches ..``: attack, 1 from ``onset - tolerance_s`` to
@@ -145,8 +148,9 @@ def initial_activations(notes: np.ndarray, n_frames: int, frame_rate: float, pit
     notes = np.asarray(notes, dtype=np.float64).reshape(-1, 4)
     pitches = np.asarray(pitches).astype(np.int64).ravel()
     n_p = len(pitches)
-    H = np.zeros((2 * n_p, int(n_frames)), dtype=np.float32)
-    if len(notes) == 0 or n_p == 0 or n_frames <= 0:
+    first, last = (0, int(n_frames)) if frames is None else (int(frames[0]), min(int(frames[1]), int(n_frames)))
+    H = np.zeros((2 * n_p, max(last - first, 0)), dtype=np.float32)
+    if len(notes) == 0 or n_p == 0 or last <= first:
         return H
     rows = np.searchsorted(pitches, notes[:, 2].astype(np.int64))
     valid = (rows < n_p) & (pitches[np.minimum(rows, n_p - 1)] == notes[:, 2])
@@ -157,18 +161,18 @@ def initial_activations(notes: np.ndarray, n_frames: int, frame_rate: float, pit
     start = np.ceil(notes[:, 0] * frame_rate - 1e-9).astype(np.int64)
     stop = np.maximum(np.ceil(notes[:, 1] * frame_rate - 1e-9).astype(np.int64), start + 1)
     limit = int(round(params.max_s * frame_rate)) if params.max_s > 0 else None
-    for r, a, b in zip(rows[valid], start[valid], stop[valid]):
-        lo, hi = max(a - tol, 0), min(b + release, n_frames)
-        if limit is not None:
-            hi = min(hi, a + limit)
-        if lo >= hi:
-            continue
-        t = np.arange(lo, hi, dtype=np.float64)
-        profile = np.where(t < a, floor, np.maximum(np.exp(-(t - a) / decay), floor)).astype(np.float32)
-        np.maximum(H[r, lo:hi], profile, out=H[r, lo:hi])
-        alo, ahi = max(a - tol, 0), min(a + attack_frames + tol, n_frames)
+    end = np.minimum(stop + release, start + limit) if limit is not None else stop + release
+    # notes whose support or attack window meets the block
+    valid &= (np.maximum(end, start + attack_frames + tol) > first) & (start - tol < last)
+    for r, a, b, e in zip(rows[valid], start[valid], stop[valid], end[valid]):
+        lo, hi = max(a - tol, first, 0), min(e, last, n_frames)
+        if lo < hi:
+            t = np.arange(lo, hi, dtype=np.float64)
+            profile = np.where(t < a, floor, np.maximum(np.exp(-(t - a) / decay), floor)).astype(np.float32)
+            np.maximum(H[r, lo - first:hi - first], profile, out=H[r, lo - first:hi - first])
+        alo, ahi = max(a - tol, first, 0), min(a + attack_frames + tol, last, n_frames)
         if alo < ahi:
-            H[n_p + r, alo:ahi] = 1.0
+            H[n_p + r, alo - first:ahi - first] = 1.0
     return H
 
 

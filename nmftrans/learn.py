@@ -219,8 +219,11 @@ def _skipped_summary(report: LearnReport) -> str:
     return f"{len(report.skipped)} file(s) skipped ({shown}{more})"
 
 
+SILENT_RMS = 1e-4  # below this RMS a training file counts as silent
+
+
 def _silent(y: np.ndarray) -> bool:
-    return len(y) == 0 or float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) < 1e-4
+    return len(y) == 0 or float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) < SILENT_RMS
 
 
 @dataclass(frozen=True, eq=False)
@@ -275,7 +278,8 @@ def _read_labels(pair: tuple[Path, Path] | IsolatedNote, sustain: bool) -> tuple
 
 
 def _labelled_roll(item: _LabelledFile, setup: _LabelledSetup) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Spectrogram V, roll Y (sustain rows, then attack rows) and warnings of one labelled file."""
+    """Spectrogram V, roll Y (sustain rows, then attack rows) and warnings of one labelled file
+    (``method='fixed'``)."""
     from nmftrans.annotations import crop_notes, notes_to_roll, onset_roll
 
     settings = setup.settings
@@ -286,19 +290,8 @@ def _labelled_roll(item: _LabelledFile, setup: _LabelledSetup) -> tuple[np.ndarr
     notes, warns = crop_notes(item.notes, len(y) / settings.sample_rate, pitch_range=setup.pitch_range)
     pitch_list = np.arange(setup.pitch_range[0], setup.pitch_range[1] + 1)
     fr = settings.frame_rate
-    if setup.method == "informed":
-        Y = initial_activations(notes, V.shape[1], fr, pitch_list, setup.n_attack, setup.params)
-        # start at V's level: W H0 with unit-sum columns and H0 scaled to V's mean; the noise
-        # templates' rows (free everywhere) at a tenth of it
-        level = float(V.sum(dtype=np.float64)) / max(float(Y.sum(dtype=np.float64)), 1e-12)
-        Y *= np.float32(level)
-        n_noise = _noise_templates(settings, setup.params).shape[1]
-        if n_noise and Y.any():
-            noise = np.full((n_noise, V.shape[1]), 0.1 * float(V.sum(dtype=np.float64)) / V.shape[1], np.float32)
-            Y = np.concatenate([Y, noise])
-    else:
-        attack = onset_roll(notes, V.shape[1], fr, pitch_list, onset_frames=setup.n_attack)
-        Y = np.concatenate([notes_to_roll(notes, V.shape[1], fr, pitch_list) * (1 - attack), attack])
+    attack = onset_roll(notes, V.shape[1], fr, pitch_list, onset_frames=setup.n_attack)
+    Y = np.concatenate([notes_to_roll(notes, V.shape[1], fr, pitch_list) * (1 - attack), attack])
     return V, Y, [f"{item.path.name}: {w}" for w in warns]
 
 
@@ -316,11 +309,132 @@ def _noise_templates(settings: FeatureSettings, params: InformedParams) -> np.nd
 
 def _frames_per_pitch(item: _LabelledFile, n_frames: int, setup: _LabelledSetup) -> np.ndarray:
     """Annotated frames of each pitch of the range in one file (for the report)."""
-    from nmftrans.annotations import crop_notes, notes_to_roll
+    from nmftrans.annotations import crop_notes
 
     notes, _ = crop_notes(item.notes, n_frames / setup.settings.frame_rate, pitch_range=setup.pitch_range)
     pitch_list = np.arange(setup.pitch_range[0], setup.pitch_range[1] + 1)
-    return notes_to_roll(notes, n_frames, setup.settings.frame_rate, pitch_list).sum(axis=1).astype(np.int64)
+    return _annotated_frames(notes, n_frames, setup.settings.frame_rate, pitch_list)
+
+
+class _RowWriter:
+    """Rows of a float32 ``.npy`` file written one block after another, the row count fixed at the
+    end (the header is rewritten in place, padded to a fixed length)."""
+
+    HEADER = 128
+
+    def __init__(self, path: str, n_cols: int):
+        if os.path.exists(path):
+            os.unlink(path)
+        self.path, self.n_cols, self.rows = path, n_cols, 0
+        self._file = open(path, "wb")
+        self._file.write(self._header())
+
+    def _header(self) -> bytes:
+        import struct
+
+        body = f"{{'descr': '<f4', 'fortran_order': False, 'shape': ({self.rows}, {self.n_cols}), }}"
+        body = body.ljust(self.HEADER - 10 - 1) + "\n"
+        return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(body)) + body.encode("latin1")
+
+    def write(self, block: np.ndarray) -> None:
+        """Append rows, shape ``(n, n_cols)``."""
+        self._file.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
+        self.rows += block.shape[0]
+
+    def close(self, ok: bool = True) -> None:
+        if ok:
+            self._file.seek(0)
+            self._file.write(self._header())
+        self._file.close()
+        if not ok:
+            os.unlink(self.path)
+
+
+def _prepare_informed(item: _LabelledFile, setup: _LabelledSetup) -> _Prepared:
+    """Per-file work of score-informed learning (runs on a worker), streamed: the audio is read
+    and analysed block by block into Vᵀ on disk, then the initial Hᵀ is written block by block
+    (``setup.params.block_frames`` frames), so memory does not grow with the file's length."""
+    from nmftrans.annotations import crop_notes
+    from nmftrans.audio import stream_audio
+    from nmftrans.features import SpectrogramStream
+
+    settings, params = setup.settings, setup.params
+    if setup.store is None or not os.path.isdir(setup.store):
+        return _Prepared([])  # nothing stored: the parent stops with the TMPDIR message
+    vp = os.path.join(setup.store, f"{item.index}_V.npy")
+    hp = os.path.join(setup.store, f"{item.index}_Y.npy")
+    stream = SpectrogramStream(settings)
+    writer = _RowWriter(vp, len(frequencies(settings)))
+    ok = False
+    sum_sq, n_samples, v_sum = 0.0, 0, 0.0
+    piece = params.block_frames * settings.hop_length  # samples analysed at once
+    try:
+        for y in stream_audio(item.path, settings.sample_rate):
+            sum_sq += float(np.square(y, dtype=np.float64).sum())
+            n_samples += len(y)
+            for k in range(0, len(y), piece):
+                V = stream.push(y[k:k + piece])
+                v_sum += float(V.sum(dtype=np.float64))
+                writer.write(V.T)
+        V = stream.finish()
+        v_sum += float(V.sum(dtype=np.float64))
+        writer.write(V.T)
+        ok = n_samples > 0 and np.sqrt(sum_sq / n_samples) >= SILENT_RMS
+    finally:
+        writer.close(ok)
+    if not ok:
+        raise NmftransError("the audio is silent")
+    n = writer.rows
+    notes, warns = crop_notes(item.notes, n_samples / settings.sample_rate, pitch_range=setup.pitch_range)
+    warnings = [f"{item.path.name}: {w}" for w in warns]
+    pitch_list = np.arange(setup.pitch_range[0], setup.pitch_range[1] + 1)
+    fr = settings.frame_rate
+    blocks = [(a, min(a + params.block_frames, n)) for a in range(0, n, params.block_frames)]
+
+    def block(b):
+        return initial_activations(notes, n, fr, pitch_list, setup.n_attack, params, frames=b)
+
+    # first pass: the support and its sum; second: H0 at V's level (W H0 with unit-sum columns has
+    # V's sum), the noise templates' rows (free everywhere) at a tenth of V's mean frame
+    active = np.zeros(2 * len(pitch_list), dtype=bool)
+    h_sum = 0.0
+    for b in blocks:
+        H = block(b)
+        active |= H.any(axis=1)
+        h_sum += float(H.sum(dtype=np.float64))
+    if not active.any():
+        os.unlink(vp)
+        return _Prepared(warnings, skip="no annotated notes inside the audio and pitch range")
+    level = np.float32(v_sum / h_sum)
+    noise = _noise_templates(settings, params).shape[1]
+    writer = _RowWriter(hp, len(active) + noise)
+    ok = False
+    try:
+        for b in blocks:
+            H = block(b) * level
+            if noise:
+                H = np.concatenate([H, np.full((noise, H.shape[1]), 0.1 * v_sum / n, np.float32)])
+            writer.write(H.T)
+        ok = True
+    finally:
+        writer.close(ok)
+    return _Prepared(warnings, active=active, frames=_annotated_frames(notes, n, fr, pitch_list), stored=(vp, hp))
+
+
+def _annotated_frames(notes: np.ndarray, n_frames: int, frame_rate: float, pitch_list: np.ndarray) -> np.ndarray:
+    """Frames of each pitch covered by at least one note (frame t: onset <= t / frame_rate < offset)."""
+    start = np.clip(np.ceil(notes[:, 0] * frame_rate - 1e-9).astype(np.int64), 0, n_frames)
+    stop = np.clip(np.ceil(notes[:, 1] * frame_rate - 1e-9).astype(np.int64), 0, n_frames)
+    counts = np.zeros(len(pitch_list), dtype=np.int64)
+    for j, p in enumerate(pitch_list):
+        mine = notes[:, 2] == p
+        covered_to = 0
+        for a, b in sorted(zip(start[mine], stop[mine])):
+            a = max(a, covered_to)
+            if b > a:
+                counts[j] += b - a
+                covered_to = b
+    return counts
 
 
 def _prepare_labelled(item: _LabelledFile, setup: _LabelledSetup) -> _Prepared:
@@ -330,18 +444,19 @@ def _prepare_labelled(item: _LabelledFile, setup: _LabelledSetup) -> _Prepared:
     ``setup.store`` for the epochs, when that folder exists here (a worker on another machine
     does not see it; the epochs then recompute V and Y from the audio).
     """
+    if setup.method == "informed":
+        return _prepare_informed(item, setup)
     V, Y, warnings = _labelled_roll(item, setup)
-    n_pitches = setup.pitch_range[1] - setup.pitch_range[0] + 1
     if not Y.any():
         return _Prepared(warnings, skip="no annotated notes inside the audio and pitch range")
-    out = _Prepared(warnings, active=Y[:2 * n_pitches].any(axis=1), frames=_frames_per_pitch(item, V.shape[1], setup))
+    out = _Prepared(warnings, active=Y.any(axis=1), frames=_frames_per_pitch(item, V.shape[1], setup))
     if setup.beta == 2 and setup.method == "fixed":
         out.XYt = V.astype(np.float64) @ Y.T
         out.YYt = Y.astype(np.float64) @ Y.T
     elif setup.store is not None and os.path.isdir(setup.store):
         vp, yp = os.path.join(setup.store, f"{item.index}_V.npy"), os.path.join(setup.store, f"{item.index}_Y.npy")
         np.save(vp, V)
-        np.save(yp, np.ascontiguousarray(Y.T) if setup.method == "informed" else Y)  # informed: Hᵀ (_epoch_h)
+        np.save(yp, Y)
         out.stored = (vp, yp)
     return out
 
@@ -393,7 +508,7 @@ class _ColumnWriter:
 
 
 def _load_h(path: str) -> np.ndarray:
-    """A stored informed H, memory-mapped, as a (components, frames) view."""
+    """A stored informed H (or V), memory-mapped, as a (rows, frames) view of the stored transpose."""
     return np.load(path, mmap_mode="r").T
 
 
@@ -402,7 +517,7 @@ def _informed_terms(item: _LabelledFile, W: np.ndarray, epoch: int, setup: _Labe
     the current W, return the W update's numerator and denominator."""
     if item.V is None or not (os.path.isfile(item.V) and os.path.isfile(_epoch_h(item, epoch))):
         raise NmftransError(_NOT_SHARED)
-    V = np.load(item.V, mmap_mode="r")
+    V = _load_h(item.V)
     H_in = _load_h(_epoch_h(item, epoch))
     H_out = _ColumnWriter(_epoch_h(item, epoch + 1), H_in.shape)
     ok = False
@@ -419,7 +534,7 @@ def _fit(item: _LabelledFile, W: np.ndarray, epoch: int, setup: _LabelledSetup) 
     if setup.method == "informed":
         if item.V is None or not (os.path.isfile(item.V) and os.path.isfile(_epoch_h(item, epoch))):
             raise NmftransError(_NOT_SHARED)
-        V, H = np.load(item.V, mmap_mode="r"), _load_h(_epoch_h(item, epoch))
+        V, H = _load_h(item.V), _load_h(_epoch_h(item, epoch))
     elif item.V is not None and os.path.isfile(item.V) and os.path.isfile(item.Y):
         V, H = np.load(item.V, mmap_mode="r"), np.load(item.Y, mmap_mode="r")
     else:
@@ -548,6 +663,8 @@ def learn_labelled(pairs: Sequence[tuple[Path, Path] | IsolatedNote], settings: 
                 if error is not None:
                     report.skipped.append((str(item.path), str(error)))
                     continue
+                if prepared.stored is None and method == "informed" and not prepared.skip:
+                    raise NmftransError(f"{item.path}: {_NOT_SHARED}")
                 report.warnings.extend(prepared.warnings)
                 if prepared.skip:
                     report.skipped.append((str(item.path), prepared.skip))
@@ -559,8 +676,6 @@ def learn_labelled(pairs: Sequence[tuple[Path, Path] | IsolatedNote], settings: 
                     YYt += prepared.YYt
                     stored.append(item)
                 else:
-                    if prepared.stored is None and method == "informed":
-                        raise NmftransError(f"{item.path}: {_NOT_SHARED}")
                     vp, yp = prepared.stored or (None, None)
                     stored.append(_LabelledFile(item.index, item.path, item.notes, vp, yp))
             if not active.any():

@@ -164,3 +164,29 @@ def test_evaluate_jobs_only_in_dataset_mode(tmp_path):
     result = runner.invoke(app, ["evaluate", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "-j", "2"])
     assert result.exit_code == 2
     assert "--jobs: only with DATASET" in result.stderr
+
+
+def test_informed_preparation_streams_the_file_into_the_store(data, tmp_path):
+    """The first pass writes Vᵀ and the initial Hᵀ block by block (here 50 frames at a time): they
+    equal the whole-file spectrogram and initial activations."""
+    from nmftrans.annotations import crop_notes, read_notes
+    from nmftrans.audio import load_audio
+    from nmftrans.features import spectrogram
+    from nmftrans.informed import InformedParams, initial_activations
+    from nmftrans.settings import FeatureSettings
+
+    settings = FeatureSettings()
+    params = InformedParams(block_frames=50, noise_octaves=0)
+    audio = data / "labelled" / "take1.wav"
+    notes, _ = crop_notes(read_notes(data / "labelled" / "take1.csv"), 100.0)
+    setup = learn_mod._LabelledSetup(settings, (55, 61), 6, 1.0, str(tmp_path), "informed", params)
+    prepared = learn_mod._prepare_labelled(learn_mod._LabelledFile(0, audio, notes), setup)
+    V = np.load(prepared.stored[0]).T
+    H = np.load(prepared.stored[1]).T
+    expected_V = spectrogram(load_audio(audio, settings.sample_rate), settings)
+    assert V.shape == expected_V.shape and V.shape[1] > 4 * params.block_frames
+    np.testing.assert_allclose(V, expected_V, rtol=1e-3, atol=1e-5 * expected_V.max())
+    H0 = initial_activations(notes, V.shape[1], settings.frame_rate, np.arange(55, 62), 6, params)
+    level = V.sum(dtype=np.float64) / H0.sum(dtype=np.float64)
+    np.testing.assert_allclose(H, H0 * np.float32(level), rtol=1e-6)
+    assert prepared.active.tolist() == H0.any(axis=1).tolist()
