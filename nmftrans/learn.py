@@ -486,17 +486,23 @@ def _epoch_h(item: _LabelledFile, epoch: int) -> str:
 class _ColumnWriter:
     """``H[:, a:b] = block`` for consecutive blocks of frames, written through to an ``.npy`` file
     holding Hᵀ (sequential buffered writes: no memory map to flush). The file of two epochs
-    before is unlinked first, not truncated or renamed over: ext4 flushes a file to disk on
-    close after either (``auto_da_alloc``), which cost more than the arithmetic."""
+    before is overwritten in place when it has the right size, else a new file is made: never
+    truncated or renamed over, since ext4 flushes a file to disk on close after either
+    (``auto_da_alloc``), which cost more than the arithmetic, and creating files is slow too."""
 
     def __init__(self, path: str, shape: tuple[int, int]):
-        if os.path.exists(path):
-            os.unlink(path)
-        self._file = open(path, "wb")
-        self._path = path
+        import io
+
+        header = io.BytesIO()
         np.lib.format.write_array_header_1_0(
-            self._file, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
-                         "shape": (shape[1], shape[0])})
+            header, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+                     "shape": (shape[1], shape[0])})
+        size = len(header.getvalue()) + 4 * shape[0] * shape[1]
+        if os.path.exists(path) and os.path.getsize(path) != size:
+            os.unlink(path)
+        self._file = open(path, "r+b" if os.path.exists(path) else "wb")
+        self._file.write(header.getvalue())
+        self._path = path
 
     def __setitem__(self, key, block: np.ndarray) -> None:
         self._file.write(np.ascontiguousarray(block.T, dtype=np.float32).tobytes())
@@ -507,9 +513,12 @@ class _ColumnWriter:
             os.unlink(self._path)
 
 
-def _load_h(path: str) -> np.ndarray:
-    """A stored informed H (or V), memory-mapped, as a (rows, frames) view of the stored transpose."""
-    return np.load(path, mmap_mode="r").T
+def _load_h(path: str, block_frames: int) -> np.ndarray:
+    """A stored informed H (or V) as a (rows, frames) view of the stored transpose: memory-mapped,
+    or read whole when the file is no larger than a block of ``block_frames`` frames of up to 1024
+    values (short files, e.g. isolated notes: one ``open`` instead of two)."""
+    small = os.path.getsize(path) <= block_frames * 1024 * 4
+    return np.load(path, mmap_mode=None if small else "r").T
 
 
 def _informed_terms(item: _LabelledFile, W: np.ndarray, epoch: int, setup: _LabelledSetup) -> tuple[np.ndarray, np.ndarray]:
@@ -517,8 +526,8 @@ def _informed_terms(item: _LabelledFile, W: np.ndarray, epoch: int, setup: _Labe
     the current W, return the W update's numerator and denominator."""
     if item.V is None or not (os.path.isfile(item.V) and os.path.isfile(_epoch_h(item, epoch))):
         raise NmftransError(_NOT_SHARED)
-    V = _load_h(item.V)
-    H_in = _load_h(_epoch_h(item, epoch))
+    V = _load_h(item.V, setup.params.block_frames)
+    H_in = _load_h(_epoch_h(item, epoch), setup.params.block_frames)
     H_out = _ColumnWriter(_epoch_h(item, epoch + 1), H_in.shape)
     ok = False
     try:
@@ -534,7 +543,8 @@ def _fit(item: _LabelledFile, W: np.ndarray, epoch: int, setup: _LabelledSetup) 
     if setup.method == "informed":
         if item.V is None or not (os.path.isfile(item.V) and os.path.isfile(_epoch_h(item, epoch))):
             raise NmftransError(_NOT_SHARED)
-        V, H = _load_h(item.V), _load_h(_epoch_h(item, epoch))
+        frames = setup.params.block_frames
+        V, H = _load_h(item.V, frames), _load_h(_epoch_h(item, epoch), frames)
     elif item.V is not None and os.path.isfile(item.V) and os.path.isfile(item.Y):
         V, H = np.load(item.V, mmap_mode="r"), np.load(item.Y, mmap_mode="r")
     else:
