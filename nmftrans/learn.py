@@ -14,6 +14,7 @@ Pitches of the requested range without training data get a harmonic template; th
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import functools
 import os
@@ -724,8 +725,9 @@ def learn_labelled(pairs: Sequence[tuple[Path, Path] | IsolatedNote], settings: 
     keep = np.concatenate([np.ones(n_p, bool), active[n_p:]])
     W, pitches, roles = W[:, keep], pitches[keep], roles[keep]
     sources = sorted({str(p.path if isinstance(p, IsolatedNote) else p[0]) for p in pairs})
+    extra = {"informed": dataclasses.asdict(informed)} if method == "informed" else {}
     prov = _provenance("labelled", sources[:50], n_files=len(pairs), beta=beta, iterations=iterations,
-                       learning=method, learned=report.learned, filled=report.filled)
+                       learning=method, learned=report.learned, filled=report.filled, **extra)
     order = np.lexsort((roles, pitches))
     return Dictionary(W[:, order], pitches[order], roles[order], settings, beta, prov), report
 

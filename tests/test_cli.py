@@ -174,7 +174,10 @@ def test_learn_labelled_reports_fit_and_frames_per_pitch(tmp_path, method):
     counts = dict(item.split(":") for item in
                   next(line for line in result.stderr.splitlines() if line.startswith("annotated frames per pitch: "))
                   .split(": ", 1)[1].split())
-    fr = load_dictionary(out).settings.frame_rate
+    d = load_dictionary(out)
+    assert d.provenance["learning"] == method
+    assert (d.provenance.get("informed") or {}).get("prior_share") == (0.5 if method == "informed" else None)
+    fr = d.settings.frame_rate
     assert int(counts["D5"]) == int(np.ceil((last + 0.4) * fr - 1e-9) - np.ceil((last + 0.1) * fr - 1e-9))
     thin = [line for line in result.stderr.splitlines() if line.startswith("warning: learned from fewer than")]
     assert len(thin) == 1 and "D5" in thin[0].split(": ", 2)[2].split()
