@@ -575,7 +575,8 @@ def learn_labelled(pairs: Sequence[tuple[Path, Path] | IsolatedNote], settings: 
 
     Spectrograms are never all held in memory: each file's V (and H) is kept in a temporary
     folder as ``.npy`` files and memory-mapped in each epoch, whose W update sums every file's
-    numerator and denominator (worked out ``informed.block_frames`` frames at a time); for
+    numerator and denominator (worked out ``informed.block_frames`` frames at a time; the
+    informed method also reads, analyses and writes each file in such blocks); for
     ``method='fixed'`` and β = 2 one pass accumulates ``X Yᵀ`` and ``Y Yᵀ`` instead.
 
     Parameters
