@@ -140,6 +140,7 @@ def learn(
     guitarset_audio: str = typer.Option("mic", help="GuitarSet audio: mic or mix."),
     max_files: Optional[int] = typer.Option(None, help="Use at most this many labelled files."),
     sustain: bool = typer.Option(True, "--sustain/--no-sustain", help="Extend MIDI notes by the sustain pedal."),
+    method: str = typer.Option("informed", "--method", help="Labelled audio: informed (H refined inside the notes' support) or fixed (H = piano roll)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     n_jobs: int = typer.Option(1, "--jobs", "-j", help="Read this many files at once (worker processes); the dictionary is the same for any N."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://host:8786): fan the files out to a cluster."),
@@ -152,7 +153,8 @@ def learn(
     Examples:
       nmftrans learn my-piano-notes/ -o piano.npz        one note per file (pitch from notes.csv,
                                                          an annotation, or names like M60)
-      nmftrans learn guitarset/ -o guitar.npz            labelled audio: W from D(X | W·Y), Y = piano roll
+      nmftrans learn guitarset/ -o guitar.npz            labelled audio: W and H from D(X | W·H), H inside the notes
+      nmftrans learn takes/ my-notes/ -o mine.npz        labelled takes and isolated notes together
       nmftrans learn --harmonic --lowest A0 --highest C8 -o harmonic.npz
       nmftrans learn maestro/ -o maestro.npz -j 4        4 worker processes (or --scheduler tcp://host:8786)
       nmftrans learn my-piano-notes/ --frames 4 -o conv.npz   4-frame (convolutive) attack templates
@@ -183,7 +185,7 @@ def learn(
             dictionary, report = use_case.learn_from_sources(
                 sources, beta=beta, pitch_range=_pitch_range(lowest, highest, None), iterations=iterations,
                 split=split, guitarset_audio=guitarset_audio, max_files=max_files, sustain=sustain, log=log,
-                jobs=n_jobs, scheduler=scheduler, frames=frames)
+                jobs=n_jobs, scheduler=scheduler, frames=frames, method=method)
         save_dictionary(dictionary, output, overwrite=True)
     except NmftransError as exc:
         _fail(str(exc))
@@ -196,6 +198,13 @@ def learn(
              f"{len(dictionary.pitches)} templates {names[0]}-{names[-1]} -> {output}")
     if report.filled and report.learned:
         log.info("no training notes (harmonic templates): " + " ".join(midi_to_name(p) for p in report.filled))
+    for path, per_frame, n_frames in report.fit:  # labelled audio: how well W explains its training data
+        log.info(f"fit {Path(path).name}: divergence {per_frame:.4g} per frame ({n_frames} frames)")
+    if report.pitch_frames:
+        log.info("annotated frames per pitch: " + " ".join(f"{midi_to_name(p)}:{n}" for p, n in report.pitch_frames.items()))
+        thin = [midi_to_name(p) for p, n in report.pitch_frames.items() if n < use_case.FEW_FRAMES]
+        if thin:
+            log.warn(f"learned from fewer than {use_case.FEW_FRAMES} frames: " + " ".join(thin))
     typer.echo(str(output))
 
 

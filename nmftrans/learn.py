@@ -3,8 +3,10 @@
 Three sources:
 
 * isolated notes (one note per file): an attack and a sustain template per pitch, velocity layers pooled;
-* labelled audio (audio + note annotation): supervised NMF, ``min_W D(X | W Y)`` with the
-  activations fixed to the piano roll ``Y``;
+* labelled audio (audio + note annotation): score-informed NMF, ``min_{W,H} D(X | W H)`` with H
+  started from the piano roll ``Y`` and kept inside its (widened) support
+  (:mod:`nmftrans.informed`), or plain supervised NMF with H fixed to ``Y``; isolated notes can
+  join them as one-note labelled files;
 * no data: pitch-informed harmonic templates.
 
 Pitches of the requested range without training data get a harmonic template; the result says which.
@@ -12,6 +14,7 @@ Pitches of the requested range without training data get a harmonic template; th
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import functools
 import os
@@ -26,11 +29,17 @@ from nmftrans.audio import audio_duration, load_audio
 from nmftrans.dictionary import ROLE_ATTACK, ROLE_SUSTAIN, Dictionary
 from nmftrans.errors import NmftransError
 from nmftrans.features import frequencies, spectrogram
+from nmftrans.informed import (InformedParams, check_method, divergence, informed_epoch, initial_activations,
+                               initial_templates, shrink_to_prior, update_templates)
 from nmftrans.parallel import Runner
 from nmftrans.settings import FeatureSettings
 from nmftrans.templates import harmonic_templates
 
 Progress = Callable[[str], None]
+
+# A pitch annotated in fewer frames than this (0.7 s at 68.9 frames/s) over all labelled files
+# is learned from little: ``learn`` warns about it.
+FEW_FRAMES = 50
 
 
 @dataclass
@@ -41,6 +50,8 @@ class LearnReport:
     filled: list[int] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    fit: list[tuple[str, float, int]] = field(default_factory=list)  # labelled: (file, D(V|WH) per frame, frames)
+    pitch_frames: dict[int, int] = field(default_factory=dict)  # labelled: annotated frames per pitch
 
 
 @dataclass(frozen=True)
@@ -232,8 +243,11 @@ def _skipped_summary(report: LearnReport) -> str:
     return f"{len(report.skipped)} file(s) skipped ({shown}{more})"
 
 
+SILENT_RMS = 1e-4  # below this RMS a training file counts as silent
+
+
 def _silent(y: np.ndarray) -> bool:
-    return len(y) == 0 or float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) < 1e-4
+    return len(y) == 0 or float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) < SILENT_RMS
 
 
 @dataclass(frozen=True, eq=False)
@@ -244,7 +258,9 @@ class _LabelledSetup:
     pitch_range: tuple[int, int]
     n_attack: int
     beta: float
-    store: str | None = None  # folder for V and Y as .npy (β != 2), on the parent's machine
+    store: str | None = None  # folder for V and Y (or H) as .npy (β != 2 or informed), on the parent's machine
+    method: str = "fixed"
+    params: InformedParams = InformedParams()
 
 
 @dataclass(frozen=True, eq=False)
@@ -255,7 +271,7 @@ class _LabelledFile:
     path: Path
     notes: np.ndarray
     V: str | None = None
-    Y: str | None = None
+    Y: str | None = None  # fixed: the roll; informed: the initial H (epoch e reads H.<e % 2>.npy beside it)
 
 
 @dataclass
@@ -268,19 +284,26 @@ class _Prepared:
     XYt: np.ndarray | None = None
     YYt: np.ndarray | None = None
     stored: tuple[str, str] | None = None
+    frames: np.ndarray | None = None  # annotated frames per pitch
 
 
-def _read_labels(pair: tuple[Path, Path], sustain: bool) -> tuple[np.ndarray, list[str]]:
-    """The notes of one (audio, annotation) pair, cut to the audio's duration (runs on a worker)."""
+def _read_labels(pair: tuple[Path, Path] | IsolatedNote, sustain: bool) -> tuple[np.ndarray, list[str]]:
+    """The notes of one (audio, annotation) pair, or the one note of an isolated-note file, cut
+    to the audio's duration (runs on a worker)."""
     from nmftrans.annotations import crop_notes, read_notes
 
+    if isinstance(pair, IsolatedNote):
+        duration = audio_duration(pair.path)
+        offset = duration if pair.offset is None else min(float(pair.offset), duration)
+        return crop_notes(np.array([[pair.onset, max(offset, pair.onset), pair.pitch, 100.0]]), duration)
     audio_path, ann_path = pair
     notes = read_notes(ann_path, sustain=sustain)
     return crop_notes(notes, audio_duration(audio_path))
 
 
 def _labelled_roll(item: _LabelledFile, setup: _LabelledSetup) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Spectrogram V, roll Y (sustain rows, then attack rows) and warnings of one labelled file."""
+    """Spectrogram V, roll Y (sustain rows, then attack rows) and warnings of one labelled file
+    (``method='fixed'``)."""
     from nmftrans.annotations import crop_notes, notes_to_roll, onset_roll
 
     settings = setup.settings
@@ -296,6 +319,148 @@ def _labelled_roll(item: _LabelledFile, setup: _LabelledSetup) -> tuple[np.ndarr
     return V, Y, [f"{item.path.name}: {w}" for w in warns]
 
 
+@functools.lru_cache(maxsize=4)
+def _noise_templates(settings: FeatureSettings, params: InformedParams) -> np.ndarray:
+    """The fixed broadband templates of informed learning, ``(n_bins, n_noise)`` (maybe 0 columns)."""
+    from nmftrans.features import bandwidths
+    from nmftrans.templates import floor_templates
+
+    if params.noise_octaves <= 0:
+        return np.zeros((len(frequencies(settings)), 0), dtype=np.float32)
+    return floor_templates(frequencies(settings), bandwidths(settings),
+                           spacing_octaves=params.noise_octaves).astype(np.float32)
+
+
+def _frames_per_pitch(item: _LabelledFile, n_frames: int, setup: _LabelledSetup) -> np.ndarray:
+    """Annotated frames of each pitch of the range in one file (for the report)."""
+    from nmftrans.annotations import crop_notes
+
+    notes, _ = crop_notes(item.notes, n_frames / setup.settings.frame_rate, pitch_range=setup.pitch_range)
+    pitch_list = np.arange(setup.pitch_range[0], setup.pitch_range[1] + 1)
+    return _annotated_frames(notes, n_frames, setup.settings.frame_rate, pitch_list)
+
+
+class _RowWriter:
+    """Rows of a float32 ``.npy`` file written one block after another, the row count fixed at the
+    end (the header is rewritten in place, padded to a fixed length)."""
+
+    HEADER = 128
+
+    def __init__(self, path: str, n_cols: int):
+        if os.path.exists(path):
+            os.unlink(path)
+        self.path, self.n_cols, self.rows = path, n_cols, 0
+        self._file = open(path, "wb")
+        self._file.write(self._header())
+
+    def _header(self) -> bytes:
+        import struct
+
+        body = f"{{'descr': '<f4', 'fortran_order': False, 'shape': ({self.rows}, {self.n_cols}), }}"
+        body = body.ljust(self.HEADER - 10 - 1) + "\n"
+        return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(body)) + body.encode("latin1")
+
+    def write(self, block: np.ndarray) -> None:
+        """Append rows, shape ``(n, n_cols)``."""
+        self._file.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
+        self.rows += block.shape[0]
+
+    def close(self, ok: bool = True) -> None:
+        if ok:
+            self._file.seek(0)
+            self._file.write(self._header())
+        self._file.close()
+        if not ok:
+            os.unlink(self.path)
+
+
+def _prepare_informed(item: _LabelledFile, setup: _LabelledSetup) -> _Prepared:
+    """Per-file work of score-informed learning (runs on a worker), streamed: the audio is read
+    and analysed block by block into Vᵀ on disk, then the initial Hᵀ is written block by block
+    (``setup.params.block_frames`` frames), so memory does not grow with the file's length."""
+    from nmftrans.annotations import crop_notes
+    from nmftrans.audio import stream_audio
+    from nmftrans.features import SpectrogramStream
+
+    settings, params = setup.settings, setup.params
+    if setup.store is None or not os.path.isdir(setup.store):
+        return _Prepared([])  # nothing stored: the parent stops with the TMPDIR message
+    vp = os.path.join(setup.store, f"{item.index}_V.npy")
+    hp = os.path.join(setup.store, f"{item.index}_Y.npy")
+    stream = SpectrogramStream(settings)
+    writer = _RowWriter(vp, len(frequencies(settings)))
+    ok = False
+    sum_sq, n_samples, v_sum = 0.0, 0, 0.0
+    piece = params.block_frames * settings.hop_length  # samples analysed at once
+    try:
+        for y in stream_audio(item.path, settings.sample_rate):
+            sum_sq += float(np.square(y, dtype=np.float64).sum())
+            n_samples += len(y)
+            for k in range(0, len(y), piece):
+                V = stream.push(y[k:k + piece])
+                v_sum += float(V.sum(dtype=np.float64))
+                writer.write(V.T)
+        V = stream.finish()
+        v_sum += float(V.sum(dtype=np.float64))
+        writer.write(V.T)
+        ok = n_samples > 0 and np.sqrt(sum_sq / n_samples) >= SILENT_RMS
+    finally:
+        writer.close(ok)
+    if not ok:
+        raise NmftransError("the audio is silent")
+    n = writer.rows
+    notes, warns = crop_notes(item.notes, n_samples / settings.sample_rate, pitch_range=setup.pitch_range)
+    warnings = [f"{item.path.name}: {w}" for w in warns]
+    pitch_list = np.arange(setup.pitch_range[0], setup.pitch_range[1] + 1)
+    fr = settings.frame_rate
+    blocks = [(a, min(a + params.block_frames, n)) for a in range(0, n, params.block_frames)]
+
+    def block(b):
+        return initial_activations(notes, n, fr, pitch_list, setup.n_attack, params, frames=b)
+
+    # first pass: the support and its sum; second: H0 at V's level (W H0 with unit-sum columns has
+    # V's sum), the noise templates' rows (free everywhere) at a tenth of V's mean frame
+    active = np.zeros(2 * len(pitch_list), dtype=bool)
+    h_sum = 0.0
+    for b in blocks:
+        H = block(b)
+        active |= H.any(axis=1)
+        h_sum += float(H.sum(dtype=np.float64))
+    if not active.any():
+        os.unlink(vp)
+        return _Prepared(warnings, skip="no annotated notes inside the audio and pitch range")
+    level = np.float32(v_sum / h_sum)
+    noise = _noise_templates(settings, params).shape[1]
+    writer = _RowWriter(hp, len(active) + noise)
+    ok = False
+    try:
+        for b in blocks:
+            H = block(b) * level
+            if noise:
+                H = np.concatenate([H, np.full((noise, H.shape[1]), 0.1 * v_sum / n, np.float32)])
+            writer.write(H.T)
+        ok = True
+    finally:
+        writer.close(ok)
+    return _Prepared(warnings, active=active, frames=_annotated_frames(notes, n, fr, pitch_list), stored=(vp, hp))
+
+
+def _annotated_frames(notes: np.ndarray, n_frames: int, frame_rate: float, pitch_list: np.ndarray) -> np.ndarray:
+    """Frames of each pitch covered by at least one note (frame t: onset <= t / frame_rate < offset)."""
+    start = np.clip(np.ceil(notes[:, 0] * frame_rate - 1e-9).astype(np.int64), 0, n_frames)
+    stop = np.clip(np.ceil(notes[:, 1] * frame_rate - 1e-9).astype(np.int64), 0, n_frames)
+    counts = np.zeros(len(pitch_list), dtype=np.int64)
+    for j, p in enumerate(pitch_list):
+        mine = notes[:, 2] == p
+        covered_to = 0
+        for a, b in sorted(zip(start[mine], stop[mine])):
+            a = max(a, covered_to)
+            if b > a:
+                counts[j] += b - a
+                covered_to = b
+    return counts
+
+
 def _prepare_labelled(item: _LabelledFile, setup: _LabelledSetup) -> _Prepared:
     """Per-file work of labelled learning (runs on a worker).
 
@@ -303,11 +468,13 @@ def _prepare_labelled(item: _LabelledFile, setup: _LabelledSetup) -> _Prepared:
     ``setup.store`` for the epochs, when that folder exists here (a worker on another machine
     does not see it; the epochs then recompute V and Y from the audio).
     """
+    if setup.method == "informed":
+        return _prepare_informed(item, setup)
     V, Y, warnings = _labelled_roll(item, setup)
     if not Y.any():
         return _Prepared(warnings, skip="no annotated notes inside the audio and pitch range")
-    out = _Prepared(warnings, active=Y.any(axis=1))
-    if setup.beta == 2:
+    out = _Prepared(warnings, active=Y.any(axis=1), frames=_frames_per_pitch(item, V.shape[1], setup))
+    if setup.beta == 2 and setup.method == "fixed":
         out.XYt = V.astype(np.float64) @ Y.T
         out.YYt = Y.astype(np.float64) @ Y.T
     elif setup.store is not None and os.path.isdir(setup.store):
@@ -331,64 +498,163 @@ def _labelled_update_terms(item: _LabelledFile, W: np.ndarray, setup: _LabelledS
     return num.astype(np.float64), den.astype(np.float64)
 
 
-def learn_labelled(pairs: Sequence[tuple[Path, Path]], settings: FeatureSettings = FeatureSettings(), *,
+def _epoch_h(item: _LabelledFile, epoch: int) -> str:
+    """Where the informed H of ``item`` is read from at ``epoch`` (written to at ``epoch - 1``).
+
+    Two files alternate, so an epoch never overwrites what it reads: a retried task (dask)
+    gives the same result. H is stored transposed, (frames, components), so that a block of
+    frames is one contiguous stretch of the file."""
+    return item.Y if epoch == 0 else item.Y[: -len(".npy")] + f".{epoch % 2}.npy"
+
+
+class _ColumnWriter:
+    """``H[:, a:b] = block`` for consecutive blocks of frames, written through to an ``.npy`` file
+    holding Hᵀ (sequential buffered writes: no memory map to flush). The file of two epochs
+    before is overwritten in place when it has the right size, else a new file is made: never
+    truncated or renamed over, since ext4 flushes a file to disk on close after either
+    (``auto_da_alloc``), which cost more than the arithmetic, and creating files is slow too."""
+
+    def __init__(self, path: str, shape: tuple[int, int]):
+        import io
+
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(
+            header, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+                     "shape": (shape[1], shape[0])})
+        size = len(header.getvalue()) + 4 * shape[0] * shape[1]
+        if os.path.exists(path) and os.path.getsize(path) != size:
+            os.unlink(path)
+        self._file = open(path, "r+b" if os.path.exists(path) else "wb")
+        self._file.write(header.getvalue())
+        self._path = path
+
+    def __setitem__(self, key, block: np.ndarray) -> None:
+        self._file.write(np.ascontiguousarray(block.T, dtype=np.float32).tobytes())
+
+    def close(self, ok: bool) -> None:
+        self._file.close()
+        if not ok:  # never leave a partial H for the next epoch
+            os.unlink(self._path)
+
+
+def _load_h(path: str, block_frames: int) -> np.ndarray:
+    """A stored informed H (or V) as a (rows, frames) view of the stored transpose: memory-mapped,
+    or read whole when the file is no larger than a block of ``block_frames`` frames of up to 1024
+    values (short files, e.g. isolated notes: one ``open`` instead of two)."""
+    small = os.path.getsize(path) <= block_frames * 1024 * 4
+    return np.load(path, mmap_mode=None if small else "r").T
+
+
+def _informed_terms(item: _LabelledFile, W: np.ndarray, epoch: int, setup: _LabelledSetup) -> tuple[np.ndarray, np.ndarray]:
+    """One file's epoch of score-informed learning (runs on a worker): update its H on disk with
+    the current W, return the W update's numerator and denominator."""
+    if item.V is None or not (os.path.isfile(item.V) and os.path.isfile(_epoch_h(item, epoch))):
+        raise NmftransError(_NOT_SHARED)
+    V = _load_h(item.V, setup.params.block_frames)
+    H_in = _load_h(_epoch_h(item, epoch), setup.params.block_frames)
+    H_out = _ColumnWriter(_epoch_h(item, epoch + 1), H_in.shape)
+    ok = False
+    try:
+        terms = informed_epoch(V, W, H_in, H_out, beta=setup.beta, params=setup.params)
+        ok = True
+    finally:
+        H_out.close(ok)
+    return terms
+
+
+def _fit(item: _LabelledFile, W: np.ndarray, epoch: int, setup: _LabelledSetup) -> tuple[float, int]:
+    """``D(V | W H)`` of one file with the final W (and H) and its frame count (runs on a worker)."""
+    if setup.method == "informed":
+        if item.V is None or not (os.path.isfile(item.V) and os.path.isfile(_epoch_h(item, epoch))):
+            raise NmftransError(_NOT_SHARED)
+        frames = setup.params.block_frames
+        V, H = _load_h(item.V, frames), _load_h(_epoch_h(item, epoch), frames)
+    elif item.V is not None and os.path.isfile(item.V) and os.path.isfile(item.Y):
+        V, H = np.load(item.V, mmap_mode="r"), np.load(item.Y, mmap_mode="r")
+    else:
+        V, H, _ = _labelled_roll(item, setup)
+    return divergence(V, W, H, beta=setup.beta, block_frames=setup.params.block_frames), int(V.shape[1])
+
+
+_NOT_SHARED = ("this worker does not see the temporary folder of the learning run (score-informed learning "
+               "keeps each file's V and H there): set TMPDIR to a folder all cluster workers share")
+
+
+def learn_labelled(pairs: Sequence[tuple[Path, Path] | IsolatedNote], settings: FeatureSettings = FeatureSettings(), *,
                    beta: float = 1.0, iterations: int = 50, pitch_range: tuple[int, int] | None = None,
                    sustain: bool = True, attack_s: float = 0.08, progress: Progress | None = None,
-                   jobs: int = 1, scheduler=None) -> tuple[Dictionary, LearnReport]:
-    """Supervised NMF: learn W by minimising ``D(X | W Y)`` with H fixed to the piano roll Y.
+                   jobs: int = 1, scheduler=None, method: str = "informed",
+                   informed: InformedParams = InformedParams()) -> tuple[Dictionary, LearnReport]:
+    """Learn W from labelled audio: score-informed NMF, or H fixed to the piano roll Y.
 
-    Spectrograms are never all held in memory: for β = 2 one pass accumulates ``X Yᵀ`` and
-    ``Y Yᵀ``; for other β the spectrograms are kept in a temporary folder as ``.npy`` files and
-    memory-mapped in each epoch, whose W update sums every file's numerator and denominator.
+    ``method='informed'`` (:mod:`nmftrans.informed`): H starts from the notes (a decaying
+    sustain profile and a flat attack window per note) and is updated inside their support
+    widened by a tolerance, alternating with the W updates, so that each template keeps only
+    what its own note explains. The sustain templates start harmonic, the attack templates flat;
+    fixed broadband templates take what no note explains; at the end each sustain template is
+    shrunk towards its harmonic comb (``informed.prior_share``).
+    ``method='fixed'``: plain supervised NMF, ``min_W D(X | W Y)`` with H fixed to the binary roll
+    (the first ``attack_s`` of each note on the attack row), both templates starting harmonic.
+
+    Spectrograms are never all held in memory: each file's V (and H) is kept in a temporary
+    folder as ``.npy`` files and memory-mapped in each epoch, whose W update sums every file's
+    numerator and denominator (worked out ``informed.block_frames`` frames at a time; the
+    informed method also reads, analyses and writes each file in such blocks); for
+    ``method='fixed'`` and β = 2 one pass accumulates ``X Yᵀ`` and ``Y Yᵀ`` instead.
 
     Parameters
     ----------
-    pairs : sequence of (audio path, annotation path)
+    pairs : sequence of (audio path, annotation path) or IsolatedNote
+        Isolated notes are labelled files holding one note.
     settings : FeatureSettings
     beta : float
     iterations : int
-        MU updates of W (epochs over all files).
+        Epochs over all files (one W update each).
     pitch_range : (int, int), optional
         Inclusive MIDI range; default: the annotated pitches' range within 21-108.
     sustain : bool
         Extend MIDI notes by the sustain pedal.
     attack_s : float
-        The first ``attack_s`` seconds of each note activate the pitch's attack template, the
-        rest its sustain template (as for isolated notes).
+        Length of each note's attack (the window of its attack template) after the onset.
     progress : callable, optional
         Called with each audio file's name once it is read.
     jobs : int
         Worker processes for the per-file work (:class:`~nmftrans.parallel.Runner`).
     scheduler : str or distributed.Client, optional
         A dask.distributed scheduler instead (``jobs`` is then ignored).
+    method : {'informed', 'fixed'}
+    informed : InformedParams
+        Support, initial profile, H updates per epoch and block size of the informed method
+        (``block_frames`` also bounds the fit evaluation of either method).
 
     Returns
     -------
     dictionary : Dictionary
     report : LearnReport
+        With ``fit`` (each file's divergence per frame under the final W) and ``pitch_frames``
+        (annotated frames per pitch).
 
     Notes
     -----
-    The workers read the annotations, compute each file's spectrogram and roll and its
-    statistics (β = 2), or each epoch's numerator and denominator for the current W (other β);
-    this process adds them up in input order, so W is bit-identical for any ``jobs`` or cluster
-    of like machines (the per-file products run on one BLAS thread everywhere, since a BLAS's
-    rounding depends on its thread count; the parallelism is over files).
-    The spectrograms are stored in a temporary folder (``TMPDIR``); cluster workers on other
-    machines that do not see it recompute them from the audio in every epoch, unless ``TMPDIR``
-    points to a folder they share.
+    The workers read the annotations, compute each file's spectrogram and initial H, and each
+    epoch's numerator and denominator for the current W; this process adds them up in input
+    order, so W is bit-identical for any ``jobs`` or cluster of like machines (the per-file
+    products run on one BLAS thread everywhere, since a BLAS's rounding depends on its thread
+    count; the parallelism is over files). Each file's H depends only on W and that file.
+    The temporary folder is ``TMPDIR``: a cluster's workers on other machines must share it for
+    the informed method (``method='fixed'`` recomputes V and Y from the audio there instead).
     """
     import contextlib
     import tempfile
 
-    from nmftrans import kernels
-
+    method = check_method(method)
     report = LearnReport()
     fr = settings.frame_rate
     with _one_blas_thread(), Runner(jobs, scheduler) as runner:
         annotated: list[_LabelledFile] = []
         # annotations first (cheap): they fix the pitch range
-        for (audio_path, _), labels, error in runner.map_ordered(functools.partial(_read_labels, sustain=sustain), pairs):
+        for pair, labels, error in runner.map_ordered(functools.partial(_read_labels, sustain=sustain), pairs):
+            audio_path = pair.path if isinstance(pair, IsolatedNote) else pair[0]
             if error is not None:
                 report.skipped.append((str(audio_path), str(error)))
                 continue
@@ -405,19 +671,25 @@ def learn_labelled(pairs: Sequence[tuple[Path, Path]], settings: FeatureSettings
             pitch_range = (int(inside.min()), int(inside.max()))
         pitch_list = np.arange(pitch_range[0], pitch_range[1] + 1)
         n_p = len(pitch_list)
-        # components: a sustain template per pitch, then an attack template per pitch (Y's first
-        # attack_s of each note goes to the attack row, the rest of the note to the sustain row)
+        # components: a sustain template per pitch, then an attack template per pitch
         pitches = np.concatenate([pitch_list, pitch_list])
         roles = np.concatenate([np.full(n_p, ROLE_SUSTAIN), np.full(n_p, ROLE_ATTACK)]).astype(np.int8)
         freqs = frequencies(settings)
-        W = np.concatenate([harmonic_templates(pitch_list, freqs)] * 2, axis=1)
+        harmonic = harmonic_templates(pitch_list, freqs)
+        if method == "informed":  # attack templates start flat and are shaped by the data (FMP C8)
+            noise = _noise_templates(settings, informed)
+            W = np.concatenate([initial_templates(harmonic, informed), noise], axis=1)
+        else:
+            W = np.concatenate([harmonic] * 2, axis=1)
         XYt = np.zeros((len(freqs), len(pitches)), dtype=np.float64)
         YYt = np.zeros((len(pitches), len(pitches)), dtype=np.float64)
         active = np.zeros(len(pitches), dtype=bool)
-        spill = tempfile.TemporaryDirectory(prefix="nmftrans-learn-") if beta != 2 else contextlib.nullcontext()
+        frames = np.zeros(n_p, dtype=np.int64)
+        statistics = beta == 2 and method == "fixed"
+        spill = contextlib.nullcontext() if statistics else tempfile.TemporaryDirectory(prefix="nmftrans-learn-")
         with spill as store:
             setup = _LabelledSetup(settings, (int(pitch_range[0]), int(pitch_range[1])),
-                                   max(1, int(round(attack_s * fr))), float(beta), store)
+                                   max(1, int(round(attack_s * fr))), float(beta), store, method, informed)
             stored: list[_LabelledFile] = []
             prepare = functools.partial(_prepare_labelled, setup=setup)
             for item, prepared, error in runner.map_ordered(prepare, annotated):
@@ -426,42 +698,60 @@ def learn_labelled(pairs: Sequence[tuple[Path, Path]], settings: FeatureSettings
                 if error is not None:
                     report.skipped.append((str(item.path), str(error)))
                     continue
+                if prepared.stored is None and method == "informed" and not prepared.skip:
+                    raise NmftransError(f"{item.path}: {_NOT_SHARED}")
                 report.warnings.extend(prepared.warnings)
                 if prepared.skip:
                     report.skipped.append((str(item.path), prepared.skip))
                     continue
                 active |= prepared.active
-                if beta == 2:
+                frames += prepared.frames
+                if statistics:
                     XYt += prepared.XYt
                     YYt += prepared.YYt
+                    stored.append(item)
                 else:
                     vp, yp = prepared.stored or (None, None)
                     stored.append(_LabelledFile(item.index, item.path, item.notes, vp, yp))
             if not active.any():
                 raise NmftransError("nothing to learn from: " + _skipped_summary(report))
-            gamma = kernels.gamma_exponent(beta)
-            for _ in range(iterations):
-                if beta == 2:
+            for epoch in range(iterations):
+                if statistics:
                     num, den = XYt, W.astype(np.float64) @ YYt
                 else:
-                    terms = functools.partial(_labelled_update_terms, W=W, setup=setup)
+                    if method == "informed":
+                        terms = functools.partial(_informed_terms, W=W, epoch=epoch, setup=setup)
+                    else:
+                        terms = functools.partial(_labelled_update_terms, W=W, setup=setup)
                     (num, den), failed = runner.reduce_sum(terms, stored)
                     if failed:  # a file that was read before cannot be any more
                         item, error = failed[0]
                         raise NmftransError(f"{item.path}: {error}")
-                step = np.where(den > 0, num / np.maximum(den, 1e-30), 1.0) ** gamma
-                W = (W * step).astype(np.float32)  # inactive pitches: den = 0, step 1, harmonic init kept
-    W = np.maximum(W, 1e-12)
+                W = update_templates(W, num, den, beta=beta)  # inactive pitches: den = 0, initial template kept
+                if method == "informed" and noise.shape[1]:
+                    W[:, 2 * n_p:] = noise  # the noise templates are fixed
+            # how well the final W explains each file (its H after the last epoch)
+            fit = functools.partial(_fit, W=W, epoch=iterations, setup=setup)
+            for item, result, error in runner.map_ordered(fit, stored):
+                if error is not None:
+                    raise NmftransError(f"{item.path}: {error}")
+                report.fit.append((str(item.path), result[0] / max(result[1], 1), result[1]))
+    W = np.maximum(W[:, :2 * n_p], 1e-12)
     W /= W.sum(axis=0, keepdims=True)
+    if method == "informed" and informed.prior_share > 0:
+        W[:, :n_p] = shrink_to_prior(W[:, :n_p], harmonic, informed.prior_share)
     sounding = active[:n_p] | active[n_p:]
     report.learned = [int(p) for p in pitch_list[sounding]]
     report.filled = [int(p) for p in pitch_list[~sounding]]
+    report.pitch_frames = {int(p): int(n) for p, n in zip(pitch_list, frames) if n > 0}
     # a pitch without data keeps one harmonic template; a pitch seen only in attacks or only in
-    # sustains keeps the role it was trained for plus the harmonic initialisation of the other
+    # sustains keeps the role it was trained for plus the initial template of the other
     keep = np.concatenate([np.ones(n_p, bool), active[n_p:]])
     W, pitches, roles = W[:, keep], pitches[keep], roles[keep]
-    prov = _provenance("labelled", sorted({str(a) for a, _ in pairs})[:50], n_files=len(pairs),
-                       beta=beta, iterations=iterations, learned=report.learned, filled=report.filled)
+    sources = sorted({str(p.path if isinstance(p, IsolatedNote) else p[0]) for p in pairs})
+    extra = {"informed": dataclasses.asdict(informed)} if method == "informed" else {}
+    prov = _provenance("labelled", sources[:50], n_files=len(pairs), beta=beta, iterations=iterations,
+                       learning=method, learned=report.learned, filled=report.filled, **extra)
     order = np.lexsort((roles, pitches))
     return Dictionary(W[:, order], pitches[order], roles[order], settings, beta, prov), report
 
@@ -470,9 +760,12 @@ def learn_from_sources(sources: Sequence[Path], settings: FeatureSettings = Feat
                        beta: float = 1.0, pitch_range: tuple[int, int] | None = None, iterations: int = 50,
                        split: str | None = None, guitarset_audio: str = "mic", max_files: int | None = None,
                        sustain: bool = True, log=None, jobs: int = 1, scheduler=None,
-                       frames: int = 1) -> tuple[Dictionary, LearnReport]:
-    """Find the training material in ``sources`` (isolated notes or labelled audio) and learn from it.
+                       frames: int = 1, method: str = "informed") -> tuple[Dictionary, LearnReport]:
+    """Find the training material in ``sources`` (isolated notes, labelled audio, or both) and learn from it.
 
+    Sources that are all isolated notes give :func:`learn_isolated`'s templates; labelled audio
+    gives :func:`learn_labelled` with ``method``; a mix of the two learns from everything at
+    once with :func:`learn_labelled`, each isolated note a labelled file of one note.
     ``log`` (optional) has ``info(str)`` and ``progress(total, description)`` as in the CLI.
     ``jobs`` and ``scheduler`` spread the per-file work over worker processes or a dask cluster
     (:class:`~nmftrans.parallel.Runner`); the dictionary is the same for any of them. ``frames``
@@ -488,34 +781,43 @@ def learn_from_sources(sources: Sequence[Path], settings: FeatureSettings = Feat
     from nmftrans.convolutive import check_frames
 
     frames = check_frames(frames)
-    if datasets.looks_isolated(sources):
-        found = datasets.discover_isolated(sources)
+    method = check_method(method)
+    isolated_sources = [s for s in sources if datasets.looks_isolated([s])]
+    labelled_sources = [s for s in sources if s not in isolated_sources]
+    items: list[IsolatedNote] = []
+    skipped: list[tuple[str, str]] = []
+    if isolated_sources:
+        found = datasets.discover_isolated(isolated_sources)
         items = [IsolatedNote(Path(a), int(p), float(on or 0.0), off) for a, p, _vel, on, off in found.items]
+        skipped = [(str(p), r) for p, r in found.skipped]
         if max_files is not None:
             items = items[:max_files]
         if log:
             log.info(f"isolated notes: {len(items)} files, {len({i.pitch for i in items})} pitches")
-        if not items:
+        if not items and not labelled_sources:
             raise NmftransError("no isolated notes with a known pitch found in " + ", ".join(map(str, sources)))
+    if not labelled_sources:
         with _bar(log, len(items), "learning") as bar:
             dictionary, report = learn_isolated(items, settings, beta=beta, pitch_range=pitch_range, progress=bar,
                                                 jobs=jobs, scheduler=scheduler, frames=frames)
-        report.skipped[:0] = [(str(p), r) for p, r in found.skipped]
+        report.skipped[:0] = skipped
         return dictionary, report
     if frames > 1:
         raise NmftransError("--frames > 1 (convolutive templates) is learned from isolated notes only")
-    found = datasets.discover_labelled(sources, guitarset_audio=guitarset_audio, split=split, max_files=max_files)
+    found = datasets.discover_labelled(labelled_sources, guitarset_audio=guitarset_audio, split=split,
+                                       max_files=max_files)
     if log:
         layouts = ", ".join(sorted(set(found.layouts.values()))) or "no known layout"
         log.info(f"labelled audio ({layouts}): {len(found.pairs)} pairs, {len(found.skipped)} skipped")
-    if not found.pairs:
+    if not found.pairs and not items:
         reasons = "; ".join(f"{p}: {r}" for p, r in found.skipped[:3])
         raise NmftransError("no audio with a matching annotation found" + (f" ({reasons})" if reasons else ""))
-    with _bar(log, len(found.pairs), "reading") as bar:
-        dictionary, report = learn_labelled(found.pairs, settings, beta=beta, iterations=iterations,
+    pairs = list(found.pairs) + items
+    with _bar(log, len(pairs), "reading") as bar:
+        dictionary, report = learn_labelled(pairs, settings, beta=beta, iterations=iterations,
                                             pitch_range=pitch_range, sustain=sustain, progress=bar,
-                                            jobs=jobs, scheduler=scheduler)
-    report.skipped[:0] = [(str(p), r) for p, r in found.skipped]
+                                            jobs=jobs, scheduler=scheduler, method=method)
+    report.skipped[:0] = [(str(p), r) for p, r in found.skipped] + skipped
     return dictionary, report
 
 

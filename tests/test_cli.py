@@ -153,6 +153,43 @@ def test_learn_labelled_audio_with_h_fixed_to_the_piano_roll(tmp_path):
     assert col[np.abs(freqs - f0) < 0.03 * f0].sum() > 0.1 * col.max()
 
 
+@pytest.mark.parametrize("method", ["informed", "fixed"])
+def test_learn_labelled_reports_fit_and_frames_per_pitch(tmp_path, method):
+    """stderr: each file's divergence per frame, the annotated frames of each pitch, and a warning
+    naming the pitches learned from few frames (here one 0.3 s note of D5); stdout: the output only."""
+    from nmftrans.pitches import midi_to_name
+
+    rng = np.random.default_rng(3)
+    notes = example_notes(rng, pitches=PITCHES, n=16, polyphony=2)
+    last = notes[:, 1].max()
+    notes = np.vstack([notes, [[last + 0.1, last + 0.4, 74, 80]]])
+    sf.write(tmp_path / "take.wav", render(notes), SR)
+    (tmp_path / "take.csv").write_text(notes_to_csv(notes))
+    out = tmp_path / "L.npz"
+    result = runner.invoke(app, ["learn", str(tmp_path), "-o", str(out), "--iterations", "10", "--method", method])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(out)
+    fit = [line for line in result.stderr.splitlines() if line.startswith("fit take.wav: divergence")]
+    assert len(fit) == 1 and "frames)" in fit[0]
+    counts = dict(item.split(":") for item in
+                  next(line for line in result.stderr.splitlines() if line.startswith("annotated frames per pitch: "))
+                  .split(": ", 1)[1].split())
+    d = load_dictionary(out)
+    assert d.provenance["learning"] == method
+    assert (d.provenance.get("informed") or {}).get("prior_share") == (0.5 if method == "informed" else None)
+    fr = d.settings.frame_rate
+    assert int(counts["D5"]) == int(np.ceil((last + 0.4) * fr - 1e-9) - np.ceil((last + 0.1) * fr - 1e-9))
+    thin = [line for line in result.stderr.splitlines() if line.startswith("warning: learned from fewer than")]
+    assert len(thin) == 1 and "D5" in thin[0].split(": ", 2)[2].split()
+    assert midi_to_name(int(notes[0, 2])) in counts
+
+
+def test_learn_unknown_method_is_a_one_line_error(tmp_path):
+    result = runner.invoke(app, ["learn", str(tmp_path), "-o", str(tmp_path / "L.npz"), "--method", "magic"])
+    assert result.exit_code != 0 and "unknown learning method" in result.stderr
+    assert "Traceback" not in result.output
+
+
 def test_jobs_give_identical_outputs(learned, tmp_path):
     tmp, notes = learned
     second = tmp_path / "in" / "piece2.wav"

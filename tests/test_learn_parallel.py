@@ -42,16 +42,19 @@ def _learn(sources, **kw):
     return dictionary, report
 
 
-@pytest.mark.parametrize("beta", [2.0, 1.0])
-def test_labelled_learning_is_bit_identical_for_jobs_and_cluster(data, local_cluster, beta):
-    """β = 2 sums per-file statistics, β = 1 each epoch's numerators/denominators: same bits either way."""
-    serial, report = _learn([data / "labelled"], beta=beta)
+@pytest.mark.parametrize("beta, method", [(2.0, "informed"), (1.0, "informed"), (2.0, "fixed"), (1.0, "fixed")])
+def test_labelled_learning_is_bit_identical_for_jobs_and_cluster(data, local_cluster, beta, method):
+    """Informed: each file's H on disk, each epoch's numerators/denominators summed in file order;
+    fixed: β = 2 sums per-file statistics, β = 1 each epoch's terms. Same bits either way."""
+    serial, report = _learn([data / "labelled"], beta=beta, method=method)
     assert [p for p, _ in report.skipped] == [str(data / "labelled" / "broken.wav")]  # one bad file, the rest go on
+    assert [p for p, _, _ in report.fit] == [str(data / "labelled" / f"take{i}.wav") for i in range(3)]
     for kw in ({"jobs": 2}, {"scheduler": local_cluster}):
-        other, other_report = _learn([data / "labelled"], beta=beta, **kw)
+        other, other_report = _learn([data / "labelled"], beta=beta, method=method, **kw)
         assert np.array_equal(other.W, serial.W), kw
         assert other.pitches.tolist() == serial.pitches.tolist()
         assert other_report.skipped == report.skipped and other_report.warnings == report.warnings
+        assert other_report.fit == report.fit and other_report.pitch_frames == report.pitch_frames
 
 
 def test_isolated_learning_is_bit_identical_for_jobs_and_cluster(data, local_cluster):
@@ -63,9 +66,10 @@ def test_isolated_learning_is_bit_identical_for_jobs_and_cluster(data, local_clu
 
 
 def test_epochs_recompute_spectrograms_a_worker_cannot_see(data, monkeypatch):
-    """A cluster worker on another machine does not see the parent's temporary folder: it
-    recomputes V and Y from the audio in each epoch and gets the same W."""
-    expected, _ = _learn([data / "labelled"], beta=1.0)
+    """A cluster worker on another machine does not see the parent's temporary folder: with
+    H fixed it recomputes V and Y from the audio in each epoch and gets the same W; informed
+    learning, which keeps each file's H there, says in one line what to do."""
+    expected, _ = _learn([data / "labelled"], beta=1.0, method="fixed")
     prepare = learn_mod._prepare_labelled
 
     def elsewhere(item, setup):
@@ -74,8 +78,35 @@ def test_epochs_recompute_spectrograms_a_worker_cannot_see(data, monkeypatch):
         return prepare(item, dataclasses.replace(setup, store=str(data / "not-on-this-machine")))
 
     monkeypatch.setattr(learn_mod, "_prepare_labelled", elsewhere)
-    other, _ = _learn([data / "labelled"], beta=1.0)
+    other, _ = _learn([data / "labelled"], beta=1.0, method="fixed")
     assert np.array_equal(other.W, expected.W)
+    with pytest.raises(learn_mod.NmftransError, match="set TMPDIR to a folder all cluster workers share"):
+        _learn([data / "labelled"], beta=1.0)
+
+
+def test_isolated_notes_and_labelled_takes_learn_together(data):
+    """One call with both: every isolated note is a one-note labelled file; the fit report names
+    each file and the frame counts add the takes' and the notes' frames."""
+    takes, takes_report = _learn([data / "labelled"])
+    both, report = _learn([data / "labelled", data / "isolated"])
+    assert both.provenance["method"] == "labelled" and both.pitch_set.tolist() == list(PITCHES)
+    n_isolated = len(list((data / "isolated").glob("*.wav")))
+    assert len(report.fit) == 3 + n_isolated
+    # each 0.5 s isolated note adds its annotated frames (notes.csv or the whole file) to its pitch
+    for p in PITCHES:
+        assert report.pitch_frames[p] > takes_report.pitch_frames[p]
+    assert not np.array_equal(both.W, takes.W)
+
+
+def test_a_small_block_budget_streams_the_same_dictionary(data):
+    """Frames worked out 32 at a time (a small memory budget): the same dictionary up to rounding."""
+    from nmftrans import datasets
+    from nmftrans.informed import InformedParams
+
+    pairs = datasets.discover_labelled([data / "labelled"]).pairs
+    whole, _ = learn_mod.learn_labelled(pairs, iterations=5)
+    small, _ = learn_mod.learn_labelled(pairs, iterations=5, informed=InformedParams(block_frames=32))
+    np.testing.assert_allclose(small.W, whole.W, rtol=2e-3, atol=1e-7)
 
 
 def test_cli_learn_jobs(data, tmp_path):
@@ -133,3 +164,29 @@ def test_evaluate_jobs_only_in_dataset_mode(tmp_path):
     result = runner.invoke(app, ["evaluate", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), "-j", "2"])
     assert result.exit_code == 2
     assert "--jobs: only with DATASET" in result.stderr
+
+
+def test_informed_preparation_streams_the_file_into_the_store(data, tmp_path):
+    """The first pass writes Vᵀ and the initial Hᵀ block by block (here 50 frames at a time): they
+    equal the whole-file spectrogram and initial activations."""
+    from nmftrans.annotations import crop_notes, read_notes
+    from nmftrans.audio import load_audio
+    from nmftrans.features import spectrogram
+    from nmftrans.informed import InformedParams, initial_activations
+    from nmftrans.settings import FeatureSettings
+
+    settings = FeatureSettings()
+    params = InformedParams(block_frames=50, noise_octaves=0)
+    audio = data / "labelled" / "take1.wav"
+    notes, _ = crop_notes(read_notes(data / "labelled" / "take1.csv"), 100.0)
+    setup = learn_mod._LabelledSetup(settings, (55, 61), 6, 1.0, str(tmp_path), "informed", params)
+    prepared = learn_mod._prepare_labelled(learn_mod._LabelledFile(0, audio, notes), setup)
+    V = np.load(prepared.stored[0]).T
+    H = np.load(prepared.stored[1]).T
+    expected_V = spectrogram(load_audio(audio, settings.sample_rate), settings)
+    assert V.shape == expected_V.shape and V.shape[1] > 4 * params.block_frames
+    np.testing.assert_allclose(V, expected_V, rtol=1e-3, atol=1e-5 * expected_V.max())
+    H0 = initial_activations(notes, V.shape[1], settings.frame_rate, np.arange(55, 62), 6, params)
+    level = V.sum(dtype=np.float64) / H0.sum(dtype=np.float64)
+    np.testing.assert_allclose(H, H0 * np.float32(level), rtol=1e-6)
+    assert prepared.active.tolist() == H0.any(axis=1).tolist()
