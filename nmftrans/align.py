@@ -1,0 +1,255 @@
+"""Use case ``align``: a recording and its score -> the performed time of every score note.
+
+1. Global synchronisation: the recording is transcribed as usual (the dictionary's own
+   activations), and DTW matches its activations with the score's piano roll
+   (:mod:`nmftrans.dtw`), so a score in another tempo, with rubato, or starting later still
+   aligns.
+2. Score-informed NMF (:mod:`nmftrans.scoreinformed`): H is zero except within each synchronised
+   note's window (attack templates around its onset, sustain templates over its length, both
+   widened by ``before_s`` / ``after_s``), and refined by MU within that support.
+3. Each score note gets its performed onset and offset (where its pitch's activation rises and
+   falls), a status (``played`` if the activation rises by ``threshold``, else ``missing``)
+   and a confidence; with ``extra=True``, notes of the unconstrained transcription that no
+   score note explains are reported too (status ``extra``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from nmftrans.dictionary import ROLE_ATTACK, Dictionary
+from nmftrans.dtw import cosine_cost, dtw_path, time_map
+from nmftrans.errors import NmftransError
+from nmftrans.notes import pitch_activations, reference_level
+from nmftrans.scoreinformed import AlignParams, audio_features, locate_notes, score_features, solve_constrained, support_mask
+from nmftrans.transcribe import SILENCE_RMS, SolverParams, solver_templates, transcribe_signal
+
+STATUSES = ("played", "missing", "extra")
+# Synchronisation cells (audio frames x score frames) above which the DTW rate is lowered.
+MAX_SYNC_CELLS = 16_000_000
+# Weight of the onset features against the level features in the synchronisation.
+ONSET_WEIGHT = 1.0
+# An extra note is one whose onset lies this far (s) from every played note of its pitch.
+EXTRA_DISTANCE_S = 0.1
+
+
+@dataclass
+class Alignment:
+    """Result of aligning one recording with its score.
+
+    Attributes
+    ----------
+    notes : np.ndarray [shape=(n, 4)]
+        Onset (s), offset (s), pitch, velocity: performed times of the played notes, the
+        synchronised score times of the missing ones; extra notes last.
+    score_onset : np.ndarray [shape=(n,)]
+        Onset of each note in the score (NaN for extra notes).
+    status : np.ndarray [shape=(n,)], str
+        ``played``, ``missing`` or ``extra``.
+    confidence : np.ndarray [shape=(n,)]
+        In [0, 1]; ``played`` notes have >= 0.5.
+    activations : np.ndarray [shape=(n_pitches, n_frames)], float32
+        Normalised per-pitch activations of the score-informed solve (for plots).
+    pitches : np.ndarray [shape=(n_pitches,)]
+    frame_rate : float
+    synced : np.ndarray [shape=(n_score, 4)]
+        The score after the global synchronisation only.
+    warnings : list of str
+    """
+
+    notes: np.ndarray
+    score_onset: np.ndarray
+    status: np.ndarray
+    confidence: np.ndarray
+    activations: np.ndarray
+    pitches: np.ndarray
+    frame_rate: float
+    synced: np.ndarray
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def played(self) -> np.ndarray:
+        """The notes heard: played and extra ones, sorted by onset, shape ``(n, 4)``."""
+        keep = self.status != "missing"
+        notes = self.notes[keep]
+        return notes[np.lexsort((notes[:, 2], notes[:, 0]))]
+
+
+def synchronise(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float, score: np.ndarray,
+                sync_rate: float = 20.0) -> tuple[np.ndarray, callable]:
+    """Global synchronisation of a score with a recording's activations (DTW).
+
+    Parameters
+    ----------
+    A : np.ndarray [shape=(n_pitches, n_frames)]
+        Normalised per-pitch activations of the recording.
+    pitch_set : np.ndarray [shape=(n_pitches,)]
+    frame_rate : float
+    score : np.ndarray [shape=(n_notes, 4)]
+    sync_rate : float
+        Frames per second of the DTW (lowered for long pieces, see ``MAX_SYNC_CELLS``).
+
+    Returns
+    -------
+    path : np.ndarray [shape=(n_steps, 2)]
+        DTW path in synchronisation frames (audio, score).
+    warp : callable
+        Score time (s) -> recording time (s), monotone.
+    """
+    n = A.shape[1]
+    score_end = float(score[:, 1].max()) + 1.0 if len(score) else 1.0
+    step = max(1, int(round(frame_rate / sync_rate)))
+    while (n / step) * (score_end * frame_rate / step) > MAX_SYNC_CELLS:
+        step += 1
+    rate = frame_rate / step
+    level, rise = audio_features(A, step)
+    n_score = max(1, int(np.ceil(score_end * rate)) + 1)
+    roll, onsets = score_features(score, pitch_set, n_score, rate)
+    X = np.vstack([level, ONSET_WEIGHT * rise])
+    Y = np.vstack([roll, ONSET_WEIGHT * onsets])
+    path = dtw_path(cosine_cost(X, Y))
+    # a synchronisation frame covers `step` frames: its time is their centre
+    x_times = (np.arange(X.shape[1]) * step + (step - 1) / 2.0) / frame_rate
+    y_times = np.arange(n_score) / rate
+    return path, time_map(path, x_times, y_times)
+
+
+def align_signal(y: np.ndarray, score: np.ndarray, dictionary: Dictionary, params: AlignParams = AlignParams(),
+                 *, extra: bool = False, solver: SolverParams = SolverParams()) -> Alignment:
+    """Align a mono signal at the dictionary's sample rate with its score.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n_samples,)]
+    score : np.ndarray [shape=(n_notes, 4)]
+        Score notes: onset (s), offset (s), MIDI pitch, velocity, in score time. The result's
+        first ``n_notes`` rows are these notes, in this order.
+    dictionary : Dictionary
+    params : AlignParams
+    extra : bool
+        Also report notes of the unconstrained transcription that no score note explains.
+    solver : SolverParams
+        Solver of the synchronisation's transcription (and β of the refinement).
+
+    Returns
+    -------
+    Alignment
+    """
+    from nmftrans.features import spectrogram
+
+    settings = dictionary.settings
+    fr = settings.frame_rate
+    score = np.asarray(score, dtype=np.float64).reshape(-1, 4)
+    y = np.asarray(y, dtype=np.float32)
+    warnings: list[str] = []
+    pitch_set = dictionary.pitch_set
+    known = np.isin(np.rint(score[:, 2]).astype(int), pitch_set)
+    if not known.all():
+        bad = sorted({int(p) for p in np.rint(score[~known, 2])})
+        warnings.append(f"{int((~known).sum())} score notes have pitches the dictionary lacks "
+                        f"({', '.join(map(str, bad[:8]))}{', ...' if len(bad) > 8 else ''}): marked missing")
+    transcription = transcribe_signal(y, dictionary, solver)
+    A0 = transcription.activations
+    n = A0.shape[1]
+    silent = len(y) == 0 or float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) < SILENCE_RMS
+    if silent or len(score) == 0:
+        if silent:
+            warnings.append("the audio is silent: every score note is missing")
+        return _all_missing(score, A0, pitch_set, fr, warnings)
+    _, warp = synchronise(A0, pitch_set, fr, score[known], params.sync_rate)
+    synced = score.copy()
+    synced[:, 0] = warp(score[:, 0])
+    synced[:, 1] = np.maximum(warp(score[:, 1]), synced[:, 0] + 1.0 / fr)
+
+    # score-informed refinement over the notes whose pitch the dictionary has
+    row_of = {int(p): i for i, p in enumerate(pitch_set)}
+    idx = np.flatnonzero(known)
+    rows = np.array([row_of[int(round(p))] for p in synced[idx, 2]], dtype=np.int64)
+    W = solver_templates(dictionary, solver)
+    n_comp = dictionary.W.shape[1]
+    comp_row = np.searchsorted(pitch_set, dictionary.pitches)
+    attack = dictionary.roles == ROLE_ATTACK
+    masks = {flag: support_mask(synced[idx, 0], synced[idx, 1], rows, len(pitch_set), n, fr, params.before_s,
+                                params.after_s, attack=flag) for flag in (False, True)}
+    mask = np.ones((W.shape[1], n), dtype=bool)  # floor templates: everywhere
+    mask[:n_comp] = np.where(attack[:, None], masks[True][comp_row], masks[False][comp_row])
+    V = spectrogram(y, settings)[:, :n]
+    beta = dictionary.beta if solver.beta is None else solver.beta
+    H = solve_constrained(V, W, mask, beta, params.n_iter)
+    weights = np.where(attack, np.float32(solver.attack_weight), np.float32(1.0))
+    A, _ = pitch_activations(H[:n_comp], dictionary.pitches, weights)
+    ref = reference_level(A)
+    if ref > 0:
+        A /= np.float32(ref)
+    limits = synced[idx, 1] + params.after_s
+    onset, offset, rise, peak = locate_notes(A, rows, synced[idx, 0], fr, params, limits, settings.window_s)
+
+    notes = synced.copy()
+    confidence = np.zeros(len(score))
+    status = np.full(len(score), "missing", dtype=object)
+    conf = rise / (rise + params.threshold) if params.threshold > 0 else np.where(rise > 0, 1.0, 0.0)
+    played = conf >= 0.5
+    notes[idx[played], 0] = onset[played]
+    notes[idx[played], 1] = offset[played]
+    notes[idx[played], 3] = np.clip(np.rint(30.0 + 90.0 * np.sqrt(np.minimum(1.0, peak[played]))), 1, 127)
+    confidence[idx] = np.where(played, conf, 1.0 - conf)
+    status[idx[played]] = "played"
+    score_onset = score[:, 0].copy()
+    if extra:
+        found = _extra_notes(transcription.notes, notes[status == "played"], params.extra_threshold)
+        notes = np.concatenate([notes, found])
+        score_onset = np.concatenate([score_onset, np.full(len(found), np.nan)])
+        status = np.concatenate([status, np.full(len(found), "extra", dtype=object)])
+        confidence = np.concatenate([confidence, np.minimum(1.0, (found[:, 3] - 30.0) / 90.0) ** 2])
+    return Alignment(notes, score_onset, status.astype(str), confidence, A, pitch_set, fr, synced, warnings)
+
+
+def _all_missing(score, A, pitch_set, fr, warnings) -> Alignment:
+    n = len(score)
+    return Alignment(score.copy(), score[:, 0].copy(), np.full(n, "missing"), np.ones(n), A, pitch_set, fr,
+                     score.copy(), warnings)
+
+
+def _extra_notes(transcribed: np.ndarray, played: np.ndarray, threshold: float) -> np.ndarray:
+    """Transcribed notes at least ``threshold`` strong (by velocity) that no played score note
+    of the same pitch explains (onsets within ``EXTRA_DISTANCE_S``)."""
+    min_velocity = 30.0 + 90.0 * np.sqrt(min(1.0, threshold))
+    keep = []
+    for k, (on, _, p, v) in enumerate(transcribed):
+        if v < min_velocity - 1e-9:
+            continue
+        same = played[np.rint(played[:, 2]) == round(p)]
+        if len(same) == 0 or np.min(np.abs(same[:, 0] - on)) > EXTRA_DISTANCE_S:
+            keep.append(k)
+    return transcribed[keep].reshape(-1, 4)
+
+
+def align_file(audio: str | Path, score: np.ndarray, dictionary: Dictionary, params: AlignParams = AlignParams(),
+               *, extra: bool = False, solver: SolverParams = SolverParams()) -> Alignment:
+    """Read an audio file and align it with ``score`` (see :func:`align_signal`)."""
+    from nmftrans.audio import load_audio
+
+    y = load_audio(audio, dictionary.settings.sample_rate)
+    return align_signal(y, score, dictionary, params, extra=extra, solver=solver)
+
+
+def alignment_to_csv(alignment: Alignment) -> str:
+    """CSV text ``onset,offset,pitch,velocity,score_onset,status,confidence`` (one row per note,
+    by onset; ``score_onset`` empty for extra notes)."""
+    lines = ["onset,offset,pitch,velocity,score_onset,status,confidence"]
+    order = np.lexsort((alignment.notes[:, 2], alignment.notes[:, 0]))
+    for k in order:
+        on, off, p, v = alignment.notes[k]
+        s = alignment.score_onset[k]
+        lines.append(f"{on:.4f},{off:.4f},{int(round(p))},{int(round(v))},{'' if np.isnan(s) else f'{s:.4f}'},"
+                     f"{alignment.status[k]},{alignment.confidence[k]:.3f}")
+    return "\n".join(lines) + "\n"
+
+
+def check_score(score: np.ndarray, path: str | Path) -> None:
+    """A score must hold notes."""
+    if len(score) == 0:
+        raise NmftransError(f"{path}: the score has no notes")
