@@ -24,14 +24,15 @@ from nmftrans.dictionary import ROLE_ATTACK, Dictionary
 from nmftrans.dtw import cosine_cost, dtw_path, time_map
 from nmftrans.errors import NmftransError
 from nmftrans.notes import pitch_activations, reference_level
-from nmftrans.scoreinformed import AlignParams, audio_features, locate_notes, score_features, solve_constrained, support_mask
+from nmftrans.scoreinformed import (STRONG_RISE, AlignParams, audio_features, local_offsets, locate_notes, score_features,
+                                    solve_constrained, support_mask)
 from nmftrans.transcribe import SILENCE_RMS, SolverParams, solver_templates, transcribe_signal
 
 STATUSES = ("played", "missing", "extra")
 # Synchronisation cells (audio frames x score frames) above which the DTW rate is lowered.
 MAX_SYNC_CELLS = 16_000_000
 # Weight of the onset features against the level features in the synchronisation.
-ONSET_WEIGHT = 1.0
+ONSET_WEIGHT = 3.0
 # An extra note is one whose onset lies this far (s) from every played note of its pitch.
 EXTRA_DISTANCE_S = 0.1
 
@@ -186,6 +187,11 @@ def align_signal(y: np.ndarray, score: np.ndarray, dictionary: Dictionary, param
         A /= np.float32(ref)
     limits = synced[idx, 1] + params.after_s
     onset, offset, rise, peak = locate_notes(A, rows, synced[idx, 0], fr, params, limits, settings.window_s)
+    # the synchronisation is coarse: move each note by the median offset of the strong notes
+    # around it, and look again
+    shift = local_offsets(synced[idx, 0], onset, rise >= STRONG_RISE)
+    onset, offset, rise, peak = locate_notes(A, rows, synced[idx, 0] + shift, fr, params, limits + shift,
+                                             settings.window_s)
 
     notes = synced.copy()
     confidence = np.zeros(len(score))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from nmftrans import kernels
@@ -21,6 +22,12 @@ from nmftrans.notes import _first_long_run, _prev_min, _rise_time
 
 # Frames solved at once (columns are independent with W fixed: the result does not depend on it).
 BLOCK_FRAMES = 512
+# Candidate onsets: local maxima of a pitch's rise above this (normalised units).
+CANDIDATE_MIN = 0.01
+# Rises of at least this much count as fully strong in the matching of onsets to notes.
+STRONG_RISE = 0.3
+# Weight of a candidate's weakness against its distance from the synchronised onset.
+MATCH_WEIGHT = 1.0
 
 
 @dataclass(frozen=True)
@@ -208,9 +215,86 @@ def solve_constrained(V: np.ndarray, W: np.ndarray, mask: np.ndarray, beta: floa
     return H
 
 
+def local_offsets(synced: np.ndarray, found: np.ndarray, ok: np.ndarray, radius_s: float = 1.0) -> np.ndarray:
+    """How far the performance runs ahead of the synchronised score around each note.
+
+    The median of ``found - synced`` over the notes marked ``ok`` whose synchronised onsets lie
+    within ``radius_s`` of the note's (0 where there are none): the global synchronisation is
+    coarse (tens of ms), the strong notes found near it say which way to move their neighbours.
+
+    Parameters
+    ----------
+    synced, found : np.ndarray [shape=(n_notes,)]
+        Synchronised and located onsets (s).
+    ok : np.ndarray [shape=(n_notes,)], bool
+    radius_s : float
+
+    Returns
+    -------
+    offsets : np.ndarray [shape=(n_notes,)]
+    """
+    order = np.argsort(synced[ok], kind="stable")
+    t = synced[ok][order]
+    d = (found[ok] - synced[ok])[order]
+    lo = np.searchsorted(t, synced - radius_s, side="left")
+    hi = np.searchsorted(t, synced + radius_s, side="right")
+    return np.array([float(np.median(d[a:b])) if b > a else 0.0 for a, b in zip(lo, hi)])
+
+
+@numba.njit(cache=True, nogil=True)
+def _match(note_f, cand_f, cand_s, half, strength_ref, weight):  # pragma: no cover - compiled
+    """Order-preserving assignment of candidate onsets to notes of one pitch (edit distance).
+
+    ``note_f``: synchronised onsets (frames, increasing); ``cand_f``, ``cand_s``: candidate
+    frames (increasing) and their rises. Matching note ``j`` with candidate ``k`` costs
+    ``|dt| / half + weight * (1 - min(1, s / strength_ref))`` (only within ``half``), leaving a
+    note unmatched ``1 + weight``, leaving a candidate unused nothing. Returns the candidate of
+    each note, -1 for none.
+    """
+    J, K = len(note_f), len(cand_f)
+    miss = 1.0 + weight
+    D = np.zeros((J + 1, K + 1))
+    how = np.zeros((J + 1, K + 1), dtype=np.int8)  # 0 skip candidate, 1 skip note, 2 match
+    for j in range(1, J + 1):
+        D[j, 0] = j * miss
+        how[j, 0] = 1
+    for j in range(1, J + 1):
+        for k in range(1, K + 1):
+            best = D[j, k - 1]
+            h = 0
+            if D[j - 1, k] + miss < best:
+                best = D[j - 1, k] + miss
+                h = 1
+            dt = abs(cand_f[k - 1] - note_f[j - 1])
+            if dt <= half:
+                c = D[j - 1, k - 1] + dt / half + weight * (1.0 - min(1.0, cand_s[k - 1] / strength_ref))
+                if c < best:
+                    best = c
+                    h = 2
+            D[j, k] = best
+            how[j, k] = h
+    out = np.full(J, -1, dtype=np.int64)
+    j, k = J, K
+    while j > 0:
+        h = how[j, k]
+        if h == 2:
+            out[j - 1] = k - 1
+            j -= 1
+            k -= 1
+        elif h == 1:
+            j -= 1
+        else:
+            k -= 1
+    return out
+
+
 def locate_notes(C: np.ndarray, rows: np.ndarray, onsets: np.ndarray, frame_rate: float, params: AlignParams,
                  limits: np.ndarray, window_s: float = 0.0):
     """Each score note's performed onset, offset and strength in its pitch's activation.
+
+    The candidate onsets of a pitch are the local maxima of its activation's rise (over the
+    last 35 ms); the notes of that pitch take candidates in order (:func:`_match`: near their
+    synchronised onsets, strong rises preferred, each candidate at most once).
 
     Parameters
     ----------
@@ -230,13 +314,13 @@ def locate_notes(C: np.ndarray, rows: np.ndarray, onsets: np.ndarray, frame_rate
     Returns
     -------
     onset, offset, rise, peak : np.ndarray [shape=(n_notes,)], float64
-        Performed onset and offset (s), the rise of the activation at the onset and its peak
-        after it (normalised units).
+        Performed onset and offset (s; the synchronised ones where no rise was found), the rise
+        of the activation at the onset and its peak after it (normalised units; 0: none found).
     """
     n_notes = len(rows)
     n = C.shape[1]
-    onset = np.zeros(n_notes)
-    offset = np.zeros(n_notes)
+    onset = np.asarray(onsets, dtype=np.float64).copy()
+    offset = np.asarray(limits, dtype=np.float64) - params.after_s
     rise = np.zeros(n_notes)
     peak = np.zeros(n_notes)
     n_rise = max(1, int(round(0.035 * frame_rate)))
@@ -248,32 +332,29 @@ def locate_notes(C: np.ndarray, rows: np.ndarray, onsets: np.ndarray, frame_rate
         idx = np.flatnonzero(rows == r)
         idx = idx[np.argsort(onsets[idx], kind="stable")]
         a = np.asarray(C[r], dtype=np.float64)
-        prev = _prev_min(a, n_rise)
-        up = np.maximum(a - prev, 0.0)
-        centre = onsets[idx] * frame_rate
-        # each note's onset window, cut halfway to its neighbours of the same pitch
-        lo = centre - half
-        hi = centre + half
-        mids = 0.5 * (centre[1:] + centre[:-1])
-        lo[1:] = np.maximum(lo[1:], mids)
-        hi[:-1] = np.minimum(hi[:-1], mids)
-        lo_f = np.clip(np.ceil(lo).astype(np.int64), 0, n - 1)
-        hi_f = np.clip(np.floor(hi).astype(np.int64) + 1, lo_f + 1, n)
-        found = np.empty(len(idx), dtype=np.int64)
-        for j in range(len(idx)):
-            found[j] = lo_f[j] + int(np.argmax(up[lo_f[j]:hi_f[j]]))
-        for j, i in enumerate(idx):
-            o = found[j]
-            nxt = found[j + 1] if j + 1 < len(idx) else n
-            k = o + int(np.argmax(a[o:max(o + 1, min(o + n_peak, nxt))]))
-            t = _rise_time(a, o, k, n_rise, float(params.onset_rise_fraction))
+        up = np.maximum(a - _prev_min(a, n_rise), 0.0)
+        inner = (up[1:-1] >= up[:-2]) & (up[1:-1] > up[2:]) & (up[1:-1] > CANDIDATE_MIN)
+        cand = np.flatnonzero(inner) + 1
+        if len(cand) == 0:
+            continue
+        match = _match(onsets[idx] * frame_rate, cand.astype(np.float64), up[cand], half,
+                       STRONG_RISE, MATCH_WEIGHT)
+        found = [(j, cand[m]) for j, m in enumerate(match) if m >= 0]
+        for q, (j, o) in enumerate(found):
+            i = idx[j]
+            # the rise began before the frame where it is largest
+            o = int(o)
+            nxt = found[q + 1][1] if q + 1 < len(found) else n
+            start = o - n_rise + 1 + int(np.argmin(a[max(0, o - n_rise + 1):o + 1])) if o >= n_rise else o
+            k = start + int(np.argmax(a[start:max(start + 1, min(start + n_peak, nxt))]))
+            t = _rise_time(a, start, k, n_rise, float(params.onset_rise_fraction))
             stop = int(min(nxt, n, max(k + 1, np.ceil(limits[i] * frame_rate))))
             end = _first_long_run(a, k, stop, max(0.005, params.frame_threshold * a[k]), gap)
             end = max(k + 1.0, end - shift)
             onset[i] = max(0.0, t / frame_rate)
             offset[i] = max(end / frame_rate, onset[i] + 1.0 / frame_rate)
-            if j + 1 < len(idx):
-                offset[i] = max(min(offset[i], found[j + 1] / frame_rate), onset[i] + 1.0 / frame_rate)
-            rise[i] = a[k] - a[max(0, o - n_rise):o + 1].min()
+            if q + 1 < len(found):
+                offset[i] = max(min(offset[i], nxt / frame_rate), onset[i] + 1.0 / frame_rate)
+            rise[i] = up[o]
             peak[i] = a[k]
     return onset, offset, rise, peak
