@@ -179,7 +179,7 @@ def align_signal(y: np.ndarray, score: np.ndarray, dictionary: Dictionary, param
     mask[:n_comp] = np.where(attack[:, None], masks[True][comp_row], masks[False][comp_row])
     V = spectrogram(y, settings)[:, :n]
     beta = dictionary.beta if solver.beta is None else solver.beta
-    H = solve_constrained(V, W, mask, beta, params.n_iter)
+    H = solve_constrained(V, W, mask, beta, params.n_iter, gamma=solver.gamma if beta == 1.0 else None)
     weights = np.where(attack, np.float32(solver.attack_weight), np.float32(1.0))
     A, _ = pitch_activations(H[:n_comp], dictionary.pitches, weights)
     ref = reference_level(A)
@@ -255,7 +255,98 @@ def alignment_to_csv(alignment: Alignment) -> str:
     return "\n".join(lines) + "\n"
 
 
-def check_score(score: np.ndarray, path: str | Path) -> None:
-    """A score must hold notes."""
-    if len(score) == 0:
-        raise NmftransError(f"{path}: the score has no notes")
+def pair_inputs(audio: str | Path, score: str | Path) -> tuple[list[tuple[str, Path, Path]], list[str]]:
+    """Pair recordings with scores: two files as given, or folders (recursive) by file stem.
+
+    Returns
+    -------
+    pairs : list of (stem, audio path, score path)
+    unmatched : list of str
+        One line per recording without a score.
+
+    Raises
+    ------
+    NmftransError
+        A path is missing, a folder holds no recordings or scores, or nothing pairs.
+    """
+    from nmftrans.audio import AUDIO_SUFFIXES
+    from nmftrans.evaluate import REFERENCE_SUFFIXES
+
+    a, s = Path(audio), Path(score)
+    for p, what in ((a, "audio"), (s, "score")):
+        if not p.exists():
+            raise NmftransError(f"{p}: no such {what} file or folder")
+    if a.is_file() and s.is_file():
+        return [(a.stem, a, s)], []
+
+    def by_stem(p: Path, suffixes, what: str) -> dict[str, Path]:
+        if p.is_file():
+            return {p.stem: p}
+        found: dict[str, Path] = {}
+        for f in sorted(p.rglob("*")):
+            if f.is_file() and f.suffix.lower() in suffixes and not f.name.startswith("."):
+                found.setdefault(f.stem, f)
+        if not found:
+            raise NmftransError(f"{p}: no {what} files ({', '.join(suffixes)}) in this folder")
+        return found
+
+    recordings = by_stem(a, AUDIO_SUFFIXES, "audio")
+    scores = by_stem(s, (".json",) + REFERENCE_SUFFIXES, "score")
+    pairs, unmatched = [], []
+    for stem, path in sorted(recordings.items()):
+        if stem in scores:
+            pairs.append((stem, path, scores[stem]))
+        else:
+            unmatched.append(f"{path}: no score named {stem}.* in {s}")
+    if not pairs:
+        raise NmftransError(f"no recording in {a} has a score of the same name in {s}")
+    return pairs, unmatched
+
+
+def output_format(path: Path) -> str:
+    """``mid`` or ``csv`` from an output file's suffix."""
+    suffix = path.suffix.lower()
+    if suffix in (".mid", ".midi"):
+        return "mid"
+    if suffix == ".csv":
+        return "csv"
+    raise NmftransError(f"{path}: unknown output format {suffix or '(no suffix)'!r} (use .mid or .csv)")
+
+
+def run_align(audio: Path, score_path: Path, out: Path, dictionary: Dictionary, params: AlignParams, *,
+              extra: bool = False, plot: bool = False, overwrite: bool = False, program: int = -1,
+              sustain: bool = True) -> tuple[Alignment, list[Path]]:
+    """Align one recording with its score file and write ``out`` (MIDI of the notes heard, or
+    the CSV of :func:`alignment_to_csv`), and with ``plot`` ``<out stem>.png``.
+
+    Returns the alignment and the files written; raises NmftransError for this pair only.
+    """
+    from nmftrans.evaluate import read_reference
+    from nmftrans.fileio import write_text_atomic
+    from nmftrans.midi import write_midi
+
+    fmt = output_format(out)
+    targets = [out] + ([out.with_name(f"{out.stem}.png")] if plot else [])
+    for t in targets:
+        if t.exists() and not overwrite:
+            raise NmftransError(f"{t}: exists (use --overwrite to replace it)")
+    if plot:
+        from nmftrans.plot import require_matplotlib
+
+        require_matplotlib()
+    score, warnings = read_reference(score_path, sustain=sustain)
+    result = align_file(audio, score, dictionary, params, extra=extra)
+    result.warnings[:0] = warnings
+    if fmt == "csv":
+        write_text_atomic(out, alignment_to_csv(result))
+    else:
+        if program < 0:
+            value = dictionary.provenance.get("program", 0)
+            program = value if isinstance(value, int) and 0 <= value <= 127 else 0
+        write_midi(out, result.played, program=program)
+    if plot:
+        from nmftrans.plot import plot_transcription
+
+        plot_transcription(targets[1], result.activations, result.pitches, result.frame_rate, result.played,
+                           reference=result.synced, title=f"{audio.name}: performed notes vs synchronised score")
+    return result, targets

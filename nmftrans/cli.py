@@ -534,6 +534,98 @@ def evaluate(
         raise typer.Exit(1)
 
 
+@app.command()
+def align(
+    audio: Path = typer.Argument(..., help="Recording, or a folder of recordings.", show_default=False),
+    score: Path = typer.Argument(..., help="Its score (MIDI, CSV or any annotation evaluate reads), or a folder: paired by file name.", show_default=False),
+    output: Path = typer.Option(..., "-o", "--output", help="Output: .mid (the notes heard, performed times) or .csv (every score note: onset,offset,pitch,velocity,score_onset,status,confidence); with folders, a folder."),
+    dictionary: Optional[str] = typer.Option(None, "-W", "--dictionary", help="piano, guitar or a .npz path [default: piano]."),
+    csv: bool = typer.Option(False, "--csv", help="Folders: write <name>.csv instead of <name>.mid."),
+    extra: bool = typer.Option(False, "--extra", help="Also report notes heard that no score note explains (status extra)."),
+    before: float = typer.Option(0.2, "--before", help="Seconds before a synchronised onset where a note may start (0-5)."),
+    after: float = typer.Option(0.5, "--after", help="Seconds after a synchronised offset where a note may still sound (0-10)."),
+    threshold: float = typer.Option(0.05, "--threshold", help="Rise of the activation that counts as played (lower: fewer missing)."),
+    iterations: int = typer.Option(15, "--iterations", help="MU iterations of the score-informed refinement (1-1000)."),
+    onset_rise_fraction: float = typer.Option(0.3, "--onset-rise-fraction", help="Time onsets where the activation has risen this fraction of the way to its peak (0-1; sharper attacks: higher)."),
+    plot: bool = typer.Option(False, "--plot", help="Also draw activations, performed notes and the synchronised score as <name>.png."),
+    program: int = typer.Option(-1, help="MIDI program of the output; default: from the dictionary."),
+    sustain: bool = typer.Option(True, "--sustain/--no-sustain", help="MIDI scores: extend notes by the sustain pedal."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings on stderr."),
+) -> None:
+    """Align a recording with its score: the performed onset and offset of every score note.
+
+    A global synchronisation (DTW on the dictionary's activations) maps the score onto the
+    recording; NMF activations are then refined within each note's window only (score-informed
+    NMF), and each note gets its performed time, a status (played/missing) and a confidence.
+
+    \b
+    Examples:
+      nmftrans align take.wav score.mid -o take.csv        every note: times, status, confidence
+      nmftrans align take.wav score.mid -o take.mid        the notes heard, at their performed times
+      nmftrans align take.wav score.mid -o take.csv --extra --plot
+      nmftrans align takes/ scores/ -o aligned/ --csv      folders: paired by file name
+    """
+    log = Log(quiet)
+    try:
+        from nmftrans import align as use_case
+        from nmftrans.scoreinformed import AlignParams
+
+        params = AlignParams(before_s=before, after_s=after, threshold=threshold, n_iter=iterations,
+                             onset_rise_fraction=onset_rise_fraction)
+        if not -1 <= program <= 127:
+            raise NmftransError(f"--program must be a General MIDI program 0-127, got {program}")
+    except NmftransError as exc:
+        _fail(str(exc), 2)
+    folders = audio.is_dir() or score.is_dir()
+    if not folders and csv and output.suffix.lower() != ".csv":
+        _fail("--csv is for folders; name the output .csv", 2)
+    try:
+        pairs, unmatched = use_case.pair_inputs(audio, score)
+        if folders:
+            if output.exists() and not output.is_dir():
+                _fail(f"{output}: not a folder (AUDIO or SCORE is a folder: -o names a folder)", 2)
+            output.mkdir(parents=True, exist_ok=True)
+            outs = [output / f"{stem}.{'csv' if csv else 'mid'}" for stem, _, _ in pairs]
+        else:
+            use_case.output_format(output)
+            outs = [output]
+        from nmftrans.dictionary import load_dictionary
+
+        W = load_dictionary(dictionary)
+    except NmftransError as exc:
+        _fail(str(exc), 2 if "output format" in str(exc) else 1)
+    for message in unmatched:
+        log.warn(message)
+    failed = 0
+    try:
+        with log.progress(len(pairs), "aligning") as bar:
+            for (stem, a, s), out in zip(pairs, outs):
+                bar.start(a.name)
+                try:
+                    result, written = use_case.run_align(a, s, out, W, params, extra=extra, plot=plot,
+                                                         overwrite=overwrite, program=program, sustain=sustain)
+                except NmftransError as exc:
+                    log.error(str(exc))
+                    failed += 1
+                    bar.advance()
+                    continue
+                for message in result.warnings:
+                    log.warn(f"{a}: {message}")
+                counts = {k: int((result.status == k).sum()) for k in ("played", "missing", "extra")}
+                log.info(f"{a.name}: {counts['played']} played, {counts['missing']} missing"
+                         + (f", {counts['extra']} extra" if extra else ""))
+                for path in written:
+                    typer.echo(str(path))
+                bar.advance()
+    except KeyboardInterrupt:
+        _fail("interrupted; finished outputs are kept", 130)
+    if len(pairs) > 1:
+        log.info(f"{len(pairs) - failed} of {len(pairs)} recordings aligned" + (f", {failed} failed" if failed else ""))
+    if failed:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -21,7 +21,7 @@ from nmftrans.errors import NmftransError
 from nmftrans.notes import _first_long_run, _prev_min, _rise_time
 
 # Frames solved at once (columns are independent with W fixed: the result does not depend on it).
-BLOCK_FRAMES = 512
+BLOCK_FRAMES = 128
 # Candidate onsets: local maxima of a pitch's rise above this (normalised units).
 CANDIDATE_MIN = 0.01
 # Rises of at least this much count as fully strong in the matching of onsets to notes.
@@ -58,7 +58,7 @@ class AlignParams:
 
     before_s: float = 0.2
     after_s: float = 0.5
-    n_iter: int = 30
+    n_iter: int = 15
     sync_rate: float = 20.0
     threshold: float = 0.05
     onset_rise_fraction: float = 0.3
@@ -177,7 +177,7 @@ def support_mask(onsets: np.ndarray, offsets: np.ndarray, rows: np.ndarray, n_ro
 
 
 def solve_constrained(V: np.ndarray, W: np.ndarray, mask: np.ndarray, beta: float, n_iter: int,
-                      tol: float = 0.0) -> np.ndarray:
+                      tol: float = 0.0, gamma: float | None = None) -> np.ndarray:
     """Solve ``V ≈ W H`` for H with W fixed and H zero wherever ``mask`` is False.
 
     H starts at a constant (each frame's energy spread over its allowed templates) inside the
@@ -192,6 +192,8 @@ def solve_constrained(V: np.ndarray, W: np.ndarray, mask: np.ndarray, beta: floa
     beta : float
     n_iter : int
     tol : float
+    gamma : float or None
+        Step exponent (:func:`nmftrans.kernels.update_activations`); None: the monotone one.
 
     Returns
     -------
@@ -206,11 +208,11 @@ def solve_constrained(V: np.ndarray, W: np.ndarray, mask: np.ndarray, beta: floa
         if len(comps) == 0:
             continue
         m = mask[comps, cols]
-        H0 = np.where(m, energy[cols] / np.maximum(m.sum(axis=0), 1), 0.0).astype(np.float32) + np.float32(0.0)
-        H0 = np.where(m, np.maximum(H0, np.float32(1e-9)), np.float32(0.0)).astype(np.float32)
+        start_level = np.maximum(energy[cols] / np.maximum(m.sum(axis=0), 1), np.float32(1e-9))
+        H0 = np.where(m, start_level, np.float32(0.0)).astype(np.float32)
         Wb = np.ascontiguousarray(W[:, comps])
         Hb, _ = kernels.update_activations(np.ascontiguousarray(V[:, cols]), Wb, H0, beta=beta, n_iter=n_iter,
-                                           tol=tol)
+                                           tol=tol, gamma=gamma)
         H[comps, cols] = Hb
     return H
 

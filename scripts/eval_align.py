@@ -83,9 +83,11 @@ def distort(notes: np.ndarray, seed: int, pitch_set: np.ndarray):
 
 def measure(result, notes: np.ndarray, truth: np.ndarray) -> dict:
     played = truth >= 0
-    err = np.abs(result.notes[:len(truth)][played, 0] - notes[truth[played], 0])
+    signed = result.notes[:len(truth)][played, 0] - notes[truth[played], 0]
+    err = np.abs(signed)
     status = result.status[:len(truth)]
     return {"played": int(played.sum()), "within": float(np.mean(err <= TOL)), "median_ms": 1000 * float(np.median(err)),
+            "bias_ms": 1000 * float(np.median(signed)),
             "within_if_played": float(np.mean(err[status[played] == "played"] <= TOL)),
             "played_missing": float(np.mean(status[played] == "missing")),
             "extra": int((~played).sum()), "extra_recall": float(np.mean(status[~played] == "missing"))
@@ -107,11 +109,12 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--only", default=None, help="Only pieces whose name contains this.")
     parser.add_argument("--speed", action="store_true", help="Also time a 180 s alignment.")
+    parser.add_argument("--fraction", type=float, default=None, help="onset_rise_fraction (default: AlignParams')")
     args = parser.parse_args()
-    params = AlignParams()
+    params = AlignParams(**({'onset_rise_fraction': args.fraction} if args.fraction is not None else {}))
     dicts = {"piano": load_dictionary("piano"), "guitar": load_dictionary("guitar")}
     rows = []
-    print(f"{'piece':58s} {'notes':>5s} {'<=50ms':>7s} {'median':>7s} {'pl.miss':>7s} {'extra':>5s} {'ex.rec':>6s}")
+    print(f"{'piece':58s} {'notes':>5s} {'<=50ms':>7s} {'median':>7s} {'pl.miss':>7s} {'extra':>5s} {'ex.rec':>6s} {'bias':>8s}")
     pieces = sorted((args.data / "pieces").glob("*.flac"))
     for k, audio in enumerate(pieces):
         if args.only and args.only not in audio.name:
@@ -125,7 +128,7 @@ def main() -> int:
         m = measure(result, notes, truth)
         rows.append(m)
         print(f"{audio.stem:58s} {m['played']:5d} {100 * m['within']:6.1f}% {m['median_ms']:5.1f}ms "
-              f"{100 * m['played_missing']:6.1f}% {m['extra']:5d} {m['extra_recall']:6.2f}")
+              f"{100 * m['played_missing']:6.1f}% {m['extra']:5d} {m['extra_recall']:6.2f} {m['bias_ms']:+6.1f}ms")
     if rows:
         played = sum(r["played"] for r in rows)
         within = sum(r["within"] * r["played"] for r in rows) / played
