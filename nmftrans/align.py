@@ -24,7 +24,7 @@ from nmftrans.dictionary import ROLE_ATTACK, Dictionary
 from nmftrans.dtw import cosine_cost, dtw_path, time_map
 from nmftrans.errors import NmftransError
 from nmftrans.notes import pitch_activations, reference_level
-from nmftrans.scoreinformed import (STRONG_RISE, AlignParams, audio_features, local_offsets, locate_notes, score_features,
+from nmftrans.scoreinformed import (STRONG_RISE, AlignParams, audio_features, chord_onsets, local_offsets, locate_notes, score_features,
                                     solve_constrained, support_mask)
 from nmftrans.transcribe import SILENCE_RMS, SolverParams, solver_templates, transcribe_signal
 
@@ -33,6 +33,16 @@ STATUSES = ("played", "missing", "extra")
 MAX_SYNC_CELLS = 16_000_000
 # Weight of the onset features against the level features in the synchronisation.
 ONSET_WEIGHT = 3.0
+# Half-width (s) of the moving average smoothing the synchronisation's time map.
+SMOOTH_S = 0.0
+# Radius (s) of the neighbourhood whose strong, unambiguous notes correct the synchronisation.
+LOCAL_RADIUS_S = 1.0
+# Silence (s) after the score's last offset in the synchronisation.
+SCORE_TAIL_S = 1.0
+# A recording whose last CUT_TAIL_S still sound this loud (normalised activation) was cut: its
+# end may meet the score anywhere (the best mean cost), not only at the score's end.
+CUT_LEVEL = 0.1
+CUT_TAIL_S = 0.2
 # An extra note is one whose onset lies this far (s) from every played note of its pitch.
 EXTRA_DISTANCE_S = 0.1
 
@@ -101,7 +111,7 @@ def synchronise(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float, score: 
         Score time (s) -> recording time (s), monotone.
     """
     n = A.shape[1]
-    score_end = float(score[:, 1].max()) + 1.0 if len(score) else 1.0
+    score_end = float(score[:, 1].max()) + SCORE_TAIL_S if len(score) else 1.0
     step = max(1, int(round(frame_rate / sync_rate)))
     while (n / step) * (score_end * frame_rate / step) > MAX_SYNC_CELLS:
         step += 1
@@ -111,11 +121,12 @@ def synchronise(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float, score: 
     roll, onsets = score_features(score, pitch_set, n_score, rate)
     X = np.vstack([level, ONSET_WEIGHT * rise])
     Y = np.vstack([roll, ONSET_WEIGHT * onsets])
-    path = dtw_path(cosine_cost(X, Y))
+    cut = n > 0 and float(A[:, max(0, n - int(round(CUT_TAIL_S * frame_rate))):].max()) >= CUT_LEVEL
+    path = dtw_path(cosine_cost(X, Y), end_from=0 if cut else None)
     # a synchronisation frame covers `step` frames: its time is their centre
     x_times = (np.arange(X.shape[1]) * step + (step - 1) / 2.0) / frame_rate
     y_times = np.arange(n_score) / rate
-    return path, time_map(path, x_times, y_times)
+    return path, time_map(path, x_times, y_times, smooth=int(round(SMOOTH_S * rate)))
 
 
 def align_signal(y: np.ndarray, score: np.ndarray, dictionary: Dictionary, params: AlignParams = AlignParams(),
@@ -165,9 +176,10 @@ def align_signal(y: np.ndarray, score: np.ndarray, dictionary: Dictionary, param
     synced[:, 0] = warp(score[:, 0])
     synced[:, 1] = np.maximum(warp(score[:, 1]), synced[:, 0] + 1.0 / fr)
 
-    # score-informed refinement over the notes whose pitch the dictionary has
+    # score-informed refinement over the notes whose pitch the dictionary has and that the
+    # synchronisation puts before the recording's end
     row_of = {int(p): i for i, p in enumerate(pitch_set)}
-    idx = np.flatnonzero(known)
+    idx = np.flatnonzero(known & (synced[:, 0] < (n - 0.5) / fr))
     rows = np.array([row_of[int(round(p))] for p in synced[idx, 2]], dtype=np.int64)
     W = solver_templates(dictionary, solver)
     n_comp = dictionary.W.shape[1]
@@ -186,11 +198,11 @@ def align_signal(y: np.ndarray, score: np.ndarray, dictionary: Dictionary, param
     if ref > 0:
         A /= np.float32(ref)
     limits = synced[idx, 1] + params.after_s
-    onset, offset, rise, peak = locate_notes(A, rows, synced[idx, 0], fr, params, limits, settings.window_s)
-    # the synchronisation is coarse: move each note by the median offset of the strong notes
-    # around it, and look again
-    shift = local_offsets(synced[idx, 0], onset, rise >= STRONG_RISE)
-    onset, offset, rise, peak = locate_notes(A, rows, synced[idx, 0] + shift, fr, params, limits + shift,
+    onset, offset, rise, peak, unique = locate_notes(A, rows, synced[idx, 0], fr, params, limits, settings.window_s)
+    # the synchronisation is coarse: move each note by the median offset of the strong,
+    # unambiguous notes around it, and look again
+    shift = local_offsets(synced[idx, 0], onset, rise >= STRONG_RISE, LOCAL_RADIUS_S)
+    onset, offset, rise, peak, _ = locate_notes(A, rows, synced[idx, 0] + shift, fr, params, limits + shift,
                                              settings.window_s)
 
     notes = synced.copy()
@@ -198,6 +210,8 @@ def align_signal(y: np.ndarray, score: np.ndarray, dictionary: Dictionary, param
     status = np.full(len(score), "missing", dtype=object)
     conf = rise / (rise + params.threshold) if params.threshold > 0 else np.where(rise > 0, 1.0, 0.0)
     played = conf >= 0.5
+    if params.chord_s > 0:
+        onset = chord_onsets(score[idx, 0], onset, played, params.chord_s)
     notes[idx[played], 0] = onset[played]
     notes[idx[played], 1] = offset[played]
     notes[idx[played], 3] = np.clip(np.rint(30.0 + 90.0 * np.sqrt(np.minimum(1.0, peak[played]))), 1, 127)

@@ -37,40 +37,52 @@ def cosine_cost(X: np.ndarray, Y: np.ndarray, floor: float = 0.1) -> np.ndarray:
 @numba.njit(cache=True, nogil=True)
 def _accumulate(C, diagonal_weight):  # pragma: no cover - compiled
     """Accumulated cost with steps (1, 1), (1, 0), (0, 1); returns the step taken into each
-    cell (0 diagonal, 1 from above, 2 from the left) and the total cost."""
+    cell (0 diagonal, 1 from above, 2 from the left), and the last row's accumulated costs and
+    path lengths (cells)."""
     n, m = C.shape
     D = np.empty(m, dtype=np.float64)  # one row of the accumulated cost at a time
+    L = np.empty(m, dtype=np.int64)  # and of the path lengths
     step = np.empty((n, m), dtype=np.int8)
     D[0] = C[0, 0]
+    L[0] = 1
     step[0, 0] = 0
     for j in range(1, m):
         D[j] = D[j - 1] + C[0, j]
+        L[j] = j + 1
         step[0, j] = 2
     for i in range(1, n):
         diag = D[0]
+        diag_len = L[0]
         D[0] = D[0] + C[i, 0]
+        L[0] += 1
         step[i, 0] = 1
         for j in range(1, m):
             up = D[j]
+            up_len = L[j]
             best = diag + diagonal_weight * C[i, j]
+            length = diag_len + 1
             s = 0
             if up + C[i, j] < best:
                 best = up + C[i, j]
+                length = up_len + 1
                 s = 1
             if D[j - 1] + C[i, j] < best:
                 best = D[j - 1] + C[i, j]
+                length = L[j - 1] + 1
                 s = 2
             diag = up
+            diag_len = up_len
             D[j] = best
+            L[j] = length
             step[i, j] = s
-    return step, D[m - 1]
+    return step, D, L
 
 
 @numba.njit(cache=True, nogil=True)
-def _backtrack(step):  # pragma: no cover - compiled
+def _backtrack(step, j_end):  # pragma: no cover - compiled
     n, m = step.shape
     path = np.empty((n + m, 2), dtype=np.int64)
-    i, j, k = n - 1, m - 1, 0
+    i, j, k = n - 1, j_end, 0
     while True:
         path[k, 0] = i
         path[k, 1] = j
@@ -88,30 +100,38 @@ def _backtrack(step):  # pragma: no cover - compiled
     return path[:k][::-1].copy()
 
 
-def dtw_path(C: np.ndarray, diagonal_weight: float = 1.0) -> np.ndarray:
+def dtw_path(C: np.ndarray, diagonal_weight: float = 1.0, end_from: int | None = None) -> np.ndarray:
     """The cheapest monotone path from ``(0, 0)`` to ``(n-1, m-1)`` through a cost matrix.
 
     Steps (1, 1), (1, 0) and (0, 1); the diagonal step's cost is multiplied by
     ``diagonal_weight`` (1: the classic DTW, which favours diagonal moves; 2: no preference).
+    ``end_from``: the path may end at any ``(n-1, j)`` with ``j >= end_from``
+    (the lowest cost once the ``y`` frames left over are charged at the path's mean cost per
+    cell; ``y`` may go on after ``x`` ends, e.g. a recording cut before the score's end).
 
     Parameters
     ----------
     C : np.ndarray [shape=(n, m)], nonnegative
     diagonal_weight : float
+    end_from : int, optional
 
     Returns
     -------
     path : np.ndarray [shape=(n_steps, 2)], int64
-        Pairs ``(i, j)`` in increasing order, first ``(0, 0)``, last ``(n-1, m-1)``.
+        Pairs ``(i, j)`` in increasing order, first ``(0, 0)``, last ``(n-1, m-1)`` (or
+        ``(n-1, j)``, ``j >= end_from``).
     """
     C = np.ascontiguousarray(C, dtype=np.float32)
     if C.ndim != 2 or C.size == 0:
         raise ValueError(f"C must be a non-empty 2-D array, got shape {C.shape}")
-    step, _ = _accumulate(C, float(diagonal_weight))
-    return _backtrack(step)
+    m = C.shape[1]
+    lo = m - 1 if end_from is None else int(np.clip(end_from, 0, m - 1))
+    step, last, length = _accumulate(C, float(diagonal_weight))
+    mean = last[lo:] / length[lo:]
+    return _backtrack(step, lo + int(np.argmin(last[lo:] + mean * (m - 1 - np.arange(lo, m)))))
 
 
-def time_map(path: np.ndarray, x_times: np.ndarray, y_times: np.ndarray):
+def time_map(path: np.ndarray, x_times: np.ndarray, y_times: np.ndarray, smooth: int = 0):
     """The warping path as a monotone function from ``y`` time to ``x`` time.
 
     Each ``y`` frame maps to the mean time of the ``x`` frames the path pairs it with; times
@@ -126,6 +146,9 @@ def time_map(path: np.ndarray, x_times: np.ndarray, y_times: np.ndarray):
         Time of each ``x`` frame.
     y_times : np.ndarray [shape=(m,)]
         Time of each ``y`` frame (increasing).
+    smooth : int
+        Half-width (frames) of a moving average over the mapped times (0: none): the path
+        wobbles around a smooth tempo curve where the features are ambiguous.
 
     Returns
     -------
@@ -135,8 +158,16 @@ def time_map(path: np.ndarray, x_times: np.ndarray, y_times: np.ndarray):
     m = len(y_times)
     sums = np.bincount(path[:, 1], weights=np.asarray(x_times, dtype=np.float64)[path[:, 0]], minlength=m)
     counts = np.bincount(path[:, 1], minlength=m)
-    mapped = np.maximum.accumulate(sums / np.maximum(counts, 1))
     y_times = np.asarray(y_times, dtype=np.float64)
+    hit = counts > 0  # frames a (1, 2) step jumped over are interpolated
+    mapped = np.interp(y_times, y_times[hit], sums[hit] / counts[hit])
+    last = np.flatnonzero(hit)[-1]  # an open end: the frames after it go on at the same pace
+    mapped[last:] = mapped[last] + (y_times[last:] - y_times[last])
+    if smooth > 0 and m > 1:
+        padded = np.concatenate([np.full(smooth, mapped[0]), mapped, np.full(smooth, mapped[-1])])
+        kernel = np.ones(2 * smooth + 1) / (2 * smooth + 1)
+        mapped = np.convolve(padded, kernel, mode="valid")
+    mapped = np.maximum.accumulate(mapped)
 
     def warp(t):
         t = np.asarray(t, dtype=np.float64)

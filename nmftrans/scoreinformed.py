@@ -54,6 +54,10 @@ class AlignParams:
         A note ends where its activation falls below this fraction of its peak.
     extra_threshold : float
         ``--extra``: unconstrained notes at least this strong that no score note explains.
+    chord_s : float
+        Notes written at the same time in the score are taken as struck together: each played
+        note found within ``chord_s`` after the earliest of its chord takes that onset (a soft
+        inner note's activation rises later than it sounds). 0: each note on its own.
     """
 
     before_s: float = 0.2
@@ -64,6 +68,7 @@ class AlignParams:
     onset_rise_fraction: float = 0.3
     frame_threshold: float = 0.05
     extra_threshold: float = 0.3
+    chord_s: float = 0.08
 
     def __post_init__(self) -> None:
         checks = [
@@ -71,7 +76,7 @@ class AlignParams:
             ("iterations", self.n_iter, 1, 1000), ("sync-rate", self.sync_rate, 1.0, 100.0),
             ("threshold", self.threshold, 0.0, 10.0), ("frame-threshold", self.frame_threshold, 0.0, 1.0),
             ("onset-rise-fraction", self.onset_rise_fraction, 0.0, 1.0),
-            ("extra-threshold", self.extra_threshold, 0.0, 10.0),
+            ("extra-threshold", self.extra_threshold, 0.0, 10.0), ("chord", self.chord_s, 0.0, 1.0),
         ]
         for name, value, lo, hi in checks:
             if not (np.isfinite(value) and lo <= value <= hi):
@@ -217,6 +222,34 @@ def solve_constrained(V: np.ndarray, W: np.ndarray, mask: np.ndarray, beta: floa
     return H
 
 
+def chord_onsets(score_onsets: np.ndarray, onsets: np.ndarray, played: np.ndarray, within_s: float) -> np.ndarray:
+    """Onsets of notes written together (equal score onsets, to 1 ms), drawn together.
+
+    In each chord, the played notes found at most ``within_s`` after the chord's earliest
+    played note take its onset; the others keep theirs.
+
+    Parameters
+    ----------
+    score_onsets, onsets : np.ndarray [shape=(n_notes,)]
+    played : np.ndarray [shape=(n_notes,)], bool
+    within_s : float
+
+    Returns
+    -------
+    onsets : np.ndarray [shape=(n_notes,)] (a new array)
+    """
+    out = np.array(onsets, dtype=np.float64)
+    key = np.rint(np.asarray(score_onsets) * 1000.0).astype(np.int64)
+    for k in np.unique(key[played]):
+        members = np.flatnonzero((key == k) & played)
+        if len(members) < 2:
+            continue
+        first = out[members].min()
+        near = members[out[members] - first <= within_s]
+        out[near] = first
+    return out
+
+
 def local_offsets(synced: np.ndarray, found: np.ndarray, ok: np.ndarray, radius_s: float = 1.0) -> np.ndarray:
     """How far the performance runs ahead of the synchronised score around each note.
 
@@ -318,12 +351,16 @@ def locate_notes(C: np.ndarray, rows: np.ndarray, onsets: np.ndarray, frame_rate
     onset, offset, rise, peak : np.ndarray [shape=(n_notes,)], float64
         Performed onset and offset (s; the synchronised ones where no rise was found), the rise
         of the activation at the onset and its peak after it (normalised units; 0: none found).
+    unique : np.ndarray [shape=(n_notes,)], bool
+        The note's onset was the only strong rise of its pitch within ``before_s`` (so it could
+        not have been taken for a neighbouring repetition of the note).
     """
     n_notes = len(rows)
     n = C.shape[1]
     onset = np.asarray(onsets, dtype=np.float64).copy()
     offset = np.asarray(limits, dtype=np.float64) - params.after_s
     rise = np.zeros(n_notes)
+    unique = np.zeros(n_notes, dtype=bool)
     peak = np.zeros(n_notes)
     n_rise = max(1, int(round(0.035 * frame_rate)))
     n_peak = max(1, int(round(0.1 * frame_rate)))
@@ -358,5 +395,7 @@ def locate_notes(C: np.ndarray, rows: np.ndarray, onsets: np.ndarray, frame_rate
             if q + 1 < len(found):
                 offset[i] = max(min(offset[i], nxt / frame_rate), onset[i] + 1.0 / frame_rate)
             rise[i] = up[o]
+            strong = cand[(np.abs(cand - o) <= half) & (up[cand] >= 0.5 * up[o])]
+            unique[i] = len(strong) == 1
             peak[i] = a[k]
-    return onset, offset, rise, peak
+    return onset, offset, rise, peak, unique

@@ -202,3 +202,35 @@ def test_cli_writes_csv_and_midi_and_pairs_folders(tmp_path, dictionary, perform
     assert np.abs(np.sort(midi[:, 0]) - np.sort(notes[:, 0])).max() <= 1.0 / dictionary.settings.frame_rate + 0.002
     r = runner.invoke(app, ["align", str(audio / "nope.wav"), str(scores / "take.csv"), "-o", str(out)])
     assert r.exit_code == 1 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_open_end_stops_where_the_mean_cost_is_lowest():
+    # x (rows) follows y's first 4 frames exactly and then stops: y's last 3 frames are unmatched
+    x = np.array([0, 1, 2, 3])
+    y = np.array([0, 1, 2, 3, 9, 9, 9])
+    C = np.abs(x[:, None] - y[None, :]).astype(np.float32)
+    assert tuple(dtw_path(C)[-1]) == (3, 6)  # closed end: forced to the corner
+    path = dtw_path(C, end_from=2)
+    np.testing.assert_array_equal(path, [(0, 0), (1, 1), (2, 2), (3, 3)])
+
+
+def test_chord_members_found_a_little_later_take_the_chord_onset():
+    from nmftrans.scoreinformed import chord_onsets
+
+    score = np.array([1.0, 1.0, 1.0, 2.0, 2.0, 3.0])
+    found = np.array([1.10, 1.14, 1.30, 2.00, 2.05, 3.02])
+    played = np.array([True, True, True, True, False, True])
+    out = chord_onsets(score, found, played, 0.08)
+    # 1.14 joins 1.10; 1.30 is too late (a rolled chord keeps its own); a missing note is left
+    np.testing.assert_allclose(out, [1.10, 1.10, 1.30, 2.00, 2.05, 3.02])
+    np.testing.assert_allclose(chord_onsets(score, found, played, 0.0), found)
+
+
+def test_recording_cut_before_the_score_ends(dictionary, performance):
+    notes, score = performance
+    keep = notes[:, 0] < 4.0
+    y = render(notes)[: int((notes[keep, 0].max() + 0.3) * SR)]  # stops while the last notes sound
+    result = align_signal(y, score, dictionary, TONES)
+    err = np.abs(result.notes[keep, 0] - notes[keep, 0])
+    assert err.max() <= 1.0 / dictionary.settings.frame_rate, err
+    assert (result.status[~keep] == "missing").all()
