@@ -54,8 +54,9 @@ class Alignment:
     Attributes
     ----------
     notes : np.ndarray [shape=(n, 4)]
-        Onset (s), offset (s), pitch, velocity: performed times of the played notes, the
-        synchronised score times of the missing ones; extra notes last.
+        Onset (s), offset (s), pitch, velocity: performed times of the played notes; for the
+        missing ones the best guess (where their pitch rose a little, else their synchronised
+        time) and the score's velocity; extra notes last.
     score_onset : np.ndarray [shape=(n,)]
         Onset of each note in the score (NaN for extra notes).
     status : np.ndarray [shape=(n,)], str
@@ -212,8 +213,10 @@ def align_signal(y: np.ndarray, score: np.ndarray, dictionary: Dictionary, param
     played = conf >= 0.5
     if params.chord_s > 0:
         onset = chord_onsets(score[idx, 0], onset, played, params.chord_s)
-    notes[idx[played], 0] = onset[played]
-    notes[idx[played], 1] = offset[played]
+    # a missing note keeps the best guess too: where its pitch rose, however little (or its
+    # synchronised time where it did not rise at all)
+    notes[idx, 0] = onset
+    notes[idx, 1] = offset
     notes[idx[played], 3] = np.clip(np.rint(30.0 + 90.0 * np.sqrt(np.minimum(1.0, peak[played]))), 1, 127)
     confidence[idx] = np.where(played, conf, 1.0 - conf)
     status[idx[played]] = "played"

@@ -64,7 +64,7 @@ class AlignParams:
     after_s: float = 0.5
     n_iter: int = 15
     sync_rate: float = 20.0
-    threshold: float = 0.05
+    threshold: float = 0.07
     onset_rise_fraction: float = 0.3
     frame_threshold: float = 0.05
     extra_threshold: float = 0.3
@@ -225,8 +225,8 @@ def solve_constrained(V: np.ndarray, W: np.ndarray, mask: np.ndarray, beta: floa
 def chord_onsets(score_onsets: np.ndarray, onsets: np.ndarray, played: np.ndarray, within_s: float) -> np.ndarray:
     """Onsets of notes written together (equal score onsets, to 1 ms), drawn together.
 
-    In each chord, the played notes found at most ``within_s`` after the chord's earliest
-    played note take its onset; the others keep theirs.
+    In each chord with at least two played notes, every note (played or not) found within
+    ``within_s`` of the chord's earliest played note takes its onset; the others keep theirs.
 
     Parameters
     ----------
@@ -241,11 +241,11 @@ def chord_onsets(score_onsets: np.ndarray, onsets: np.ndarray, played: np.ndarra
     out = np.array(onsets, dtype=np.float64)
     key = np.rint(np.asarray(score_onsets) * 1000.0).astype(np.int64)
     for k in np.unique(key[played]):
-        members = np.flatnonzero((key == k) & played)
-        if len(members) < 2:
+        chord = key == k
+        if np.count_nonzero(chord & played) < 2:
             continue
-        first = out[members].min()
-        near = members[out[members] - first <= within_s]
+        first = out[chord & played].min()
+        near = np.flatnonzero(chord & (np.abs(out - first) <= within_s))
         out[near] = first
     return out
 

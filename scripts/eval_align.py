@@ -110,8 +110,10 @@ def main() -> int:
     parser.add_argument("--only", default=None, help="Only pieces whose name contains this.")
     parser.add_argument("--speed", action="store_true", help="Also time a 180 s alignment.")
     parser.add_argument("--fraction", type=float, default=None, help="onset_rise_fraction (default: AlignParams')")
+    parser.add_argument("--threshold", type=float, default=None, help="played/missing threshold (default: AlignParams')")
     args = parser.parse_args()
-    params = AlignParams(**({'onset_rise_fraction': args.fraction} if args.fraction is not None else {}))
+    given = {"onset_rise_fraction": args.fraction, "threshold": args.threshold}
+    params = AlignParams(**{k: v for k, v in given.items() if v is not None})
     dicts = {"piano": load_dictionary("piano"), "guitar": load_dictionary("guitar")}
     rows = []
     print(f"{'piece':58s} {'notes':>5s} {'<=50ms':>7s} {'median':>7s} {'pl.miss':>7s} {'extra':>5s} {'ex.rec':>6s} {'bias':>8s}")
