@@ -26,7 +26,8 @@ from nmftrans.errors import NmftransError
 from nmftrans.notes import pitch_activations, reference_level
 from nmftrans.scoreinformed import (STRONG_RISE, AlignParams, audio_features, chord_onsets, local_offsets, locate_notes, score_features,
                                     solve_constrained, support_mask)
-from nmftrans.transcribe import SILENCE_RMS, SolverParams, solver_templates, transcribe_signal
+from nmftrans.transcribe import (SILENCE_RMS, SolverParams, _blas_controller, solver_templates, solver_threads,
+                                 transcribe_signal)
 
 STATUSES = ("played", "missing", "extra")
 # Synchronisation cells (audio frames x score frames) above which the DTW rate is lowered.
@@ -192,7 +193,9 @@ def align_signal(y: np.ndarray, score: np.ndarray, dictionary: Dictionary, param
     mask[:n_comp] = np.where(attack[:, None], masks[True][comp_row], masks[False][comp_row])
     V = spectrogram(y, settings)[:, :n]
     beta = dictionary.beta if solver.beta is None else solver.beta
-    H = solve_constrained(V, W, mask, beta, params.n_iter, gamma=solver.gamma if beta == 1.0 else None)
+    with _blas_controller().limit(limits=1, user_api="blas"):  # threads share the cores, not BLAS
+        H = solve_constrained(V, W, mask, beta, params.n_iter, gamma=solver.gamma if beta == 1.0 else None,
+                              threads=solver_threads(solver.threads))
     weights = np.where(attack, np.float32(solver.attack_weight), np.float32(1.0))
     A, _ = pitch_activations(H[:n_comp], dictionary.pitches, weights)
     ref = reference_level(A)

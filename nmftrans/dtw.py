@@ -29,7 +29,8 @@ def cosine_cost(X: np.ndarray, Y: np.ndarray, floor: float = 0.1) -> np.ndarray:
         Z = np.vstack([np.asarray(Z, dtype=np.float32), np.full((1, Z.shape[1]), floor, dtype=np.float32)])
         return Z / np.linalg.norm(Z, axis=0, keepdims=True)
 
-    C = 1.0 - unit(X).T @ unit(Y)
+    C = unit(X).T @ unit(Y)
+    np.subtract(np.float32(1.0), C, out=C)
     np.clip(C, 0.0, 1.0, out=C)
     return np.ascontiguousarray(C, dtype=np.float32)
 

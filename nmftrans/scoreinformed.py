@@ -182,7 +182,7 @@ def support_mask(onsets: np.ndarray, offsets: np.ndarray, rows: np.ndarray, n_ro
 
 
 def solve_constrained(V: np.ndarray, W: np.ndarray, mask: np.ndarray, beta: float, n_iter: int,
-                      tol: float = 0.0, gamma: float | None = None) -> np.ndarray:
+                      tol: float = 0.0, gamma: float | None = None, threads: int = 1) -> np.ndarray:
     """Solve ``V ≈ W H`` for H with W fixed and H zero wherever ``mask`` is False.
 
     H starts at a constant (each frame's energy spread over its allowed templates) inside the
@@ -199,6 +199,8 @@ def solve_constrained(V: np.ndarray, W: np.ndarray, mask: np.ndarray, beta: floa
     tol : float
     gamma : float or None
         Step exponent (:func:`nmftrans.kernels.update_activations`); None: the monotone one.
+    threads : int
+        Blocks solved at once (the result does not depend on it; give BLAS one thread then).
 
     Returns
     -------
@@ -207,18 +209,31 @@ def solve_constrained(V: np.ndarray, W: np.ndarray, mask: np.ndarray, beta: floa
     n_t, n = mask.shape
     H = np.zeros((n_t, n), dtype=np.float32)
     energy = V.sum(axis=0)
-    for start in range(0, n, BLOCK_FRAMES):
+
+    def solve(start: int):
         cols = slice(start, min(n, start + BLOCK_FRAMES))
         comps = np.flatnonzero(mask[:, cols].any(axis=1))
         if len(comps) == 0:
-            continue
+            return comps, cols, None
         m = mask[comps, cols]
         start_level = np.maximum(energy[cols] / np.maximum(m.sum(axis=0), 1), np.float32(1e-9))
         H0 = np.where(m, start_level, np.float32(0.0)).astype(np.float32)
         Wb = np.ascontiguousarray(W[:, comps])
         Hb, _ = kernels.update_activations(np.ascontiguousarray(V[:, cols]), Wb, H0, beta=beta, n_iter=n_iter,
                                            tol=tol, gamma=gamma)
-        H[comps, cols] = Hb
+        return comps, cols, Hb
+
+    starts = range(0, n, BLOCK_FRAMES)
+    if threads > 1 and len(starts) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="nmftrans-align") as pool:
+            results = list(pool.map(solve, starts))
+    else:
+        results = map(solve, starts)
+    for comps, cols, Hb in results:
+        if Hb is not None:
+            H[comps, cols] = Hb
     return H
 
 

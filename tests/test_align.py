@@ -234,3 +234,16 @@ def test_recording_cut_before_the_score_ends(dictionary, performance):
     err = np.abs(result.notes[keep, 0] - notes[keep, 0])
     assert err.max() <= 1.0 / dictionary.settings.frame_rate, err
     assert (result.status[~keep] == "missing").all()
+
+
+def test_constrained_solve_is_the_same_on_any_number_of_threads(dictionary, performance):
+    from nmftrans.features import spectrogram
+
+    notes, _ = performance
+    V = spectrogram(render(notes), dictionary.settings)
+    rng = np.random.default_rng(1)
+    mask = rng.random((dictionary.W.shape[1], V.shape[1])) < 0.3
+    one = solve_constrained(V, dictionary.W, mask, 1.0, 10, threads=1)
+    three = solve_constrained(V, dictionary.W, mask, 1.0, 10, threads=3)
+    assert V.shape[1] > 2 * 128
+    np.testing.assert_array_equal(one, three)
