@@ -335,9 +335,11 @@ def output_format(path: Path) -> str:
 
 def run_align(audio: Path, score_path: Path, out: Path, dictionary: Dictionary, params: AlignParams, *,
               extra: bool = False, plot: bool = False, overwrite: bool = False, program: int = -1,
-              sustain: bool = True) -> tuple[Alignment, list[Path]]:
+              sustain: bool = True, time_range=None) -> tuple[Alignment, list[Path]]:
     """Align one recording with its score file and write ``out`` (MIDI of the notes heard, or
-    the CSV of :func:`alignment_to_csv`), and with ``plot`` ``<out stem>.png``.
+    the CSV of :func:`alignment_to_csv`), and with ``plot`` ``<out stem>.png`` (the
+    activations of the score-informed solve, the notes heard, and the synchronised score as the
+    reference; ``time_range``: only those seconds).
 
     Returns the alignment and the files written; raises NmftransError for this pair only.
     """
@@ -368,5 +370,6 @@ def run_align(audio: Path, score_path: Path, out: Path, dictionary: Dictionary, 
         from nmftrans.plot import plot_transcription
 
         plot_transcription(targets[1], result.activations, result.pitches, result.frame_rate, result.played,
-                           reference=result.synced, title=f"{audio.name}: performed notes vs synchronised score")
+                           reference=result.synced, title=f"{audio.name}: performed notes vs synchronised score",
+                           time_range=time_range)
     return result, targets

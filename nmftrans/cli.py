@@ -548,6 +548,7 @@ def align(
     iterations: int = typer.Option(15, "--iterations", help="MU iterations of the score-informed refinement (1-1000)."),
     onset_rise_fraction: float = typer.Option(0.3, "--onset-rise-fraction", help="Time onsets where the activation has risen this fraction of the way to its peak (0-1; sharper attacks: higher)."),
     plot: bool = typer.Option(False, "--plot", help="Also draw activations, performed notes and the synchronised score as <name>.png."),
+    plot_range: Optional[str] = typer.Option(None, "--plot-range", metavar="START:END", help="With --plot: draw only these seconds (10:25, :30, 12:).", show_default=False),
     program: int = typer.Option(-1, help="MIDI program of the output; default: from the dictionary."),
     sustain: bool = typer.Option(True, "--sustain/--no-sustain", help="MIDI scores: extend notes by the sustain pedal."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
@@ -573,6 +574,13 @@ def align(
 
         params = AlignParams(before_s=before, after_s=after, threshold=threshold, n_iter=iterations,
                              onset_rise_fraction=onset_rise_fraction)
+        time_range = None
+        if plot_range is not None:
+            from nmftrans.plot import parse_time_range
+
+            if not plot:
+                raise NmftransError("--plot-range restricts the --plot picture; give --plot too")
+            time_range = parse_time_range(plot_range)
         if not -1 <= program <= 127:
             raise NmftransError(f"--program must be a General MIDI program 0-127, got {program}")
     except NmftransError as exc:
@@ -604,7 +612,8 @@ def align(
                 bar.start(a.name)
                 try:
                     result, written = use_case.run_align(a, s, out, W, params, extra=extra, plot=plot,
-                                                         overwrite=overwrite, program=program, sustain=sustain)
+                                                         overwrite=overwrite, program=program, sustain=sustain,
+                                                         time_range=time_range)
                 except NmftransError as exc:
                     log.error(str(exc))
                     failed += 1
