@@ -65,6 +65,10 @@ class TranscribeOptions:
     iterations: int | None = None
     floor_octaves: float | None = None
     eq_octaves: float | None = None
+    beta: float | None = None
+    tol: float | None = None
+    adapt: bool = True
+    sparsity: float | None = None
     tempo: float = 120.0
     program: int = -1
     csv: bool = False
@@ -117,6 +121,7 @@ def check_options(options: TranscribeOptions) -> None:
         raise NmftransError(f"--eq-octaves must be between 0 (no response gain) and 100, got {options.eq_octaves}")
     if options.plot_range is not None and not options.plot:
         raise NmftransError("--plot-range restricts the --plot picture; give --plot too")
+    _solver_params(options)  # --beta, --tol, --sparsity: validated by SolverParams
 
 
 def expand_inputs(inputs: list[Path], stdin: TextIO | None = None) -> list[Path]:
@@ -174,7 +179,10 @@ def _solver_params(options: TranscribeOptions):
     """The :class:`~nmftrans.transcribe.SolverParams` the options ask for (defaults where None)."""
     from nmftrans.transcribe import SolverParams
 
-    given = {"n_iter": options.iterations, "floor_octaves": options.floor_octaves, "eq_octaves": options.eq_octaves}
+    given = {"n_iter": options.iterations, "floor_octaves": options.floor_octaves, "eq_octaves": options.eq_octaves,
+             "beta": options.beta, "tol": options.tol, "sparsity": options.sparsity}
+    if not options.adapt:  # W strictly fixed: no response gain, no W updates
+        given.update(eq_octaves=0.0, refine_w_iter=0)
     return SolverParams(**{k: v for k, v in given.items() if v is not None})
 
 

@@ -157,6 +157,12 @@ def learn(
     """
     log = Log(quiet)
     try:
+        from nmftrans.settings import check_beta
+
+        check_beta(beta)  # the range transcribe and evaluate accept too
+    except NmftransError as exc:
+        _fail(str(exc), 2)
+    try:
         from nmftrans import learn as use_case
         from nmftrans.dictionary import save_dictionary
         from nmftrans.pitches import midi_to_name
@@ -213,6 +219,10 @@ def transcribe(
         None, help="Octaves between the broadband floor templates that take noise and knocks (default 2; 0: none)."),
     eq_octaves: Optional[float] = typer.Option(
         None, help="Smoothing (octaves) of the gain that fits the templates to the recording's colour (default 0.5; 0: none)."),
+    beta: Optional[float] = typer.Option(None, "--beta", help="β of the divergence H is solved for, 0-2 (2 Euclidean, 1 KL, 0 Itakura-Saito) [default: the dictionary's]."),
+    tol: Optional[float] = typer.Option(None, "--tol", help="Stop solving once the divergence decreases by less than this (relative, over 5 updates; 0: all --iterations)."),
+    no_adapt: bool = typer.Option(False, "--no-adapt", help="Keep W strictly fixed: no adaptation of the templates to the recording."),
+    sparsity: Optional[float] = typer.Option(None, "--sparsity", help="Zero each frame's activations below this fraction of its largest (0-1; exact zeros)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (otherwise they are skipped)."),
     n_jobs: int = typer.Option(1, "--jobs", "-j", help="Transcribe this many files at once (worker processes); output is the same for any N."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://host:8786): fan the files out to a cluster."),
@@ -258,7 +268,8 @@ def transcribe(
         options = run.TranscribeOptions(
             dictionary=dictionary, onset_threshold=onset_threshold, frame_threshold=frame_threshold,
             min_note_ms=min_note_ms, pitch_range=_pitch_range(lowest, highest, None), iterations=iterations,
-            floor_octaves=floor_octaves, eq_octaves=eq_octaves, tempo=tempo, program=program, csv=csv, json=json_,
+            floor_octaves=floor_octaves, eq_octaves=eq_octaves, beta=beta, tol=tol, adapt=not no_adapt,
+            sparsity=sparsity, tempo=tempo, program=program, csv=csv, json=json_,
             save_activations=save_activations, plot=plot,
             plot_range=parse_time_range(plot_range) if plot_range is not None else None,
             sonify=sonify, overwrite=overwrite)
@@ -385,6 +396,10 @@ def evaluate(
     onset_threshold: Optional[float] = typer.Option(None, help="DATASET: onset sensitivity, as in transcribe."),
     frame_threshold: Optional[float] = typer.Option(None, help="DATASET: note length threshold, as in transcribe."),
     min_note_ms: Optional[float] = typer.Option(None, help="DATASET: drop notes shorter than this (ms)."),
+    beta: Optional[float] = typer.Option(None, "--beta", help="DATASET: β of the divergence, 0-2, as in transcribe."),
+    tol: Optional[float] = typer.Option(None, "--tol", help="DATASET: relative-decrease stop of the solver, as in transcribe."),
+    no_adapt: bool = typer.Option(False, "--no-adapt", help="DATASET: W strictly fixed, as in transcribe."),
+    sparsity: Optional[float] = typer.Option(None, "--sparsity", help="DATASET: sparsification of H, as in transcribe."),
     sustain: bool = typer.Option(True, "--sustain/--no-sustain", help="Extend MIDI notes by the sustain pedal."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Draw hits, false alarms and misses on a piano roll: an image file (two files) or a folder, one <name>.png per file (needs matplotlib).", show_default=False),
     plot_range: Optional[str] = typer.Option(None, "--plot-range", metavar="START:END", help="With --plot: draw only these seconds (10:25, :30, 12:).", show_default=False),
@@ -413,6 +428,7 @@ def evaluate(
     dataset_only = {"--split": split, "--guitarset-audio": guitarset_audio, "--max-files": max_files,
                     "--onset-threshold": onset_threshold, "--frame-threshold": frame_threshold,
                     "--min-note-ms": min_note_ms, "--jobs": None if n_jobs == 1 else n_jobs,
+                    "--beta": beta, "--tol": tol, "--no-adapt": no_adapt or None, "--sparsity": sparsity,
                     "--scheduler": scheduler}
     if len(paths) == 2:
         if dictionary is not None:
@@ -425,6 +441,12 @@ def evaluate(
             _fail("give EST REF (note files or folders), or DATASET -W DICTIONARY", 2)
     else:
         _fail(f"expected EST REF or DATASET -W DICTIONARY, got {len(paths)} paths", 2)
+    try:  # --beta, --tol, --sparsity: range-checked as for transcribe, before any work
+        from nmftrans.batch import TranscribeOptions, _solver_params
+
+        _solver_params(TranscribeOptions(beta=beta, tol=tol, sparsity=sparsity))
+    except NmftransError as exc:
+        _fail(str(exc), 2)
     time_range = None
     if plot_range is not None:
         from nmftrans.plot import parse_time_range
@@ -468,13 +490,15 @@ def evaluate(
         else:
             import contextlib
 
-            from nmftrans.batch import TranscribeOptions, _note_params
+            from nmftrans.batch import TranscribeOptions, _note_params, _solver_params
             from nmftrans.dictionary import load_dictionary
 
             plots = plotter(not paths[0].is_file())  # a dataset folder: one image per file
             W = load_dictionary(dictionary)
-            params = _note_params(TranscribeOptions(onset_threshold=onset_threshold, frame_threshold=frame_threshold,
-                                                    min_note_ms=min_note_ms))
+            chosen = TranscribeOptions(onset_threshold=onset_threshold, frame_threshold=frame_threshold,
+                                       min_note_ms=min_note_ms, beta=beta, tol=tol, adapt=not no_adapt, sparsity=sparsity)
+            params = _note_params(chosen)
+            solver = _solver_params(chosen)
             with contextlib.ExitStack() as stack:
                 bars = []  # the bar starts once discovery knows how many files there are
 
@@ -484,7 +508,7 @@ def evaluate(
                     bars.append(stack.enter_context(log.progress(n, "transcribing")))
 
                 result = use_case.evaluate_dataset(
-                    paths[0], W, note_params=params, split=split, guitarset_audio=guitarset_audio or "mic",
+                    paths[0], W, note_params=params, solver=solver, split=split, guitarset_audio=guitarset_audio or "mic",
                     max_files=max_files, sustain=sustain, jobs=n_jobs, scheduler=scheduler, on_start=start,
                     progress=lambda name: bars[0].advance(name), on_scored=plots)
             for path, reason in result.skipped:

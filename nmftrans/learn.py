@@ -27,7 +27,7 @@ from nmftrans.dictionary import ROLE_ATTACK, ROLE_SUSTAIN, Dictionary
 from nmftrans.errors import NmftransError
 from nmftrans.features import frequencies, spectrogram
 from nmftrans.parallel import Runner
-from nmftrans.settings import FeatureSettings
+from nmftrans.settings import FeatureSettings, check_beta
 from nmftrans.templates import harmonic_templates
 
 Progress = Callable[[str], None]
@@ -103,6 +103,7 @@ def _fill_and_sort(columns: dict[tuple[int, int], np.ndarray], pitch_range: tupl
 def learn_harmonic(pitch_range: tuple[int, int], settings: FeatureSettings = FeatureSettings(),
                    *, beta: float = 1.0) -> Dictionary:
     """Harmonic comb templates for every pitch in ``pitch_range`` (inclusive MIDI numbers)."""
+    beta = check_beta(beta)
     lo, hi = pitch_range
     if not 0 <= lo <= hi <= 127:
         raise NmftransError(f"invalid pitch range {lo}-{hi}")
@@ -458,8 +459,7 @@ def learn_from_sources(sources: Sequence[Path], settings: FeatureSettings = Feat
     for s in sources:
         if not Path(s).exists():
             raise NmftransError(f"{s}: no such file or folder")
-    if beta < 0 or beta > 2:
-        raise NmftransError(f"--beta must be between 0 and 2 (got {beta})")
+    beta = check_beta(beta)
     if datasets.looks_isolated(sources):
         found = datasets.discover_isolated(sources)
         items = [IsolatedNote(Path(a), int(p), float(on or 0.0), off) for a, p, _vel, on, off in found.items]
