@@ -143,6 +143,10 @@ def learn(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     n_jobs: int = typer.Option(1, "--jobs", "-j", help="Read this many files at once (worker processes); the dictionary is the same for any N."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://host:8786): fan the files out to a cluster."),
+    tolerance: float = typer.Option(0.02, "--tolerance", help="--harmonic: half-width of each partial's lobe, a fraction of its frequency (0-0.5)."),
+    pitches_from: Optional[Path] = typer.Option(None, "--pitches-from", help="--harmonic: only the pitches this score (any note file) uses.", show_default=False),
+    one_template: bool = typer.Option(False, "--one-template", help="Isolated notes: one template per pitch (no attack template)."),
+    no_fill: bool = typer.Option(False, "--no-fill", help="Isolated notes: no harmonic template for pitches without data."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings on stderr."),
 ) -> None:
     """Build a dictionary W from isolated notes, labelled audio, or nothing (--harmonic).
@@ -160,6 +164,13 @@ def learn(
         from nmftrans.settings import check_beta
 
         check_beta(beta)  # the range transcribe and evaluate accept too
+        if not harmonic and (pitches_from is not None or tolerance != 0.02):
+            raise NmftransError("--tolerance and --pitches-from shape harmonic templates; give --harmonic")
+        if harmonic and (one_template or no_fill):
+            raise NmftransError("--one-template and --no-fill are for learning from isolated notes, not --harmonic")
+        if not (0 < tolerance <= 0.5):
+            raise NmftransError(f"--tolerance must be above 0 and at most 0.5 (a fraction of each partial's "
+                                f"frequency), got {tolerance:g}")
     except NmftransError as exc:
         _fail(str(exc), 2)
     try:
@@ -173,13 +184,21 @@ def learn(
             _fail(f"{output}: exists (use --overwrite to replace it)")
         if harmonic:
             rng = _pitch_range(lowest, highest, (21, 108))
-            dictionary = use_case.learn_harmonic(rng, beta=beta)
-            report = use_case.LearnReport(filled=list(range(rng[0], rng[1] + 1)))
+            chosen = None
+            if pitches_from is not None:
+                from nmftrans.evaluate import read_reference
+
+                used = read_reference(pitches_from)[0][:, 2].astype(int)
+                chosen = sorted({int(p) for p in used if rng[0] <= p <= rng[1]})
+                if not chosen:
+                    raise NmftransError(f"{pitches_from}: no score pitch within {rng[0]}-{rng[1]}")
+            dictionary = use_case.learn_harmonic(rng, beta=beta, tolerance=tolerance, pitches=chosen)
+            report = use_case.LearnReport(filled=[int(p) for p in dictionary.pitch_set])
         else:
             dictionary, report = use_case.learn_from_sources(
                 sources, beta=beta, pitch_range=_pitch_range(lowest, highest, None), iterations=iterations,
                 split=split, guitarset_audio=guitarset_audio, max_files=max_files, sustain=sustain, log=log,
-                jobs=n_jobs, scheduler=scheduler)
+                jobs=n_jobs, scheduler=scheduler, one_template=one_template, fill=not no_fill)
         save_dictionary(dictionary, output, overwrite=True)
     except NmftransError as exc:
         _fail(str(exc))

@@ -82,15 +82,15 @@ def _one_blas_thread():
 
 
 def _fill_and_sort(columns: dict[tuple[int, int], np.ndarray], pitch_range: tuple[int, int] | None,
-                   settings: FeatureSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
-    """Add harmonic (sustain) templates for pitches in range without data.
+                   settings: FeatureSettings, fill: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """Add harmonic (sustain) templates for pitches in range without data (``fill=False``: none).
 
     ``columns`` maps (pitch, role) to a template. Returns W, pitches, roles (sorted by pitch,
     then role) and the filled pitches.
     """
     learned = sorted({p for p, _ in columns})
     lo, hi = pitch_range if pitch_range else (learned[0], learned[-1])
-    filled = [p for p in range(lo, hi + 1) if p not in learned]
+    filled = [p for p in range(lo, hi + 1) if p not in learned] if fill else []
     if filled:
         Wh = harmonic_templates(filled, frequencies(settings))
         for j, p in enumerate(filled):
@@ -101,15 +101,25 @@ def _fill_and_sort(columns: dict[tuple[int, int], np.ndarray], pitch_range: tupl
 
 
 def learn_harmonic(pitch_range: tuple[int, int], settings: FeatureSettings = FeatureSettings(),
-                   *, beta: float = 1.0) -> Dictionary:
-    """Harmonic comb templates for every pitch in ``pitch_range`` (inclusive MIDI numbers)."""
+                   *, beta: float = 1.0, tolerance: float = 0.02, pitches=None) -> Dictionary:
+    """Harmonic comb templates for every pitch in ``pitch_range`` (inclusive MIDI numbers).
+
+    ``tolerance``: half-width of each partial's lobe relative to its frequency
+    (:func:`~nmftrans.templates.harmonic_templates`), in (0, 0.5]. ``pitches``: only these MIDI
+    pitches (e.g. those a score uses) instead of the whole range.
+    """
     beta = check_beta(beta)
+    if not (0 < tolerance <= 0.5):
+        raise NmftransError(f"--tolerance must be above 0 and at most 0.5 (a fraction of each partial's "
+                            f"frequency), got {tolerance:g}")
     lo, hi = pitch_range
     if not 0 <= lo <= hi <= 127:
         raise NmftransError(f"invalid pitch range {lo}-{hi}")
-    pitches = np.arange(lo, hi + 1)
-    W = harmonic_templates(pitches, frequencies(settings))
-    prov = _provenance("harmonic", [], pitch_range=[lo, hi])
+    pitches = np.arange(lo, hi + 1) if pitches is None else np.unique(np.asarray(pitches, dtype=int))
+    if len(pitches) == 0 or pitches.min() < 0 or pitches.max() > 127:
+        raise NmftransError("the pitch set must hold MIDI pitches 0-127")
+    W = harmonic_templates(pitches, frequencies(settings), tolerance=tolerance)
+    prov = _provenance("harmonic", [], pitch_range=[int(pitches[0]), int(pitches[-1])], tolerance=tolerance)
     return Dictionary(W, pitches, np.full(len(pitches), ROLE_SUSTAIN), settings, beta, prov)
 
 
@@ -136,8 +146,12 @@ def _isolated_spectra(note: IsolatedNote, settings: FeatureSettings, n_attack: i
 def learn_isolated(notes: Sequence[IsolatedNote], settings: FeatureSettings = FeatureSettings(), *,
                    beta: float = 1.0, pitch_range: tuple[int, int] | None = None, attack_s: float = 0.08,
                    sustain_s: float = 1.0, progress: Progress | None = None, jobs: int = 1,
-                   scheduler=None) -> tuple[Dictionary, LearnReport]:
+                   scheduler=None, one_template: bool = False, fill: bool = True) -> tuple[Dictionary, LearnReport]:
     """An attack and a sustain template per pitch from isolated-note recordings.
+
+    ``one_template``: one template per pitch instead (attack and sustain frames pooled, the
+    rank-one NMF of the note's spectrogram summed over time). ``fill=False``: pitches without
+    data get no harmonic template.
 
     For each file the attack spectrum is the sum of the frames in the first ``attack_s`` after the
     onset and the sustain spectrum the sum of the frames from ``attack_s`` to
@@ -192,8 +206,14 @@ def learn_isolated(notes: Sequence[IsolatedNote], settings: FeatureSettings = Fe
                 acc[1] += 1
     if not sums:
         raise NmftransError("no usable isolated notes found")
+    if one_template:
+        pooled: dict[tuple[int, int], list] = {}
+        for (pitch, _), (v, count) in sorted(sums.items()):
+            acc = pooled.setdefault((pitch, ROLE_SUSTAIN), [np.zeros_like(v), count])
+            acc[0] += v
+        sums = pooled
     columns = {k: (v / v.sum()).astype(np.float32) for k, (v, _) in sums.items()}
-    W, pitches, roles, filled = _fill_and_sort(columns, pitch_range, settings)
+    W, pitches, roles, filled = _fill_and_sort(columns, pitch_range, settings, fill)
     report.learned = sorted({p for p, _ in sums})
     report.filled = filled
     prov = _provenance("isolated", sorted({str(n.path.parent) for n in notes}), n_files=len(notes),
@@ -447,8 +467,11 @@ def learn_labelled(pairs: Sequence[tuple[Path, Path]], settings: FeatureSettings
 def learn_from_sources(sources: Sequence[Path], settings: FeatureSettings = FeatureSettings(), *,
                        beta: float = 1.0, pitch_range: tuple[int, int] | None = None, iterations: int = 50,
                        split: str | None = None, guitarset_audio: str = "mic", max_files: int | None = None,
-                       sustain: bool = True, log=None, jobs: int = 1, scheduler=None) -> tuple[Dictionary, LearnReport]:
+                       sustain: bool = True, log=None, jobs: int = 1, scheduler=None, one_template: bool = False,
+                       fill: bool = True) -> tuple[Dictionary, LearnReport]:
     """Find the training material in ``sources`` (isolated notes or labelled audio) and learn from it.
+
+    ``one_template`` and ``fill``: see :func:`learn_isolated` (isolated notes only).
 
     ``log`` (optional) has ``info(str)`` and ``progress(total, description)`` as in the CLI.
     ``jobs`` and ``scheduler`` spread the per-file work over worker processes or a dask cluster
@@ -471,9 +494,11 @@ def learn_from_sources(sources: Sequence[Path], settings: FeatureSettings = Feat
             raise NmftransError("no isolated notes with a known pitch found in " + ", ".join(map(str, sources)))
         with _bar(log, len(items), "learning") as bar:
             dictionary, report = learn_isolated(items, settings, beta=beta, pitch_range=pitch_range, progress=bar,
-                                                jobs=jobs, scheduler=scheduler)
+                                                jobs=jobs, scheduler=scheduler, one_template=one_template, fill=fill)
         report.skipped[:0] = [(str(p), r) for p, r in found.skipped]
         return dictionary, report
+    if one_template or not fill:
+        raise NmftransError("--one-template and --no-fill work with isolated notes only, not labelled audio")
     found = datasets.discover_labelled(sources, guitarset_audio=guitarset_audio, split=split, max_files=max_files)
     if log:
         layouts = ", ".join(sorted(set(found.layouts.values()))) or "no known layout"
