@@ -127,6 +127,18 @@ def _pitch_range(lowest: Optional[str], highest: Optional[str], default: tuple[i
     return lo, hi
 
 
+def _pitch_list(text: Optional[str]) -> Optional[tuple[int, ...]]:
+    """``"60,64"`` or ``"C4,E4"`` as MIDI numbers (None stays None)."""
+    from nmftrans.pitches import parse_pitch
+
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise NmftransError("--resynth-pitches needs pitches like 60,64 or C4,E4")
+    return tuple(sorted({parse_pitch(p) for p in parts}))
+
+
 @app.command()
 def learn(
     sources: List[Path] = typer.Argument(None, help="Folders or files: isolated notes or labelled audio.", show_default=False),
@@ -225,6 +237,8 @@ def transcribe(
     plot: bool = typer.Option(False, "--plot", help="Also draw the activations and notes as <name>.png (needs matplotlib)."),
     plot_range: Optional[str] = typer.Option(None, "--plot-range", metavar="START:END", help="With --plot: draw only these seconds (10:25, :30, 12:).", show_default=False),
     sonify: bool = typer.Option(False, "--sonify", help="Also render the notes with the dictionary's templates as <name>.sonify.wav."),
+    resynth: bool = typer.Option(False, "--resynth", help="Also write <name>.model.wav: the model W·H with the recording's phase (what NMF explains)."),
+    resynth_pitches: Optional[str] = typer.Option(None, "--resynth-pitches", metavar="P,P,...", help="With --resynth: only these pitches' templates (60,64 or C4,E4).", show_default=False),
     activations: Optional[Path] = typer.Option(None, "--activations", help="Re-extract notes from a saved <name>.activations.npz instead of audio: no solving.", show_default=False),
     tempo: float = typer.Option(120.0, help="MIDI tempo in BPM (note times stay in seconds)."),
     program: int = typer.Option(-1, help="MIDI program (0 piano, 24 nylon guitar); default: from the dictionary."),
@@ -288,7 +302,8 @@ def transcribe(
             dictionary=dictionary, onset_threshold=onset_threshold, frame_threshold=frame_threshold,
             min_note_ms=min_note_ms, pitch_range=_pitch_range(lowest, highest, None), iterations=iterations,
             floor_octaves=floor_octaves, eq_octaves=eq_octaves, beta=beta, tol=tol, adapt=not no_adapt,
-            sparsity=sparsity, tempo=tempo, program=program, csv=csv, json=json_,
+            sparsity=sparsity, resynth=resynth, resynth_pitches=_pitch_list(resynth_pitches),
+            tempo=tempo, program=program, csv=csv, json=json_,
             save_activations=save_activations, plot=plot,
             plot_range=parse_time_range(plot_range) if plot_range is not None else None,
             sonify=sonify, overwrite=overwrite)
@@ -296,12 +311,14 @@ def transcribe(
     except NmftransError as exc:
         _fail(str(exc), 2)
     if options.extras and output is not None and str(output) == "-":
-        _fail("--plot, --sonify and --save-activations write files beside the MIDI file; not with -o -", 2)
+        _fail("--plot, --sonify, --resynth and --save-activations write files beside the MIDI file; not with -o -", 2)
     if activations is not None:
         if inputs:
             _fail("give either audio INPUTS or --activations, not both", 2)
         if save_activations:
             _fail("--save-activations with --activations: the activations are already saved", 2)
+        if resynth:
+            _fail("--resynth needs the audio; not with --activations", 2)
         try:
             result = run.run_reextraction(activations, output, options)
         except NmftransError as exc:
