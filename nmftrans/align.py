@@ -343,7 +343,6 @@ def run_align(audio: Path, score_path: Path, out: Path, dictionary: Dictionary, 
 
     Returns the alignment and the files written; raises NmftransError for this pair only.
     """
-    from nmftrans.evaluate import read_reference
     from nmftrans.fileio import write_text_atomic
     from nmftrans.midi import write_midi
 
@@ -356,7 +355,7 @@ def run_align(audio: Path, score_path: Path, out: Path, dictionary: Dictionary, 
         from nmftrans.plot import require_matplotlib
 
         require_matplotlib()
-    score, warnings = read_reference(score_path, sustain=sustain)
+    score, warnings = read_score(score_path, sustain=sustain)
     result = align_file(audio, score, dictionary, params, extra=extra)
     result.warnings[:0] = warnings
     if fmt == "csv":
@@ -373,3 +372,21 @@ def run_align(audio: Path, score_path: Path, out: Path, dictionary: Dictionary, 
                            reference=result.synced, title=f"{audio.name}: performed notes vs synchronised score",
                            time_range=time_range)
     return result, targets
+
+
+def read_score(path: str | Path, *, sustain: bool = True) -> tuple[np.ndarray, list[str]]:
+    """Score notes from any annotation format ``evaluate`` reads (MIDI, CSV, JAMS, MAPS ``.txt``,
+    madmom ``.notes``, JSON), with the reader's warnings; a one-line error if it holds none."""
+    from nmftrans.annotations import read_annotation
+    from nmftrans.evaluate import read_note_json
+
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        if not path.is_file():
+            raise NmftransError(f"{path}: score file not found")
+        notes, warnings = read_note_json(path)
+    else:
+        notes, warnings = read_annotation(path, sustain=sustain)
+    if len(notes) == 0:
+        raise NmftransError(f"{path}: the score has no notes")
+    return notes, warnings

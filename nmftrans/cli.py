@@ -198,9 +198,9 @@ def learn(
             rng = _pitch_range(lowest, highest, (21, 108))
             chosen = None
             if pitches_from is not None:
-                from nmftrans.evaluate import read_reference
+                from nmftrans.align import read_score
 
-                used = read_reference(pitches_from)[0][:, 2].astype(int)
+                used = read_score(pitches_from)[0][:, 2].astype(int)
                 chosen = sorted({int(p) for p in used if rng[0] <= p <= rng[1]})
                 if not chosen:
                     raise NmftransError(f"{pitches_from}: no score pitch within {rng[0]}-{rng[1]}")

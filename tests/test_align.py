@@ -247,3 +247,13 @@ def test_constrained_solve_is_the_same_on_any_number_of_threads(dictionary, perf
     three = solve_constrained(V, dictionary.W, mask, 1.0, 10, threads=3)
     assert V.shape[1] > 2 * 128
     np.testing.assert_array_equal(one, three)
+
+
+def test_a_score_without_notes_is_a_one_line_error(tmp_path):
+    audio = tmp_path / "a.wav"
+    sf.write(audio, np.zeros(SR, dtype=np.float32), SR)
+    (tmp_path / "s.csv").write_text("onset,offset,pitch,velocity\n")
+    r = runner.invoke(app, ["align", str(audio), str(tmp_path / "s.csv"), "-o", str(tmp_path / "o.csv")])
+    assert r.exit_code == 1
+    assert r.stderr.strip().splitlines() == [f"error: {tmp_path / 's.csv'}: the score has no notes"]
+    assert not (tmp_path / "o.csv").exists()
