@@ -196,6 +196,18 @@ def align_signal(y: np.ndarray, score: np.ndarray, dictionary: Dictionary, param
     with _blas_controller().limit(limits=1, user_api="blas"):  # threads share the cores, not BLAS
         H = solve_constrained(V, W, mask, beta, params.n_iter, gamma=solver.gamma if beta == 1.0 else None,
                               threads=solver_threads(solver.threads))
+        if solver.eq_octaves > 0:  # the templates brought to the recording's colour, as transcribe does
+            from nmftrans.features import frequencies
+            from nmftrans.templates import response_gains
+
+            step = max(1, solver.refine_stride)
+            gains = response_gains(V[:, ::step], W @ H[:, ::step], frequencies(settings),
+                                   width_octaves=solver.eq_octaves)
+            W = W.copy()
+            W[:, :n_comp] *= gains[:, None]
+            W[:, :n_comp] /= W[:, :n_comp].sum(axis=0, keepdims=True)
+            H = solve_constrained(V, np.ascontiguousarray(W), mask, beta, params.n_iter,
+                                  gamma=solver.gamma if beta == 1.0 else None, threads=solver_threads(solver.threads))
     weights = np.where(attack, np.float32(solver.attack_weight), np.float32(1.0))
     A, _ = pitch_activations(H[:n_comp], dictionary.pitches, weights)
     ref = reference_level(A)

@@ -604,7 +604,7 @@ def align(
     extra: bool = typer.Option(False, "--extra", help="Also report notes heard that no score note explains (status extra)."),
     before: float = typer.Option(0.2, "--before", help="Seconds before a synchronised onset where a note may start (0-5)."),
     after: float = typer.Option(0.5, "--after", help="Seconds after a synchronised offset where a note may still sound (0-10)."),
-    threshold: float = typer.Option(0.07, "--threshold", help="Rise of the activation that counts as played (lower: fewer missing)."),
+    threshold: float = typer.Option(0.08, "--threshold", help="Rise of the activation that counts as played (lower: fewer missing)."),
     iterations: int = typer.Option(15, "--iterations", help="MU iterations of the score-informed refinement (1-1000)."),
     onset_rise_fraction: float = typer.Option(0.3, "--onset-rise-fraction", help="Time onsets where the activation has risen this fraction of the way to its peak (0-1; sharper attacks: higher)."),
     plot: bool = typer.Option(False, "--plot", help="Also draw activations, performed notes and the synchronised score as <name>.png."),

@@ -64,7 +64,7 @@ class AlignParams:
     after_s: float = 0.5
     n_iter: int = 15
     sync_rate: float = 20.0
-    threshold: float = 0.07
+    threshold: float = 0.08
     onset_rise_fraction: float = 0.3
     frame_threshold: float = 0.05
     extra_threshold: float = 0.3
