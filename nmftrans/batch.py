@@ -65,6 +65,10 @@ class TranscribeOptions:
     iterations: int | None = None
     floor_octaves: float | None = None
     eq_octaves: float | None = None
+    beta: float | None = None
+    tol: float | None = None
+    adapt: bool = True
+    sparsity: float | None = None
     tempo: float = 120.0
     program: int = -1
     csv: bool = False
@@ -74,11 +78,13 @@ class TranscribeOptions:
     plot_range: tuple[float | None, float | None] | None = None
     sonify: bool = False
     overwrite: bool = False
+    resynth: bool = False
+    resynth_pitches: tuple[int, ...] | None = None
 
     @property
     def extras(self) -> bool:
         """Whether outputs beside the note list (activations, plot, audio) were asked for."""
-        return self.save_activations or self.plot or self.sonify
+        return self.save_activations or self.plot or self.sonify or self.resynth
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,9 @@ def check_options(options: TranscribeOptions) -> None:
         raise NmftransError(f"--eq-octaves must be between 0 (no response gain) and 100, got {options.eq_octaves}")
     if options.plot_range is not None and not options.plot:
         raise NmftransError("--plot-range restricts the --plot picture; give --plot too")
+    _solver_params(options)  # --beta, --tol, --sparsity: validated by SolverParams
+    if options.resynth_pitches is not None and not options.resynth:
+        raise NmftransError("--resynth-pitches chooses what --resynth plays; give --resynth too")
 
 
 def expand_inputs(inputs: list[Path], stdin: TextIO | None = None) -> list[Path]:
@@ -174,7 +183,10 @@ def _solver_params(options: TranscribeOptions):
     """The :class:`~nmftrans.transcribe.SolverParams` the options ask for (defaults where None)."""
     from nmftrans.transcribe import SolverParams
 
-    given = {"n_iter": options.iterations, "floor_octaves": options.floor_octaves, "eq_octaves": options.eq_octaves}
+    given = {"n_iter": options.iterations, "floor_octaves": options.floor_octaves, "eq_octaves": options.eq_octaves,
+             "beta": options.beta, "tol": options.tol, "sparsity": options.sparsity}
+    if not options.adapt:  # W strictly fixed: no response gain, no W updates
+        given.update(eq_octaves=0.0, refine_w_iter=0)
     return SolverParams(**{k: v for k, v in given.items() if v is not None})
 
 
@@ -216,6 +228,8 @@ def output_paths(midi: Path, options: TranscribeOptions) -> dict[str, Path]:
         targets["plot"] = midi.with_name(f"{midi.stem}.png")
     if options.sonify:
         targets["sonify"] = midi.with_name(f"{midi.stem}.sonify.wav")
+    if options.resynth:
+        targets["model"] = midi.with_name(f"{midi.stem}.model.wav")
     return targets
 
 
@@ -319,6 +333,11 @@ def _write_outputs(targets: dict[str, Path], notes, activations, pitches, frame_
             from nmftrans.sonify import write_sonification
 
             write_sonification(target, notes, get_dictionary())
+        elif kind == "model":
+            from nmftrans.resynth import write_model_audio
+
+            write_model_audio(target, meta["source"], get_dictionary(), _solver_params(options),
+                              options.resynth_pitches)
         result.written.append(target)
 
 

@@ -127,6 +127,18 @@ def _pitch_range(lowest: Optional[str], highest: Optional[str], default: tuple[i
     return lo, hi
 
 
+def _pitch_list(text: Optional[str]) -> Optional[tuple[int, ...]]:
+    """``"60,64"`` or ``"C4,E4"`` as MIDI numbers (None stays None)."""
+    from nmftrans.pitches import parse_pitch
+
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise NmftransError("--resynth-pitches needs pitches like 60,64 or C4,E4")
+    return tuple(sorted({parse_pitch(p) for p in parts}))
+
+
 @app.command()
 def learn(
     sources: List[Path] = typer.Argument(None, help="Folders or files: isolated notes or labelled audio.", show_default=False),
@@ -144,6 +156,10 @@ def learn(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     n_jobs: int = typer.Option(1, "--jobs", "-j", help="Read this many files at once (worker processes); the dictionary is the same for any N."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://host:8786): fan the files out to a cluster."),
+    tolerance: float = typer.Option(0.02, "--tolerance", help="--harmonic: half-width of each partial's lobe, a fraction of its frequency (0-0.5)."),
+    pitches_from: Optional[Path] = typer.Option(None, "--pitches-from", help="--harmonic: only the pitches this score (any note file) uses.", show_default=False),
+    one_template: bool = typer.Option(False, "--one-template", help="Isolated notes: one template per pitch (no attack template)."),
+    no_fill: bool = typer.Option(False, "--no-fill", help="Isolated notes: no harmonic template for pitches without data."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings on stderr."),
     frames: int = typer.Option(1, "--frames", help="Isolated notes: frames of each pitch's attack template (> 1: convolutive templates, τ-frame patches; 1: one-frame templates)."),
 ) -> None:
@@ -160,6 +176,19 @@ def learn(
       nmftrans learn my-piano-notes/ --frames 4 -o conv.npz   4-frame (convolutive) attack templates
     """
     log = Log(quiet)
+    try:
+        from nmftrans.settings import check_beta
+
+        check_beta(beta)  # the range transcribe and evaluate accept too
+        if not harmonic and (pitches_from is not None or tolerance != 0.02):
+            raise NmftransError("--tolerance and --pitches-from shape harmonic templates; give --harmonic")
+        if harmonic and (one_template or no_fill):
+            raise NmftransError("--one-template and --no-fill are for learning from isolated notes, not --harmonic")
+        if not (0 < tolerance <= 0.5):
+            raise NmftransError(f"--tolerance must be above 0 and at most 0.5 (a fraction of each partial's "
+                                f"frequency), got {tolerance:g}")
+    except NmftransError as exc:
+        _fail(str(exc), 2)
     try:
         from nmftrans import learn as use_case
         from nmftrans.dictionary import save_dictionary
@@ -179,13 +208,22 @@ def learn(
             _fail(f"{output}: exists (use --overwrite to replace it)")
         if harmonic:
             rng = _pitch_range(lowest, highest, (21, 108))
-            dictionary = use_case.learn_harmonic(rng, beta=beta)
-            report = use_case.LearnReport(filled=list(range(rng[0], rng[1] + 1)))
+            chosen = None
+            if pitches_from is not None:
+                from nmftrans.align import read_score
+
+                used = read_score(pitches_from)[0][:, 2].astype(int)
+                chosen = sorted({int(p) for p in used if rng[0] <= p <= rng[1]})
+                if not chosen:
+                    raise NmftransError(f"{pitches_from}: no score pitch within {rng[0]}-{rng[1]}")
+            dictionary = use_case.learn_harmonic(rng, beta=beta, tolerance=tolerance, pitches=chosen)
+            report = use_case.LearnReport(filled=[int(p) for p in dictionary.pitch_set])
         else:
             dictionary, report = use_case.learn_from_sources(
                 sources, beta=beta, pitch_range=_pitch_range(lowest, highest, None), iterations=iterations,
                 split=split, guitarset_audio=guitarset_audio, max_files=max_files, sustain=sustain, log=log,
-                jobs=n_jobs, scheduler=scheduler, frames=frames, method=method)
+                jobs=n_jobs, scheduler=scheduler, frames=frames, method=method,
+                one_template=one_template, fill=not no_fill)
         save_dictionary(dictionary, output, overwrite=True)
     except NmftransError as exc:
         _fail(str(exc))
@@ -219,6 +257,8 @@ def transcribe(
     plot: bool = typer.Option(False, "--plot", help="Also draw the activations and notes as <name>.png (needs matplotlib)."),
     plot_range: Optional[str] = typer.Option(None, "--plot-range", metavar="START:END", help="With --plot: draw only these seconds (10:25, :30, 12:).", show_default=False),
     sonify: bool = typer.Option(False, "--sonify", help="Also render the notes with the dictionary's templates as <name>.sonify.wav."),
+    resynth: bool = typer.Option(False, "--resynth", help="Also write <name>.model.wav: the model W·H with the recording's phase (what NMF explains)."),
+    resynth_pitches: Optional[str] = typer.Option(None, "--resynth-pitches", metavar="P,P,...", help="With --resynth: only these pitches' templates (60,64 or C4,E4).", show_default=False),
     activations: Optional[Path] = typer.Option(None, "--activations", help="Re-extract notes from a saved <name>.activations.npz instead of audio: no solving.", show_default=False),
     tempo: float = typer.Option(120.0, help="MIDI tempo in BPM (note times stay in seconds)."),
     program: int = typer.Option(-1, help="MIDI program (0 piano, 24 nylon guitar); default: from the dictionary."),
@@ -232,6 +272,10 @@ def transcribe(
         None, help="Octaves between the broadband floor templates that take noise and knocks (default 2; 0: none)."),
     eq_octaves: Optional[float] = typer.Option(
         None, help="Smoothing (octaves) of the gain that fits the templates to the recording's colour (default 0.5; 0: none)."),
+    beta: Optional[float] = typer.Option(None, "--beta", help="β of the divergence H is solved for, 0-2 (2 Euclidean, 1 KL, 0 Itakura-Saito) [default: the dictionary's]."),
+    tol: Optional[float] = typer.Option(None, "--tol", help="Stop solving once the divergence decreases by less than this (relative, over 5 updates; 0: all --iterations)."),
+    no_adapt: bool = typer.Option(False, "--no-adapt", help="Keep W strictly fixed: no adaptation of the templates to the recording."),
+    sparsity: Optional[float] = typer.Option(None, "--sparsity", help="Zero each frame's activations below this fraction of its largest (0-1; exact zeros)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (otherwise they are skipped)."),
     n_jobs: int = typer.Option(1, "--jobs", "-j", help="Transcribe this many files at once (worker processes); output is the same for any N."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://host:8786): fan the files out to a cluster."),
@@ -277,7 +321,9 @@ def transcribe(
         options = run.TranscribeOptions(
             dictionary=dictionary, onset_threshold=onset_threshold, frame_threshold=frame_threshold,
             min_note_ms=min_note_ms, pitch_range=_pitch_range(lowest, highest, None), iterations=iterations,
-            floor_octaves=floor_octaves, eq_octaves=eq_octaves, tempo=tempo, program=program, csv=csv, json=json_,
+            floor_octaves=floor_octaves, eq_octaves=eq_octaves, beta=beta, tol=tol, adapt=not no_adapt,
+            sparsity=sparsity, resynth=resynth, resynth_pitches=_pitch_list(resynth_pitches),
+            tempo=tempo, program=program, csv=csv, json=json_,
             save_activations=save_activations, plot=plot,
             plot_range=parse_time_range(plot_range) if plot_range is not None else None,
             sonify=sonify, overwrite=overwrite)
@@ -285,12 +331,14 @@ def transcribe(
     except NmftransError as exc:
         _fail(str(exc), 2)
     if options.extras and output is not None and str(output) == "-":
-        _fail("--plot, --sonify and --save-activations write files beside the MIDI file; not with -o -", 2)
+        _fail("--plot, --sonify, --resynth and --save-activations write files beside the MIDI file; not with -o -", 2)
     if activations is not None:
         if inputs:
             _fail("give either audio INPUTS or --activations, not both", 2)
         if save_activations:
             _fail("--save-activations with --activations: the activations are already saved", 2)
+        if resynth:
+            _fail("--resynth needs the audio; not with --activations", 2)
         try:
             result = run.run_reextraction(activations, output, options)
         except NmftransError as exc:
@@ -420,6 +468,10 @@ def evaluate(
     onset_threshold: Optional[float] = typer.Option(None, help="DATASET: onset sensitivity, as in transcribe."),
     frame_threshold: Optional[float] = typer.Option(None, help="DATASET: note length threshold, as in transcribe."),
     min_note_ms: Optional[float] = typer.Option(None, help="DATASET: drop notes shorter than this (ms)."),
+    beta: Optional[float] = typer.Option(None, "--beta", help="DATASET: β of the divergence, 0-2, as in transcribe."),
+    tol: Optional[float] = typer.Option(None, "--tol", help="DATASET: relative-decrease stop of the solver, as in transcribe."),
+    no_adapt: bool = typer.Option(False, "--no-adapt", help="DATASET: W strictly fixed, as in transcribe."),
+    sparsity: Optional[float] = typer.Option(None, "--sparsity", help="DATASET: sparsification of H, as in transcribe."),
     sustain: bool = typer.Option(True, "--sustain/--no-sustain", help="Extend MIDI notes by the sustain pedal."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Draw hits, false alarms and misses on a piano roll: an image file (two files) or a folder, one <name>.png per file (needs matplotlib).", show_default=False),
     plot_range: Optional[str] = typer.Option(None, "--plot-range", metavar="START:END", help="With --plot: draw only these seconds (10:25, :30, 12:).", show_default=False),
@@ -448,6 +500,7 @@ def evaluate(
     dataset_only = {"--split": split, "--guitarset-audio": guitarset_audio, "--max-files": max_files,
                     "--onset-threshold": onset_threshold, "--frame-threshold": frame_threshold,
                     "--min-note-ms": min_note_ms, "--jobs": None if n_jobs == 1 else n_jobs,
+                    "--beta": beta, "--tol": tol, "--no-adapt": no_adapt or None, "--sparsity": sparsity,
                     "--scheduler": scheduler}
     if len(paths) == 2:
         if dictionary is not None:
@@ -460,6 +513,12 @@ def evaluate(
             _fail("give EST REF (note files or folders), or DATASET -W DICTIONARY", 2)
     else:
         _fail(f"expected EST REF or DATASET -W DICTIONARY, got {len(paths)} paths", 2)
+    try:  # --beta, --tol, --sparsity: range-checked as for transcribe, before any work
+        from nmftrans.batch import TranscribeOptions, _solver_params
+
+        _solver_params(TranscribeOptions(beta=beta, tol=tol, sparsity=sparsity))
+    except NmftransError as exc:
+        _fail(str(exc), 2)
     time_range = None
     if plot_range is not None:
         from nmftrans.plot import parse_time_range
@@ -503,13 +562,15 @@ def evaluate(
         else:
             import contextlib
 
-            from nmftrans.batch import TranscribeOptions, _note_params
+            from nmftrans.batch import TranscribeOptions, _note_params, _solver_params
             from nmftrans.dictionary import load_dictionary
 
             plots = plotter(not paths[0].is_file())  # a dataset folder: one image per file
             W = load_dictionary(dictionary)
-            params = _note_params(TranscribeOptions(onset_threshold=onset_threshold, frame_threshold=frame_threshold,
-                                                    min_note_ms=min_note_ms))
+            chosen = TranscribeOptions(onset_threshold=onset_threshold, frame_threshold=frame_threshold,
+                                       min_note_ms=min_note_ms, beta=beta, tol=tol, adapt=not no_adapt, sparsity=sparsity)
+            params = _note_params(chosen)
+            solver = _solver_params(chosen)
             with contextlib.ExitStack() as stack:
                 bars = []  # the bar starts once discovery knows how many files there are
 
@@ -519,7 +580,7 @@ def evaluate(
                     bars.append(stack.enter_context(log.progress(n, "transcribing")))
 
                 result = use_case.evaluate_dataset(
-                    paths[0], W, note_params=params, split=split, guitarset_audio=guitarset_audio or "mic",
+                    paths[0], W, note_params=params, solver=solver, split=split, guitarset_audio=guitarset_audio or "mic",
                     max_files=max_files, sustain=sustain, jobs=n_jobs, scheduler=scheduler, on_start=start,
                     progress=lambda name: bars[0].advance(name), on_scored=plots)
             for path, reason in result.skipped:
@@ -566,6 +627,107 @@ def evaluate(
     if not scored and len(files) > 1:
         _fail("no file could be scored")
     if failed or (plots is not None and plots.errors):
+        raise typer.Exit(1)
+
+
+@app.command()
+def align(
+    audio: Path = typer.Argument(..., help="Recording, or a folder of recordings.", show_default=False),
+    score: Path = typer.Argument(..., help="Its score (MIDI, CSV or any annotation evaluate reads), or a folder: paired by file name.", show_default=False),
+    output: Path = typer.Option(..., "-o", "--output", help="Output: .mid (the notes heard, performed times) or .csv (every score note: onset,offset,pitch,velocity,score_onset,status,confidence); with folders, a folder."),
+    dictionary: Optional[str] = typer.Option(None, "-W", "--dictionary", help="piano, guitar or a .npz path [default: piano]."),
+    csv: bool = typer.Option(False, "--csv", help="Folders: write <name>.csv instead of <name>.mid."),
+    extra: bool = typer.Option(False, "--extra", help="Also report notes heard that no score note explains (status extra)."),
+    before: float = typer.Option(0.2, "--before", help="Seconds before a synchronised onset where a note may start (0-5)."),
+    after: float = typer.Option(0.5, "--after", help="Seconds after a synchronised offset where a note may still sound (0-10)."),
+    threshold: float = typer.Option(0.08, "--threshold", help="Rise of the activation that counts as played (lower: fewer missing)."),
+    iterations: int = typer.Option(15, "--iterations", help="MU iterations of the score-informed refinement (1-1000)."),
+    onset_rise_fraction: float = typer.Option(0.3, "--onset-rise-fraction", help="Time onsets where the activation has risen this fraction of the way to its peak (0-1; sharper attacks: higher)."),
+    plot: bool = typer.Option(False, "--plot", help="Also draw activations, performed notes and the synchronised score as <name>.png."),
+    plot_range: Optional[str] = typer.Option(None, "--plot-range", metavar="START:END", help="With --plot: draw only these seconds (10:25, :30, 12:).", show_default=False),
+    program: int = typer.Option(-1, help="MIDI program of the output; default: from the dictionary."),
+    sustain: bool = typer.Option(True, "--sustain/--no-sustain", help="MIDI scores: extend notes by the sustain pedal."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings on stderr."),
+) -> None:
+    """Align a recording with its score: the performed onset and offset of every score note.
+
+    A global synchronisation (DTW on the dictionary's activations) maps the score onto the
+    recording; NMF activations are then refined within each note's window only (score-informed
+    NMF), and each note gets its performed time, a status (played/missing) and a confidence.
+
+    \b
+    Examples:
+      nmftrans align take.wav score.mid -o take.csv        every note: times, status, confidence
+      nmftrans align take.wav score.mid -o take.mid        the notes heard, at their performed times
+      nmftrans align take.wav score.mid -o take.csv --extra --plot
+      nmftrans align takes/ scores/ -o aligned/ --csv      folders: paired by file name
+    """
+    log = Log(quiet)
+    try:
+        from nmftrans import align as use_case
+        from nmftrans.scoreinformed import AlignParams
+
+        params = AlignParams(before_s=before, after_s=after, threshold=threshold, n_iter=iterations,
+                             onset_rise_fraction=onset_rise_fraction)
+        time_range = None
+        if plot_range is not None:
+            from nmftrans.plot import parse_time_range
+
+            if not plot:
+                raise NmftransError("--plot-range restricts the --plot picture; give --plot too")
+            time_range = parse_time_range(plot_range)
+        if not -1 <= program <= 127:
+            raise NmftransError(f"--program must be a General MIDI program 0-127, got {program}")
+    except NmftransError as exc:
+        _fail(str(exc), 2)
+    folders = audio.is_dir() or score.is_dir()
+    if not folders and csv and output.suffix.lower() != ".csv":
+        _fail("--csv is for folders; name the output .csv", 2)
+    try:
+        pairs, unmatched = use_case.pair_inputs(audio, score)
+        if folders:
+            if output.exists() and not output.is_dir():
+                _fail(f"{output}: not a folder (AUDIO or SCORE is a folder: -o names a folder)", 2)
+            output.mkdir(parents=True, exist_ok=True)
+            outs = [output / f"{stem}.{'csv' if csv else 'mid'}" for stem, _, _ in pairs]
+        else:
+            use_case.output_format(output)
+            outs = [output]
+        from nmftrans.dictionary import load_dictionary
+
+        W = load_dictionary(dictionary)
+    except NmftransError as exc:
+        _fail(str(exc), 2 if "output format" in str(exc) else 1)
+    for message in unmatched:
+        log.warn(message)
+    failed = 0
+    try:
+        with log.progress(len(pairs), "aligning") as bar:
+            for (stem, a, s), out in zip(pairs, outs):
+                bar.start(a.name)
+                try:
+                    result, written = use_case.run_align(a, s, out, W, params, extra=extra, plot=plot,
+                                                         overwrite=overwrite, program=program, sustain=sustain,
+                                                         time_range=time_range)
+                except NmftransError as exc:
+                    log.error(str(exc))
+                    failed += 1
+                    bar.advance()
+                    continue
+                for message in result.warnings:
+                    log.warn(f"{a}: {message}")
+                counts = {k: int((result.status == k).sum()) for k in ("played", "missing", "extra")}
+                log.info(f"{a.name}: {counts['played']} played, {counts['missing']} missing"
+                         + (f", {counts['extra']} extra" if extra else ""))
+                for path in written:
+                    typer.echo(str(path))
+                bar.advance()
+    except KeyboardInterrupt:
+        _fail("interrupted; finished outputs are kept", 130)
+    if len(pairs) > 1:
+        log.info(f"{len(pairs) - failed} of {len(pairs)} recordings aligned" + (f", {failed} failed" if failed else ""))
+    if failed:
         raise typer.Exit(1)
 
 

@@ -32,7 +32,7 @@ from nmftrans.features import frequencies, spectrogram
 from nmftrans.informed import (InformedParams, check_method, divergence, informed_epoch, initial_activations,
                                initial_templates, shrink_to_prior, update_templates)
 from nmftrans.parallel import Runner
-from nmftrans.settings import FeatureSettings
+from nmftrans.settings import FeatureSettings, check_beta
 from nmftrans.templates import harmonic_templates
 
 Progress = Callable[[str], None]
@@ -93,15 +93,15 @@ def _one_blas_thread():
 
 
 def _fill_and_sort(columns: dict[tuple[int, int], np.ndarray], pitch_range: tuple[int, int] | None,
-                   settings: FeatureSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
-    """Add harmonic (sustain) templates for pitches in range without data.
+                   settings: FeatureSettings, fill: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """Add harmonic (sustain) templates for pitches in range without data (``fill=False``: none).
 
     ``columns`` maps (pitch, role) to a template. Returns W, pitches, roles (sorted by pitch,
     then role) and the filled pitches.
     """
     learned = sorted({p for p, _ in columns})
     lo, hi = pitch_range if pitch_range else (learned[0], learned[-1])
-    filled = [p for p in range(lo, hi + 1) if p not in learned]
+    filled = [p for p in range(lo, hi + 1) if p not in learned] if fill else []
     if filled:
         Wh = harmonic_templates(filled, frequencies(settings))
         for j, p in enumerate(filled):
@@ -112,14 +112,25 @@ def _fill_and_sort(columns: dict[tuple[int, int], np.ndarray], pitch_range: tupl
 
 
 def learn_harmonic(pitch_range: tuple[int, int], settings: FeatureSettings = FeatureSettings(),
-                   *, beta: float = 1.0) -> Dictionary:
-    """Harmonic comb templates for every pitch in ``pitch_range`` (inclusive MIDI numbers)."""
+                   *, beta: float = 1.0, tolerance: float = 0.02, pitches=None) -> Dictionary:
+    """Harmonic comb templates for every pitch in ``pitch_range`` (inclusive MIDI numbers).
+
+    ``tolerance``: half-width of each partial's lobe relative to its frequency
+    (:func:`~nmftrans.templates.harmonic_templates`), in (0, 0.5]. ``pitches``: only these MIDI
+    pitches (e.g. those a score uses) instead of the whole range.
+    """
+    beta = check_beta(beta)
+    if not (0 < tolerance <= 0.5):
+        raise NmftransError(f"--tolerance must be above 0 and at most 0.5 (a fraction of each partial's "
+                            f"frequency), got {tolerance:g}")
     lo, hi = pitch_range
     if not 0 <= lo <= hi <= 127:
         raise NmftransError(f"invalid pitch range {lo}-{hi}")
-    pitches = np.arange(lo, hi + 1)
-    W = harmonic_templates(pitches, frequencies(settings))
-    prov = _provenance("harmonic", [], pitch_range=[lo, hi])
+    pitches = np.arange(lo, hi + 1) if pitches is None else np.unique(np.asarray(pitches, dtype=int))
+    if len(pitches) == 0 or pitches.min() < 0 or pitches.max() > 127:
+        raise NmftransError("the pitch set must hold MIDI pitches 0-127")
+    W = harmonic_templates(pitches, frequencies(settings), tolerance=tolerance)
+    prov = _provenance("harmonic", [], pitch_range=[int(pitches[0]), int(pitches[-1])], tolerance=tolerance)
     return Dictionary(W, pitches, np.full(len(pitches), ROLE_SUSTAIN), settings, beta, prov)
 
 
@@ -153,8 +164,13 @@ def _isolated_spectra(note: IsolatedNote, settings: FeatureSettings, n_attack: i
 def learn_isolated(notes: Sequence[IsolatedNote], settings: FeatureSettings = FeatureSettings(), *,
                    beta: float = 1.0, pitch_range: tuple[int, int] | None = None, attack_s: float = 0.08,
                    sustain_s: float = 1.0, progress: Progress | None = None, jobs: int = 1,
-                   scheduler=None, frames: int = 1) -> tuple[Dictionary, LearnReport]:
+                   scheduler=None, frames: int = 1, one_template: bool = False,
+                   fill: bool = True) -> tuple[Dictionary, LearnReport]:
     """An attack and a sustain template per pitch from isolated-note recordings.
+
+    ``one_template``: one template per pitch instead (attack and sustain frames pooled, the
+    rank-one NMF of the note's spectrogram summed over time). ``fill=False``: pitches without
+    data get no harmonic template.
 
     For each file the attack spectrum is the sum of the frames in the first ``attack_s`` after the
     onset and the sustain spectrum the sum of the frames from ``attack_s`` to
@@ -217,10 +233,16 @@ def learn_isolated(notes: Sequence[IsolatedNote], settings: FeatureSettings = Fe
                 acc[1] += 1
     if not sums:
         raise NmftransError("no usable isolated notes found")
+    if one_template:
+        pooled: dict[tuple[int, int], list] = {}
+        for (pitch, _), (v, count) in sorted(sums.items()):
+            acc = pooled.setdefault((pitch, ROLE_SUSTAIN), [np.zeros_like(v), count])
+            acc[0] += v
+        sums = pooled
     columns = {k: (v / v.sum()).astype(np.float32) for k, (v, _) in sums.items()}
     patches = {k: v for k, v in columns.items() if v.ndim == 2}  # frames > 1: the attack patches
     columns.update({k: v[:, 0] for k, v in patches.items()})  # placeholders, replaced below
-    W, pitches, roles, filled = _fill_and_sort(columns, pitch_range, settings)
+    W, pitches, roles, filled = _fill_and_sort(columns, pitch_range, settings, fill)
     if frames > 1:
         W = with_frames(W, frames)
         for j, key in enumerate(zip(pitches.tolist(), roles.tolist())):
@@ -760,12 +782,14 @@ def learn_from_sources(sources: Sequence[Path], settings: FeatureSettings = Feat
                        beta: float = 1.0, pitch_range: tuple[int, int] | None = None, iterations: int = 50,
                        split: str | None = None, guitarset_audio: str = "mic", max_files: int | None = None,
                        sustain: bool = True, log=None, jobs: int = 1, scheduler=None,
-                       frames: int = 1, method: str = "informed") -> tuple[Dictionary, LearnReport]:
+                       frames: int = 1, method: str = "informed", one_template: bool = False,
+                       fill: bool = True) -> tuple[Dictionary, LearnReport]:
     """Find the training material in ``sources`` (isolated notes, labelled audio, or both) and learn from it.
 
     Sources that are all isolated notes give :func:`learn_isolated`'s templates; labelled audio
     gives :func:`learn_labelled` with ``method``; a mix of the two learns from everything at
     once with :func:`learn_labelled`, each isolated note a labelled file of one note.
+    ``one_template`` and ``fill``: see :func:`learn_isolated` (isolated notes only).
     ``log`` (optional) has ``info(str)`` and ``progress(total, description)`` as in the CLI.
     ``jobs`` and ``scheduler`` spread the per-file work over worker processes or a dask cluster
     (:class:`~nmftrans.parallel.Runner`); the dictionary is the same for any of them. ``frames``
@@ -776,12 +800,13 @@ def learn_from_sources(sources: Sequence[Path], settings: FeatureSettings = Feat
     for s in sources:
         if not Path(s).exists():
             raise NmftransError(f"{s}: no such file or folder")
-    if beta < 0 or beta > 2:
-        raise NmftransError(f"--beta must be between 0 and 2 (got {beta})")
+    beta = check_beta(beta)
     from nmftrans.convolutive import check_frames
 
     frames = check_frames(frames)
     method = check_method(method)
+    if one_template and frames > 1:
+        raise NmftransError("--one-template and --frames > 1 exclude each other (one template per pitch has no attack patch)")
     isolated_sources = [s for s in sources if datasets.looks_isolated([s])]
     labelled_sources = [s for s in sources if s not in isolated_sources]
     items: list[IsolatedNote] = []
@@ -799,11 +824,14 @@ def learn_from_sources(sources: Sequence[Path], settings: FeatureSettings = Feat
     if not labelled_sources:
         with _bar(log, len(items), "learning") as bar:
             dictionary, report = learn_isolated(items, settings, beta=beta, pitch_range=pitch_range, progress=bar,
-                                                jobs=jobs, scheduler=scheduler, frames=frames)
+                                                jobs=jobs, scheduler=scheduler, frames=frames,
+                                                one_template=one_template, fill=fill)
         report.skipped[:0] = skipped
         return dictionary, report
     if frames > 1:
         raise NmftransError("--frames > 1 (convolutive templates) is learned from isolated notes only")
+    if one_template or not fill:
+        raise NmftransError("--one-template and --no-fill work with isolated notes only, not labelled audio")
     found = datasets.discover_labelled(labelled_sources, guitarset_audio=guitarset_audio, split=split,
                                        max_files=max_files)
     if log:

@@ -13,6 +13,21 @@ from dataclasses import dataclass
 from nmftrans.errors import NmftransError
 
 FRONTENDS = ("stft", "logfreq")
+# β of the divergence accepted everywhere (learn, transcribe, evaluate, align): 2 Euclidean,
+# 1 Kullback-Leibler, 0 Itakura-Saito and anything between.
+BETA_RANGE = (0.0, 2.0)
+
+
+def check_beta(beta: float) -> float:
+    """``beta`` as a float if it lies in :data:`BETA_RANGE`, else a one-line NmftransError."""
+    lo, hi = BETA_RANGE
+    try:
+        value = float(beta)
+    except (TypeError, ValueError):
+        raise NmftransError(f"--beta must be a number between {lo:g} and {hi:g}, got {beta!r}") from None
+    if not lo <= value <= hi:  # NaN fails too
+        raise NmftransError(f"--beta must be between {lo:g} (Itakura-Saito) and {hi:g} (Euclidean), got {beta:g}")
+    return value
 
 
 @dataclass(frozen=True)

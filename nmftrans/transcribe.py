@@ -85,6 +85,13 @@ class SolverParams:
         Blocks solved at once, each on one core with single-threaded BLAS (coarse-grained, so
         a busy machine degrades gracefully). 0: one per core this process may use. The result
         does not depend on it.
+    sparsity : float
+        After the first solve, each frame's activations below ``sparsity`` times that frame's
+        largest are set to zero; the refinement keeps them at zero (MU never moves a zero), so
+        H ends with exact zeros. 0: none. In [0, 1).
+
+    Values are validated here, once for the CLI and the Python API (β in
+    :data:`~nmftrans.settings.BETA_RANGE`, shared with ``learn``).
     """
 
     n_iter: int = 12
@@ -100,6 +107,23 @@ class SolverParams:
     attack_weight: float = 0.5
     floor_octaves: float = 2.0
     threads: int = 0
+    sparsity: float = 0.0
+
+    def __post_init__(self) -> None:
+        from nmftrans.errors import NmftransError
+        from nmftrans.settings import check_beta
+
+        if self.beta is not None:
+            check_beta(self.beta)
+        if not (0 <= self.tol < 1):
+            raise NmftransError(f"--tol must be at least 0 and below 1 (a relative decrease), got {self.tol:g}")
+        if not (0 <= self.sparsity < 1):
+            raise NmftransError(f"--sparsity must be at least 0 and below 1 (a fraction of each frame's "
+                                f"largest activation), got {self.sparsity:g}")
+        if not (0 <= self.l1 < float("inf")):
+            raise NmftransError(f"l1 must be 0 or more, got {self.l1:g}")
+        if self.n_iter < 1 or self.refine_w_iter < 0 or self.refine_h_iter < 0:
+            raise NmftransError("--iterations must be at least 1 (and the refinement counts 0 or more)")
 
 
 @dataclass
@@ -237,6 +261,8 @@ def _block_activations(V: np.ndarray, dictionary: Dictionary, solver: SolverPara
     H = solve_activations(V[:, done:], W, beta, solver)
     if parts:
         H = np.concatenate(parts + [H], axis=1)
+    if solver.sparsity > 0:  # zeros the refinement keeps
+        H[H < np.float32(solver.sparsity) * H.max(axis=0, keepdims=True)] = 0.0
     adapt_gain = solver.eq_octaves > 0
     if (adapt_gain or solver.refine_w_iter > 0) and V.shape[1] > 0:
         step = max(1, solver.refine_stride)

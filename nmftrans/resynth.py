@@ -1,0 +1,134 @@
+"""Hear what the model explains: ``W·H`` turned back into sound with the recording's phase.
+
+For every frame and feature bin the model ``W·H`` (all templates, or only those of chosen pitches)
+is compared with the recording's own feature ``V``; each STFT bin of the recording is scaled by
+``(model / V) ** (1 / power)`` of its feature bin (undoing the magnitude compression; merged bins
+share their group's ratio), keeping its phase, and the STFT is inverted by overlap-add. With all
+templates this is the recording as the model hears it; with one pitch, that pitch's part of it.
+Bins outside the features' ``fmin``-``fmax`` are silent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from nmftrans.errors import NmftransError
+
+# Largest gain applied to an STFT bin (where the recording is nearly silent the ratio is noise).
+MAX_GAIN = 4.0
+
+
+def _stft(y: np.ndarray, n_fft: int, hop: int, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Complex STFT with the features' framing (centred frames, zero padding), shape
+    ``(n_frames, n_fft // 2 + 1)``, and the Hann window."""
+    import scipy.fft
+
+    padded = np.zeros(len(y) + 2 * (n_fft // 2) + hop, dtype=np.float32)
+    padded[n_fft // 2: n_fft // 2 + len(y)] = y
+    win = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:n_frames]
+    return scipy.fft.rfft(frames * win, axis=1), win
+
+
+def _istft(X: np.ndarray, win: np.ndarray, hop: int, n_samples: int) -> np.ndarray:
+    """Overlap-add inverse of :func:`_stft` (window-squared normalisation), ``n_samples`` long."""
+    import scipy.fft
+
+    n_fft = len(win)
+    frames = scipy.fft.irfft(X, n=n_fft, axis=1) * win
+    total = (len(X) - 1) * hop + n_fft
+    out = np.zeros(total)
+    norm = np.zeros(total)
+    for t in range(len(X)):
+        out[t * hop: t * hop + n_fft] += frames[t]
+        norm[t * hop: t * hop + n_fft] += win ** 2
+    out /= np.maximum(norm, 1e-8)
+    start = n_fft // 2
+    y = out[start: start + n_samples]
+    return np.pad(y, (0, n_samples - len(y))).astype(np.float32)
+
+
+def bin_groups(settings) -> tuple[slice, np.ndarray]:
+    """The STFT bins the features keep, and the feature bin of each of them.
+
+    Returns
+    -------
+    kept : slice
+        Into the ``n_fft // 2 + 1`` STFT bins.
+    group : np.ndarray [shape=(n_kept,)], int
+    """
+    from nmftrans.features import _kept_bins, _merge_starts
+
+    kept = _kept_bins(settings)
+    n_kept = kept.stop - kept.start
+    starts = _merge_starts(settings)
+    if starts is None:
+        return kept, np.arange(n_kept)
+    return kept, np.searchsorted(starts, np.arange(n_kept), side="right") - 1
+
+
+def model_signal(y: np.ndarray, dictionary, solver=None, pitches=None) -> np.ndarray:
+    """The model's sound for a mono signal at the dictionary's sample rate.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n_samples,)]
+    dictionary : Dictionary
+        With the ``stft`` front end.
+    solver : SolverParams, optional
+        β and iterations (``n_iter + refine_h_iter`` updates, W as in the dictionary: no
+        per-block adaptation) and the floor templates.
+    pitches : sequence of int, optional
+        Only these pitches' templates (the floor left out); None: every template.
+
+    Returns
+    -------
+    y_model : np.ndarray [shape=(n_samples,)], float32
+    """
+    from nmftrans.features import n_frames_for, spectrogram
+    from nmftrans.transcribe import SolverParams, solve_activations, solver_templates
+
+    settings = dictionary.settings
+    if settings.frontend != "stft":
+        raise NmftransError("--resynth needs a dictionary with the stft front end (its bins can be inverted)")
+    solver = SolverParams() if solver is None else solver
+    y = np.asarray(y, dtype=np.float32)
+    if len(y) == 0:
+        return y.copy()
+    n = n_frames_for(len(y), settings)
+    V = spectrogram(y, settings)
+    W = solver_templates(dictionary, solver)
+    beta = dictionary.beta if solver.beta is None else solver.beta
+    H = solve_activations(V, W, beta, replace(solver, n_iter=solver.n_iter + solver.refine_h_iter))
+    if pitches is None:
+        keep = np.ones(W.shape[1], dtype=bool)
+    else:
+        keep = np.zeros(W.shape[1], dtype=bool)
+        keep[:len(dictionary.pitches)] = np.isin(dictionary.pitches, np.asarray(list(pitches), dtype=int))
+    model = W[:, keep] @ H[keep]
+    ratio = np.where(V > 0, model / np.maximum(V, np.float32(1e-12)), 0.0)
+    gain = np.minimum(ratio ** (1.0 / settings.power), MAX_GAIN)  # (n_bins, n_frames)
+    X, win = _stft(y, settings.n_fft, settings.hop_length, n)
+    kept, group = bin_groups(settings)
+    Y = np.zeros_like(X)
+    Y[:, kept] = X[:, kept] * gain[group].T
+    return _istft(Y, win, settings.hop_length, len(y))
+
+
+def write_model_audio(path: str | Path, audio: str | Path, dictionary, solver=None, pitches=None) -> None:
+    """Read ``audio``, and write :func:`model_signal` of it to ``path`` (WAV, atomically)."""
+    import soundfile as sf
+
+    from nmftrans.audio import load_audio
+    from nmftrans.fileio import atomic_path
+
+    sr = dictionary.settings.sample_rate
+    y_model = model_signal(load_audio(audio, sr), dictionary, solver, pitches)
+    peak = float(np.abs(y_model).max()) if len(y_model) else 0.0
+    if peak > 1.0:
+        y_model = y_model / peak
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), y_model, sr, format="WAV", subtype="FLOAT")

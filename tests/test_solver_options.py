@@ -1,0 +1,125 @@
+"""--beta, --tol, --no-adapt and --sparsity: the solver the options ask for, checked against the
+kernel's own API, and their ranges (one-line usage errors)."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from nmftrans import kernels
+from nmftrans.batch import TranscribeOptions, _solver_params
+from nmftrans.cli import app
+from nmftrans.dictionary import ROLE_ATTACK
+from nmftrans.features import spectrogram
+from nmftrans.learn import IsolatedNote, learn_isolated
+from nmftrans.transcribe import transcribe_signal
+from tests.synth import SR, example_notes, render, write_isolated
+
+PITCHES = range(55, 68)
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def dictionary(tmp_path_factory):
+    paths = write_isolated(tmp_path_factory.mktemp("isolated"), PITCHES)
+    d, _ = learn_isolated([IsolatedNote(p, int(p.stem[6:9])) for p in paths])
+    return d
+
+
+@pytest.fixture(scope="module")
+def signal():
+    notes = example_notes(np.random.default_rng(5), pitches=PITCHES, n=12, spacing=0.3)
+    return render(notes)  # about 2.5 s: one solver chunk
+
+
+def _kernel_activations(y, d, *, beta, n_iter, tol=0.0, gamma=None):
+    """What W fixed and no adaptation should give, straight from the kernel: H from each frame's
+    energy spread evenly, per-pitch sum (attack templates weighted 0.5), normalised by the 90th
+    percentile of each frame's strongest pitch (frames above 1e-3 of the loudest)."""
+    V = spectrogram(y, d.settings)
+    W = d.W
+    H0 = np.repeat((V.sum(axis=0) / (W.shape[1] * W.sum(axis=0).mean()) + 1e-9)[None, :], W.shape[1], axis=0)
+    H, _ = kernels.update_activations(V, W, H0.astype(np.float32), beta=beta, n_iter=n_iter, tol=tol, gamma=gamma)
+    pitches = np.unique(d.pitches)
+    A = np.zeros((len(pitches), H.shape[1]))
+    for k, (p, role) in enumerate(zip(d.pitches, d.roles)):
+        A[np.searchsorted(pitches, p)] += H[k] * (0.5 if role == ROLE_ATTACK else 1.0)
+    peak = A.max(axis=0)
+    return A / np.percentile(peak[peak > 1e-3 * peak.max()], 90)
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0, 2.0])
+def test_beta_matches_the_kernel(dictionary, signal, beta):
+    solver = _solver_params(TranscribeOptions(beta=beta, adapt=False, floor_octaves=0))
+    got = transcribe_signal(signal, dictionary, solver).activations
+    # the solver's over-relaxed step (1.75) is for KL only
+    ref = _kernel_activations(signal, dictionary, beta=beta, n_iter=solver.n_iter,
+                              gamma=1.75 if beta == 1.0 else None)
+    np.testing.assert_allclose(got, ref, rtol=2e-3, atol=2e-4)
+
+
+def test_beta_changes_the_solution(dictionary, signal):
+    results = [transcribe_signal(signal, dictionary, _solver_params(TranscribeOptions(beta=b))).activations
+               for b in (0.0, 2.0)]
+    assert np.abs(results[0] - results[1]).max() > 0.05
+
+
+def test_tol_matches_the_kernel_and_stops_early(dictionary, signal):
+    solver = _solver_params(TranscribeOptions(tol=1e-3, iterations=300, adapt=False, floor_octaves=0))
+    got = transcribe_signal(signal, dictionary, solver).activations
+    ref = _kernel_activations(signal, dictionary, beta=1.0, n_iter=300, tol=1e-3, gamma=1.75)
+    np.testing.assert_allclose(got, ref, rtol=2e-3, atol=2e-4)
+    full = _kernel_activations(signal, dictionary, beta=1.0, n_iter=300, gamma=1.75)
+    assert np.abs(full - ref).max() > 1e-3  # it did stop before 300 updates
+
+
+def test_no_adapt_keeps_w_fixed(dictionary, signal):
+    fixed = transcribe_signal(signal, dictionary, _solver_params(TranscribeOptions(adapt=False))).activations
+    adapted = transcribe_signal(signal, dictionary, _solver_params(TranscribeOptions())).activations
+    assert np.abs(fixed - adapted).max() > 1e-3
+
+
+def test_sparsity_leaves_exact_zeros(dictionary, signal):
+    dense = transcribe_signal(signal, dictionary, _solver_params(TranscribeOptions())).activations
+    sparse = transcribe_signal(signal, dictionary, _solver_params(TranscribeOptions(sparsity=0.2))).activations
+    live = dense > 0  # (silent frames are zero anyway)
+    assert live.mean() > 0.5
+    assert np.mean(sparse[live] == 0) > 0.3
+    # the notes' own pitches keep their activation
+    assert sparse.max() > 0.5
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--beta", "3"], "--beta must be between 0 (Itakura-Saito) and 2 (Euclidean), got 3"),
+    (["--beta", "-1"], "--beta must be between 0 (Itakura-Saito) and 2 (Euclidean), got -1"),
+    (["--tol", "1"], "--tol must be at least 0 and below 1"),
+    (["--tol", "-0.01"], "--tol must be at least 0 and below 1"),
+    (["--sparsity", "1"], "--sparsity must be at least 0 and below 1"),
+    (["--sparsity", "-0.5"], "--sparsity must be at least 0 and below 1"),
+])
+@pytest.mark.parametrize("command", ["transcribe", "evaluate", "learn"])
+def test_out_of_range_is_a_one_line_usage_error(tmp_path, args, message, command):
+    if command == "learn" and args[0] != "--beta":
+        pytest.skip("learn takes --beta only")
+    audio = tmp_path / "a.wav"
+    sf.write(audio, np.zeros(SR, dtype=np.float32), SR)
+    argv = {"transcribe": ["transcribe", str(audio), "-o", str(tmp_path / "a.mid")],
+            "evaluate": ["evaluate", str(tmp_path), "-W", "piano"],
+            "learn": ["learn", "--harmonic", "-o", str(tmp_path / "h.npz")]}[command]
+    result = runner.invoke(app, argv + args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+    assert not (tmp_path / "a.mid").exists() and not (tmp_path / "h.npz").exists()
+
+
+def test_the_beta_range_is_the_same_in_the_python_api():
+    from nmftrans.errors import NmftransError
+    from nmftrans.learn import learn_harmonic
+    from nmftrans.transcribe import SolverParams
+
+    for make in (lambda: SolverParams(beta=2.5), lambda: learn_harmonic((60, 62), beta=-1.0)):
+        with pytest.raises(NmftransError, match="--beta must be between 0"):
+            make()
+    SolverParams(beta=0.5)
+    learn_harmonic((60, 62), beta=2.0)
