@@ -17,6 +17,7 @@ done, and add a mutant for each bug a test should have caught::
     python scripts/mutation_check.py --only midi-on-before-off,onset-threshold-045
     python scripts/mutation_check.py --list          # the mutants, nothing run
     python scripts/mutation_check.py --tests-rev HEAD~3   # the same mutants against an older suite
+    python scripts/mutation_check.py --only onset-lag-5ms --tests tests/test_regression.py
 
 Exit status: 0 when every applicable mutant is killed, 1 when one survives, 2 when the
 unmutated tests fail (nothing to compare against). The table (markdown) goes to stdout;
@@ -168,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", action="store_true", help="run the whole suite for each mutant")
     parser.add_argument("--only", default="", help="comma-separated mutant names")
+    parser.add_argument("--tests", default="", help="comma-separated test files or node ids for every mutant "
+                        "(instead of each mutant's own files)")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per test run (a timeout kills)")
     parser.add_argument("--root", type=Path, default=ROOT, help="repository to copy (default: this one)")
@@ -202,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
 
         def selection(m: Mutant | None) -> list[str]:
+            if args.tests:
+                return args.tests.split(",")
             if args.full or m is None:
                 return [] if args.full else sorted({t for x in mutants for t in x.tests if (copy / t).is_file()})
             return [t for t in m.tests if (copy / t).is_file()] or []

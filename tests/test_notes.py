@@ -266,3 +266,18 @@ def test_onset_is_interpolated_between_frames():
         assert notes[0, 0] == pytest.approx(frame / FR, abs=1e-9), fraction
     first = activations_to_notes(a[None], np.array([60]), FR, NoteParams(onset_rise_fraction=None))
     assert first[0, 0] == pytest.approx(0.51, abs=1e-9)  # the first rising frame
+
+
+def test_reference_level_is_the_90th_percentile_of_the_sounding_frames():
+    """Normalisation: each frame's strongest pitch, the 90th percentile over the frames that sound
+    (silence, far below the file's maximum, is left out, so long pauses do not lower the level)."""
+    from nmftrans.notes import normalise_activations, reference_level
+
+    peaks = np.linspace(0.1, 2.0, 200)  # the strongest pitch of each sounding frame
+    A = np.zeros((3, 1000), dtype=np.float32)
+    A[1, :200] = peaks
+    A[0, :200] = 0.5 * peaks  # weaker pitches do not count
+    A[2, 200:] = 1e-6  # 800 frames of near silence
+    expected = 0.1 + 0.9 * (2.0 - 0.1)  # the 90th percentile of an even ramp, by hand
+    assert reference_level(A) == pytest.approx(expected, rel=1e-6)
+    np.testing.assert_allclose(normalise_activations(A), A / expected, rtol=1e-6)
