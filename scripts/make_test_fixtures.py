@@ -92,6 +92,7 @@ def write_tones() -> None:
 
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
+    old = json.loads((OUT / "scores.json").read_text()) if (OUT / "scores.json").is_file() else {}
     write_tones()
     table = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -102,8 +103,9 @@ def main() -> int:
             (OUT / f"{name}.expected.csv").write_text(out.read_text())
             table[name] = {"audio": audio, "dictionary": dictionary, "reference": reference,
                            **scores(read_csv(out), read_csv(ROOT / reference))}
-            print(f"{name:14s} " + "  ".join(f"{k} {v}" for k, v in table[name].items()
-                                                if k not in ("audio", "dictionary", "reference")))
+            print(f"{name:14s} " + "  ".join(
+                f"{k} {old[name][k]} -> {v}" if name in old and old[name].get(k) != v else f"{k} {v}"
+                for k, v in table[name].items() if k not in ("audio", "dictionary", "reference")))
     (OUT / "scores.json").write_text(json.dumps(table, indent=1) + "\n")
     print(f"written to {OUT.relative_to(ROOT)}/")
     return 0
