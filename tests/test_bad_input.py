@@ -4,7 +4,6 @@
 
 import io
 import json
-import os
 import zipfile
 
 import mido
@@ -215,16 +214,34 @@ def test_output_folder_is_a_regular_file(kit, tmp_path):
               "cannot create the output folder")
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes into read-only folders")
-def test_unwritable_output_folder(kit, tmp_path):
+def test_unwritable_output_folder(kit, tmp_path, monkeypatch):
+    """A folder we may not write into (made unwritable by the operating system's answer rather
+    than by chmod, which root ignores: CI runs as root): one error line, nothing left behind."""
+    import tempfile
+
     tmp, _ = kit
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
-    try:
-        one_error(transcribe(kit, tmp / "piece.wav", locked / "o.mid"), 1, "cannot write")
-    finally:
-        locked.chmod(0o700)
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    one_error(transcribe(kit, tmp / "piece.wav", tmp_path / "o.mid"), 1, "o.mid: cannot write (Permission denied)")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_that_cannot_be_replaced(kit, tmp_path):
+    """The output name is taken by a non-empty folder (no rename can replace it, root or not): the
+    file fails with one error line, its temporary file is removed, the other file is written."""
+    tmp, _ = kit
+    blocked = tmp_path / "out" / "piece.mid"
+    (blocked / "keep").mkdir(parents=True)
+    other = tmp_path / "other.wav"
+    other.write_bytes((tmp / "piece.wav").read_bytes())
+    result = run(kit, "transcribe", tmp / "piece.wav", other, "-W", tmp / "W.npz", "-o", tmp_path / "out", "--overwrite")
+    one_error(result, 1, "piece.mid: cannot write")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["other.mid", "piece.mid"]
+    assert blocked.is_dir() and (blocked / "keep").is_dir()
+    assert len(read_notes(tmp_path / "out" / "other.mid", sustain=False)) == 3
 
 
 @pytest.mark.parametrize("args, fragment", [

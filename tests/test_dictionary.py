@@ -47,7 +47,7 @@ def _tamper(tmp_path, small, **changes):
     ({"pitches": None}, "missing pitches"),
     ({"W": np.ones((10, 13), np.float32)}, "frequency bins"),
     ({"pitches": np.arange(5)}, "templates"),
-    ({"W": -np.ones((1, 1))}, ""),
+    ({"W": -np.ones((1, 1))}, "W has 1 templates but 13 pitches"),
     ({"format": np.array("something-else")}, "not an nmftrans dictionary"),
     ({"version": np.array(99)}, "version"),
     ({"settings": np.array('{"frontend": "cqt"}')}, "front end"),
@@ -60,6 +60,16 @@ def test_tampered_files_are_rejected_with_one_line(tmp_path, small, changes, mes
         load_dictionary(bad)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_negative_templates_are_rejected(tmp_path, small):
+    bad = _tamper(tmp_path, small, W=-small.W)
+    with pytest.raises(NmftransError, match="W has negative or non-finite values"):
+        load_dictionary(bad)
+    nan = small.W.copy()
+    nan[3, 2] = np.nan
+    with pytest.raises(NmftransError, match="W has negative or non-finite values"):
+        load_dictionary(_tamper(tmp_path, small, W=nan))
 
 
 def test_non_npz_and_missing(tmp_path):
@@ -84,4 +94,9 @@ def test_shipped_dictionaries_load(name):
     assert d.provenance["method"] in ("isolated", "labelled")
     lo, hi = (21, 108) if name == "piano" else (40, 88)
     assert d.pitch_set.min() <= lo and d.pitch_set.max() >= hi
-    assert json.dumps(d.provenance)
+    # provenance says where the templates came from and which GM program plays them back
+    program = 0 if name == "piano" else 24
+    assert d.provenance["program"] == program and f"GM program {program}" in d.provenance["description"]
+    assert d.provenance["sources"] == [f"isolated/{name}-fluidr3"]
+    assert d.provenance["learned"] == list(range(lo, hi + 1))
+    assert json.loads(json.dumps(d.provenance)) == d.provenance  # plain JSON values only

@@ -1,0 +1,253 @@
+"""Mutation check: does the test suite catch small deliberate bugs?
+
+Each mutant below is one small, plausible bug (a changed default, a lost interpolation, a
+disconnected option, a wrong event order...). The script copies the repository (the files git
+tracks or would track: no ``.git``, no ``.venv``) to a temporary folder, then for each mutant
+replaces ONE exact piece of source text in that copy, runs the tests that should notice
+(``python -m pytest -x`` on the mutant's test files, or the whole suite with ``--full``), and
+restores the file. The working tree is never modified.
+
+A mutant is *killed* when the tests fail (or time out), *survives* when they pass, and is *n/a*
+when its source text is not found exactly once (the code changed: update the mutant).
+Run it before calling a change to the kernel, tracker, normalisation, writers or option wiring
+done, and add a mutant for each bug a test should have caught::
+
+    python scripts/mutation_check.py                 # all mutants, their own test files
+    python scripts/mutation_check.py --full          # all mutants, the whole suite each
+    python scripts/mutation_check.py --only midi-on-before-off,onset-threshold-045
+    python scripts/mutation_check.py --list          # the mutants, nothing run
+    python scripts/mutation_check.py --tests-rev HEAD~3   # the same mutants against an older suite
+    python scripts/mutation_check.py --only onset-lag-5ms --tests tests/test_regression.py
+
+Exit status: 0 when every applicable mutant is killed, 1 when one survives, 2 when the
+unmutated tests fail (nothing to compare against). The table (markdown) goes to stdout;
+progress to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Test files by area (the mutants' own selection; --full runs everything instead).
+TRACKER = ["tests/test_notes.py", "tests/test_regression.py", "tests/test_cli_options.py"]
+KERNEL = ["tests/test_kernels.py", "tests/test_regression.py", "tests/test_transcribe.py"]
+NORMALISE = ["tests/test_notes.py", "tests/test_transcribe.py", "tests/test_regression.py"]
+WRITERS = ["tests/test_midi.py", "tests/test_cli_options.py", "tests/test_outputs.py"]
+WIRING = ["tests/test_cli_options.py", "tests/test_outputs.py", "tests/test_regression.py"]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    path: str  # relative to the repository root
+    old: str  # exact source text, found exactly once
+    new: str
+    what: str
+    tests: tuple[str, ...]
+
+
+MUTANTS = [
+    # --- the note tracker (nmftrans/notes.py) ---------------------------------------------------
+    Mutant("onset-threshold-045", "nmftrans/notes.py", "onset_threshold: float = 0.3", "onset_threshold: float = 0.45",
+           "default onset threshold 0.3 -> 0.45", TRACKER),
+    Mutant("onset-threshold-020", "nmftrans/notes.py", "onset_threshold: float = 0.3", "onset_threshold: float = 0.2",
+           "default onset threshold 0.3 -> 0.2", TRACKER),
+    Mutant("rise-time-no-interp", "nmftrans/notes.py",
+           "return j + (threshold - a[j]) / max(a[j + 1] - a[j], _EPS)", "return float(j)",
+           "_rise_time returns the frame before the crossing (no sub-frame interpolation)", TRACKER),
+    Mutant("rise-fraction-05", "nmftrans/notes.py", "onset_rise_fraction: float | None = 0.3",
+           "onset_rise_fraction: float | None = 0.5", "default onset rise fraction 0.3 -> 0.5", TRACKER),
+    Mutant("onset-lag-5ms", "nmftrans/notes.py", "onset_lag_s: float = 0.0", "onset_lag_s: float = 0.005",
+           "every note 5 ms early (default onset lag 0 -> 5 ms)", TRACKER),
+    Mutant("frame-threshold-010", "nmftrans/notes.py", "frame_threshold: float = 0.05",
+           "frame_threshold: float = 0.1", "default frame threshold 0.05 -> 0.1", TRACKER),
+    Mutant("restrike-not-cut", "nmftrans/notes.py", "offset = min(offset, times[j + 1])", "offset = offset",
+           "a re-struck note no longer ends where the next one starts", TRACKER),
+    Mutant("offset-full-window", "nmftrans/notes.py", "shift_s = window_s / 2.0 if", "shift_s = window_s if",
+           "offsets moved back by the whole window instead of half", TRACKER),
+    Mutant("velocity-linear", "nmftrans/notes.py", "np.sqrt(min(1.0, peak))", "min(1.0, peak)",
+           "velocity linear in the peak instead of its square root", TRACKER),
+    Mutant("highest-exclusive", "nmftrans/notes.py", "if p < params.lowest or p > params.highest:",
+           "if p < params.lowest or p >= params.highest:", "the highest pitch of the range is dropped", TRACKER),
+    Mutant("min-ioi-doubled", "nmftrans/notes.py", "min_ioi_s: float = 0.06", "min_ioi_s: float = 0.12",
+           "default minimum re-strike interval 60 -> 120 ms", TRACKER),
+    # --- normalisation ---------------------------------------------------------------------------
+    Mutant("norm-percentile-99", "nmftrans/notes.py",
+           "def normalise_activations(A: np.ndarray, percentile: float = 90.0",
+           "def normalise_activations(A: np.ndarray, percentile: float = 99.0",
+           "normalisation by the 99th instead of the 90th percentile", NORMALISE),
+    Mutant("norm-counts-silence", "nmftrans/notes.py", "active = peak[peak > 1e-3 * top]", "active = peak",
+           "silent frames lower the reference level", NORMALISE),
+    # --- the kernel (nmftrans/kernels.py) --------------------------------------------------------
+    Mutant("kl-gamma-175-as-1", "nmftrans/kernels.py", "x[j] *= t * r * math.sqrt(r)", "x[j] *= t",
+           "the over-relaxed KL step (gamma 1.75) becomes the plain step", KERNEL),
+    Mutant("mu-step-no-l1", "nmftrans/kernels.py", "x[j] *= nk[j] / max(dk[j] + l1, eps)",
+           "x[j] *= nk[j] / max(dk[j], eps)", "the gamma = 1 MU step ignores the L1 weight", KERNEL),
+    Mutant("rescale-wrong-sign", "nmftrans/kernels.py", "prev[j] = (now / max(prev[j], floor)) ** expo",
+           "prev[j] = (now / max(prev[j], floor)) ** -expo", "lagged denominator rescaled the wrong way", KERNEL),
+    # --- MIDI / CSV writers (nmftrans/midi.py) ---------------------------------------------------
+    Mutant("midi-on-before-off", "nmftrans/midi.py", "order = np.lexsort((velocity, pitch, is_on, tick))",
+           "order = np.lexsort((velocity, pitch, 1 - is_on, tick))",
+           "note_on written before note_off at the same tick", WRITERS),
+    Mutant("midi-tempo-ignored", "nmftrans/midi.py", "ticks_per_s = ticks_per_beat * 1e6 / us_per_beat",
+           "ticks_per_s = ticks_per_beat * 2.0", "ticks computed at 120 bpm whatever the tempo written", WRITERS),
+    Mutant("midi-velocity-zero", "nmftrans/midi.py", "np.clip(np.round(notes[:, 3]), 1, 127)",
+           "np.clip(np.round(notes[:, 3]), 0, 127)", "a velocity under 0.5 becomes note_on 0 (a note_off)", WRITERS),
+    Mutant("midi-zero-length", "nmftrans/midi.py",
+           "off = np.maximum(np.round(notes[:, 1] * ticks_per_s).astype(np.int64), on + 1)",
+           "off = np.round(notes[:, 1] * ticks_per_s).astype(np.int64)", "very short notes get zero length", WRITERS),
+    Mutant("csv-3-decimals", "nmftrans/midi.py", 'f"{onset:.4f},{offset:.4f},', 'f"{onset:.3f},{offset:.3f},',
+           "CSV times rounded to 1 ms", WRITERS),
+    # --- option wiring (nmftrans/cli.py, nmftrans/batch.py) --------------------------------------
+    Mutant("wire-min-note-ms", "nmftrans/cli.py", "min_note_ms=min_note_ms, pitch_range=",
+           "min_note_ms=None, pitch_range=", "--min-note-ms disconnected in transcribe", WIRING),
+    Mutant("wire-onset-threshold", "nmftrans/batch.py", 'changes["onset_threshold"] = options.onset_threshold',
+           "pass", "--onset-threshold ignored", WIRING),
+    Mutant("wire-frame-threshold", "nmftrans/batch.py", 'changes["frame_threshold"] = options.frame_threshold',
+           "pass", "--frame-threshold ignored", WIRING),
+    Mutant("wire-pitch-range", "nmftrans/batch.py",
+           'changes["lowest"], changes["highest"] = options.pitch_range', "pass", "--lowest/--highest ignored",
+           WIRING),
+    Mutant("wire-iterations", "nmftrans/batch.py", 'given = {"n_iter": options.iterations,',
+           'given = {"n_iter": None,', "--iterations ignored", WIRING),
+    Mutant("wire-floor-octaves", "nmftrans/batch.py", '"floor_octaves": options.floor_octaves,',
+           '"floor_octaves": None,', "--floor-octaves ignored", WIRING),
+    Mutant("wire-eq-octaves", "nmftrans/batch.py", '"eq_octaves": options.eq_octaves}', '"eq_octaves": None}',
+           "--eq-octaves ignored", WIRING),
+    Mutant("wire-tempo", "nmftrans/batch.py", "write_notes(target, notes, tempo=options.tempo,",
+           "write_notes(target, notes, tempo=120.0,", "--tempo ignored", WIRING),
+    Mutant("wire-program", "nmftrans/batch.py", "program = options.program\n", "program = -1\n",
+           "--program ignored (always the dictionary's)", WIRING),
+]
+
+
+def repository_files(root: Path) -> list[str]:
+    """Files git tracks or would track (untracked but not ignored)."""
+    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=root, check=True,
+                         capture_output=True).stdout
+    return [p for p in out.decode().split("\0") if p and (root / p).is_file()]
+
+
+def copy_repository(root: Path, dest: Path) -> None:
+    for rel in repository_files(root):
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / rel, target)
+
+
+def run_tests(copy: Path, tests: list[str], timeout: float) -> tuple[str, str, float]:
+    """Run pytest in ``copy``; returns (``pass``/``fail``/``timeout``, first failing test, seconds)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(copy) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("NUMBA_CACHE_DIR", None)  # numba caches beside the copy's sources
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-rf", "-p", "no:cacheprovider", "-p", "no:warnings", *tests]
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "timeout", "", time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    if proc.returncode == 0:
+        return "pass", "", seconds
+    failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", proc.stdout, flags=re.M)
+    first = failed[0] if failed else (proc.stdout.strip().splitlines() or ["?"])[-1]
+    return "fail", first, seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--full", action="store_true", help="run the whole suite for each mutant")
+    parser.add_argument("--only", default="", help="comma-separated mutant names")
+    parser.add_argument("--tests", default="", help="comma-separated test files or node ids for every mutant "
+                        "(instead of each mutant's own files)")
+    parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per test run (a timeout kills)")
+    parser.add_argument("--root", type=Path, default=ROOT, help="repository to copy (default: this one)")
+    parser.add_argument("--tests-rev", default=None,
+                        help="use tests/ as committed at this git revision (e.g. the suite before a change)")
+    args = parser.parse_args(argv)
+    mutants = MUTANTS
+    if args.only:
+        wanted = set(args.only.split(","))
+        unknown = wanted - {m.name for m in MUTANTS}
+        if unknown:
+            parser.error(f"unknown mutants: {', '.join(sorted(unknown))}")
+        mutants = [m for m in MUTANTS if m.name in wanted]
+    if args.list:
+        for m in mutants:
+            print(f"{m.name:24s} {m.path:20s} {m.what}")
+        return 0
+    root = args.root.resolve()
+    with tempfile.TemporaryDirectory(prefix="nmftrans-mutants-") as tmp:
+        copy = Path(tmp) / "repo"
+        copy_repository(root, copy)
+        if args.tests_rev:
+            shutil.rmtree(copy / "tests")
+            archive = subprocess.run(["git", "archive", args.tests_rev, "tests"], cwd=root, check=True,
+                                     capture_output=True).stdout
+            subprocess.run(["tar", "-x"], cwd=copy, input=archive, check=True)
+        check = subprocess.run([sys.executable, "-c", "import nmftrans; print(nmftrans.__file__)"], cwd=copy,
+                               env={**os.environ, "PYTHONPATH": str(copy)}, capture_output=True, text=True)
+        if not check.stdout.strip().startswith(str(copy)):
+            print(f"the copy's nmftrans is not the one imported: {check.stdout.strip()} {check.stderr.strip()}",
+                  file=sys.stderr)
+            return 2
+
+        def selection(m: Mutant | None) -> list[str]:
+            if args.tests:
+                return args.tests.split(",")
+            if args.full or m is None:
+                return [] if args.full else sorted({t for x in mutants for t in x.tests if (copy / t).is_file()})
+            return [t for t in m.tests if (copy / t).is_file()] or []
+
+        base = selection(None)
+        print(f"unmutated: {' '.join(base) or 'whole suite'} ...", file=sys.stderr)
+        status, first, seconds = run_tests(copy, base, args.timeout)
+        if status != "pass":
+            print(f"the unmutated tests fail ({first}); nothing to compare against", file=sys.stderr)
+            return 2
+        print(f"unmutated: pass ({seconds:.0f} s)", file=sys.stderr)
+        rows = []
+        for m in mutants:
+            path = copy / m.path
+            original = path.read_text()
+            stamp = path.stat()
+            count = original.count(m.old)
+            if count != 1:
+                rows.append((m, "n/a", f"source text found {count} times", 0.0))
+                print(f"{m.name}: n/a", file=sys.stderr)
+                continue
+            try:
+                path.write_text(original.replace(m.old, m.new))
+                tests = selection(m)
+                status, first, seconds = run_tests(copy, tests, args.timeout)
+            finally:
+                path.write_text(original)  # the same bytes and time stamp: compiled caches stay valid
+                os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+            result = {"pass": "SURVIVED", "fail": "killed", "timeout": "killed (timeout)"}[status]
+            rows.append((m, result, first, seconds))
+            print(f"{m.name}: {result} {first} ({seconds:.0f} s)", file=sys.stderr)
+    print("| mutant | file | deliberate bug | result | first failing test |")
+    print("|---|---|---|---|---|")
+    for m, result, first, _ in rows:
+        print(f"| {m.name} | {m.path} | {m.what} | {result} | {first} |")
+    survived = [m.name for m, result, _, _ in rows if result == "SURVIVED"]
+    killed = sum(result.startswith("killed") for _, result, _, _ in rows)
+    print(f"\n{killed} killed, {len(survived)} survived, {sum(r == 'n/a' for _, r, _, _ in rows)} n/a "
+          f"({'whole suite' if args.full else 'own test files'} per mutant)")
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
