@@ -129,6 +129,48 @@ def expected_samples(path: str | Path, sample_rate: int) -> int:
     return int(np.ceil(info.frames * sample_rate / info.samplerate))
 
 
+def truncation_warning(path: str | Path) -> str | None:
+    """A one-line note when a WAV file's header promises more audio than the file holds.
+
+    Decoders silently read what is there; this compares the ``data`` chunk's declared size with
+    the bytes present. Returns None for complete files and for other formats.
+    """
+    import struct
+
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+                return None
+            endian = "<" if head[:4] == b"RIFF" else ">"
+            block_align = rate = 0
+            while True:
+                chunk = fh.read(8)
+                if len(chunk) < 8:
+                    return None
+                cid, length = chunk[:4], struct.unpack(endian + "I", chunk[4:])[0]
+                if cid == b"fmt ":
+                    fmt = fh.read(min(length, 16))
+                    if len(fmt) >= 14:
+                        rate = struct.unpack(endian + "I", fmt[4:8])[0]
+                        block_align = struct.unpack(endian + "H", fmt[12:14])[0]
+                    fh.seek(length - len(fmt) + (length & 1), 1)
+                elif cid == b"data":
+                    present = size - fh.tell()
+                    if length == 0xFFFFFFFF or length <= present or block_align <= 0:
+                        return None  # complete, or a streamed header with no size (RF64-style)
+                    promised, read = length // block_align, max(0, present) // block_align
+                    seconds = (lambda n: f" ({n / rate:.2f} s)") if rate > 0 else (lambda n: "")
+                    return (f"truncated file: the header promises {promised} samples{seconds(promised)}, "
+                            f"only {read}{seconds(read)} are there; transcribing those")
+                else:
+                    fh.seek(length + (length & 1), 1)
+    except (OSError, struct.error):
+        return None
+
+
 def stream_audio(path: str | Path, sample_rate: int, *, block_s: float = 30.0):
     """Read an audio file block by block as mono float32 at ``sample_rate``.
 

@@ -170,6 +170,17 @@ def plan_outputs(paths: list[Path], output: Path | None, options: TranscribeOpti
     return jobs
 
 
+def for_cluster(jobs: list[Job], options: TranscribeOptions) -> tuple[list[Job], TranscribeOptions]:
+    """Jobs and options with absolute paths, for workers that run in other folders (a cluster)."""
+    from nmftrans.dictionary import SHIPPED
+
+    name = options.dictionary
+    if name is not None and name not in SHIPPED:
+        options = replace(options, dictionary=str(Path(name).resolve()))
+    return [replace(j, audio=j.audio.resolve(), midi=j.midi.resolve() if j.midi is not None else None)
+            for j in jobs], options
+
+
 def _solver_params(options: TranscribeOptions):
     """The :class:`~nmftrans.transcribe.SolverParams` the options ask for (defaults where None)."""
     from nmftrans.transcribe import SolverParams

@@ -285,6 +285,8 @@ def transcribe(
     try:
         paths = run.expand_inputs(inputs, stdin=sys.stdin)
         jobs = run.plan_outputs(paths, output, options)
+        if scheduler is not None:
+            jobs, options = run.for_cluster(jobs, options)
     except NmftransError as exc:
         _fail(str(exc))
     failed = done = 0
@@ -363,7 +365,9 @@ def show(
         for key in sorted(provenance):
             value = provenance[key]
             text = value if isinstance(value, str) else json.dumps(value)
-            if isinstance(value, list) and value and all(isinstance(v, int) and 0 <= v <= 127 for v in value):
+            if key.endswith("range") and isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and 0 <= v <= 127 for v in value):
+                text = f"{midi_to_name(value[0])}-{midi_to_name(value[1])} (MIDI {value[0]}-{value[1]})"
+            elif isinstance(value, list) and value and all(isinstance(v, int) and 0 <= v <= 127 for v in value):
                 text = f"{len(value)} pitches {midi_to_name(min(value))}-{midi_to_name(max(value))}"
             elif isinstance(value, list) and len(text) > 100:
                 text = f"{len(value)} items: {json.dumps(value[:3])[:-1]}, ...]"

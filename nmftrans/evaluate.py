@@ -416,7 +416,7 @@ def _transcribe_and_score(pair: tuple[Path, Path], dictionary, solver, note_para
     Returns ``(item, reference, transcription)``; the last two only with ``keep`` (for plots).
     """
     from nmftrans.annotations import crop_notes
-    from nmftrans.audio import load_audio
+    from nmftrans.audio import load_audio, truncation_warning
     from nmftrans.transcribe import transcribe_signal
 
     audio, ann = pair
@@ -427,6 +427,9 @@ def _transcribe_and_score(pair: tuple[Path, Path], dictionary, solver, note_para
     try:
         ref, warnings = read_reference(ann, sustain=sustain)
         y = load_audio(audio, sr)
+        truncated = truncation_warning(audio)
+        if truncated:
+            item.warnings.append(f"{audio}: {truncated}")
         ref, cropped = crop_notes(ref, len(y) / sr, pitch_range=pitch_range)
         item.warnings.extend(warnings + [f"{ann}: {w}" for w in cropped])
         if len(ref) == 0:
@@ -492,10 +495,15 @@ def evaluate_dataset(sources, dictionary, *, note_params=None, solver=None, spli
 
     note_params = NoteParams() if note_params is None else note_params
     solver = SolverParams() if solver is None else solver
+    if scheduler is not None:  # cluster workers run in other folders: send them absolute paths
+        sources = [Path(s).resolve() for s in ([sources] if isinstance(sources, (str, Path)) else sources)]
     found = discover_labelled(sources, guitarset_audio=guitarset_audio, split=split, max_files=max_files)
     result = DatasetEvaluation(skipped=list(found.skipped), layout=found.layout)
     if not found.pairs:
         names = ", ".join(str(s) for s in ([sources] if isinstance(sources, (str, Path)) else sources))
+        if split is not None:
+            raise NmftransError(f"{names}: the MAESTRO metadata lists no audio file with its annotation "
+                                f"in the {split!r} split")
         raise NmftransError(f"{names}: no audio file with a note annotation of the same name found")
     if on_start is not None:
         on_start(len(found.pairs))

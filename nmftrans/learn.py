@@ -455,6 +455,8 @@ def learn_from_sources(sources: Sequence[Path], settings: FeatureSettings = Feat
     """
     from nmftrans import datasets
 
+    if scheduler is not None:  # cluster workers run in other folders: send them absolute paths
+        sources = [Path(s).resolve() for s in sources]
     for s in sources:
         if not Path(s).exists():
             raise NmftransError(f"{s}: no such file or folder")
@@ -480,7 +482,8 @@ def learn_from_sources(sources: Sequence[Path], settings: FeatureSettings = Feat
         log.info(f"labelled audio ({layouts}): {len(found.pairs)} pairs, {len(found.skipped)} skipped")
     if not found.pairs:
         reasons = "; ".join(f"{p}: {r}" for p, r in found.skipped[:3])
-        raise NmftransError("no audio with a matching annotation found" + (f" ({reasons})" if reasons else ""))
+        where = f" in the MAESTRO {split!r} split" if split is not None else ""
+        raise NmftransError(f"no audio with a matching annotation found{where}" + (f" ({reasons})" if reasons else ""))
     with _bar(log, len(found.pairs), "reading") as bar:
         dictionary, report = learn_labelled(found.pairs, settings, beta=beta, iterations=iterations,
                                             pitch_range=pitch_range, sustain=sustain, progress=bar,

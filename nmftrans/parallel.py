@@ -78,8 +78,13 @@ def _init_worker(threads: int) -> None:
     libraries already loaded (fork workers inherit a loaded NumPy).
     """
     global _limits
+    numba_loaded = "numba" in sys.modules
     for var in THREAD_ENV_VARS:
-        os.environ[var] = str(threads)
+        # A fork worker inherits Numba's launched thread pool; Numba re-reads NUMBA_NUM_THREADS
+        # whenever it compiles (a cold cache) and refuses a changed value: cap it with
+        # set_num_threads below instead.
+        if not (numba_loaded and var == "NUMBA_NUM_THREADS"):
+            os.environ[var] = str(threads)
     os.environ[_BUDGET_ENV] = str(threads)
     try:
         from threadpoolctl import threadpool_limits
@@ -87,7 +92,7 @@ def _init_worker(threads: int) -> None:
         pass
     else:
         _limits = threadpool_limits(limits=threads)
-    if "numba" in sys.modules:
+    if numba_loaded:
         import numba
 
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
