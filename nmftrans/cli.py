@@ -15,6 +15,7 @@ import typer
 
 from nmftrans import __version__
 from nmftrans.errors import NmftransError
+from nmftrans.interrupt import interruptible
 
 app = typer.Typer(
     name="nmftrans",
@@ -128,6 +129,7 @@ def _pitch_range(lowest: Optional[str], highest: Optional[str], default: tuple[i
 
 
 @app.command()
+@interruptible("interrupted; no dictionary written")
 def learn(
     sources: List[Path] = typer.Argument(None, help="Folders or files: isolated notes or labelled audio.", show_default=False),
     output: Path = typer.Option(..., "-o", "--output", help="Dictionary file to write (.npz)."),
@@ -290,13 +292,22 @@ def transcribe(
     except NmftransError as exc:
         _fail(str(exc))
     failed = done = 0
+
+    def interrupted() -> str:
+        """Counted once the workers are stopped: the files whose outputs are all there."""
+        finished = done if output is not None and str(output) == "-" else sum(
+            all(t.exists() for t in run.output_paths(j.midi, options).values()) for j in jobs)
+        return (f"interrupted: {finished} of {len(jobs)} files finished; their outputs are kept, "
+                "a re-run skips them")
+
     try:
         import functools
 
+        from nmftrans.interrupt import stop_on_interrupt
         from nmftrans.parallel import map_ordered
 
         work = functools.partial(run.run_transcription, options=options)
-        with log.progress(len(jobs), "transcribing") as bar:
+        with stop_on_interrupt(interrupted), log.progress(len(jobs), "transcribing") as bar:
             for job, result, error in map_ordered(work, jobs, jobs=n_jobs, scheduler=scheduler):
                 bar.start(job.audio.name)
                 if error is not None:
@@ -378,6 +389,7 @@ def show(
 
 
 @app.command()
+@interruptible("interrupted; no scores written")
 def evaluate(
     paths: List[Path] = typer.Argument(..., metavar="EST REF | DATASET", help="EST REF: note files or folders, matched by name. DATASET: a folder to transcribe with -W.", show_default=False),
     dictionary: Optional[str] = typer.Option(None, "-W", "--dictionary", help="DATASET mode: transcribe with this dictionary (piano, guitar or a .npz path)."),

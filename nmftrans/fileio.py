@@ -13,6 +13,17 @@ from typing import Iterator
 
 from nmftrans.errors import NmftransError
 
+# Temporary files being written by this process, removed by remove_partial() on an interrupt.
+_PARTIAL: set[Path] = set()
+
+
+def remove_partial() -> None:
+    """Delete the temporary files this process is writing (an interrupt: they will never be renamed)."""
+    for tmp in list(_PARTIAL):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    _PARTIAL.clear()
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
@@ -37,6 +48,7 @@ def atomic_path(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
         raise NmftransError(f"{path}: cannot write ({exc.strerror})") from None
     os.close(fd)
     tmp_path = Path(tmp)
+    _PARTIAL.add(tmp_path)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
@@ -46,6 +58,7 @@ def atomic_path(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     except OSError as exc:
         raise NmftransError(f"{path}: cannot write ({exc.strerror})") from None
     finally:
+        _PARTIAL.discard(tmp_path)
         if tmp_path.exists():
             tmp_path.unlink()
 
