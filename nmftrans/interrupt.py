@@ -66,6 +66,7 @@ def _install(on_signal: Callable[[], None], signals: tuple[int, ...]) -> Callabl
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     handling = threading.Event()
+    stopped = threading.Event()
 
     def handler(signum, frame):
         handling.set()
@@ -80,27 +81,37 @@ def _install(on_signal: Callable[[], None], signals: tuple[int, ...]) -> Callabl
         previous_fd = None
 
     def watch():
+        # Only this thread closes read_fd: closed under a blocked read elsewhere, its number
+        # could be reused by another file whose bytes would read as signals.
         try:
-            while True:
+            while not stopped.is_set():
                 data = os.read(read_fd, 64)
-                if not data:
+                if not data or stopped.is_set():
                     return
                 if any(b in signals for b in data) and not handling.wait(_MAIN_THREAD_GRACE_S):
-                    on_signal()  # the main thread is busy in a kernel: act from here
+                    if not stopped.is_set():
+                        on_signal()  # the main thread is busy in a kernel: act from here
         except OSError:
             return
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(read_fd)
 
     if previous_fd is not None:
         threading.Thread(target=watch, name="nmftrans-interrupt", daemon=True).start()
+    else:
+        os.close(read_fd)
 
     def restore() -> None:
-        for s, h in previous.items():
-            signal.signal(s, h)
         if previous_fd is not None:
             signal.set_wakeup_fd(previous_fd)
-        for fd in (write_fd, read_fd):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        for s, h in previous.items():
+            signal.signal(s, h)
+        stopped.set()
+        with contextlib.suppress(OSError):
+            os.write(write_fd, b"\0")  # wakes the watcher, which then ends
+        with contextlib.suppress(OSError):
+            os.close(write_fd)
 
     return restore
 
