@@ -44,7 +44,7 @@ import numpy as np
 
 from nmftrans.audio import AUDIO_SUFFIXES
 from nmftrans.errors import NmftransError
-from nmftrans.fileio import read_npz
+from nmftrans.fileio import existing_file, read_npz
 
 NOTE_SUFFIXES = (".mid", ".midi", ".csv", ".json")
 ACTIVATIONS_FORMAT = "nmftrans-activations"
@@ -96,6 +96,41 @@ class JobResult:
     skipped: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     stdout: str = ""
+    notes: np.ndarray | None = None  # a job for stdout: its notes (several files: see NoteStream)
+
+
+class NoteStream:
+    """Several files' notes on stdout as one document, written as the files finish.
+
+    CSV: one header ``file,onset,offset,pitch,velocity`` and a row per note. JSON: one array of
+    ``{"file": ..., "notes": [...]}`` objects (the notes as ``notes_to_json`` gives them).
+    """
+
+    def __init__(self, as_json: bool):
+        self.as_json = as_json
+        self._count = 0
+
+    def start(self) -> str:
+        return "[" if self.as_json else "file,onset,offset,pitch,velocity\n"
+
+    def item(self, path: Path, notes: np.ndarray) -> str:
+        import csv
+        import io
+
+        from nmftrans.midi import notes_to_csv
+
+        self._count += 1
+        if self.as_json:
+            body = json.dumps({"file": str(path), "notes": json.loads(_note_text(notes, json_=True))}, indent=1)
+            return ("," if self._count > 1 else "") + "\n" + body
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="").writerow([str(path)])
+        prefix = buffer.getvalue() + ","
+        rows = notes_to_csv(notes).splitlines()[1:]
+        return "".join(prefix + row + "\n" for row in rows)
+
+    def end(self) -> str:
+        return "\n]\n" if self.as_json else ""
 
 
 def check_options(options: TranscribeOptions) -> None:
@@ -236,7 +271,7 @@ def run_transcription(job: Job, options: TranscribeOptions) -> JobResult:
 
     result = JobResult()
     targets = output_paths(job.midi, options) if job.midi is not None else {}
-    if targets and not options.overwrite and all(t.exists() for t in targets.values()):
+    if targets and not options.overwrite and all(existing_file(t) for t in targets.values()):
         result.skipped.extend(targets.values())
         return result
     dictionary = _dictionary(options.dictionary)
@@ -245,7 +280,8 @@ def run_transcription(job: Job, options: TranscribeOptions) -> JobResult:
     transcription = transcribe_file(job.audio, dictionary, solver, _note_params(options), keep_activations=keep)
     result.warnings.extend(transcription.warnings)
     if job.to_stdout:
-        result.stdout = _note_text(transcription.notes, options)
+        result.stdout = _note_text(transcription.notes, json_=options.json)
+        result.notes = transcription.notes
         return result
     from nmftrans.dictionary import SHIPPED
 
@@ -282,7 +318,7 @@ def run_reextraction(activations_path: Path, output: Path | None, options: Trans
                                    _window_s(saved))
     result = JobResult()
     if output is not None and str(output) == "-":
-        result.stdout = _note_text(notes, options)
+        result.stdout = _note_text(notes, json_=options.json)
         return result
     if output is None or output.is_dir() or not output.suffix:
         output = (output or Path(".")) / f"{stem}.mid"
@@ -298,10 +334,10 @@ def run_reextraction(activations_path: Path, output: Path | None, options: Trans
     return result
 
 
-def _note_text(notes: np.ndarray, options: TranscribeOptions) -> str:
+def _note_text(notes: np.ndarray, json_: bool) -> str:
     from nmftrans.midi import notes_to_csv, notes_to_json
 
-    return notes_to_json(notes) if options.json else notes_to_csv(notes)
+    return notes_to_json(notes) if json_ else notes_to_csv(notes)
 
 
 def _write_outputs(targets: dict[str, Path], notes, activations, pitches, frame_rate, meta, get_dictionary,
@@ -314,7 +350,7 @@ def _write_outputs(targets: dict[str, Path], notes, activations, pitches, frame_
         value = json.loads(meta["provenance"]).get("program", 0)
         program = value if isinstance(value, int) and 0 <= value <= 127 else 0
     for kind, target in targets.items():
-        if target.exists() and not options.overwrite:
+        if existing_file(target) and not options.overwrite:
             result.skipped.append(target)
             continue
         if kind in ("notes", "csv", "json"):

@@ -165,8 +165,9 @@ def learn(
 
         if not harmonic and not sources:
             _fail("give SOURCE folders or files, or --harmonic", 2)
-        if output.exists() and not overwrite:
-            _fail(f"{output}: exists (use --overwrite to replace it)")
+        from nmftrans.fileio import check_output
+
+        check_output(output, overwrite=overwrite)  # before any work
         if harmonic:
             rng = _pitch_range(lowest, highest, (21, 108))
             dictionary = use_case.learn_harmonic(rng, beta=beta)
@@ -243,11 +244,13 @@ def transcribe(
     log = Log(quiet)
     from nmftrans import batch as run
 
-    def _report(result, prefix: str = "") -> None:
+    stream = None  # several inputs with -o -: one CSV with a file column, or one JSON document
+
+    def _report(result, prefix: str = "", audio: Optional[Path] = None) -> None:
         for message in result.warnings:
             log.warn(f"{prefix}{message}")
         if result.stdout:
-            sys.stdout.write(result.stdout)
+            sys.stdout.write(stream.item(audio, result.notes) if stream is not None else result.stdout)
             sys.stdout.flush()
         for path in result.written:
             typer.echo(str(path))
@@ -307,6 +310,9 @@ def transcribe(
         from nmftrans.parallel import map_ordered
 
         work = functools.partial(run.run_transcription, options=options)
+        if output is not None and str(output) == "-" and len(jobs) > 1:
+            stream = run.NoteStream(as_json=options.json)
+            sys.stdout.write(stream.start())
         with stop_on_interrupt(interrupted), log.progress(len(jobs), "transcribing") as bar:
             for job, result, error in map_ordered(work, jobs, jobs=n_jobs, scheduler=scheduler):
                 bar.start(job.audio.name)
@@ -314,9 +320,12 @@ def transcribe(
                     log.error(str(error))
                     failed += 1
                 else:
-                    _report(result, prefix=f"{job.audio}: ")
+                    _report(result, prefix=f"{job.audio}: ", audio=job.audio)
                 done += 1
                 bar.advance()
+        if stream is not None:
+            sys.stdout.write(stream.end())
+            sys.stdout.flush()
     except NmftransError as exc:  # e.g. an unreachable scheduler
         _fail(str(exc))
     except KeyboardInterrupt:
@@ -331,6 +340,7 @@ def transcribe(
 def show(
     dictionary: str = typer.Argument("piano", help="piano, guitar or a .npz path."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Draw the templates to this image (.png, .pdf, .svg; needs matplotlib).", show_default=False),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --plot file."),
 ) -> None:
     """Print what a dictionary holds: pitches, templates, feature settings, β, provenance.
 
@@ -346,6 +356,10 @@ def show(
         from nmftrans.features import frequencies
         from nmftrans.pitches import midi_to_name
 
+        if plot is not None:
+            from nmftrans.fileio import check_output
+
+            check_output(plot, overwrite=overwrite)
         path = resolve_dictionary(dictionary)
         d = load_dictionary(dictionary)
         if plot is not None:
@@ -393,8 +407,8 @@ def show(
 def evaluate(
     paths: List[Path] = typer.Argument(..., metavar="EST REF | DATASET", help="EST REF: note files or folders, matched by name. DATASET: a folder to transcribe with -W.", show_default=False),
     dictionary: Optional[str] = typer.Option(None, "-W", "--dictionary", help="DATASET mode: transcribe with this dictionary (piano, guitar or a .npz path)."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write per-file scores and the mean as JSON."),
-    csv_out: Optional[Path] = typer.Option(None, "--csv", help="Write per-file scores and the mean as CSV."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write per-file scores and the mean as JSON (- for stdout, instead of the table)."),
+    csv_out: Optional[Path] = typer.Option(None, "--csv", help="Write per-file scores and the mean as CSV (- for stdout, instead of the table)."),
     split: Optional[str] = typer.Option(None, help="DATASET: MAESTRO split (train, validation, test)."),
     guitarset_audio: Optional[str] = typer.Option(None, help="DATASET: GuitarSet audio, mic or mix (default mic)."),
     max_files: Optional[int] = typer.Option(None, help="DATASET: evaluate at most this many files."),
@@ -451,11 +465,17 @@ def evaluate(
             time_range = parse_time_range(plot_range)
         except NmftransError as exc:
             _fail(str(exc), 2)
-    for out in (json_out, csv_out):
-        if out is not None and out.exists() and not overwrite:
-            _fail(f"{out}: exists (use --overwrite to replace it)")
-        if out is not None and not (out.parent if str(out.parent) else Path(".")).is_dir():
-            _fail(f"{out}: folder {out.parent} does not exist")
+    to_stdout = [name for name, out in (("--json", json_out), ("--csv", csv_out)) if out is not None and str(out) == "-"]
+    if len(to_stdout) > 1:
+        _fail("--json - and --csv -: only one of them can go to stdout", 2)
+    try:
+        from nmftrans.fileio import check_output
+
+        for out in (json_out, csv_out):
+            if out is not None:
+                check_output(out, overwrite=overwrite)
+    except NmftransError as exc:
+        _fail(str(exc))
     try:
         from nmftrans import evaluate as use_case
 
@@ -516,7 +536,7 @@ def evaluate(
         if f.error:
             log.error(f.error)
     scored = use_case.successful(files)
-    if scored:
+    if scored and not to_stdout:  # with --csv - / --json - stdout carries that document only
         if sys.stdout.isatty():
             from rich.console import Console
 
@@ -528,10 +548,13 @@ def evaluate(
     try:
         from nmftrans.fileio import write_text_atomic
 
-        if json_out is not None:
-            write_text_atomic(json_out, use_case.scores_to_json(files, **extra))
-        if csv_out is not None:
-            write_text_atomic(csv_out, use_case.scores_to_csv(files))
+        for out, text in ((json_out, lambda: use_case.scores_to_json(files, **extra)),
+                          (csv_out, lambda: use_case.scores_to_csv(files))):
+            if out is not None and str(out) == "-":
+                sys.stdout.write(text())
+                sys.stdout.flush()
+            elif out is not None:
+                write_text_atomic(out, text())
     except NmftransError as exc:
         _fail(str(exc))
     if plots is not None:

@@ -90,3 +90,85 @@ def test_ctrl_c_in_a_long_solve(kit, tmp_path):
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and stderr.startswith("error: interrupted: 0 of 1 files"), stderr
     assert list(tmp_path.iterdir()) == []
+
+
+# -- 2. outputs that are not plain files --------------------------------------------------------
+
+def _note_files(folder: Path) -> tuple[Path, Path]:
+    (folder / "ref.csv").write_text("onset,offset,pitch\n0.1,0.5,60\n0.6,1.0,64\n")
+    (folder / "est.csv").write_text("onset,offset,pitch\n0.1,0.5,60\n0.6,1.0,65\n")
+    return folder / "est.csv", folder / "ref.csv"
+
+
+def test_csv_and_json_dash_write_to_stdout(tmp_path, monkeypatch):
+    import csv
+    import io
+    import json
+
+    est, ref = _note_files(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    as_csv = runner.invoke(app, ["evaluate", str(est), str(ref), "--csv", "-"])
+    assert as_csv.exit_code == 0, as_csv.output
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))  # the CSV only: no table around it
+    assert [r["file"] for r in rows] == ["est", "MEAN"] and float(rows[0]["onset_f"]) == 0.5  # 1 of 2 onsets
+    as_json = runner.invoke(app, ["evaluate", str(est), str(ref), "--json", "-"])
+    assert as_json.exit_code == 0 and json.loads(as_json.stdout)["files"][0]["file"] == "est"
+    assert not (tmp_path / "-").exists()
+    both = runner.invoke(app, ["evaluate", str(est), str(ref), "--json", "-", "--csv", "-"])
+    assert both.exit_code == 2 and both.stderr.startswith("error: ")
+
+
+def test_symlinked_output_is_written_through(tmp_path):
+    est, ref = _note_files(tmp_path)
+    (tmp_path / "real.csv").write_text("old\n")
+    (tmp_path / "link.csv").symlink_to("real.csv")
+    kept = runner.invoke(app, ["evaluate", str(est), str(ref), "--csv", str(tmp_path / "link.csv")])
+    assert kept.exit_code == 1 and "exists" in kept.stderr and (tmp_path / "real.csv").read_text() == "old\n"
+    done = runner.invoke(app, ["evaluate", str(est), str(ref), "--csv", str(tmp_path / "link.csv"), "--overwrite"])
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "link.csv").is_symlink() and os.readlink(tmp_path / "link.csv") == "real.csv"
+    assert (tmp_path / "real.csv").read_text().startswith("file,reference,estimate")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["est.csv", "link.csv", "real.csv", "ref.csv"]
+
+
+def test_fifo_output_is_written_into_not_replaced(kit, tmp_path):
+    import threading
+
+    fifo = tmp_path / "notes.csv"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    done = runner.invoke(app, ["transcribe", str(kit / "p0.wav"), "-W", str(kit / "W.npz"), "-o", str(fifo)])
+    reader.join(30)
+    assert done.exit_code == 0, done.output
+    assert fifo.is_fifo() and list(tmp_path.iterdir()) == [fifo]
+    lines = got[0].splitlines()
+    assert lines[0] == "onset,offset,pitch,velocity" and len(lines) == 1 + len(NOTES)
+
+
+# -- 3. -o - with several inputs ----------------------------------------------------------------
+
+def test_stdout_with_several_inputs_is_one_document(kit):
+    import csv
+    import io
+    import json
+
+    files = [str(kit / "p0.wav"), str(kit / "p2.wav")]
+    alone = {}
+    for f in files:
+        single = runner.invoke(app, ["transcribe", f, "-W", str(kit / "W.npz"), "-o", "-"])
+        assert single.exit_code == 0
+        alone[f] = single.stdout.splitlines()[1:]  # a single file: the plain note list, unchanged
+        assert single.stdout.splitlines()[0] == "onset,offset,pitch,velocity" and len(alone[f]) == len(NOTES)
+    both = runner.invoke(app, ["transcribe", *files, "-W", str(kit / "W.npz"), "-o", "-"])
+    assert both.exit_code == 0, both.output
+    rows = list(csv.reader(io.StringIO(both.stdout)))
+    assert rows[0] == ["file", "onset", "offset", "pitch", "velocity"]
+    assert [r[0] for r in rows[1:]] == [files[0]] * len(NOTES) + [files[1]] * len(NOTES)
+    assert [",".join(r[1:]) for r in rows[1:]] == alone[files[0]] + alone[files[1]]
+    as_json = runner.invoke(app, ["transcribe", *files, "-W", str(kit / "W.npz"), "-o", "-", "--json"])
+    assert as_json.exit_code == 0
+    doc = json.loads(as_json.stdout)
+    assert [d["file"] for d in doc] == files
+    assert [n["pitch"] for n in doc[1]["notes"]] == [int(r.split(",")[2]) for r in alone[files[1]]]
