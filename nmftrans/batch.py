@@ -154,22 +154,42 @@ def check_options(options: TranscribeOptions) -> None:
         raise NmftransError("--plot-range restricts the --plot picture; give --plot too")
 
 
-def expand_inputs(inputs: list[Path], stdin: TextIO | None = None) -> list[Path]:
-    """Files as given, folders searched recursively for audio, ``-`` read from stdin (one path a line)."""
+def expand_inputs(inputs: list[Path], stdin: TextIO | None = None, skipped: list[Path] | None = None) -> list[Path]:
+    """Files as given, folders searched recursively for audio, ``-`` read from stdin (one path a line).
+
+    Existing files that are not audio by their suffix (a shell glob's ``.csv``, ``.mid``
+    siblings) are left out and appended to ``skipped``; missing files are kept, to be reported per
+    file, so that the batch goes on.
+    """
     paths: list[Path] = []
+    left_out: list[Path] = []
+
+    def add(path: Path) -> None:
+        if path.suffix.lower() not in AUDIO_SUFFIXES and path.is_file():
+            left_out.append(path)
+        else:
+            paths.append(path)
+
     for item in inputs:
         if str(item) == "-":
             if stdin is None:
                 raise NmftransError("'-' given but there is no standard input")
-            paths.extend(Path(line.strip()) for line in stdin if line.strip())
+            for line in stdin:
+                if line.strip():
+                    add(Path(line.strip()))
         elif item.is_dir():
             found = sorted(p for p in item.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
             if not found:
                 raise NmftransError(f"{item}: no audio files in this folder")
             paths.extend(found)
         else:
-            paths.append(item)  # missing files are reported per file, so the batch goes on
+            add(item)
+    if skipped is not None:
+        skipped.extend(left_out)
     if not paths:
+        if left_out:
+            raise NmftransError(f"{left_out[0]}: not an audio file ({', '.join(AUDIO_SUFFIXES[:4])}, ...)"
+                                + (f"; nor are the {len(left_out) - 1} other inputs" if len(left_out) > 1 else ""))
         raise NmftransError("no input files")
     return paths
 

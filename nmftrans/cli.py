@@ -288,7 +288,10 @@ def transcribe(
     if not inputs:
         _fail("give audio INPUTS (files, folders or -) or --activations FILE", 2)
     try:
-        paths = run.expand_inputs(inputs, stdin=sys.stdin)
+        not_audio: list = []
+        paths = run.expand_inputs(inputs, stdin=sys.stdin, skipped=not_audio)
+        for path in not_audio:
+            log.info(f"{path}: not audio, skipped")
         jobs = run.plan_outputs(paths, output, options)
         if scheduler is not None:
             jobs, options = run.for_cluster(jobs, options)

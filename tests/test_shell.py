@@ -172,3 +172,26 @@ def test_stdout_with_several_inputs_is_one_document(kit):
     doc = json.loads(as_json.stdout)
     assert [d["file"] for d in doc] == files
     assert [n["pitch"] for n in doc[1]["notes"]] == [int(r.split(",")[2]) for r in alone[files[1]]]
+
+
+# -- 4. a shell glob --------------------------------------------------------------------------
+
+def test_shell_glob_skips_non_audio_with_a_note(kit, tmp_path):
+    """`transcribe real/* -o out/` with x.flac beside x.csv and x.mid: the audio is transcribed."""
+    folder = tmp_path / "real"
+    folder.mkdir()
+    (folder / "p0.wav").write_bytes((kit / "p0.wav").read_bytes())
+    (folder / "p0.csv").write_text("onset,offset,pitch\n0.2,0.6,60\n")
+    (folder / "p0.mid").write_bytes(b"MThd")
+    (folder / "manifest.txt").write_text("x\n")
+    glob = sorted(folder.iterdir())  # what the shell expands real/* to
+    result = runner.invoke(app, ["transcribe", *map(str, glob), "-W", str(kit / "W.npz"), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p0.mid"]
+    notes = [line for line in result.stderr.splitlines() if "not audio, skipped" in line]
+    assert sorted(Path(line.split(":")[0]).name for line in notes) == ["manifest.txt", "p0.csv", "p0.mid"]
+    piped = runner.invoke(app, ["transcribe", "-", "-W", str(kit / "W.npz"), "-o", str(tmp_path / "out2")],
+                          input="".join(f"{p}\n" for p in glob))  # find dir | nmftrans transcribe -
+    assert piped.exit_code == 0 and sorted(p.name for p in (tmp_path / "out2").iterdir()) == ["p0.mid"]
+    only = runner.invoke(app, ["transcribe", str(folder / "p0.csv"), "-o", "-"])
+    assert only.exit_code == 1 and only.stderr.startswith("error: ") and "not an audio file" in only.stderr
