@@ -293,6 +293,7 @@ def transcribe(
         for path in not_audio:
             log.info(f"{path}: not audio, skipped")
         jobs = run.plan_outputs(paths, output, options)
+        run.check_outputs(jobs, options)
         if scheduler is not None:
             jobs, options = run.for_cluster(jobs, options)
     except NmftransError as exc:

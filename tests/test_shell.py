@@ -195,3 +195,27 @@ def test_shell_glob_skips_non_audio_with_a_note(kit, tmp_path):
     assert piped.exit_code == 0 and sorted(p.name for p in (tmp_path / "out2").iterdir()) == ["p0.mid"]
     only = runner.invoke(app, ["transcribe", str(folder / "p0.csv"), "-o", "-"])
     assert only.exit_code == 1 and only.stderr.startswith("error: ") and "not an audio file" in only.stderr
+
+
+# -- 5. cheap checks first --------------------------------------------------------------------
+
+def test_bad_outputs_and_missing_extras_are_found_before_any_work(kit, tmp_path, monkeypatch):
+    import nmftrans.transcribe as transcribe_module
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("transcribed before the check")
+
+    monkeypatch.setattr(transcribe_module, "transcribe_file", no_work)
+    audio, W = str(kit / "p0.wav"), str(kit / "W.npz")
+    missing = runner.invoke(app, ["transcribe", audio, "-W", W, "-o", str(tmp_path / "nofolder" / "x.mid")])
+    assert missing.exit_code == 1 and missing.stderr.startswith("error: ") and "does not exist" in missing.stderr
+    (tmp_path / "x.png").mkdir()  # the plot's path is taken by a folder
+    blocked = runner.invoke(app, ["transcribe", audio, "-W", W, "-o", str(tmp_path / "x.mid"), "--plot"])
+    assert blocked.exit_code == 1 and "x.png: is a folder" in blocked.stderr, blocked.output
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # matplotlib not installed
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    no_plot = runner.invoke(app, ["transcribe", audio, "-W", W, "-o", str(tmp_path / "y.mid"), "--plot"])
+    assert no_plot.exit_code == 2 and "matplotlib" in no_plot.stderr, no_plot.output
+    assert not (tmp_path / "y.mid").exists()
+    learn_out = runner.invoke(app, ["learn", "--harmonic", "-o", str(tmp_path / "nofolder" / "W.npz")])
+    assert learn_out.exit_code == 1 and "does not exist" in learn_out.stderr
