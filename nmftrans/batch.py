@@ -152,16 +152,18 @@ def check_options(options: TranscribeOptions) -> None:
         raise NmftransError(f"--eq-octaves must be between 0 (no response gain) and 100, got {options.eq_octaves}")
     if options.plot_range is not None and not options.plot:
         raise NmftransError("--plot-range restricts the --plot picture; give --plot too")
-    if options.plot:
-        from nmftrans.plot import require_matplotlib
-
-        require_matplotlib()  # before any file is transcribed, not after its MIDI is written
 
 
 def check_outputs(jobs: list[Job], options: TranscribeOptions) -> None:
     """Every output of every job can be written (its folder exists and is writable, it is not a
-    folder): checked before any work, so that a bad path is not found after a long transcription."""
+    folder) and matplotlib is there for ``plot``: checked before any work, so that neither is
+    found after a long transcription."""
     from nmftrans.fileio import check_output
+
+    if options.plot:
+        from nmftrans.plot import require_matplotlib
+
+        require_matplotlib()
 
     for job in jobs:
         if job.midi is not None:

@@ -116,6 +116,11 @@ def _root(
     """Automatic music transcription with nonnegative matrix factorization."""
 
 
+def _changed(**given) -> list[str]:
+    """``--option`` names of the ``name=(value, default)`` pairs whose value is not the default."""
+    return ["--" + name.replace("_", "-") for name, (value, default) in given.items() if value != default]
+
+
 def _pitch_range(lowest: Optional[str], highest: Optional[str], default: tuple[int, int] | None):
     from nmftrans.pitches import parse_pitch
 
@@ -165,16 +170,29 @@ def learn(
 
         if not harmonic and not sources:
             _fail("give SOURCE folders or files, or --harmonic", 2)
+        if harmonic and sources:
+            _fail("--harmonic builds templates from no data: give SOURCES or --harmonic, not both", 2)
+        unused = _changed(iterations=(iterations, 50), split=(split, None), guitarset_audio=(guitarset_audio, "mic"),
+                          max_files=(max_files, None), no_sustain=(sustain, True), jobs=(n_jobs, 1),
+                          scheduler=(scheduler, None))
+        if harmonic and unused:
+            _fail(f"{', '.join(unused)}: not used by --harmonic (no data is read)", 2)
+        try:
+            use_case.check_learn_settings(beta=beta, iterations=iterations, split=split,
+                                          guitarset_audio=guitarset_audio, max_files=max_files)
+            pitch_range = _pitch_range(lowest, highest, (21, 108) if harmonic else None)
+        except NmftransError as exc:
+            _fail(str(exc), 2)
         from nmftrans.fileio import check_output
 
         check_output(output, overwrite=overwrite)  # before any work
         if harmonic:
-            rng = _pitch_range(lowest, highest, (21, 108))
+            rng = pitch_range
             dictionary = use_case.learn_harmonic(rng, beta=beta)
             report = use_case.LearnReport(filled=list(range(rng[0], rng[1] + 1)))
         else:
             dictionary, report = use_case.learn_from_sources(
-                sources, beta=beta, pitch_range=_pitch_range(lowest, highest, None), iterations=iterations,
+                sources, beta=beta, pitch_range=pitch_range, iterations=iterations,
                 split=split, guitarset_audio=guitarset_audio, max_files=max_files, sustain=sustain, log=log,
                 jobs=n_jobs, scheduler=scheduler)
         save_dictionary(dictionary, output, overwrite=True)
@@ -277,7 +295,14 @@ def transcribe(
             _fail("give either audio INPUTS or --activations, not both", 2)
         if save_activations:
             _fail("--save-activations with --activations: the activations are already saved", 2)
+        unsolved = _changed(iterations=(iterations, None), floor_octaves=(floor_octaves, None),
+                            eq_octaves=(eq_octaves, None), jobs=(n_jobs, 1), scheduler=(scheduler, None))
+        if unsolved:
+            _fail(f"{', '.join(unsolved)}: nothing is solved with --activations (only the note tracking runs)", 2)
+        if dictionary is not None and not sonify:
+            _fail("-W with --activations is only used by --sonify (the activations are already solved)", 2)
         try:
+            run.check_outputs([], options)  # matplotlib for --plot, before anything is written
             result = run.run_reextraction(activations, output, options)
         except NmftransError as exc:
             _fail(str(exc))
@@ -457,6 +482,15 @@ def evaluate(
     elif len(paths) == 1:
         if dictionary is None:
             _fail("give EST REF (note files or folders), or DATASET -W DICTIONARY", 2)
+        try:
+            from nmftrans.batch import TranscribeOptions, check_options
+            from nmftrans.datasets import check_dataset_options
+
+            check_dataset_options(split=split, guitarset_audio=guitarset_audio or "mic", max_files=max_files)
+            check_options(TranscribeOptions(onset_threshold=onset_threshold, frame_threshold=frame_threshold,
+                                            min_note_ms=min_note_ms))
+        except NmftransError as exc:
+            _fail(str(exc), 2)
     else:
         _fail(f"expected EST REF or DATASET -W DICTIONARY, got {len(paths)} paths", 2)
     time_range = None

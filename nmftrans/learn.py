@@ -100,9 +100,22 @@ def _fill_and_sort(columns: dict[tuple[int, int], np.ndarray], pitch_range: tupl
     return W, np.array([k[0] for k in keys], dtype=np.int16), np.array([k[1] for k in keys], dtype=np.int8), filled
 
 
+def check_learn_settings(*, beta: float = 1.0, iterations: int = 50, split: str | None = None,
+                         guitarset_audio: str = "mic", max_files: int | None = None) -> None:
+    """Reject impossible learning settings before any file is read (the CLI: a usage error, exit 2)."""
+    from nmftrans.datasets import check_dataset_options
+
+    if not 0 <= beta <= 2:
+        raise NmftransError(f"--beta must be between 0 and 2 (got {beta})")
+    if iterations < 1:
+        raise NmftransError(f"--iterations must be at least 1 (got {iterations})")
+    check_dataset_options(split=split, guitarset_audio=guitarset_audio, max_files=max_files)
+
+
 def learn_harmonic(pitch_range: tuple[int, int], settings: FeatureSettings = FeatureSettings(),
                    *, beta: float = 1.0) -> Dictionary:
     """Harmonic comb templates for every pitch in ``pitch_range`` (inclusive MIDI numbers)."""
+    check_learn_settings(beta=beta)
     lo, hi = pitch_range
     if not 0 <= lo <= hi <= 127:
         raise NmftransError(f"invalid pitch range {lo}-{hi}")
@@ -460,8 +473,8 @@ def learn_from_sources(sources: Sequence[Path], settings: FeatureSettings = Feat
     for s in sources:
         if not Path(s).exists():
             raise NmftransError(f"{s}: no such file or folder")
-    if beta < 0 or beta > 2:
-        raise NmftransError(f"--beta must be between 0 and 2 (got {beta})")
+    check_learn_settings(beta=beta, iterations=iterations, split=split, guitarset_audio=guitarset_audio,
+                         max_files=max_files)
     if datasets.looks_isolated(sources):
         found = datasets.discover_isolated(sources)
         items = [IsolatedNote(Path(a), int(p), float(on or 0.0), off) for a, p, _vel, on, off in found.items]

@@ -215,7 +215,51 @@ def test_bad_outputs_and_missing_extras_are_found_before_any_work(kit, tmp_path,
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # matplotlib not installed
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     no_plot = runner.invoke(app, ["transcribe", audio, "-W", W, "-o", str(tmp_path / "y.mid"), "--plot"])
-    assert no_plot.exit_code == 2 and "matplotlib" in no_plot.stderr, no_plot.output
+    assert no_plot.exit_code == 1 and "matplotlib" in no_plot.stderr, no_plot.output
     assert not (tmp_path / "y.mid").exists()
     learn_out = runner.invoke(app, ["learn", "--harmonic", "-o", str(tmp_path / "nofolder" / "W.npz")])
     assert learn_out.exit_code == 1 and "does not exist" in learn_out.stderr
+
+
+# -- 6. every option acts or is refused (exit 2) --------------------------------------------------
+
+@pytest.mark.parametrize("args, fragment", [
+    (["learn", "--harmonic", "SRC", "-o", "W.npz"], "not both"),
+    (["learn", "--harmonic", "-j", "2", "-o", "W.npz"], "--jobs: not used by --harmonic"),
+    (["learn", "--harmonic", "--iterations", "9", "-o", "W.npz"], "--iterations: not used by --harmonic"),
+    (["learn", "--harmonic", "--lowest", "C5", "--highest", "C4", "-o", "W.npz"], "above --highest"),
+    (["learn", "--harmonic", "--lowest", "X9", "-o", "W.npz"], "not a pitch"),
+    (["learn", "--harmonic", "--beta", "3", "-o", "W.npz"], "--beta"),
+    (["learn", "SRC", "--split", "foo", "-o", "W.npz"], "--split"),
+    (["learn", "SRC", "--max-files", "0", "-o", "W.npz"], "--max-files"),
+    (["transcribe", "--activations", "A.npz", "--iterations", "5"], "--iterations: nothing is solved"),
+    (["transcribe", "--activations", "A.npz", "--floor-octaves", "1"], "--floor-octaves: nothing is solved"),
+    (["transcribe", "--activations", "A.npz", "-W", "piano"], "only used by --sonify"),
+    (["evaluate", "SRC", "-W", "piano", "--onset-threshold", "-1"], "--onset-threshold"),
+    (["evaluate", "SRC", "-W", "piano", "--guitarset-audio", "x"], "--guitarset-audio"),
+    (["evaluate", "SRC", "-W", "piano", "--max-files", "0"], "--max-files"),
+])
+def test_ignored_or_impossible_options_are_usage_errors(tmp_path, args, fragment):
+    (tmp_path / "SRC").mkdir()
+    args = [str(tmp_path / a) if a in ("SRC", "W.npz", "A.npz") else a for a in args]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("error: ") and fragment in errors[0], result.stderr
+    assert not (tmp_path / "W.npz").exists()
+
+
+def test_one_rule_for_existing_outputs(kit, tmp_path):
+    """Never replaced without --overwrite: a single output stops before work (exit 1), a batch
+    skips the file and says so; with --overwrite both replace it."""
+    plot = tmp_path / "t.png"
+    plot.write_bytes(b"mine")
+    shown = runner.invoke(app, ["show", "piano", "--plot", str(plot)])
+    assert shown.exit_code == 1 and "exists" in shown.stderr and plot.read_bytes() == b"mine"
+    (tmp_path / "W.npz").write_bytes(b"mine")
+    learned = runner.invoke(app, ["learn", "--harmonic", "-o", str(tmp_path / "W.npz")])
+    assert learned.exit_code == 1 and "exists" in learned.stderr
+    (tmp_path / "p0.mid").write_bytes(b"mine")
+    skipped = runner.invoke(app, ["transcribe", str(kit / "p0.wav"), "-W", str(kit / "W.npz"), "-o", str(tmp_path)])
+    assert skipped.exit_code == 0 and "exists, skipped" in skipped.stderr
+    assert (tmp_path / "p0.mid").read_bytes() == b"mine"
