@@ -24,7 +24,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,  # plain help: wraps at 80 columns, keeps [default: ...], no <bool> on flags
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 80},
 )
 
 
@@ -139,8 +140,8 @@ def learn(
     sources: List[Path] = typer.Argument(None, help="Folders or files: isolated notes or labelled audio.", show_default=False),
     output: Path = typer.Option(..., "-o", "--output", help="Dictionary file to write (.npz)."),
     harmonic: bool = typer.Option(False, "--harmonic", help="No data: pitch-informed harmonic templates."),
-    lowest: Optional[str] = typer.Option(None, help="Lowest pitch of the dictionary (MIDI number or name, e.g. A0)."),
-    highest: Optional[str] = typer.Option(None, help="Highest pitch of the dictionary (e.g. C8)."),
+    lowest: Optional[str] = typer.Option(None, help="Lowest pitch of the dictionary (MIDI number or name, e.g. A0).", show_default="A0 with --harmonic, else the data's lowest"),
+    highest: Optional[str] = typer.Option(None, help="Highest pitch of the dictionary (e.g. C8).", show_default="C8 with --harmonic, else the data's highest"),
     beta: float = typer.Option(1.0, help="β of the divergence: 2 Euclidean, 1 Kullback-Leibler, 0 Itakura-Saito."),
     iterations: int = typer.Option(50, help="MU iterations (labelled audio: epochs over the files)."),
     split: Optional[str] = typer.Option(None, help="MAESTRO split to use: train, validation or test."),
@@ -156,11 +157,14 @@ def learn(
 
     \b
     Examples:
-      nmftrans learn my-piano-notes/ -o piano.npz        one note per file (pitch from notes.csv,
-                                                         an annotation, or names like M60)
-      nmftrans learn guitarset/ -o guitar.npz            labelled audio: W from D(X | W·Y), Y = piano roll
+      nmftrans learn my-piano-notes/ -o piano.npz
+          one note per file (pitch: notes.csv, an annotation, or names like M60)
+      nmftrans learn guitarset/ -o guitar.npz
+          labelled audio: W from D(X | W·Y), Y = piano roll
       nmftrans learn --harmonic --lowest A0 --highest C8 -o harmonic.npz
-      nmftrans learn maestro/ -o maestro.npz -j 4        4 worker processes (or --scheduler tcp://host:8786)
+          no data: harmonic combs
+      nmftrans learn maestro/ -o maestro.npz -j 4
+          4 worker processes (or --scheduler tcp://host:8786)
     """
     log = Log(quiet)
     try:
@@ -213,8 +217,8 @@ def learn(
 @app.command()
 def transcribe(
     inputs: List[Path] = typer.Argument(None, help="Audio files or folders ('-' reads paths from stdin).", show_default=False),
-    dictionary: Optional[str] = typer.Option(None, "-W", "--dictionary", help="piano, guitar or a .npz path [default: piano]."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file (one input), folder (many inputs), or - for a note list on stdout. Default: <name>.mid in the current folder."),
+    dictionary: Optional[str] = typer.Option(None, "-W", "--dictionary", help="piano, guitar or a .npz path.", show_default="piano"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file (one input), folder (many inputs), or - for a note list on stdout.", show_default="<name>.mid in the current folder"),
     csv: bool = typer.Option(False, "--csv", help="Also write the note list as <name>.csv."),
     json_: bool = typer.Option(False, "--json", help="Also write the note list as <name>.json (with -o -: JSON on stdout)."),
     save_activations: bool = typer.Option(False, "--save-activations", help="Also write the activations as <name>.activations.npz (re-track them later with --activations)."),
@@ -223,17 +227,17 @@ def transcribe(
     sonify: bool = typer.Option(False, "--sonify", help="Also render the notes with the dictionary's templates as <name>.sonify.wav."),
     activations: Optional[Path] = typer.Option(None, "--activations", help="Re-extract notes from a saved <name>.activations.npz instead of audio: no solving.", show_default=False),
     tempo: float = typer.Option(120.0, help="MIDI tempo in BPM (note times stay in seconds)."),
-    program: int = typer.Option(-1, help="MIDI program (0 piano, 24 nylon guitar); default: from the dictionary."),
-    onset_threshold: Optional[float] = typer.Option(None, help="Onset sensitivity: lower finds more notes."),
-    frame_threshold: Optional[float] = typer.Option(None, help="How long notes last: lower gives longer notes."),
-    min_note_ms: Optional[float] = typer.Option(None, help="Drop notes shorter than this (ms)."),
-    lowest: Optional[str] = typer.Option(None, help="Lowest pitch to transcribe (e.g. E2 or 40)."),
-    highest: Optional[str] = typer.Option(None, help="Highest pitch to transcribe (e.g. C8)."),
-    iterations: Optional[int] = typer.Option(None, help="MU iterations of the solver."),
+    program: int = typer.Option(-1, help="MIDI program (0 piano, 24 nylon guitar).", show_default="from the dictionary"),
+    onset_threshold: Optional[float] = typer.Option(None, help="Onset sensitivity: lower finds more notes.", show_default="0.3"),
+    frame_threshold: Optional[float] = typer.Option(None, help="How long notes last: lower gives longer notes.", show_default="0.05"),
+    min_note_ms: Optional[float] = typer.Option(None, help="Drop notes shorter than this (ms).", show_default="0"),
+    lowest: Optional[str] = typer.Option(None, help="Lowest pitch to transcribe (e.g. E2 or 40).", show_default="the dictionary's lowest"),
+    highest: Optional[str] = typer.Option(None, help="Highest pitch to transcribe (e.g. C8).", show_default="the dictionary's highest"),
+    iterations: Optional[int] = typer.Option(None, help="MU iterations of the solver.", show_default="12"),
     floor_octaves: Optional[float] = typer.Option(
-        None, help="Octaves between the broadband floor templates that take noise and knocks (default 2; 0: none)."),
+        None, help="Octaves between the broadband floor templates that take noise and knocks (0: none).", show_default="2"),
     eq_octaves: Optional[float] = typer.Option(
-        None, help="Smoothing (octaves) of the gain that fits the templates to the recording's colour (default 0.5; 0: none)."),
+        None, help="Smoothing (octaves) of the gain that fits the templates to the recording's colour (0: none).", show_default="0.5"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (otherwise they are skipped)."),
     n_jobs: int = typer.Option(1, "--jobs", "-j", help="Transcribe this many files at once (worker processes); output is the same for any N."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://host:8786): fan the files out to a cluster."),
@@ -253,7 +257,7 @@ def transcribe(
       nmftrans transcribe song.wav -o song.mid --save-activations --plot --sonify
       nmftrans transcribe song.wav -o song.mid --plot --plot-range 10:25
     Re-track saved activations with other settings, without solving:
-      nmftrans transcribe --activations song.activations.npz --onset-threshold 0.3
+      nmftrans transcribe --activations song.activations.npz --onset-threshold 0.2
 
     \b
     Exit codes: 0 all files transcribed, 1 some file failed (the others are
@@ -439,11 +443,11 @@ def evaluate(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write per-file scores and the mean as JSON (- for stdout, instead of the table)."),
     csv_out: Optional[Path] = typer.Option(None, "--csv", help="Write per-file scores and the mean as CSV (- for stdout, instead of the table)."),
     split: Optional[str] = typer.Option(None, help="DATASET: MAESTRO split (train, validation, test)."),
-    guitarset_audio: Optional[str] = typer.Option(None, help="DATASET: GuitarSet audio, mic or mix (default mic)."),
+    guitarset_audio: Optional[str] = typer.Option(None, help="DATASET: GuitarSet audio, mic or mix.", show_default="mic"),
     max_files: Optional[int] = typer.Option(None, help="DATASET: evaluate at most this many files."),
-    onset_threshold: Optional[float] = typer.Option(None, help="DATASET: onset sensitivity, as in transcribe."),
-    frame_threshold: Optional[float] = typer.Option(None, help="DATASET: note length threshold, as in transcribe."),
-    min_note_ms: Optional[float] = typer.Option(None, help="DATASET: drop notes shorter than this (ms)."),
+    onset_threshold: Optional[float] = typer.Option(None, help="DATASET: onset sensitivity, as in transcribe.", show_default="0.3"),
+    frame_threshold: Optional[float] = typer.Option(None, help="DATASET: note length threshold, as in transcribe.", show_default="0.05"),
+    min_note_ms: Optional[float] = typer.Option(None, help="DATASET: drop notes shorter than this (ms).", show_default="0"),
     sustain: bool = typer.Option(True, "--sustain/--no-sustain", help="Extend MIDI notes by the sustain pedal."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Draw hits, false alarms and misses on a piano roll: an image file (two files) or a folder, one <name>.png per file (needs matplotlib).", show_default=False),
     plot_range: Optional[str] = typer.Option(None, "--plot-range", metavar="START:END", help="With --plot: draw only these seconds (10:25, :30, 12:).", show_default=False),
@@ -460,13 +464,14 @@ def evaluate(
     \b
     Examples:
       nmftrans evaluate song.mid song_ref.csv          one estimate, one reference
-      nmftrans evaluate midi/ dataset/                 folders: paired by file name (stem)
-      nmftrans evaluate maps/ -W piano --json r.json   transcribe a dataset and score it
+      nmftrans evaluate midi/ dataset/                 folders, paired by stem
+      nmftrans evaluate maps/ -W piano --json r.json   transcribe a dataset, score
       nmftrans evaluate maps/ -W piano -j 4            ... on 4 worker processes
     \b
     Piano rolls of hits (green), false alarms (red) and misses (blue):
       nmftrans evaluate song.mid song_ref.csv --plot song.png --plot-range 10:25
-      nmftrans evaluate maps/ -W piano --plot rolls/   one <name>.png per file, over its activations
+      nmftrans evaluate maps/ -W piano --plot rolls/
+          one <name>.png per file, over its activations
     """
     log = Log(quiet)
     dataset_only = {"--split": split, "--guitarset-audio": guitarset_audio, "--max-files": max_files,

@@ -263,3 +263,57 @@ def test_one_rule_for_existing_outputs(kit, tmp_path):
     skipped = runner.invoke(app, ["transcribe", str(kit / "p0.wav"), "-W", str(kit / "W.npz"), "-o", str(tmp_path)])
     assert skipped.exit_code == 0 and "exists, skipped" in skipped.stderr
     assert (tmp_path / "p0.mid").read_bytes() == b"mine"
+
+
+# -- 7. help and the Python API -----------------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["", "learn", "transcribe", "evaluate", "show"])
+def test_help_fits_80_columns_without_bool_metavars(command):
+    result = runner.invoke(app, [c for c in (command, "--help") if c], env={"COLUMNS": "200"})  # a wide terminal
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, max(lines, key=len)
+    assert "<bool>" not in result.stdout
+
+
+def _default_of(help_text: str, option: str) -> str:
+    """The ``[default: X]`` of ``option`` in plain click help (it may wrap onto later lines)."""
+    import re
+
+    flat = " ".join(help_text.split("Options:")[1].split())
+    entry = re.search(re.escape(option) + r" .*?(?= --?[a-z]|$)", flat).group(0)
+    return re.search(r"\[default: ([^\]]+)\]", entry).group(1).strip("()")
+
+
+def test_help_shows_the_true_defaults():
+    from nmftrans.notes import NoteParams
+    from nmftrans.transcribe import SolverParams
+
+    text = runner.invoke(app, ["transcribe", "--help"]).stdout
+    notes, solver = NoteParams(), SolverParams()
+    assert float(_default_of(text, "--onset-threshold")) == notes.onset_threshold
+    assert float(_default_of(text, "--frame-threshold")) == notes.frame_threshold
+    assert float(_default_of(text, "--min-note-ms")) == notes.min_note_s * 1000
+    assert int(_default_of(text, "--iterations")) == solver.n_iter
+    assert float(_default_of(text, "--floor-octaves")) == solver.floor_octaves
+    assert float(_default_of(text, "--eq-octaves")) == solver.eq_octaves
+    assert _default_of(text, "--dictionary") == "piano"
+    assert _default_of(text, "--program") == "from the dictionary"
+    # the re-tracking example uses another threshold than the default (else it changes nothing)
+    example = text.split("--activations song.activations.npz --onset-threshold ")[1].split()[0]
+    assert float(example) != notes.onset_threshold
+
+
+def test_readme_python_api_block_runs():
+    import contextlib
+    import io
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"## Python API.*?```python\n(.*?)```", readme, re.S).group(1)
+    scope: dict = {}
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        exec(compile(block, "README.md", "exec"), scope)
+    assert scope["notes"].shape == (1, 4) and scope["notes"][0, 2] == 60  # the C4 the block renders
+    assert 0.45 <= scope["notes"][0, 0] <= 0.55  # it starts at 0.5 s
+    assert printed.getvalue().strip() == "[60.]"
