@@ -57,7 +57,7 @@ __all__ = [
 
 #: Estimate suffixes, in order of preference when several files share a stem (MIDI is what
 #: ``transcribe`` writes first; its CSV/JSON hold the same notes).
-ESTIMATE_SUFFIXES = (".mid", ".midi", ".csv", ".json")
+ESTIMATE_SUFFIXES = (".mid", ".midi", ".csv", ".json", ".txt")  # .txt: MIREX "onset offset F0(Hz)"
 
 #: Reference suffixes found in folders, in order of preference (as in dataset discovery).
 REFERENCE_SUFFIXES = (".csv", ".mid", ".midi", ".jams", ".notes", ".txt")
@@ -205,7 +205,7 @@ def _midi_without_notes(path: Path) -> bool:
 
 
 def read_estimate(path: str | Path, *, sustain: bool = True) -> tuple[np.ndarray, list[str]]:
-    """Read estimated notes: ``.mid``/``.midi``, ``.csv`` or ``.json``.
+    """Read estimated notes: ``.mid``/``.midi``, ``.csv``, ``.json`` or MIREX ``.txt``.
 
     Unlike a reference, an estimate may be empty (a MIDI file without notes, a CSV with only its
     header): it then scores 0.
@@ -224,6 +224,8 @@ def read_estimate(path: str | Path, *, sustain: bool = True) -> tuple[np.ndarray
         raise NmftransError(f"{path}: no such file")
     if suffix == ".json":
         return read_note_json(path)
+    if suffix == ".txt" and not path.read_text(errors="replace").strip():
+        return empty_notes(), []  # a MIREX file of a piece with no notes
     try:
         return read_annotation(path, sustain=sustain)
     except NmftransError:
@@ -289,6 +291,20 @@ def _describe(by_stem: dict[str, list[Path]], limit: int = 3) -> str:
     return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
 
 
+#: Suffixes other tools add to the input's stem: ``song_basic_pitch.mid`` is scored against ``song.*``.
+TOOL_STEM_SUFFIXES = ("_basic_pitch",)
+
+
+def _reference_stem(stem: str, ref_files: dict) -> str | None:
+    """The reference stem an estimate stem pairs with: itself, or without a tool's suffix."""
+    if stem in ref_files:
+        return stem
+    for suffix in TOOL_STEM_SUFFIXES:
+        if stem.endswith(suffix) and stem[: -len(suffix)] in ref_files:
+            return stem[: -len(suffix)]
+    return None
+
+
 def match_pairs(estimates: str | Path, references: str | Path) -> Matching:
     """Pair estimated note files with references by file stem (exact match).
 
@@ -333,15 +349,19 @@ def match_pairs(estimates: str | Path, references: str | Path) -> Matching:
         if isinstance(e, str):
             result.unmatched.append((est_files[stem][0], f"several estimates named {stem} ({e})"))
             continue
-        if stem not in ref_files:
+        key = _reference_stem(stem, ref_files)
+        if key is None:
             result.unmatched.append((e, f"no reference named {stem}.* in {ref}"))
             continue
-        r = _pick(ref_files[stem], ref_root, e, est_root)
+        if key in used:
+            result.unmatched.append((e, f"reference {key} is already paired with another estimate"))
+            continue
+        r = _pick(ref_files[key], ref_root, e, est_root)
         if isinstance(r, str):
             result.unmatched.append((e, f"several references named {stem} ({r})"))
             continue
-        used.add(stem)
-        result.pairs.append((stem, e, r))
+        used.add(key)
+        result.pairs.append((key, e, r))
     result.unused_references = [files[0] for stem, files in sorted(ref_files.items()) if stem not in used]
     if not result.pairs:
         raise NmftransError(

@@ -317,3 +317,30 @@ def test_readme_python_api_block_runs():
     assert scope["notes"].shape == (1, 4) and scope["notes"][0, 2] == 60  # the C4 the block renders
     assert 0.45 <= scope["notes"][0, 0] <= 0.55  # it starts at 0.5 s
     assert printed.getvalue().strip() == "[60.]"
+
+
+# -- 8. interop -------------------------------------------------------------------------------
+
+def test_evaluate_reads_basic_pitch_csv_and_mirex_txt_and_pairs_basic_pitch_names(tmp_path):
+    import csv
+    import io
+
+    refs, ests = tmp_path / "refs", tmp_path / "ests"
+    refs.mkdir()
+    ests.mkdir()
+    # reference: C4 at 0.1-0.5, E4 at 0.6-1.0, G4 at 1.1-1.5 (note names in notes.csv style)
+    (refs / "song.csv").write_text("onset,offset,pitch\n0.1,0.5,C4\n0.6,1.0,E4\n1.1,1.5,G4\n")
+    # Basic Pitch note events: two of three right (C4, E4), G4 transcribed as G#4, pitch bends after
+    (ests / "song_basic_pitch.csv").write_text(
+        "start_time_s,end_time_s,pitch_midi,velocity,pitch_bend\n"
+        "0.105,0.49,60,80,0,1,2\n0.61,1.0,64,90,0\n1.1,1.5,68,70,0,0\n")
+    result = runner.invoke(app, ["evaluate", str(ests), str(refs), "--csv", "-"])
+    assert result.exit_code == 0, result.output
+    row = next(csv.DictReader(io.StringIO(result.stdout)))
+    assert row["file"] == "song" and int(row["n_ref"]) == 3 and int(row["n_est"]) == 3
+    assert abs(float(row["onset_f"]) - 2 / 3) < 1e-6  # 2 hits of 3 estimates and 3 references
+    # MIREX: onset offset F0(Hz); 261.63 Hz = C4, 329.63 = E4, 392.00 = G4: all three hit
+    (tmp_path / "mirex.txt").write_text("0.1\t0.5\t261.63\n0.6\t1.0\t329.63\n1.1\t1.5\t392.00\n")
+    mirex = runner.invoke(app, ["evaluate", str(tmp_path / "mirex.txt"), str(refs / "song.csv"), "--csv", "-"])
+    assert mirex.exit_code == 0, mirex.output
+    assert float(next(csv.DictReader(io.StringIO(mirex.stdout)))["onset_f"]) == 1.0
