@@ -6,6 +6,8 @@ Audio is returned as mono float32 at the requested sample rate. Problems a user 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import warnings
 from pathlib import Path
 
@@ -16,12 +18,40 @@ from nmftrans.errors import NmftransError
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".aifc", ".m4a", ".opus")
 
 
+@contextlib.contextmanager
+def decoder_quiet(path: str | Path):
+    """Silence what a C decoder prints on stderr itself (libmpg123 prints ``Note:``/``error:``
+    lines about resyncing MP3 frames while it decodes them fine); decoding errors still come
+    back as exceptions. Only for MP3; the file descriptor is restored afterwards."""
+    if Path(path).suffix.lower() != ".mp3":
+        yield
+        return
+    import sys
+
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        yield
+        return
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _read_native(path: Path) -> tuple[np.ndarray, int]:
     """Read with soundfile, falling back to librosa/audioread for formats it lacks."""
     import soundfile as sf
 
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        with decoder_quiet(path):
+            data, sr = sf.read(str(path), dtype="float32", always_2d=True)
         return data, int(sr)
     except sf.LibsndfileError as exc:
         first_error = exc
@@ -105,7 +135,8 @@ def audio_duration(path: str | Path) -> float:
     import soundfile as sf
 
     try:
-        info = sf.info(str(path))
+        with decoder_quiet(path):
+            info = sf.info(str(path))
         return info.frames / info.samplerate
     except Exception:  # noqa: BLE001 - fall back to decoding
         import librosa
@@ -121,7 +152,8 @@ def expected_samples(path: str | Path, sample_rate: int) -> int:
     import soundfile as sf
 
     try:
-        info = sf.info(str(path))
+        with decoder_quiet(path):
+            info = sf.info(str(path))
     except Exception:  # noqa: BLE001 - unreadable here: the reader reports it
         return 0
     if info.frames <= 0 or info.samplerate <= 0:
@@ -199,7 +231,8 @@ def stream_audio(path: str | Path, sample_rate: int, *, block_s: float = 30.0):
 
     path = _checked(path)
     try:
-        handle = sf.SoundFile(str(path))
+        with decoder_quiet(path):
+            handle = sf.SoundFile(str(path))
     except Exception:  # noqa: BLE001 - not for soundfile: decode it whole with the fallback
         yield load_audio(path, sample_rate)
         return
@@ -212,7 +245,8 @@ def stream_audio(path: str | Path, sample_rate: int, *, block_s: float = 30.0):
         total = 0
         while True:
             try:
-                data = handle.read(block, dtype="float32", always_2d=True)
+                with decoder_quiet(path):
+                    data = handle.read(block, dtype="float32", always_2d=True)
             except Exception as exc:  # noqa: BLE001 - truncated or corrupt data
                 raise NmftransError(f"{path}: cannot read audio ({exc})") from None
             last = len(data) < block

@@ -344,3 +344,21 @@ def test_evaluate_reads_basic_pitch_csv_and_mirex_txt_and_pairs_basic_pitch_name
     mirex = runner.invoke(app, ["evaluate", str(tmp_path / "mirex.txt"), str(refs / "song.csv"), "--csv", "-"])
     assert mirex.exit_code == 0, mirex.output
     assert float(next(csv.DictReader(io.StringIO(mirex.stdout)))["onset_f"]) == 1.0
+
+
+def test_mp3_decoder_noise_is_not_printed(tmp_path):
+    """libmpg123 prints 'Note: ...' and '[...] error: ...' on stderr while it resyncs a damaged
+    MP3 frame it then decodes; the user sees an `error:` line for a file that worked."""
+    y = render(NOTES, tail=0.3)
+    try:
+        sf.write(tmp_path / "clean.mp3", y, SR, format="MP3")
+    except (sf.LibsndfileError, TypeError, ValueError, RuntimeError):
+        pytest.skip("this libsndfile cannot write MP3")
+    data = (tmp_path / "clean.mp3").read_bytes()
+    (tmp_path / "bumpy.mp3").write_bytes(data[: len(data) // 2] + bytes(300) + data[len(data) // 2:])
+    proc = subprocess.run([sys.executable, "-m", "nmftrans", "transcribe", str(tmp_path / "bumpy.mp3"),
+                           "-W", "piano", "-o", "-"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("onset,offset,pitch,velocity") and len(proc.stdout.splitlines()) > 3
+    noise = [line for line in proc.stderr.splitlines() if "error" in line.lower() or line.startswith("Note:")]
+    assert noise == [], proc.stderr
