@@ -61,6 +61,14 @@ class Log:
         return _Progress(total, description, enabled=not self.quiet and sys.stderr.isatty(), log=self)
 
 
+def _say_if_compiling(log: "Log") -> None:
+    """One line on stderr when the first run will compile the kernels (else a silent wait)."""
+    from nmftrans.kernelcache import kernels_cached
+
+    if not kernels_cached():
+        log.info("preparing the solver's kernels (first run only; about 10-20 s)")
+
+
 class _Progress:
     def __init__(self, total: int, description: str, enabled: bool, log: Log | None = None):
         self.enabled = enabled
@@ -190,6 +198,8 @@ def learn(
         from nmftrans.fileio import check_output
 
         check_output(output, overwrite=overwrite)  # before any work
+        if not harmonic:
+            _say_if_compiling(log)
         if harmonic:
             rng = pitch_range
             dictionary = use_case.learn_harmonic(rng, beta=beta)
@@ -327,6 +337,7 @@ def transcribe(
             jobs, options = run.for_cluster(jobs, options)
     except NmftransError as exc:
         _fail(str(exc))
+    _say_if_compiling(log)
     failed = done = 0
 
     def interrupted() -> str:
@@ -551,6 +562,7 @@ def evaluate(
             from nmftrans.dictionary import load_dictionary
 
             plots = plotter(not paths[0].is_file())  # a dataset folder: one image per file
+            _say_if_compiling(log)
             W = load_dictionary(dictionary)
             params = _note_params(TranscribeOptions(onset_threshold=onset_threshold, frame_threshold=frame_threshold,
                                                     min_note_ms=min_note_ms))

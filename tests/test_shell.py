@@ -362,3 +362,27 @@ def test_mp3_decoder_noise_is_not_printed(tmp_path):
     assert proc.stdout.startswith("onset,offset,pitch,velocity") and len(proc.stdout.splitlines()) > 3
     noise = [line for line in proc.stderr.splitlines() if "error" in line.lower() or line.startswith("Note:")]
     assert noise == [], proc.stderr
+
+
+# -- 9. costs that surprise -------------------------------------------------------------------
+
+def test_cold_kernel_cache_is_detected(tmp_path):
+    """A fresh NUMBA_CACHE_DIR has no compiled kernels: kernels_cached() says so (no compiling)."""
+    code = "from nmftrans.kernelcache import kernels_cached; print(kernels_cached())"
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    cold = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert cold.stdout.strip() == "False", cold.stderr
+
+
+def test_first_run_says_it_prepares_the_kernels(kit, monkeypatch):
+    import nmftrans.kernelcache as kernelcache
+
+    args = ["transcribe", str(kit / "p0.wav"), "-W", str(kit / "W.npz"), "-o", "-"]
+    monkeypatch.setattr(kernelcache, "kernels_cached", lambda: False)  # as under a fresh cache (above)
+    cold = runner.invoke(app, args)
+    assert cold.exit_code == 0
+    assert [line for line in cold.stderr.splitlines() if "preparing" in line] == [
+        "preparing the solver's kernels (first run only; about 10-20 s)"]
+    monkeypatch.setattr(kernelcache, "kernels_cached", lambda: True)
+    warm = runner.invoke(app, args)
+    assert warm.exit_code == 0 and "preparing" not in warm.stderr
