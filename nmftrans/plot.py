@@ -247,9 +247,9 @@ def _draw_roll(path, notes, reference, title, time_range, overwrite, activity) -
                      float(ref[:, 1].max()) if ref is not None and len(ref) else 0.0, 1.0 / frame_rate)
     start, end = time_range if time_range is not None else (None, None)
     t0 = float(start) if start is not None else (-0.5 / frame_rate if activity is not None else 0.0)
-    t1 = float(end) if end is not None else end_of_all
-    if t1 <= t0:
-        t1 = t0 + 1.0  # a window after the end of everything: an empty roll, not an error
+    if start is not None and float(start) >= end_of_all:
+        raise NmftransError(f"--plot-range starts at {float(start):g} s, after the end ({end_of_all:.2f} s)")
+    t1 = min(float(end), end_of_all) if end is not None else end_of_all  # a window past the end is clipped
 
     def inside(rows_: np.ndarray) -> np.ndarray:
         return (rows_[:, 1] > t0) & (rows_[:, 0] < t1) if len(rows_) else np.zeros(0, dtype=bool)

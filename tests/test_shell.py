@@ -386,3 +386,25 @@ def test_first_run_says_it_prepares_the_kernels(kit, monkeypatch):
     monkeypatch.setattr(kernelcache, "kernels_cached", lambda: True)
     warm = runner.invoke(app, args)
     assert warm.exit_code == 0 and "preparing" not in warm.stderr
+
+
+def test_eval_accuracy_without_data_says_what_to_pass(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "scripts" / "eval_accuracy.py"
+    (tmp_path / "checkout" / "scripts").mkdir(parents=True)
+    copy = tmp_path / "checkout" / "scripts" / "eval_accuracy.py"  # a checkout with no ../shared/data
+    copy.write_text(script.read_text())
+    env = {k: v for k, v in os.environ.items() if k != "NMFTRANS_DATA"}
+    proc = subprocess.run([sys.executable, str(copy)], cwd=tmp_path / "checkout", capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].endswith("pass --data PATH")
+
+
+def test_plot_range_after_the_end_is_an_error(kit, tmp_path):
+    pytest.importorskip("matplotlib")
+    result = runner.invoke(app, ["transcribe", str(kit / "p0.wav"), "-W", str(kit / "W.npz"),
+                                 "-o", str(tmp_path / "p.mid"), "--plot", "--plot-range", "100:"])
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "--plot-range starts at 100 s, after the end (3.4" in errors[0], result.stderr
+    assert not (tmp_path / "p.png").exists()
