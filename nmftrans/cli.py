@@ -157,6 +157,7 @@ def learn(
     max_files: Optional[int] = typer.Option(None, help="Use at most this many labelled files."),
     sustain: bool = typer.Option(True, "--sustain/--no-sustain", help="Extend MIDI notes by the sustain pedal."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    program: Optional[int] = typer.Option(None, help="General MIDI program transcriptions with this dictionary get (0 piano, 24 nylon guitar, 25 steel guitar).", show_default="0"),
     n_jobs: int = typer.Option(1, "--jobs", "-j", help="Read this many files at once (worker processes); the dictionary is the same for any N."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://host:8786): fan the files out to a cluster."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings on stderr."),
@@ -193,6 +194,8 @@ def learn(
             use_case.check_learn_settings(beta=beta, iterations=iterations, split=split,
                                           guitarset_audio=guitarset_audio, max_files=max_files)
             pitch_range = _pitch_range(lowest, highest, (21, 108) if harmonic else None)
+            if program is not None and not 0 <= program <= 127:
+                raise NmftransError(f"--program must be a General MIDI program 0-127, got {program}")
         except NmftransError as exc:
             _fail(str(exc), 2)
         from nmftrans.fileio import check_output
@@ -209,6 +212,8 @@ def learn(
                 sources, beta=beta, pitch_range=pitch_range, iterations=iterations,
                 split=split, guitarset_audio=guitarset_audio, max_files=max_files, sustain=sustain, log=log,
                 jobs=n_jobs, scheduler=scheduler)
+        if program is not None:
+            dictionary.provenance["program"] = program  # what transcribe writes in its MIDI files
         save_dictionary(dictionary, output, overwrite=True)
     except NmftransError as exc:
         _fail(str(exc))

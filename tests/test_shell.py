@@ -408,3 +408,19 @@ def test_plot_range_after_the_end_is_an_error(kit, tmp_path):
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "--plot-range starts at 100 s, after the end (3.4" in errors[0], result.stderr
     assert not (tmp_path / "p.png").exists()
+
+
+def test_learned_dictionary_carries_its_midi_program(kit, tmp_path):
+    """A guitar dictionary learned by a user wrote MIDI program 0 (piano); `learn --program 25`."""
+    import mido
+
+    W = tmp_path / "guitar.npz"
+    assert runner.invoke(app, ["learn", "--harmonic", "--lowest", "C4", "--highest", "C6", "--program", "25",
+                               "-o", str(W)]).exit_code == 0
+    done = runner.invoke(app, ["transcribe", str(kit / "p0.wav"), "-W", str(W), "-o", str(tmp_path / "p.mid")])
+    assert done.exit_code == 0, done.output
+    programs = {m.program for track in mido.MidiFile(tmp_path / "p.mid").tracks for m in track
+                if m.type == "program_change"}
+    assert programs == {25}
+    bad = runner.invoke(app, ["learn", "--harmonic", "--program", "128", "-o", str(tmp_path / "x.npz")])
+    assert bad.exit_code == 2 and "--program" in bad.stderr
