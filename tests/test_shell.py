@@ -424,3 +424,23 @@ def test_learned_dictionary_carries_its_midi_program(kit, tmp_path):
     assert programs == {25}
     bad = runner.invoke(app, ["learn", "--harmonic", "--program", "128", "-o", str(tmp_path / "x.npz")])
     assert bad.exit_code == 2 and "--program" in bad.stderr
+
+
+def test_sonify_renders_each_pitch_once(monkeypatch):
+    """--sonify on a 20-minute file took 98 s: every note ran its own additive synthesis. Now one
+    tone per pitch is rendered and each note plays its start (same notes, same partials)."""
+    import nmftrans.sonify as sonify
+    from nmftrans.dictionary import load_dictionary
+
+    d = load_dictionary("piano")
+    calls = []
+    real = sonify._pitch_tone
+    monkeypatch.setattr(sonify, "_pitch_tone", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    notes = np.array([[0.5 * k, 0.5 * k + 0.3, 60 + (k % 3) * 4, 100] for k in range(30)])
+    y = sonify.sonify_notes(notes, d)
+    assert sorted(calls) == [60, 64, 68] and y.dtype == np.float32
+    # each note is its pitch: the spectrum of the 10th note (C4 at 4.5 s, 261.6 Hz) peaks there
+    seg = y[int(4.52 * SR):int(4.52 * SR) + 4410] * np.hanning(4410)
+    spectrum = np.abs(np.fft.rfft(seg, 8 * len(seg)))
+    freqs = np.fft.rfftfreq(8 * len(seg), 1 / SR)
+    assert abs(freqs[spectrum.argmax()] - 261.63) < 3
