@@ -444,3 +444,29 @@ def test_sonify_renders_each_pitch_once(monkeypatch):
     spectrum = np.abs(np.fft.rfft(seg, 8 * len(seg)))
     freqs = np.fft.rfftfreq(8 * len(seg), 1 / SR)
     assert abs(freqs[spectrum.argmax()] - 261.63) < 3
+
+
+def test_long_plot_draws_at_most_a_screenful_of_columns(tmp_path, monkeypatch):
+    """--plot of a 20-minute file peaked at 958 MB: the full-resolution image went to matplotlib.
+    Columns are max-pooled to at most 2048 (a short note's peak stays visible)."""
+    pytest.importorskip("matplotlib")
+    from matplotlib.axes import Axes
+
+    from nmftrans.plot import plot_transcription
+
+    shapes = []
+    real = Axes.imshow
+    monkeypatch.setattr(Axes, "imshow", lambda self, X, **k: shapes.append(np.shape(X)) or real(self, X, **k))
+    n = 20 * 60 * 69  # 20 minutes of frames
+    A = np.zeros((12, n), dtype=np.float32)
+    A[3, 50_000] = 1.0  # one frame of one pitch
+    notes = np.array([[50_000 / 69, 50_001 / 69, 63, 100]])
+    plot_transcription(tmp_path / "long.png", A, np.arange(60, 72), 69.0, notes)
+    (rows, columns), = shapes
+    assert columns <= 2048 and columns >= n / 41  # pooled, not cropped
+    step = -(-n // 2048)
+    # independent check of the pooling: the one active frame lands in column 50_000 // step
+    monkeypatch.setattr(Axes, "imshow", lambda self, X, **k: shapes.append(np.asarray(X)) or real(self, X, **k))
+    plot_transcription(tmp_path / "long.png", A, np.arange(60, 72), 69.0, notes)
+    image = shapes[-1]
+    assert np.unravel_index(np.nanargmax(image), image.shape)[1] == 50_000 // step
