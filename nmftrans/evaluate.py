@@ -429,6 +429,20 @@ class DatasetEvaluation:
     layout: str = "empty"
 
 
+def _as_written(notes: np.ndarray) -> np.ndarray:
+    """The notes as ``transcribe`` writes them (a .mid file: times on its tick grid) and ``EST
+    REF`` reads them back, so that both modes give exactly the same scores."""
+    import tempfile
+
+    from nmftrans.midi import write_midi
+
+    with tempfile.TemporaryDirectory(prefix="nmftrans-") as folder:
+        path = Path(folder) / "estimate.mid"
+        write_midi(path, notes)
+        written, _ = read_estimate(path)
+    return written
+
+
 def _transcribe_and_score(pair: tuple[Path, Path], dictionary, solver, note_params, sustain: bool,
                           keep: bool = False) -> tuple[FileScore, np.ndarray | None, object]:
     """Transcribe one annotated audio file and score it (runs on a worker); errors go in the FileScore.
@@ -457,7 +471,7 @@ def _transcribe_and_score(pair: tuple[Path, Path], dictionary, solver, note_para
                                 f"pitch range {pitch_range[0]}-{pitch_range[1]}")
         transcription = transcribe_signal(y, dictionary, solver, note_params)
         item.warnings.extend(f"{audio}: {w}" for w in transcription.warnings)
-        _score(item, ref, transcription.notes)
+        _score(item, ref, _as_written(transcription.notes))
     except NmftransError as exc:
         item.error = str(exc)
         return item, None, None

@@ -470,3 +470,29 @@ def test_long_plot_draws_at_most_a_screenful_of_columns(tmp_path, monkeypatch):
     plot_transcription(tmp_path / "long.png", A, np.arange(60, 72), 69.0, notes)
     image = shapes[-1]
     assert np.unravel_index(np.nanargmax(image), image.shape)[1] == 50_000 // step
+
+
+def test_est_ref_and_dataset_modes_agree_exactly(kit, tmp_path):
+    """The same transcription scored two ways: `transcribe DIR -o est/` + `evaluate est/ DIR`,
+    and `evaluate DIR -W`. Scores were slightly different (unquantised times in DATASET mode)."""
+    import json
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for k in (0, 1, 3):
+        (data / f"p{k}.wav").write_bytes((kit / f"p{k}.wav").read_bytes())
+        rows = "".join(f"{a:.3f},{b:.3f},{int(p) + k}\n" for a, b, p, _ in NOTES[:5])  # the 6th note is missed
+        (data / f"p{k}.csv").write_text("onset,offset,pitch\n" + rows)
+    W = str(kit / "W.npz")
+    assert runner.invoke(app, ["transcribe", str(data), "-W", W, "-o", str(tmp_path / "est")]).exit_code == 0
+    a = runner.invoke(app, ["evaluate", str(tmp_path / "est"), str(data), "--json", "-"])
+    b = runner.invoke(app, ["evaluate", str(data), "-W", W, "--json", "-"])
+    assert a.exit_code == 0 and b.exit_code == 0, (a.output, b.output)
+    files_a, files_b = json.loads(a.stdout)["files"], json.loads(b.stdout)["files"]
+    assert [f["file"] for f in files_a] == [f["file"] for f in files_b] == ["p0", "p1", "p3"]
+    keys = [k for k in files_a[0] if k.endswith(("_precision", "_recall", "_f", "_accuracy"))]
+    assert len(keys) == 10
+    for fa, fb in zip(files_a, files_b):
+        assert [fa[k] for k in keys] == [fb[k] for k in keys]  # exactly, every score
+        assert fa["n_est"] == fb["n_est"] == len(NOTES) and fa["n_ref"] == fb["n_ref"] == 5
+        assert fa["onset_recall"] == 1.0 and abs(fa["onset_precision"] - 5 / 6) < 1e-9
