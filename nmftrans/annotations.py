@@ -13,10 +13,12 @@ Readers (:func:`read_notes`, or :func:`read_annotation` which also returns warni
 
 * ``.mid`` / ``.midi``: all tracks merged, tempo map honoured, sustain pedal (CC64) applied,
   one voice per pitch, drum channel 10 ignored;
-* ``.csv``: ``onset,offset,pitch[,velocity]`` with or without header, or the FMP format
+* ``.csv``: ``onset,offset,pitch[,velocity]`` with or without header (pitches as MIDI numbers or
+  note names), Basic Pitch's note events (``start_time_s,end_time_s,pitch_midi,velocity,...``), or the FMP format
   (``"Start";"Duration";"Pitch";"Velocity";"Instrument"``, velocity scaled 0-1);
 * ``.jams``: every ``note_midi`` annotation (GuitarSet: one per string), one voice per pitch;
-* ``.txt``: MAPS (``OnsetTime OffsetTime MidiPitch``);
+* ``.txt``: MAPS (``OnsetTime OffsetTime MidiPitch``) or MIREX (``onset offset F0``, F0 in Hz:
+  told apart by fractional or above-127 values, rounded to the nearest MIDI pitch);
 * ``.notes``: madmom (onset, pitch, duration[, velocity]).
 
 Every problem with a file raises :class:`~nmftrans.errors.NmftransError` with a one-line
@@ -171,6 +173,19 @@ def _number(field: str, path: Path, line_no: int, what: str) -> float:
     if not math.isfinite(value):
         raise NmftransError(f"{path}: line {line_no}: {what} {field.strip()!r} is not finite")
     return value
+
+
+def _pitch(field: str, path: Path, line_no: int) -> float:
+    """A MIDI number, or a note name (``C4``, ``F#2``, ``Bb3``)."""
+    text = field.strip().strip('"').strip("'")
+    if text and text[0].isalpha():
+        from nmftrans.pitches import parse_pitch
+
+        try:
+            return float(parse_pitch(text))
+        except NmftransError:
+            raise NmftransError(f"{path}: line {line_no}: pitch {text!r} is not a number nor a note name") from None
+    return _number(field, path, line_no, "pitch")
 
 
 def _check_times(onset: float, offset: float, path: Path, line_no: int) -> None:
@@ -422,10 +437,13 @@ def _jams_number(value, path: Path, where: str, what: str) -> float:
 # Text formats
 # --------------------------------------------------------------------------------------
 
-_ONSET_NAMES = ("onset", "onset_time", "onsettime", "start", "start_time", "starttime", "begin", "time")
-_OFFSET_NAMES = ("offset", "offset_time", "offsettime", "end", "end_time", "endtime", "stop")
+# start_time_s, end_time_s, pitch_midi: Basic Pitch's note-event CSV (its pitch_bend columns are ignored).
+_ONSET_NAMES = ("onset", "onset_time", "onsettime", "start", "start_time", "starttime", "begin", "time",
+                "start_time_s", "onset_s")
+_OFFSET_NAMES = ("offset", "offset_time", "offsettime", "end", "end_time", "endtime", "stop", "end_time_s",
+                 "offset_s")
 _DURATION_NAMES = ("duration", "dur", "length")
-_PITCH_NAMES = ("pitch", "midi", "midi_pitch", "midipitch", "note", "key")
+_PITCH_NAMES = ("pitch", "midi", "midi_pitch", "midipitch", "note", "key", "pitch_midi")
 _VELOCITY_NAMES = ("velocity", "vel")
 
 
@@ -500,7 +518,7 @@ def _parse_csv(text: str, path: Path) -> list[tuple[float, float, float, float]]
             if t1 < 0:
                 raise NmftransError(f"{path}: line {line_no}: negative duration {t1:g}")
             t1 = t0 + t1
-        p = _number(fields[cols[2]], path, line_no, "pitch")
+        p = _pitch(fields[cols[2]], path, line_no)
         v = float(DEFAULT_VELOCITY) if cols[3] is None else _number(fields[cols[3]], path, line_no, "velocity")
         _check_times(t0, t1, path, line_no)
         out.append([t0, t1, p, v])
@@ -539,6 +557,12 @@ def _parse_maps_txt(text: str, path: Path) -> list[tuple[float, float, float, fl
         p = _number(fields[2], path, line_no, "pitch")
         _check_times(t0, t1, path, line_no)
         out.append((t0, t1, p, float(DEFAULT_VELOCITY)))
+    # MIREX note tracking: "onset offset F0" with F0 in Hz. Told from MIDI numbers (MAPS) by the
+    # values: a fractional or above-127 third column is a frequency.
+    if any(r[2] != round(r[2]) or r[2] > 127 for r in out):
+        if any(r[2] <= 0 for r in out):
+            raise NmftransError(f"{path}: frequencies in Hz must be positive")
+        out = [(t0, t1, float(round(69 + 12 * math.log2(f / 440.0))), v) for t0, t1, f, v in out]
     return out
 
 

@@ -6,6 +6,8 @@ Audio is returned as mono float32 at the requested sample rate. Problems a user 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import warnings
 from pathlib import Path
 
@@ -16,12 +18,40 @@ from nmftrans.errors import NmftransError
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".aifc", ".m4a", ".opus")
 
 
+@contextlib.contextmanager
+def decoder_quiet(path: str | Path):
+    """Silence what a C decoder prints on stderr itself (libmpg123 prints ``Note:``/``error:``
+    lines about resyncing MP3 frames while it decodes them fine); decoding errors still come
+    back as exceptions. Only for MP3; the file descriptor is restored afterwards."""
+    if Path(path).suffix.lower() != ".mp3":
+        yield
+        return
+    import sys
+
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        yield
+        return
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _read_native(path: Path) -> tuple[np.ndarray, int]:
     """Read with soundfile, falling back to librosa/audioread for formats it lacks."""
     import soundfile as sf
 
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        with decoder_quiet(path):
+            data, sr = sf.read(str(path), dtype="float32", always_2d=True)
         return data, int(sr)
     except sf.LibsndfileError as exc:
         first_error = exc
@@ -105,7 +135,8 @@ def audio_duration(path: str | Path) -> float:
     import soundfile as sf
 
     try:
-        info = sf.info(str(path))
+        with decoder_quiet(path):
+            info = sf.info(str(path))
         return info.frames / info.samplerate
     except Exception:  # noqa: BLE001 - fall back to decoding
         import librosa
@@ -121,12 +152,55 @@ def expected_samples(path: str | Path, sample_rate: int) -> int:
     import soundfile as sf
 
     try:
-        info = sf.info(str(path))
+        with decoder_quiet(path):
+            info = sf.info(str(path))
     except Exception:  # noqa: BLE001 - unreadable here: the reader reports it
         return 0
     if info.frames <= 0 or info.samplerate <= 0:
         return 0
     return int(np.ceil(info.frames * sample_rate / info.samplerate))
+
+
+def truncation_warning(path: str | Path) -> str | None:
+    """A one-line note when a WAV file's header promises more audio than the file holds.
+
+    Decoders silently read what is there; this compares the ``data`` chunk's declared size with
+    the bytes present. Returns None for complete files and for other formats.
+    """
+    import struct
+
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+                return None
+            endian = "<" if head[:4] == b"RIFF" else ">"
+            block_align = rate = 0
+            while True:
+                chunk = fh.read(8)
+                if len(chunk) < 8:
+                    return None
+                cid, length = chunk[:4], struct.unpack(endian + "I", chunk[4:])[0]
+                if cid == b"fmt ":
+                    fmt = fh.read(min(length, 16))
+                    if len(fmt) >= 14:
+                        rate = struct.unpack(endian + "I", fmt[4:8])[0]
+                        block_align = struct.unpack(endian + "H", fmt[12:14])[0]
+                    fh.seek(length - len(fmt) + (length & 1), 1)
+                elif cid == b"data":
+                    present = size - fh.tell()
+                    if length == 0xFFFFFFFF or length <= present or block_align <= 0:
+                        return None  # complete, or a streamed header with no size (RF64-style)
+                    promised, read = length // block_align, max(0, present) // block_align
+                    seconds = (lambda n: f" ({n / rate:.2f} s)") if rate > 0 else (lambda n: "")
+                    return (f"truncated file: the header promises {promised} samples{seconds(promised)}, "
+                            f"only {read}{seconds(read)} are there; transcribing those")
+                else:
+                    fh.seek(length + (length & 1), 1)
+    except (OSError, struct.error):
+        return None
 
 
 def stream_audio(path: str | Path, sample_rate: int, *, block_s: float = 30.0):
@@ -157,7 +231,8 @@ def stream_audio(path: str | Path, sample_rate: int, *, block_s: float = 30.0):
 
     path = _checked(path)
     try:
-        handle = sf.SoundFile(str(path))
+        with decoder_quiet(path):
+            handle = sf.SoundFile(str(path))
     except Exception:  # noqa: BLE001 - not for soundfile: decode it whole with the fallback
         yield load_audio(path, sample_rate)
         return
@@ -170,7 +245,8 @@ def stream_audio(path: str | Path, sample_rate: int, *, block_s: float = 30.0):
         total = 0
         while True:
             try:
-                data = handle.read(block, dtype="float32", always_2d=True)
+                with decoder_quiet(path):
+                    data = handle.read(block, dtype="float32", always_2d=True)
             except Exception as exc:  # noqa: BLE001 - truncated or corrupt data
                 raise NmftransError(f"{path}: cannot read audio ({exc})") from None
             last = len(data) < block

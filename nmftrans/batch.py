@@ -44,7 +44,7 @@ import numpy as np
 
 from nmftrans.audio import AUDIO_SUFFIXES
 from nmftrans.errors import NmftransError
-from nmftrans.fileio import read_npz
+from nmftrans.fileio import existing_file, read_npz
 
 NOTE_SUFFIXES = (".mid", ".midi", ".csv", ".json")
 ACTIVATIONS_FORMAT = "nmftrans-activations"
@@ -102,6 +102,41 @@ class JobResult:
     skipped: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     stdout: str = ""
+    notes: np.ndarray | None = None  # a job for stdout: its notes (several files: see NoteStream)
+
+
+class NoteStream:
+    """Several files' notes on stdout as one document, written as the files finish.
+
+    CSV: one header ``file,onset,offset,pitch,velocity`` and a row per note. JSON: one array of
+    ``{"file": ..., "notes": [...]}`` objects (the notes as ``notes_to_json`` gives them).
+    """
+
+    def __init__(self, as_json: bool):
+        self.as_json = as_json
+        self._count = 0
+
+    def start(self) -> str:
+        return "[" if self.as_json else "file,onset,offset,pitch,velocity\n"
+
+    def item(self, path: Path, notes: np.ndarray) -> str:
+        import csv
+        import io
+
+        from nmftrans.midi import notes_to_csv
+
+        self._count += 1
+        if self.as_json:
+            body = json.dumps({"file": str(path), "notes": json.loads(_note_text(notes, json_=True))}, indent=1)
+            return ("," if self._count > 1 else "") + "\n" + body
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="").writerow([str(path)])
+        prefix = buffer.getvalue() + ","
+        rows = notes_to_csv(notes).splitlines()[1:]
+        return "".join(prefix + row + "\n" for row in rows)
+
+    def end(self) -> str:
+        return "\n]\n" if self.as_json else ""
 
 
 def check_options(options: TranscribeOptions) -> None:
@@ -128,22 +163,59 @@ def check_options(options: TranscribeOptions) -> None:
         raise NmftransError("--resynth-pitches chooses what --resynth plays; give --resynth too")
 
 
-def expand_inputs(inputs: list[Path], stdin: TextIO | None = None) -> list[Path]:
-    """Files as given, folders searched recursively for audio, ``-`` read from stdin (one path a line)."""
+def check_outputs(jobs: list[Job], options: TranscribeOptions) -> None:
+    """Every output of every job can be written (its folder exists and is writable, it is not a
+    folder) and matplotlib is there for ``plot``: checked before any work, so that neither is
+    found after a long transcription."""
+    from nmftrans.fileio import check_output
+
+    if options.plot:
+        from nmftrans.plot import require_matplotlib
+
+        require_matplotlib()
+
+    for job in jobs:
+        if job.midi is not None:
+            for target in output_paths(job.midi, options).values():
+                check_output(target, overwrite=True)  # existing files are skipped or replaced later
+
+
+def expand_inputs(inputs: list[Path], stdin: TextIO | None = None, skipped: list[Path] | None = None) -> list[Path]:
+    """Files as given, folders searched recursively for audio, ``-`` read from stdin (one path a line).
+
+    Existing files that are not audio by their suffix (a shell glob's ``.csv``, ``.mid``
+    siblings) are left out and appended to ``skipped``; missing files are kept, to be reported per
+    file, so that the batch goes on.
+    """
     paths: list[Path] = []
+    left_out: list[Path] = []
+
+    def add(path: Path) -> None:
+        if path.suffix.lower() not in AUDIO_SUFFIXES and path.is_file():
+            left_out.append(path)
+        else:
+            paths.append(path)
+
     for item in inputs:
         if str(item) == "-":
             if stdin is None:
                 raise NmftransError("'-' given but there is no standard input")
-            paths.extend(Path(line.strip()) for line in stdin if line.strip())
+            for line in stdin:
+                if line.strip():
+                    add(Path(line.strip()))
         elif item.is_dir():
             found = sorted(p for p in item.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
             if not found:
                 raise NmftransError(f"{item}: no audio files in this folder")
             paths.extend(found)
         else:
-            paths.append(item)  # missing files are reported per file, so the batch goes on
+            add(item)
+    if skipped is not None:
+        skipped.extend(left_out)
     if not paths:
+        if left_out:
+            raise NmftransError(f"{left_out[0]}: not an audio file ({', '.join(AUDIO_SUFFIXES[:4])}, ...)"
+                                + (f"; nor are the {len(left_out) - 1} other inputs" if len(left_out) > 1 else ""))
         raise NmftransError("no input files")
     return paths
 
@@ -177,6 +249,17 @@ def plan_outputs(paths: list[Path], output: Path | None, options: TranscribeOpti
         stems[p.stem] = p
         jobs.append(Job(p, folder / f"{p.stem}.mid"))
     return jobs
+
+
+def for_cluster(jobs: list[Job], options: TranscribeOptions) -> tuple[list[Job], TranscribeOptions]:
+    """Jobs and options with absolute paths, for workers that run in other folders (a cluster)."""
+    from nmftrans.dictionary import SHIPPED
+
+    name = options.dictionary
+    if name is not None and name not in SHIPPED:
+        options = replace(options, dictionary=str(Path(name).resolve()))
+    return [replace(j, audio=j.audio.resolve(), midi=j.midi.resolve() if j.midi is not None else None)
+            for j in jobs], options
 
 
 def _solver_params(options: TranscribeOptions):
@@ -239,7 +322,7 @@ def run_transcription(job: Job, options: TranscribeOptions) -> JobResult:
 
     result = JobResult()
     targets = output_paths(job.midi, options) if job.midi is not None else {}
-    if targets and not options.overwrite and all(t.exists() for t in targets.values()):
+    if targets and not options.overwrite and all(existing_file(t) for t in targets.values()):
         result.skipped.extend(targets.values())
         return result
     dictionary = _dictionary(options.dictionary)
@@ -248,7 +331,8 @@ def run_transcription(job: Job, options: TranscribeOptions) -> JobResult:
     transcription = transcribe_file(job.audio, dictionary, solver, _note_params(options), keep_activations=keep)
     result.warnings.extend(transcription.warnings)
     if job.to_stdout:
-        result.stdout = _note_text(transcription.notes, options)
+        result.stdout = _note_text(transcription.notes, json_=options.json)
+        result.notes = transcription.notes
         return result
     from nmftrans.dictionary import SHIPPED
 
@@ -285,7 +369,7 @@ def run_reextraction(activations_path: Path, output: Path | None, options: Trans
                                    _window_s(saved))
     result = JobResult()
     if output is not None and str(output) == "-":
-        result.stdout = _note_text(notes, options)
+        result.stdout = _note_text(notes, json_=options.json)
         return result
     if output is None or output.is_dir() or not output.suffix:
         output = (output or Path(".")) / f"{stem}.mid"
@@ -301,10 +385,10 @@ def run_reextraction(activations_path: Path, output: Path | None, options: Trans
     return result
 
 
-def _note_text(notes: np.ndarray, options: TranscribeOptions) -> str:
+def _note_text(notes: np.ndarray, json_: bool) -> str:
     from nmftrans.midi import notes_to_csv, notes_to_json
 
-    return notes_to_json(notes) if options.json else notes_to_csv(notes)
+    return notes_to_json(notes) if json_ else notes_to_csv(notes)
 
 
 def _write_outputs(targets: dict[str, Path], notes, activations, pitches, frame_rate, meta, get_dictionary,
@@ -317,7 +401,7 @@ def _write_outputs(targets: dict[str, Path], notes, activations, pitches, frame_
         value = json.loads(meta["provenance"]).get("program", 0)
         program = value if isinstance(value, int) and 0 <= value <= 127 else 0
     for kind, target in targets.items():
-        if target.exists() and not options.overwrite:
+        if existing_file(target) and not options.overwrite:
             result.skipped.append(target)
             continue
         if kind in ("notes", "csv", "json"):

@@ -15,6 +15,7 @@ import typer
 
 from nmftrans import __version__
 from nmftrans.errors import NmftransError
+from nmftrans.interrupt import interruptible
 
 app = typer.Typer(
     name="nmftrans",
@@ -23,7 +24,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,  # plain help: wraps at 80 columns, keeps [default: ...], no <bool> on flags
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 80},
 )
 
 
@@ -57,6 +59,14 @@ class Log:
     def progress(self, total: int, description: str):
         """A rich progress bar on stderr, or a no-op when stderr is not a terminal."""
         return _Progress(total, description, enabled=not self.quiet and sys.stderr.isatty(), log=self)
+
+
+def _say_if_compiling(log: "Log") -> None:
+    """One line on stderr when the first run will compile the kernels (else a silent wait)."""
+    from nmftrans.kernelcache import kernels_cached
+
+    if not kernels_cached():
+        log.info("preparing the solver's kernels (first run only; about 10-20 s)")
 
 
 class _Progress:
@@ -115,6 +125,11 @@ def _root(
     """Automatic music transcription with nonnegative matrix factorization."""
 
 
+def _changed(**given) -> list[str]:
+    """``--option`` names of the ``name=(value, default)`` pairs whose value is not the default."""
+    return ["--" + name.replace("_", "-") for name, (value, default) in given.items() if value != default]
+
+
 def _pitch_range(lowest: Optional[str], highest: Optional[str], default: tuple[int, int] | None):
     from nmftrans.pitches import parse_pitch
 
@@ -140,12 +155,13 @@ def _pitch_list(text: Optional[str]) -> Optional[tuple[int, ...]]:
 
 
 @app.command()
+@interruptible("interrupted; no dictionary written")
 def learn(
     sources: List[Path] = typer.Argument(None, help="Folders or files: isolated notes or labelled audio.", show_default=False),
     output: Path = typer.Option(..., "-o", "--output", help="Dictionary file to write (.npz)."),
     harmonic: bool = typer.Option(False, "--harmonic", help="No data: pitch-informed harmonic templates."),
-    lowest: Optional[str] = typer.Option(None, help="Lowest pitch of the dictionary (MIDI number or name, e.g. A0)."),
-    highest: Optional[str] = typer.Option(None, help="Highest pitch of the dictionary (e.g. C8)."),
+    lowest: Optional[str] = typer.Option(None, help="Lowest pitch of the dictionary (MIDI number or name, e.g. A0).", show_default="A0 with --harmonic, else the data's lowest"),
+    highest: Optional[str] = typer.Option(None, help="Highest pitch of the dictionary (e.g. C8).", show_default="C8 with --harmonic, else the data's highest"),
     beta: float = typer.Option(1.0, help="β of the divergence: 2 Euclidean, 1 Kullback-Leibler, 0 Itakura-Saito."),
     iterations: int = typer.Option(50, help="MU iterations (labelled audio: epochs over the files)."),
     split: Optional[str] = typer.Option(None, help="MAESTRO split to use: train, validation or test."),
@@ -154,6 +170,7 @@ def learn(
     sustain: bool = typer.Option(True, "--sustain/--no-sustain", help="Extend MIDI notes by the sustain pedal."),
     method: str = typer.Option("informed", "--method", help="Labelled audio: informed (H refined inside the notes' support) or fixed (H = piano roll)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    program: Optional[int] = typer.Option(None, help="General MIDI program transcriptions with this dictionary get (0 piano, 24 nylon guitar, 25 steel guitar).", show_default="0"),
     n_jobs: int = typer.Option(1, "--jobs", "-j", help="Read this many files at once (worker processes); the dictionary is the same for any N."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://host:8786): fan the files out to a cluster."),
     tolerance: float = typer.Option(0.02, "--tolerance", help="--harmonic: half-width of each partial's lobe, a fraction of its frequency (0-0.5)."),
@@ -167,13 +184,18 @@ def learn(
 
     \b
     Examples:
-      nmftrans learn my-piano-notes/ -o piano.npz        one note per file (pitch from notes.csv,
-                                                         an annotation, or names like M60)
-      nmftrans learn guitarset/ -o guitar.npz            labelled audio: W and H from D(X | W·H), H inside the notes
-      nmftrans learn takes/ my-notes/ -o mine.npz        labelled takes and isolated notes together
+      nmftrans learn my-piano-notes/ -o piano.npz
+          one note per file (pitch: notes.csv, an annotation, or names like M60)
+      nmftrans learn guitarset/ -o guitar.npz
+          labelled audio: W and H from D(X | W·H), H inside the notes
+      nmftrans learn takes/ my-notes/ -o mine.npz
+          labelled takes and isolated notes together
       nmftrans learn --harmonic --lowest A0 --highest C8 -o harmonic.npz
-      nmftrans learn maestro/ -o maestro.npz -j 4        4 worker processes (or --scheduler tcp://host:8786)
-      nmftrans learn my-piano-notes/ --frames 4 -o conv.npz   4-frame (convolutive) attack templates
+          no data: harmonic combs
+      nmftrans learn maestro/ -o maestro.npz -j 4
+          4 worker processes (or --scheduler tcp://host:8786)
+      nmftrans learn my-piano-notes/ --frames 4 -o conv.npz
+          4-frame (convolutive) attack templates
     """
     log = Log(quiet)
     try:
@@ -196,18 +218,31 @@ def learn(
 
         if not harmonic and not sources:
             _fail("give SOURCE folders or files, or --harmonic", 2)
-        from nmftrans.convolutive import check_frames
-
-        try:
-            check_frames(frames)
-        except NmftransError as exc:
-            _fail(str(exc), 2)
+        if harmonic and sources:
+            _fail("--harmonic builds templates from no data: give SOURCES or --harmonic, not both", 2)
+        unused = _changed(iterations=(iterations, 50), split=(split, None), guitarset_audio=(guitarset_audio, "mic"),
+                          max_files=(max_files, None), no_sustain=(sustain, True), jobs=(n_jobs, 1),
+                          scheduler=(scheduler, None), method=(method, "informed"))
         if harmonic and frames != 1:
             _fail("--frames applies to isolated notes, not to --harmonic", 2)
-        if output.exists() and not overwrite:
-            _fail(f"{output}: exists (use --overwrite to replace it)")
+        if harmonic and unused:
+            _fail(f"{', '.join(unused)}: not used by --harmonic (no data is read)", 2)
+        try:
+            use_case.check_learn_settings(beta=beta, iterations=iterations, split=split,
+                                          guitarset_audio=guitarset_audio, max_files=max_files,
+                                          frames=frames, method=method)
+            pitch_range = _pitch_range(lowest, highest, (21, 108) if harmonic else None)
+            if program is not None and not 0 <= program <= 127:
+                raise NmftransError(f"--program must be a General MIDI program 0-127, got {program}")
+        except NmftransError as exc:
+            _fail(str(exc), 2)
+        from nmftrans.fileio import check_output
+
+        check_output(output, overwrite=overwrite)  # before any work
+        if not harmonic:
+            _say_if_compiling(log)
         if harmonic:
-            rng = _pitch_range(lowest, highest, (21, 108))
+            rng = pitch_range
             chosen = None
             if pitches_from is not None:
                 from nmftrans.align import read_score
@@ -220,10 +255,12 @@ def learn(
             report = use_case.LearnReport(filled=[int(p) for p in dictionary.pitch_set])
         else:
             dictionary, report = use_case.learn_from_sources(
-                sources, beta=beta, pitch_range=_pitch_range(lowest, highest, None), iterations=iterations,
+                sources, beta=beta, pitch_range=pitch_range, iterations=iterations,
                 split=split, guitarset_audio=guitarset_audio, max_files=max_files, sustain=sustain, log=log,
                 jobs=n_jobs, scheduler=scheduler, frames=frames, method=method,
                 one_template=one_template, fill=not no_fill)
+        if program is not None:
+            dictionary.provenance["program"] = program  # what transcribe writes in its MIDI files
         save_dictionary(dictionary, output, overwrite=True)
     except NmftransError as exc:
         _fail(str(exc))
@@ -249,8 +286,8 @@ def learn(
 @app.command()
 def transcribe(
     inputs: List[Path] = typer.Argument(None, help="Audio files or folders ('-' reads paths from stdin).", show_default=False),
-    dictionary: Optional[str] = typer.Option(None, "-W", "--dictionary", help="piano, guitar or a .npz path [default: piano]."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file (one input), folder (many inputs), or - for a note list on stdout. Default: <name>.mid in the current folder."),
+    dictionary: Optional[str] = typer.Option(None, "-W", "--dictionary", help="piano, guitar or a .npz path.", show_default="piano"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Output file (one input), folder (many inputs), or - for a note list on stdout.", show_default="<name>.mid in the current folder"),
     csv: bool = typer.Option(False, "--csv", help="Also write the note list as <name>.csv."),
     json_: bool = typer.Option(False, "--json", help="Also write the note list as <name>.json (with -o -: JSON on stdout)."),
     save_activations: bool = typer.Option(False, "--save-activations", help="Also write the activations as <name>.activations.npz (re-track them later with --activations)."),
@@ -261,21 +298,21 @@ def transcribe(
     resynth_pitches: Optional[str] = typer.Option(None, "--resynth-pitches", metavar="P,P,...", help="With --resynth: only these pitches' templates (60,64 or C4,E4).", show_default=False),
     activations: Optional[Path] = typer.Option(None, "--activations", help="Re-extract notes from a saved <name>.activations.npz instead of audio: no solving.", show_default=False),
     tempo: float = typer.Option(120.0, help="MIDI tempo in BPM (note times stay in seconds)."),
-    program: int = typer.Option(-1, help="MIDI program (0 piano, 24 nylon guitar); default: from the dictionary."),
-    onset_threshold: Optional[float] = typer.Option(None, help="Onset sensitivity: lower finds more notes."),
-    frame_threshold: Optional[float] = typer.Option(None, help="How long notes last: lower gives longer notes."),
-    min_note_ms: Optional[float] = typer.Option(None, help="Drop notes shorter than this (ms)."),
-    lowest: Optional[str] = typer.Option(None, help="Lowest pitch to transcribe (e.g. E2 or 40)."),
-    highest: Optional[str] = typer.Option(None, help="Highest pitch to transcribe (e.g. C8)."),
-    iterations: Optional[int] = typer.Option(None, help="MU iterations of the solver."),
+    program: int = typer.Option(-1, help="MIDI program (0 piano, 24 nylon guitar).", show_default="from the dictionary"),
+    onset_threshold: Optional[float] = typer.Option(None, help="Onset sensitivity: lower finds more notes.", show_default="0.3"),
+    frame_threshold: Optional[float] = typer.Option(None, help="How long notes last: lower gives longer notes.", show_default="0.05"),
+    min_note_ms: Optional[float] = typer.Option(None, help="Drop notes shorter than this (ms).", show_default="0"),
+    lowest: Optional[str] = typer.Option(None, help="Lowest pitch to transcribe (e.g. E2 or 40).", show_default="the dictionary's lowest"),
+    highest: Optional[str] = typer.Option(None, help="Highest pitch to transcribe (e.g. C8).", show_default="the dictionary's highest"),
+    iterations: Optional[int] = typer.Option(None, help="MU iterations of the solver.", show_default="12"),
     floor_octaves: Optional[float] = typer.Option(
-        None, help="Octaves between the broadband floor templates that take noise and knocks (default 2; 0: none)."),
+        None, help="Octaves between the broadband floor templates that take noise and knocks (0: none).", show_default="2"),
     eq_octaves: Optional[float] = typer.Option(
-        None, help="Smoothing (octaves) of the gain that fits the templates to the recording's colour (default 0.5; 0: none)."),
-    beta: Optional[float] = typer.Option(None, "--beta", help="β of the divergence H is solved for, 0-2 (2 Euclidean, 1 KL, 0 Itakura-Saito) [default: the dictionary's]."),
-    tol: Optional[float] = typer.Option(None, "--tol", help="Stop solving once the divergence decreases by less than this (relative, over 5 updates; 0: all --iterations)."),
+        None, help="Smoothing (octaves) of the gain that fits the templates to the recording's colour (0: none).", show_default="0.5"),
+    beta: Optional[float] = typer.Option(None, "--beta", help="β of the divergence H is solved for, 0-2 (2 Euclidean, 1 KL, 0 Itakura-Saito).", show_default="the dictionary's"),
+    tol: Optional[float] = typer.Option(None, "--tol", help="Stop solving once the divergence decreases by less than this (relative, over 5 updates; 0: all --iterations).", show_default="0"),
     no_adapt: bool = typer.Option(False, "--no-adapt", help="Keep W strictly fixed: no adaptation of the templates to the recording."),
-    sparsity: Optional[float] = typer.Option(None, "--sparsity", help="Zero each frame's activations below this fraction of its largest (0-1; exact zeros)."),
+    sparsity: Optional[float] = typer.Option(None, "--sparsity", help="Zero each frame's activations below this fraction of its largest (0-1; exact zeros).", show_default="0"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (otherwise they are skipped)."),
     n_jobs: int = typer.Option(1, "--jobs", "-j", help="Transcribe this many files at once (worker processes); output is the same for any N."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://host:8786): fan the files out to a cluster."),
@@ -295,7 +332,7 @@ def transcribe(
       nmftrans transcribe song.wav -o song.mid --save-activations --plot --sonify
       nmftrans transcribe song.wav -o song.mid --plot --plot-range 10:25
     Re-track saved activations with other settings, without solving:
-      nmftrans transcribe --activations song.activations.npz --onset-threshold 0.3
+      nmftrans transcribe --activations song.activations.npz --onset-threshold 0.2
 
     \b
     Exit codes: 0 all files transcribed, 1 some file failed (the others are
@@ -304,11 +341,13 @@ def transcribe(
     log = Log(quiet)
     from nmftrans import batch as run
 
-    def _report(result, prefix: str = "") -> None:
+    stream = None  # several inputs with -o -: one CSV with a file column, or one JSON document
+
+    def _report(result, prefix: str = "", audio: Optional[Path] = None) -> None:
         for message in result.warnings:
             log.warn(f"{prefix}{message}")
         if result.stdout:
-            sys.stdout.write(result.stdout)
+            sys.stdout.write(stream.item(audio, result.notes) if stream is not None else result.stdout)
             sys.stdout.flush()
         for path in result.written:
             typer.echo(str(path))
@@ -339,7 +378,16 @@ def transcribe(
             _fail("--save-activations with --activations: the activations are already saved", 2)
         if resynth:
             _fail("--resynth needs the audio; not with --activations", 2)
+        unsolved = _changed(iterations=(iterations, None), floor_octaves=(floor_octaves, None),
+                            eq_octaves=(eq_octaves, None), jobs=(n_jobs, 1), scheduler=(scheduler, None),
+                            beta=(beta, None), tol=(tol, None), no_adapt=(no_adapt, False),
+                            sparsity=(sparsity, None))
+        if unsolved:
+            _fail(f"{', '.join(unsolved)}: nothing is solved with --activations (only the note tracking runs)", 2)
+        if dictionary is not None and not sonify:
+            _fail("-W with --activations is only used by --sonify (the activations are already solved)", 2)
         try:
+            run.check_outputs([], options)  # matplotlib for --plot, before anything is written
             result = run.run_reextraction(activations, output, options)
         except NmftransError as exc:
             _fail(str(exc))
@@ -350,27 +398,49 @@ def transcribe(
     if not inputs:
         _fail("give audio INPUTS (files, folders or -) or --activations FILE", 2)
     try:
-        paths = run.expand_inputs(inputs, stdin=sys.stdin)
+        not_audio: list = []
+        paths = run.expand_inputs(inputs, stdin=sys.stdin, skipped=not_audio)
+        for path in not_audio:
+            log.info(f"{path}: not audio, skipped")
         jobs = run.plan_outputs(paths, output, options)
+        run.check_outputs(jobs, options)
+        if scheduler is not None:
+            jobs, options = run.for_cluster(jobs, options)
     except NmftransError as exc:
         _fail(str(exc))
+    _say_if_compiling(log)
     failed = done = 0
+
+    def interrupted() -> str:
+        """Counted once the workers are stopped: the files whose outputs are all there."""
+        finished = done if output is not None and str(output) == "-" else sum(
+            all(t.exists() for t in run.output_paths(j.midi, options).values()) for j in jobs)
+        return (f"interrupted: {finished} of {len(jobs)} files finished; their outputs are kept, "
+                "a re-run skips them")
+
     try:
         import functools
 
+        from nmftrans.interrupt import stop_on_interrupt
         from nmftrans.parallel import map_ordered
 
         work = functools.partial(run.run_transcription, options=options)
-        with log.progress(len(jobs), "transcribing") as bar:
+        if output is not None and str(output) == "-" and len(jobs) > 1:
+            stream = run.NoteStream(as_json=options.json)
+            sys.stdout.write(stream.start())
+        with stop_on_interrupt(interrupted), log.progress(len(jobs), "transcribing") as bar:
             for job, result, error in map_ordered(work, jobs, jobs=n_jobs, scheduler=scheduler):
                 bar.start(job.audio.name)
                 if error is not None:
                     log.error(str(error))
                     failed += 1
                 else:
-                    _report(result, prefix=f"{job.audio}: ")
+                    _report(result, prefix=f"{job.audio}: ", audio=job.audio)
                 done += 1
                 bar.advance()
+        if stream is not None:
+            sys.stdout.write(stream.end())
+            sys.stdout.flush()
     except NmftransError as exc:  # e.g. an unreachable scheduler
         _fail(str(exc))
     except KeyboardInterrupt:
@@ -385,6 +455,7 @@ def transcribe(
 def show(
     dictionary: str = typer.Argument("piano", help="piano, guitar or a .npz path."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Draw the templates to this image (.png, .pdf, .svg; needs matplotlib).", show_default=False),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --plot file."),
 ) -> None:
     """Print what a dictionary holds: pitches, templates, feature settings, β, provenance.
 
@@ -400,6 +471,10 @@ def show(
         from nmftrans.features import frequencies
         from nmftrans.pitches import midi_to_name
 
+        if plot is not None:
+            from nmftrans.fileio import check_output
+
+            check_output(plot, overwrite=overwrite)
         path = resolve_dictionary(dictionary)
         d = load_dictionary(dictionary)
         if plot is not None:
@@ -432,7 +507,9 @@ def show(
         for key in sorted(provenance):
             value = provenance[key]
             text = value if isinstance(value, str) else json.dumps(value)
-            if isinstance(value, list) and value and all(isinstance(v, int) and 0 <= v <= 127 for v in value):
+            if key.endswith("range") and isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and 0 <= v <= 127 for v in value):
+                text = f"{midi_to_name(value[0])}-{midi_to_name(value[1])} (MIDI {value[0]}-{value[1]})"
+            elif isinstance(value, list) and value and all(isinstance(v, int) and 0 <= v <= 127 for v in value):
                 text = f"{len(value)} pitches {midi_to_name(min(value))}-{midi_to_name(max(value))}"
             elif isinstance(value, list) and len(text) > 100:
                 text = f"{len(value)} items: {json.dumps(value[:3])[:-1]}, ...]"
@@ -457,21 +534,22 @@ def _template_frames(d, role: int) -> str:
 
 
 @app.command()
+@interruptible("interrupted; no scores written")
 def evaluate(
     paths: List[Path] = typer.Argument(..., metavar="EST REF | DATASET", help="EST REF: note files or folders, matched by name. DATASET: a folder to transcribe with -W.", show_default=False),
     dictionary: Optional[str] = typer.Option(None, "-W", "--dictionary", help="DATASET mode: transcribe with this dictionary (piano, guitar or a .npz path)."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write per-file scores and the mean as JSON."),
-    csv_out: Optional[Path] = typer.Option(None, "--csv", help="Write per-file scores and the mean as CSV."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write per-file scores and the mean as JSON (- for stdout, instead of the table)."),
+    csv_out: Optional[Path] = typer.Option(None, "--csv", help="Write per-file scores and the mean as CSV (- for stdout, instead of the table)."),
     split: Optional[str] = typer.Option(None, help="DATASET: MAESTRO split (train, validation, test)."),
-    guitarset_audio: Optional[str] = typer.Option(None, help="DATASET: GuitarSet audio, mic or mix (default mic)."),
+    guitarset_audio: Optional[str] = typer.Option(None, help="DATASET: GuitarSet audio, mic or mix.", show_default="mic"),
     max_files: Optional[int] = typer.Option(None, help="DATASET: evaluate at most this many files."),
-    onset_threshold: Optional[float] = typer.Option(None, help="DATASET: onset sensitivity, as in transcribe."),
-    frame_threshold: Optional[float] = typer.Option(None, help="DATASET: note length threshold, as in transcribe."),
-    min_note_ms: Optional[float] = typer.Option(None, help="DATASET: drop notes shorter than this (ms)."),
-    beta: Optional[float] = typer.Option(None, "--beta", help="DATASET: β of the divergence, 0-2, as in transcribe."),
-    tol: Optional[float] = typer.Option(None, "--tol", help="DATASET: relative-decrease stop of the solver, as in transcribe."),
+    onset_threshold: Optional[float] = typer.Option(None, help="DATASET: onset sensitivity, as in transcribe.", show_default="0.3"),
+    frame_threshold: Optional[float] = typer.Option(None, help="DATASET: note length threshold, as in transcribe.", show_default="0.05"),
+    min_note_ms: Optional[float] = typer.Option(None, help="DATASET: drop notes shorter than this (ms).", show_default="0"),
+    beta: Optional[float] = typer.Option(None, "--beta", help="DATASET: β of the divergence, 0-2, as in transcribe.", show_default="the dictionary's"),
+    tol: Optional[float] = typer.Option(None, "--tol", help="DATASET: relative-decrease stop of the solver, as in transcribe.", show_default="0"),
     no_adapt: bool = typer.Option(False, "--no-adapt", help="DATASET: W strictly fixed, as in transcribe."),
-    sparsity: Optional[float] = typer.Option(None, "--sparsity", help="DATASET: sparsification of H, as in transcribe."),
+    sparsity: Optional[float] = typer.Option(None, "--sparsity", help="DATASET: sparsification of H, as in transcribe.", show_default="0"),
     sustain: bool = typer.Option(True, "--sustain/--no-sustain", help="Extend MIDI notes by the sustain pedal."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Draw hits, false alarms and misses on a piano roll: an image file (two files) or a folder, one <name>.png per file (needs matplotlib).", show_default=False),
     plot_range: Optional[str] = typer.Option(None, "--plot-range", metavar="START:END", help="With --plot: draw only these seconds (10:25, :30, 12:).", show_default=False),
@@ -488,13 +566,14 @@ def evaluate(
     \b
     Examples:
       nmftrans evaluate song.mid song_ref.csv          one estimate, one reference
-      nmftrans evaluate midi/ dataset/                 folders: paired by file name (stem)
-      nmftrans evaluate maps/ -W piano --json r.json   transcribe a dataset and score it
+      nmftrans evaluate midi/ dataset/                 folders, paired by stem
+      nmftrans evaluate maps/ -W piano --json r.json   transcribe a dataset, score
       nmftrans evaluate maps/ -W piano -j 4            ... on 4 worker processes
     \b
     Piano rolls of hits (green), false alarms (red) and misses (blue):
       nmftrans evaluate song.mid song_ref.csv --plot song.png --plot-range 10:25
-      nmftrans evaluate maps/ -W piano --plot rolls/   one <name>.png per file, over its activations
+      nmftrans evaluate maps/ -W piano --plot rolls/
+          one <name>.png per file, over its activations
     """
     log = Log(quiet)
     dataset_only = {"--split": split, "--guitarset-audio": guitarset_audio, "--max-files": max_files,
@@ -511,6 +590,15 @@ def evaluate(
     elif len(paths) == 1:
         if dictionary is None:
             _fail("give EST REF (note files or folders), or DATASET -W DICTIONARY", 2)
+        try:
+            from nmftrans.batch import TranscribeOptions, check_options
+            from nmftrans.datasets import check_dataset_options
+
+            check_dataset_options(split=split, guitarset_audio=guitarset_audio or "mic", max_files=max_files)
+            check_options(TranscribeOptions(onset_threshold=onset_threshold, frame_threshold=frame_threshold,
+                                            min_note_ms=min_note_ms))
+        except NmftransError as exc:
+            _fail(str(exc), 2)
     else:
         _fail(f"expected EST REF or DATASET -W DICTIONARY, got {len(paths)} paths", 2)
     try:  # --beta, --tol, --sparsity: range-checked as for transcribe, before any work
@@ -529,11 +617,17 @@ def evaluate(
             time_range = parse_time_range(plot_range)
         except NmftransError as exc:
             _fail(str(exc), 2)
-    for out in (json_out, csv_out):
-        if out is not None and out.exists() and not overwrite:
-            _fail(f"{out}: exists (use --overwrite to replace it)")
-        if out is not None and not (out.parent if str(out.parent) else Path(".")).is_dir():
-            _fail(f"{out}: folder {out.parent} does not exist")
+    to_stdout = [name for name, out in (("--json", json_out), ("--csv", csv_out)) if out is not None and str(out) == "-"]
+    if len(to_stdout) > 1:
+        _fail("--json - and --csv -: only one of them can go to stdout", 2)
+    try:
+        from nmftrans.fileio import check_output
+
+        for out in (json_out, csv_out):
+            if out is not None:
+                check_output(out, overwrite=overwrite)
+    except NmftransError as exc:
+        _fail(str(exc))
     try:
         from nmftrans import evaluate as use_case
 
@@ -566,6 +660,7 @@ def evaluate(
             from nmftrans.dictionary import load_dictionary
 
             plots = plotter(not paths[0].is_file())  # a dataset folder: one image per file
+            _say_if_compiling(log)
             W = load_dictionary(dictionary)
             chosen = TranscribeOptions(onset_threshold=onset_threshold, frame_threshold=frame_threshold,
                                        min_note_ms=min_note_ms, beta=beta, tol=tol, adapt=not no_adapt, sparsity=sparsity)
@@ -596,7 +691,7 @@ def evaluate(
         if f.error:
             log.error(f.error)
     scored = use_case.successful(files)
-    if scored:
+    if scored and not to_stdout:  # with --csv - / --json - stdout carries that document only
         if sys.stdout.isatty():
             from rich.console import Console
 
@@ -608,10 +703,13 @@ def evaluate(
     try:
         from nmftrans.fileio import write_text_atomic
 
-        if json_out is not None:
-            write_text_atomic(json_out, use_case.scores_to_json(files, **extra))
-        if csv_out is not None:
-            write_text_atomic(csv_out, use_case.scores_to_csv(files))
+        for out, text in ((json_out, lambda: use_case.scores_to_json(files, **extra)),
+                          (csv_out, lambda: use_case.scores_to_csv(files))):
+            if out is not None and str(out) == "-":
+                sys.stdout.write(text())
+                sys.stdout.flush()
+            elif out is not None:
+                write_text_atomic(out, text())
     except NmftransError as exc:
         _fail(str(exc))
     if plots is not None:

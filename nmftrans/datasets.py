@@ -255,6 +255,18 @@ def _under(path: Path, root: Path) -> bool:
 # --------------------------------------------------------------------------------------
 
 
+def check_dataset_options(*, split: str | None = None, guitarset_audio: str = "mic",
+                          max_files: int | None = None) -> None:
+    """The CLI's dataset options (``--split``, ``--guitarset-audio``, ``--max-files``), checked before
+    any file is read; shared by ``learn`` and ``evaluate`` (a usage error there, exit 2)."""
+    if split is not None and split not in SPLITS:
+        raise NmftransError(f"--split must be one of {', '.join(SPLITS)} (got {split!r})")
+    if guitarset_audio not in _GUITARSET_AUDIO:
+        raise NmftransError(f"--guitarset-audio must be mic or mix (got {guitarset_audio!r})")
+    if max_files is not None and max_files < 1:
+        raise NmftransError(f"--max-files must be at least 1 (got {max_files})")
+
+
 def discover_labelled(
     sources,
     *,

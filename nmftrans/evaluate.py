@@ -57,7 +57,7 @@ __all__ = [
 
 #: Estimate suffixes, in order of preference when several files share a stem (MIDI is what
 #: ``transcribe`` writes first; its CSV/JSON hold the same notes).
-ESTIMATE_SUFFIXES = (".mid", ".midi", ".csv", ".json")
+ESTIMATE_SUFFIXES = (".mid", ".midi", ".csv", ".json", ".txt")  # .txt: MIREX "onset offset F0(Hz)"
 
 #: Reference suffixes found in folders, in order of preference (as in dataset discovery).
 REFERENCE_SUFFIXES = (".csv", ".mid", ".midi", ".jams", ".notes", ".txt")
@@ -205,7 +205,7 @@ def _midi_without_notes(path: Path) -> bool:
 
 
 def read_estimate(path: str | Path, *, sustain: bool = True) -> tuple[np.ndarray, list[str]]:
-    """Read estimated notes: ``.mid``/``.midi``, ``.csv`` or ``.json``.
+    """Read estimated notes: ``.mid``/``.midi``, ``.csv``, ``.json`` or MIREX ``.txt``.
 
     Unlike a reference, an estimate may be empty (a MIDI file without notes, a CSV with only its
     header): it then scores 0.
@@ -224,6 +224,8 @@ def read_estimate(path: str | Path, *, sustain: bool = True) -> tuple[np.ndarray
         raise NmftransError(f"{path}: no such file")
     if suffix == ".json":
         return read_note_json(path)
+    if suffix == ".txt" and not path.read_text(errors="replace").strip():
+        return empty_notes(), []  # a MIREX file of a piece with no notes
     try:
         return read_annotation(path, sustain=sustain)
     except NmftransError:
@@ -289,6 +291,20 @@ def _describe(by_stem: dict[str, list[Path]], limit: int = 3) -> str:
     return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
 
 
+#: Suffixes other tools add to the input's stem: ``song_basic_pitch.mid`` is scored against ``song.*``.
+TOOL_STEM_SUFFIXES = ("_basic_pitch",)
+
+
+def _reference_stem(stem: str, ref_files: dict) -> str | None:
+    """The reference stem an estimate stem pairs with: itself, or without a tool's suffix."""
+    if stem in ref_files:
+        return stem
+    for suffix in TOOL_STEM_SUFFIXES:
+        if stem.endswith(suffix) and stem[: -len(suffix)] in ref_files:
+            return stem[: -len(suffix)]
+    return None
+
+
 def match_pairs(estimates: str | Path, references: str | Path) -> Matching:
     """Pair estimated note files with references by file stem (exact match).
 
@@ -333,15 +349,19 @@ def match_pairs(estimates: str | Path, references: str | Path) -> Matching:
         if isinstance(e, str):
             result.unmatched.append((est_files[stem][0], f"several estimates named {stem} ({e})"))
             continue
-        if stem not in ref_files:
+        key = _reference_stem(stem, ref_files)
+        if key is None:
             result.unmatched.append((e, f"no reference named {stem}.* in {ref}"))
             continue
-        r = _pick(ref_files[stem], ref_root, e, est_root)
+        if key in used:
+            result.unmatched.append((e, f"reference {key} is already paired with another estimate"))
+            continue
+        r = _pick(ref_files[key], ref_root, e, est_root)
         if isinstance(r, str):
             result.unmatched.append((e, f"several references named {stem} ({r})"))
             continue
-        used.add(stem)
-        result.pairs.append((stem, e, r))
+        used.add(key)
+        result.pairs.append((key, e, r))
     result.unused_references = [files[0] for stem, files in sorted(ref_files.items()) if stem not in used]
     if not result.pairs:
         raise NmftransError(
@@ -409,6 +429,20 @@ class DatasetEvaluation:
     layout: str = "empty"
 
 
+def _as_written(notes: np.ndarray) -> np.ndarray:
+    """The notes as ``transcribe`` writes them (a .mid file: times on its tick grid) and ``EST
+    REF`` reads them back, so that both modes give exactly the same scores."""
+    import tempfile
+
+    from nmftrans.midi import write_midi
+
+    with tempfile.TemporaryDirectory(prefix="nmftrans-") as folder:
+        path = Path(folder) / "estimate.mid"
+        write_midi(path, notes)
+        written, _ = read_estimate(path)
+    return written
+
+
 def _transcribe_and_score(pair: tuple[Path, Path], dictionary, solver, note_params, sustain: bool,
                           keep: bool = False) -> tuple[FileScore, np.ndarray | None, object]:
     """Transcribe one annotated audio file and score it (runs on a worker); errors go in the FileScore.
@@ -416,7 +450,7 @@ def _transcribe_and_score(pair: tuple[Path, Path], dictionary, solver, note_para
     Returns ``(item, reference, transcription)``; the last two only with ``keep`` (for plots).
     """
     from nmftrans.annotations import crop_notes
-    from nmftrans.audio import load_audio
+    from nmftrans.audio import load_audio, truncation_warning
     from nmftrans.transcribe import transcribe_signal
 
     audio, ann = pair
@@ -427,6 +461,9 @@ def _transcribe_and_score(pair: tuple[Path, Path], dictionary, solver, note_para
     try:
         ref, warnings = read_reference(ann, sustain=sustain)
         y = load_audio(audio, sr)
+        truncated = truncation_warning(audio)
+        if truncated:
+            item.warnings.append(f"{audio}: {truncated}")
         ref, cropped = crop_notes(ref, len(y) / sr, pitch_range=pitch_range)
         item.warnings.extend(warnings + [f"{ann}: {w}" for w in cropped])
         if len(ref) == 0:
@@ -434,7 +471,7 @@ def _transcribe_and_score(pair: tuple[Path, Path], dictionary, solver, note_para
                                 f"pitch range {pitch_range[0]}-{pitch_range[1]}")
         transcription = transcribe_signal(y, dictionary, solver, note_params)
         item.warnings.extend(f"{audio}: {w}" for w in transcription.warnings)
-        _score(item, ref, transcription.notes)
+        _score(item, ref, _as_written(transcription.notes))
     except NmftransError as exc:
         item.error = str(exc)
         return item, None, None
@@ -492,10 +529,15 @@ def evaluate_dataset(sources, dictionary, *, note_params=None, solver=None, spli
 
     note_params = NoteParams() if note_params is None else note_params
     solver = SolverParams() if solver is None else solver
+    if scheduler is not None:  # cluster workers run in other folders: send them absolute paths
+        sources = [Path(s).resolve() for s in ([sources] if isinstance(sources, (str, Path)) else sources)]
     found = discover_labelled(sources, guitarset_audio=guitarset_audio, split=split, max_files=max_files)
     result = DatasetEvaluation(skipped=list(found.skipped), layout=found.layout)
     if not found.pairs:
         names = ", ".join(str(s) for s in ([sources] if isinstance(sources, (str, Path)) else sources))
+        if split is not None:
+            raise NmftransError(f"{names}: the MAESTRO metadata lists no audio file with its annotation "
+                                f"in the {split!r} split")
         raise NmftransError(f"{names}: no audio file with a note annotation of the same name found")
     if on_start is not None:
         on_start(len(found.pairs))

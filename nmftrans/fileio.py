@@ -7,45 +7,125 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
 from nmftrans.errors import NmftransError
 
+# Temporary files being written by this process, removed by remove_partial() on an interrupt.
+_PARTIAL: set[Path] = set()
+
+
+def remove_partial() -> None:
+    """Delete the temporary files this process is writing (an interrupt: they will never be renamed)."""
+    for tmp in list(_PARTIAL):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    _PARTIAL.clear()
+
+
+def _stat(path: Path):
+    """``os.stat`` (following links), None when nothing is there; a one-line error otherwise."""
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        raise NmftransError(f"{path}: folder {path.parent} does not exist (a file is in the way)") from None
+    except OSError as exc:
+        raise NmftransError(f"{path}: cannot write ({exc.strerror})") from None
+
+
+def existing_file(path: str | Path) -> bool:
+    """Whether ``path`` is (or links to) a regular file: an output that ``--overwrite`` guards.
+    Devices and FIFOs are not: writing into them is what the user asked for."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def check_output(path: str | Path, *, overwrite: bool) -> None:
+    """Fail now, before any work, if ``path`` cannot be written as an output.
+
+    ``-`` (stdout), a device or a FIFO (written through) and a missing file in an existing,
+    writable folder pass; an existing file passes only with ``overwrite``; a symlink is judged by
+    what it points to (it is written through, never replaced).
+
+    Raises
+    ------
+    NmftransError
+        The path is a folder, exists without ``overwrite``, or its folder is missing or not writable.
+    """
+    path = Path(path)
+    if str(path) == "-":
+        return
+    st = _stat(path)
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise NmftransError(f"{path}: is a folder")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        if not os.access(path, os.W_OK):
+            raise NmftransError(f"{path}: cannot write (permission denied)")
+        return
+    if st is not None and not overwrite:
+        raise NmftransError(f"{path}: exists (use --overwrite to replace it)")
+    final = Path(os.path.realpath(path)) if path.is_symlink() else path
+    folder = final.parent if str(final.parent) else Path(".")
+    if not folder.is_dir():
+        raise NmftransError(f"{path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise NmftransError(f"{path}: cannot write in {folder} (permission denied)")
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it onto ``path`` on success.
+
+    A symlink is written through: its target is replaced and the link stays. A device or FIFO
+    (``/dev/stdout``, a named pipe) cannot be renamed onto: the finished temporary file is
+    copied into it instead.
 
     Parameters
     ----------
     path : str or Path
         Final destination.
     overwrite : bool
-        If False and ``path`` exists, raise :class:`NmftransError` before writing anything.
+        If False and ``path`` is an existing regular file, raise :class:`NmftransError` before
+        writing anything.
     """
     path = Path(path)
-    if not overwrite and path.exists():
-        raise NmftransError(f"{path}: exists (use --overwrite to replace it)")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise NmftransError(f"{path}: folder {folder} does not exist")
+    check_output(path, overwrite=overwrite)
+    st = _stat(path)
+    special = st is not None and not stat.S_ISREG(st.st_mode)
+    final = Path(os.path.realpath(path)) if path.is_symlink() and not special else path
+    folder = final.parent if str(final.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=folder)
+        if special:  # a device or FIFO: its folder (/dev) is not ours to write temporary files in
+            fd, tmp = tempfile.mkstemp(prefix=".nmftrans.", suffix=".part" + path.suffix)
+        else:
+            fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part" + final.suffix, dir=folder)
     except OSError as exc:
         raise NmftransError(f"{path}: cannot write ({exc.strerror})") from None
     os.close(fd)
     tmp_path = Path(tmp)
+    _PARTIAL.add(tmp_path)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
     try:
         yield tmp_path
-        os.replace(tmp_path, path)
+        if special:
+            with open(tmp_path, "rb") as src, open(path, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        else:
+            os.replace(tmp_path, final)
     except OSError as exc:
         raise NmftransError(f"{path}: cannot write ({exc.strerror})") from None
     finally:
+        _PARTIAL.discard(tmp_path)
         if tmp_path.exists():
             tmp_path.unlink()
 

@@ -111,6 +111,21 @@ def _fill_and_sort(columns: dict[tuple[int, int], np.ndarray], pitch_range: tupl
     return W, np.array([k[0] for k in keys], dtype=np.int16), np.array([k[1] for k in keys], dtype=np.int8), filled
 
 
+def check_learn_settings(*, beta: float = 1.0, iterations: int = 50, split: str | None = None,
+                         guitarset_audio: str = "mic", max_files: int | None = None, frames: int = 1,
+                         method: str = "informed") -> None:
+    """Reject impossible learning settings before any file is read (the CLI: a usage error, exit 2)."""
+    from nmftrans.convolutive import check_frames
+    from nmftrans.datasets import check_dataset_options
+
+    check_beta(beta)
+    check_frames(frames)
+    check_method(method)
+    if iterations < 1:
+        raise NmftransError(f"--iterations must be at least 1 (got {iterations})")
+    check_dataset_options(split=split, guitarset_audio=guitarset_audio, max_files=max_files)
+
+
 def learn_harmonic(pitch_range: tuple[int, int], settings: FeatureSettings = FeatureSettings(),
                    *, beta: float = 1.0, tolerance: float = 0.02, pitches=None) -> Dictionary:
     """Harmonic comb templates for every pitch in ``pitch_range`` (inclusive MIDI numbers).
@@ -119,7 +134,7 @@ def learn_harmonic(pitch_range: tuple[int, int], settings: FeatureSettings = Fea
     (:func:`~nmftrans.templates.harmonic_templates`), in (0, 0.5]. ``pitches``: only these MIDI
     pitches (e.g. those a score uses) instead of the whole range.
     """
-    beta = check_beta(beta)
+    check_learn_settings(beta=beta)
     if not (0 < tolerance <= 0.5):
         raise NmftransError(f"--tolerance must be above 0 and at most 0.5 (a fraction of each partial's "
                             f"frequency), got {tolerance:g}")
@@ -797,14 +812,13 @@ def learn_from_sources(sources: Sequence[Path], settings: FeatureSettings = Feat
     """
     from nmftrans import datasets
 
+    if scheduler is not None:  # cluster workers run in other folders: send them absolute paths
+        sources = [Path(s).resolve() for s in sources]
     for s in sources:
         if not Path(s).exists():
             raise NmftransError(f"{s}: no such file or folder")
-    beta = check_beta(beta)
-    from nmftrans.convolutive import check_frames
-
-    frames = check_frames(frames)
-    method = check_method(method)
+    check_learn_settings(beta=beta, iterations=iterations, split=split, guitarset_audio=guitarset_audio,
+                         max_files=max_files, frames=frames, method=method)
     if one_template and frames > 1:
         raise NmftransError("--one-template and --frames > 1 exclude each other (one template per pitch has no attack patch)")
     isolated_sources = [s for s in sources if datasets.looks_isolated([s])]
@@ -839,7 +853,8 @@ def learn_from_sources(sources: Sequence[Path], settings: FeatureSettings = Feat
         log.info(f"labelled audio ({layouts}): {len(found.pairs)} pairs, {len(found.skipped)} skipped")
     if not found.pairs and not items:
         reasons = "; ".join(f"{p}: {r}" for p, r in found.skipped[:3])
-        raise NmftransError("no audio with a matching annotation found" + (f" ({reasons})" if reasons else ""))
+        where = f" in the MAESTRO {split!r} split" if split is not None else ""
+        raise NmftransError(f"no audio with a matching annotation found{where}" + (f" ({reasons})" if reasons else ""))
     pairs = list(found.pairs) + items
     with _bar(log, len(pairs), "reading") as bar:
         dictionary, report = learn_labelled(pairs, settings, beta=beta, iterations=iterations,

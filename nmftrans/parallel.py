@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from nmftrans.errors import NmftransError
 
-__all__ = ["Runner", "map_ordered", "reduce_sum", "thread_budget", "THREAD_ENV_VARS"]
+__all__ = ["Runner", "map_ordered", "reduce_sum", "terminate_workers", "thread_budget", "THREAD_ENV_VARS"]
 
 # Environment variables read by BLAS/OpenMP/Numba libraries when they load.
 THREAD_ENV_VARS = (
@@ -57,6 +57,33 @@ _BUDGET_ENV = "NMFTRANS_THREADS"
 CONNECT_TIMEOUT_S = 5.0
 
 _limits = None  # threadpoolctl limiter kept alive in a worker
+_EXECUTORS: list = []  # process pools alive in this process, for terminate_workers()
+
+
+def terminate_workers(grace_s: float = 0.5) -> None:
+    """Stop every worker process of this process's pools now (an interrupt).
+
+    Each worker gets SIGTERM (it removes its half-written files and exits, see
+    :func:`nmftrans.interrupt.worker_signals`); one still alive after ``grace_s`` is killed.
+    Returns once all of them are gone, so that no file is written afterwards.
+    """
+    import time
+
+    processes = [p for ex in list(_EXECUTORS) for p in list((getattr(ex, "_processes", None) or {}).values())]
+    for p in processes:
+        try:
+            p.terminate()
+        except (OSError, ValueError, AttributeError):
+            pass
+    deadline = time.monotonic() + grace_s
+    for p in processes:
+        try:
+            p.join(max(0.0, deadline - time.monotonic()))
+            if p.is_alive():
+                p.kill()
+                p.join(1.0)
+        except (OSError, ValueError, AssertionError, AttributeError):
+            pass
 
 
 def thread_budget() -> int:
@@ -78,8 +105,16 @@ def _init_worker(threads: int) -> None:
     libraries already loaded (fork workers inherit a loaded NumPy).
     """
     global _limits
+    from nmftrans.interrupt import worker_signals
+
+    worker_signals()
+    numba_loaded = "numba" in sys.modules
     for var in THREAD_ENV_VARS:
-        os.environ[var] = str(threads)
+        # A fork worker inherits Numba's launched thread pool; Numba re-reads NUMBA_NUM_THREADS
+        # whenever it compiles (a cold cache) and refuses a changed value: cap it with
+        # set_num_threads below instead.
+        if not (numba_loaded and var == "NUMBA_NUM_THREADS"):
+            os.environ[var] = str(threads)
     os.environ[_BUDGET_ENV] = str(threads)
     try:
         from threadpoolctl import threadpool_limits
@@ -87,7 +122,7 @@ def _init_worker(threads: int) -> None:
         pass
     else:
         _limits = threadpool_limits(limits=threads)
-    if "numba" in sys.modules:
+    if numba_loaded:
         import numba
 
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
@@ -164,11 +199,14 @@ class Runner:
             ctx = multiprocessing.get_context(method) if method else None
             self._executor = ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx,
                                                  initializer=_init_worker, initargs=(self.threads_per_worker,))
+            _EXECUTORS.append(self._executor)
 
     def close(self) -> None:
         """Stop the worker processes / close a client this runner opened (idempotent)."""
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
+            if self._executor in _EXECUTORS:
+                _EXECUTORS.remove(self._executor)
             self._executor = None
         if self._client is not None:
             if self._own_client:

@@ -233,6 +233,23 @@ def plot_notes(path: str | Path, notes: np.ndarray, reference: np.ndarray | None
     return _draw_roll(path, notes, reference, title, time_range, overwrite, None)
 
 
+# The widest picture is 14 in at 110 dpi (1540 px): more activation columns than this only cost memory.
+_MAX_IMAGE_COLUMNS = 2048
+
+
+def _max_pool_columns(A: np.ndarray, limit: int) -> np.ndarray:
+    """``A`` (rows, n) with at most ``limit`` columns: the maximum over runs of ``ceil(n / limit)``
+    columns, so that short notes stay visible (float32)."""
+    A = np.asarray(A, dtype=np.float32)
+    n = A.shape[1]
+    if n <= limit:
+        return A
+    step = -(-n // limit)
+    padded = np.full((A.shape[0], step * (-(-n // step))), np.nan, dtype=np.float32)
+    padded[:, :n] = A
+    return np.nanmax(padded.reshape(A.shape[0], -1, step), axis=2)
+
+
 def _draw_roll(path, notes, reference, title, time_range, overwrite, activity) -> RollCounts:
     """The piano roll of :func:`plot_transcription` (``activity`` = (A, pitches, frame_rate)) and
     :func:`plot_notes` (``activity`` None)."""
@@ -247,9 +264,9 @@ def _draw_roll(path, notes, reference, title, time_range, overwrite, activity) -
                      float(ref[:, 1].max()) if ref is not None and len(ref) else 0.0, 1.0 / frame_rate)
     start, end = time_range if time_range is not None else (None, None)
     t0 = float(start) if start is not None else (-0.5 / frame_rate if activity is not None else 0.0)
-    t1 = float(end) if end is not None else end_of_all
-    if t1 <= t0:
-        t1 = t0 + 1.0  # a window after the end of everything: an empty roll, not an error
+    if start is not None and float(start) >= end_of_all:
+        raise NmftransError(f"--plot-range starts at {float(start):g} s, after the end ({end_of_all:.2f} s)")
+    t1 = min(float(end), end_of_all) if end is not None else end_of_all  # a window past the end is clipped
 
     def inside(rows_: np.ndarray) -> np.ndarray:
         return (rows_[:, 1] > t0) & (rows_[:, 0] < t1) if len(rows_) else np.zeros(0, dtype=bool)
@@ -288,15 +305,16 @@ def _draw_roll(path, notes, reference, title, time_range, overwrite, activity) -
     import matplotlib
 
     if activity is not None:
-        grid = np.full((rows, max(A.shape[1], 1)), np.nan)
         keep = (pitches >= lo) & (pitches <= hi)
+        A = _max_pool_columns(A[keep], _MAX_IMAGE_COLUMNS)  # a long file: no more columns than pixels
+        grid = np.full((rows, max(A.shape[1], 1)), np.nan, dtype=np.float32)
         if A.shape[1]:
-            grid[pitches[keep] - lo] = A[keep]
-        db = 20 * np.log10(np.maximum(grid, 10 ** (_FLOOR_DB / 20)))
+            grid[pitches[keep] - lo] = A
+        db = 20 * np.log10(np.maximum(grid, np.float32(10 ** (_FLOOR_DB / 20))))
         cmap = matplotlib.colormaps["Greys"].with_extremes(bad="white")
         image = ax.imshow(db, origin="lower", aspect="auto", cmap=cmap, vmin=_FLOOR_DB, vmax=0.0,
                           interpolation="nearest",
-                          extent=((k0 - 0.5) / frame_rate, (k0 + max(A.shape[1], 1) - 0.5) / frame_rate,
+                          extent=((k0 - 0.5) / frame_rate, (max(k1, k0 + 1) - 0.5) / frame_rate,
                                   lo - 0.5, hi + 0.5))
         colorbar = fig.colorbar(image, ax=ax, pad=0.01, fraction=0.03)
         colorbar.set_label("activation (dB)")
@@ -307,10 +325,13 @@ def _draw_roll(path, notes, reference, title, time_range, overwrite, activity) -
         return (*matplotlib.colors.to_rgb(colour), alpha)
 
     def boxes(rows_, colour, *, fill_alpha: float, style: str = "-", width_: float = 1.2):
-        for onset, offset, pitch, _ in rows_:
-            if lo <= pitch <= hi:
-                ax.add_patch(Rectangle((onset, pitch - 0.4), max(offset - onset, 0.01), 0.8, linewidth=width_,
-                                       linestyle=style, edgecolor=colour, facecolor=rgba(colour, fill_alpha)))
+        from matplotlib.collections import PatchCollection
+
+        rects = [Rectangle((onset, pitch - 0.4), max(offset - onset, 0.01), 0.8)
+                 for onset, offset, pitch, _ in rows_ if lo <= pitch <= hi]
+        if rects:  # one collection, not a patch per note: a long file has thousands
+            ax.add_collection(PatchCollection(rects, linewidths=width_, linestyles=style, edgecolors=colour,
+                                              facecolors=rgba(colour, fill_alpha)), autolim=False)
 
     if ref is None:
         boxes(notes[note_in], _NOTE_COLOUR, fill_alpha=0.25)

@@ -77,35 +77,59 @@ def sonify_notes(notes: np.ndarray, dictionary, sample_rate: int | None = None, 
     notes = np.asarray(notes, dtype=np.float64).reshape(-1, 4)
     if duration is None:
         duration = (notes[:, 1].max() + TAIL_S) if len(notes) else TAIL_S
-    y = np.zeros(max(1, int(round(duration * sr))), dtype=np.float64)
-    cache: dict[int, np.ndarray] = {}
-    rng = np.random.default_rng(0)
+    y = np.zeros(max(1, int(round(duration * sr))), dtype=np.float32)
+    # Each note's span in samples; every note of a pitch plays the start of one tone of that
+    # pitch (rendered once, as long as its longest note), so the cost is one pass of additive
+    # synthesis per pitch plus a multiply-add per note sample, whatever the number of notes.
+    spans = []
     for onset, offset, pitch, velocity in notes:
-        p = int(round(pitch))
-        if p not in cache:
-            cache[p] = partial_amplitudes(dictionary, p, nyquist=sr / 2 - 100)
-        amps = cache[p]
-        partials = np.flatnonzero(amps > 1e-3)
         start = int(round(max(onset, 0.0) * sr))
         held = max(offset - onset, 0.02)
         n = min(int(round((held + RELEASE_S) * sr)), len(y) - start)
-        if n <= 0 or len(partials) == 0:
+        spans.append((int(round(pitch)), start, held, n, velocity))
+    longest: dict[int, int] = {}
+    for p, _, _, n, _ in spans:
+        longest[p] = max(longest.get(p, 0), n)
+    tones = {p: _pitch_tone(dictionary, p, n, sr) for p, n in longest.items() if n > 0}
+    for p, start, held, n, velocity in spans:
+        tone = tones.get(p)
+        if n <= 0 or tone is None:
             continue
-        t = np.arange(n) / sr
-        f0 = float(midi_to_hz(p))
-        m = partials + 1
-        decay_s = float(np.clip(2.5 * 2 ** (-(p - 60) / 24), 0.4, 6.0))  # low notes ring longer
-        env = np.exp(-t[:, None] * np.sqrt(m)[None, :] / decay_s)  # (n, partials)
-        phases = rng.uniform(0, 2 * np.pi, len(m))
-        tone = (np.sin(2 * np.pi * f0 * t[:, None] * m[None, :] + phases) * env) @ amps[partials]
-        tone *= np.minimum(1.0, t / ATTACK_S)
-        tone *= np.clip((held + RELEASE_S - t) / RELEASE_S, 0.0, 1.0)  # release after the offset
-        gain = (np.clip(velocity, 1, 127) / 127.0) ** 1.5 / max(np.abs(amps).sum(), 1.0) * 0.5
-        y[start:start + n] += gain * tone
-    peak = float(np.abs(y).max())
+        t = np.arange(n, dtype=np.float32) / sr
+        env = np.minimum(1.0, t / ATTACK_S) * np.clip((held + RELEASE_S - t) / RELEASE_S, 0.0, 1.0)
+        gain = (np.clip(velocity, 1, 127) / 127.0) ** 1.5 * tone.gain
+        y[start:start + n] += (gain * env * tone.samples[:n]).astype(np.float32, copy=False)
+    peak = max(float(y.max()), -float(y.min()))  # no |y| copy: the mix of a long file is large
     if peak > PEAK:
         y *= PEAK / peak
-    return y.astype(np.float32)
+    return y
+
+
+class _Tone:
+    """One pitch's decaying partials (float32 samples) and the gain its notes share."""
+
+    def __init__(self, samples: np.ndarray, gain: float):
+        self.samples = samples
+        self.gain = gain
+
+
+def _pitch_tone(dictionary, p: int, n: int, sr: int, chunk: int = 1 << 15) -> _Tone | None:
+    """``n`` samples of pitch ``p``: the dictionary's partial amplitudes, upper partials decaying
+    faster, low notes ringing longer; rendered in chunks so memory stays ``O(n)``."""
+    amps = partial_amplitudes(dictionary, p, nyquist=sr / 2 - 100)
+    partials = np.flatnonzero(amps > 1e-3)
+    if len(partials) == 0:
+        return None
+    f0 = float(midi_to_hz(p))
+    m = partials + 1
+    decay_s = float(np.clip(2.5 * 2 ** (-(p - 60) / 24), 0.4, 6.0))  # low notes ring longer
+    phases = np.random.default_rng(p).uniform(0, 2 * np.pi, len(m))
+    out = np.empty(n, dtype=np.float32)
+    for k in range(0, n, chunk):
+        t = np.arange(k, min(n, k + chunk)) / sr
+        env = np.exp(-t[:, None] * np.sqrt(m)[None, :] / decay_s)
+        out[k:k + len(t)] = (np.sin(2 * np.pi * f0 * t[:, None] * m[None, :] + phases) * env) @ amps[partials]
+    return _Tone(out, 0.5 / max(np.abs(amps).sum(), 1.0))
 
 
 def write_sonification(path: str | Path, notes: np.ndarray, dictionary) -> None:

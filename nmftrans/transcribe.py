@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from nmftrans import kernels
-from nmftrans.audio import expected_samples, stream_audio
+from nmftrans.audio import expected_samples, stream_audio, truncation_warning
 from nmftrans.dictionary import ROLE_ATTACK, Dictionary
 from nmftrans.features import SpectrogramStream, bandwidths, frequencies, n_frames_for
 from nmftrans.notes import (NoteParams, activations_to_notes, empty_notes, normalise_activations, pitch_activations,
@@ -668,5 +668,9 @@ def transcribe_file(path: str | Path, dictionary: Dictionary, solver: SolverPara
     """
     sr = dictionary.settings.sample_rate
     blocks = stream_audio(path, sr, block_s=READ_S)
-    return transcribe_blocks(blocks, dictionary, solver, note_params, n_samples_hint=expected_samples(path, sr),
-                             keep_activations=keep_activations)
+    result = transcribe_blocks(blocks, dictionary, solver, note_params, n_samples_hint=expected_samples(path, sr),
+                               keep_activations=keep_activations)
+    truncated = truncation_warning(path)
+    if truncated:
+        result.warnings.insert(0, truncated)
+    return result

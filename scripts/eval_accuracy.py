@@ -18,6 +18,7 @@ misses (right pitch, onset 50-100 ms off).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -50,11 +51,23 @@ def group_folder(data: Path, folder: str, pattern: str, tmp: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="the development data (default: the first of ../shared/data beside the "
+                             "checkout or the current folder, shared/data, $NMFTRANS_DATA that exists)")
     parser.add_argument("--piano", default="piano", help="piano dictionary (name or path)")
     parser.add_argument("--guitar", default="guitar", help="guitar dictionary (name or path)")
     parser.add_argument("--errors", action="store_true", help="also count the kinds of error")
     args = parser.parse_args()
+    if args.data is None:
+        candidates = [ROOT.parent / "shared" / "data", Path.cwd().parent / "shared" / "data", Path("shared/data")]
+        if os.environ.get("NMFTRANS_DATA"):
+            candidates.insert(0, Path(os.environ["NMFTRANS_DATA"]))
+        args.data = next((c for c in candidates if (c / "pieces").is_dir()), None)
+        if args.data is None:
+            parser.error("no development data found (looked in " + ", ".join(str(c) for c in candidates)
+                         + "); pass --data PATH")
+    elif not (args.data / "pieces").is_dir():
+        parser.error(f"--data {args.data}: not the development data (no pieces/ folder in it)")
     dictionaries = {"piano": load_dictionary(args.piano), "guitar": load_dictionary(args.guitar)}
     rows = []
     dev = []

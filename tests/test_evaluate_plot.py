@@ -93,13 +93,13 @@ def test_time_range_draws_only_the_window(tmp_path):
     assert counts == (3, 3, 2, 1, 1)
     counts = plot_notes(tmp_path / "w.png", EST, REF, time_range=(2.6, None))
     assert counts == (1, 1, 0, 1, 1)  # the extra note and the missed 69
-    # activations are cut to the window too; a window after the end is an empty picture, not an error
+    # activations are cut to the window too; a window starting after the end is an error (issue 23)
     A = np.random.default_rng(0).random((13, 400)).astype(np.float32)
     counts = plot_transcription(tmp_path / "a.png", A, np.arange(60, 73), 100.0, EST[:1], REF[:1],
                                 time_range=(0.5, 3.0))
     assert counts == (1, 1, 1, 0, 0)
-    assert plot_transcription(tmp_path / "a.png", A, np.arange(60, 73), 100.0, EST, REF,
-                              time_range=(50.0, None)).notes == 0
+    with pytest.raises(NmftransError, match="after the end"):
+        plot_transcription(tmp_path / "a.png", A, np.arange(60, 73), 100.0, EST, REF, time_range=(50.0, None))
     assert_png(tmp_path / "a.png")
 
 
