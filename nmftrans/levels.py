@@ -13,18 +13,19 @@ frames of the ``2 * context + 1`` segments around it (about 6 s by default), usi
 *active* frames (peak above ``1e-3`` of the file's highest; silence is left out, as the
 per-file reference always did). In that window
 
-* the *reference* is the ``percentile`` of the active peaks (loud notes ≈ 1 after dividing),
-  kept between ``min_relative`` and ``max_relative`` times the same percentile over the whole
-  file. The defaults (1 and 1) give the per-file reference of earlier versions: a local one
-  (``min_relative = 0.1``) let a passage 20 dB quieter than the rest of its file keep its notes
-  (88 % of the onset F it has alone on a development piece, against 0 %), but cost 0.02 onset F
-  with white noise at 20 dB SNR and 0.014 on the real guitar recording (quiet stretches of noisy
-  music are judged against their own noise), so it is not the default yet;
-* the *music ratio* is the reference over the median carpet of the window. Music gave at
-  least 23 on the development pieces and real recordings, even with white noise at 20 dB SNR;
-  white, pink, brown noise, tape hiss, clicks and applause-like bursts gave 3-17. Windows
-  below ``music_ratio_off`` get a gain of 0 (no notes there), windows above ``music_ratio_on``
-  a gain of 1, linearly in between.
+* the *music ratio* is the window's ``percentile`` of the active peaks over the median carpet.
+  Music gave at least 23 on the development pieces and real recordings, even with white noise
+  at 20 dB SNR; white, pink, brown noise, tape hiss, clicks and applause-like bursts gave 3-17.
+  Windows below ``music_ratio_off`` get a gain of 0 (no notes there), windows above
+  ``music_ratio_on`` a gain of 1, linearly in between;
+* the *reference* (what becomes 1: the loud notes) is that percentile of the active peaks, so a
+  passage 20 dB quieter than the rest of its file is judged against its own loud notes, but
+  never more than ``max_relative`` times the same percentile over the whole file (the per-file
+  reference of earlier versions, kept wherever the music is loud), never less than
+  ``min_relative`` times it (a near-silent stretch is not blown up), and never less than
+  ``noise_ratio`` times the median carpet: a note needs evidence above the noise. Without that
+  last bound, quiet stretches of noisy music were judged against their own noise (-0.02 onset
+  F with white noise at 20 dB SNR).
 
 The segment values are interpolated linearly between segment centres, so the per-frame
 divisor changes smoothly. Everything is a ratio of activations, so the result does not depend
@@ -58,12 +59,16 @@ class LevelParams:
     min_relative : float
         The local reference is at least this fraction of the whole file's (0.1: with
         magnitude^0.6 features that allows passages down to about 33 dB below the file's loud
-        part). 1 (the default, with ``max_relative = 1``): the per-file reference.
+        part). 1 (with ``max_relative = 1``): the per-file reference everywhere.
     max_relative : float
         The local reference is at most this multiple of the whole file's: 1 keeps the per-file
         reference wherever the music is loud, and only lowers it in passages quieter than the
         file's (raising it in the loudest passages lost soft notes next to loud ones on the real
         recordings: SMD frame F 0.882 -> 0.821).
+    noise_ratio : float
+        The local reference is at least this multiple of the window's median carpet (the noise
+        a pitch template takes: in noise the strongest pitch reached up to 25 times it, and
+        notes need 0.3 of the reference). 0: no such bound.
     music_ratio_off, music_ratio_on : float
         Window's reference over its median carpet below which the gain is 0, above which it is
         1 (linear in between). 0 and 0 switch the check off.
@@ -72,8 +77,9 @@ class LevelParams:
     percentile: float = 90.0
     segment_s: float = 2.0
     context: int = 1
-    min_relative: float = 1.0
+    min_relative: float = 0.1
     max_relative: float = 1.0
+    noise_ratio: float = 80.0
     music_ratio_off: float = 18.0
     music_ratio_on: float = 22.0
 
@@ -146,8 +152,9 @@ def frame_gains(peak: np.ndarray, carpet: np.ndarray, frame_rate: float,
             ref[s], music[s] = whole, 1.0
             continue
         local = float(np.percentile(peak[lo:hi][on], params.percentile))
-        ref[s] = min(max(local, params.min_relative * whole), params.max_relative * whole)
-        music[s] = _music(ref[s] / max(float(np.median(carpet[lo:hi][on])), 1e-30), params)
+        floor = float(np.median(carpet[lo:hi][on]))
+        music[s] = _music(local / max(floor, 1e-30), params)
+        ref[s] = min(max(local, params.min_relative * whole, params.noise_ratio * floor), params.max_relative * whole)
     centres = (np.arange(n_seg) * size + 0.5 * (min(size, n) - 1)).astype(np.float64)
     centres[-1] = min(centres[-1], 0.5 * ((n_seg - 1) * size + n - 1))  # the last, shorter segment
     t = np.arange(n, dtype=np.float64)

@@ -10,8 +10,8 @@ bursts like applause, a spoken sentence (only where ``espeak-ng`` is installed) 
 samples; then runs ``nmftrans transcribe`` with its defaults on all of them, once per dictionary,
 and prints the notes of each and the notes per minute over the set.
 
-The quiet-passage case: a development piece (``haydn_op20n1-01`` for the piano,
-``slakh_Track00001_S07`` for the guitar) whose second half is 20 dB down, against the same
+The quiet-passage case: a development piece (``haydn_op20n1-01``, 13.5 s, and ``maestro_2018``,
+46 s, for the piano, ``slakh_Track00001_S07``, 46.5 s, for the guitar) whose second half is 20 dB down, against the same
 second half on its own; it prints the mir_eval note-onset F (50 ms) of the notes that start in
 the second half (from 0.25 s after the cut, the same window in both) in both cases, and their ratio.
 """
@@ -38,8 +38,9 @@ from nmftrans.metrics import evaluate_notes  # noqa: E402
 
 SR = 22050
 QUIET_DB = -20.0
-PIECES = {"piano": "pieces/haydn_op20n1-01__fluidr3-piano.flac",
-          "guitar": "pieces/slakh_Track00001_S07_43-88s__fluidr3-nylon.flac"}
+PIECES = {"piano": ["pieces/haydn_op20n1-01__fluidr3-piano.flac",
+                    "pieces/maestro_2018-Chamber3-10-R3-1_first45s__fluidr3-piano.flac"],
+          "guitar": ["pieces/slakh_Track00001_S07_43-88s__fluidr3-nylon.flac"]}
 SKIP_S = 0.25  # notes starting this soon after the cut are not scored (the cut itself sounds)
 
 
@@ -136,18 +137,19 @@ def main() -> None:
             sf.write(paths[name], y, SR, subtype="FLOAT" if name != "8 samples" else "PCM_16")
         minutes = sum(len(y) for y in signals.values()) / SR / 60
         for dname in args.dictionaries:
-            piece = args.data / PIECES.get(dname, PIECES["piano"])
             quiet = {}
-            if piece.exists():
+            for k, rel in enumerate(PIECES.get(dname, PIECES["piano"])):
+                piece = args.data / rel
+                if not piece.exists():
+                    continue
                 y = load_audio(piece, SR)
                 cut = len(y) // 2
                 g = np.float32(10 ** (QUIET_DB / 20))
-                half = np.concatenate([y[:cut], g * y[cut:]])
-                quiet = {"half": (tmp / f"{dname}-half.flac", half, 0.0),
-                         "alone": (tmp / f"{dname}-alone.flac", g * y[cut:], cut / SR)}
-                for path, z, _ in quiet.values():
-                    sf.write(path, z, SR)
-            notes = transcribe_all(list(paths.values()) + [q[0] for q in quiet.values()], dname, tmp / dname)
+                quiet[piece] = (tmp / f"{dname}-{k}-half.flac", tmp / f"{dname}-{k}-alone.flac", cut / SR)
+                sf.write(quiet[piece][0], np.concatenate([y[:cut], g * y[cut:]]), SR)
+                sf.write(quiet[piece][1], g * y[cut:], SR)
+            extra = [p for q in quiet.values() for p in q[:2]]
+            notes = transcribe_all(list(paths.values()) + extra, dname, tmp / dname)
             print(f"dictionary {dname}: notes written")
             total = 0
             for name, path in paths.items():
@@ -155,13 +157,13 @@ def main() -> None:
                 total += n
                 print(f"  {name:<32}{len(signals[name]) / SR:>7.2f} s {n:>6}")
             print(f"  {'notes per minute':<32}{minutes * 60:>7.1f} s {total / minutes:>6.1f}")
-            if quiet:
+            for piece, (half, alone_path, cut_s) in quiet.items():
                 ref, _ = read_reference(piece.with_suffix(".csv"))
-                start = len(y) // 2 / SR + SKIP_S
+                start = cut_s + SKIP_S
                 ref_q = _after(ref, start)
-                f_half = evaluate_notes(ref_q, _after(notes[quiet["half"][0]], start))["onset_f"]
-                alone = notes[quiet["alone"][0]].copy()
-                alone[:, :2] += quiet["alone"][2]
+                f_half = evaluate_notes(ref_q, _after(notes[half], start))["onset_f"]
+                alone = notes[alone_path].copy()
+                alone[:, :2] += cut_s
                 f_alone = evaluate_notes(ref_q, _after(alone, start))["onset_f"]
                 print(f"  quiet half ({piece.stem}, {QUIET_DB:g} dB, {len(ref_q)} notes): onset F "
                       f"{f_half:.3f} in the file, {f_alone:.3f} alone: {f_half / max(f_alone, 1e-9):.0%} kept")
