@@ -70,8 +70,9 @@ class LevelParams:
         a pitch template takes: in noise the strongest pitch reached up to 25 times it, and
         notes need 0.3 of the reference). 0: no such bound.
     music_ratio_off, music_ratio_on : float
-        Window's reference over its median carpet below which the gain is 0, above which it is
-        1 (linear in between). 0 and 0 switch the check off.
+        The window's ``percentile`` of the active peaks (before the bounds above) over its
+        median carpet: below ``music_ratio_off`` the gain is 0, above ``music_ratio_on`` it is 1
+        (linear in between). 0 and 0 switch the check off.
     """
 
     percentile: float = 90.0
@@ -91,8 +92,8 @@ class LevelParams:
         if not 0 < self.min_relative <= 1 <= self.max_relative:
             raise ValueError(f"need 0 < min_relative <= 1 <= max_relative, got {self.min_relative}, "
                              f"{self.max_relative}")
-        if not 0 <= self.music_ratio_off <= self.music_ratio_on:
-            raise ValueError("need 0 <= music_ratio_off <= music_ratio_on")
+        if not 0 <= self.music_ratio_off <= self.music_ratio_on or self.noise_ratio < 0:
+            raise ValueError("need 0 <= music_ratio_off <= music_ratio_on and noise_ratio >= 0")
 
 
 def frame_levels(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -122,3 +122,10 @@ def test_the_same_notes_at_any_input_level(piano, loud_then_quiet):
     for other in notes[1:]:  # the same notes; times equal to float rounding (the solver's 1e-9 start)
         np.testing.assert_array_equal(other[:, 2:], notes[0][:, 2:])
         np.testing.assert_allclose(other[:, :2], notes[0][:, :2], atol=1e-4)
+
+
+@pytest.mark.parametrize("bad", [dict(min_relative=0), dict(max_relative=0.5), dict(segment_s=0),
+                                 dict(music_ratio_off=30), dict(noise_ratio=-1), dict(percentile=0)])
+def test_level_settings_are_checked(bad):
+    with pytest.raises(ValueError):
+        LevelParams(**bad)
