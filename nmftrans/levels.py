@@ -42,6 +42,8 @@ import numpy as np
 CARPET_RANK = 0.75
 # Frames whose peak is below this fraction of the file's highest peak count as silence.
 SILENCE_FRACTION = 1e-3
+# Frames whose levels are taken at once (bounds the copy that the partition makes).
+_LEVEL_COLUMNS = 4096
 
 
 @dataclass(frozen=True)
@@ -109,11 +111,16 @@ def frame_levels(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     peak, carpet : np.ndarray [shape=(n_frames,)], float32
     """
     A = np.asarray(A, dtype=np.float32)
+    peak = np.zeros(A.shape[1], dtype=np.float32)
+    carpet = np.zeros(A.shape[1], dtype=np.float32)
     if A.shape[0] == 0:
-        zeros = np.zeros(A.shape[1], dtype=np.float32)
-        return zeros, zeros.copy()
+        return peak, carpet
     k = int(CARPET_RANK * (A.shape[0] - 1))
-    return A.max(axis=0), np.partition(A, k, axis=0)[k].astype(np.float32, copy=False)
+    for lo in range(0, A.shape[1], _LEVEL_COLUMNS):  # the partition copies: a few columns at a time
+        cols = A[:, lo:lo + _LEVEL_COLUMNS]
+        peak[lo:lo + cols.shape[1]] = cols.max(axis=0)
+        carpet[lo:lo + cols.shape[1]] = np.partition(cols, k, axis=0)[k]
+    return peak, carpet
 
 
 def frame_gains(peak: np.ndarray, carpet: np.ndarray, frame_rate: float,
