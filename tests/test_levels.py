@@ -52,6 +52,9 @@ def test_a_quieter_passage_is_judged_against_its_own_level():
     np.testing.assert_allclose(whole, 1 / 100, rtol=1e-6)  # the per-file reference
     floor = frame_gains(peak, peak / 100, FR, LevelParams(min_relative=0.5))
     np.testing.assert_allclose(floor[-int(6 * FR):], 1 / 50, rtol=1e-6)  # not below half the file's
+    mild = frame_gains(np.where(peak > 50, 100.0, 100 * np.sqrt(0.18)), peak / 100, FR)
+    # 0.42 of the file: the geometric middle of the knee (0.3 ... 0.6) gets the middle of 0.3 ... 1
+    np.testing.assert_allclose(mild[-int(6 * FR):], 1 / (100 * np.sqrt(0.3)), rtol=1e-5)
     noisy = frame_gains(peak, np.full(len(peak), 0.5), FR)  # quiet half's carpet: 50x below its peaks
     np.testing.assert_allclose(noisy[-int(6 * FR):], 1 / 40, rtol=1e-6)  # not below 80x the carpet
 
@@ -124,8 +127,9 @@ def test_the_same_notes_at_any_input_level(piano, loud_then_quiet):
         np.testing.assert_allclose(other[:, :2], notes[0][:, :2], atol=1e-4)
 
 
-@pytest.mark.parametrize("bad", [dict(min_relative=0), dict(max_relative=0.5), dict(segment_s=0),
-                                 dict(music_ratio_off=30), dict(noise_ratio=-1), dict(percentile=0)])
+@pytest.mark.parametrize("bad", [dict(min_relative=0), dict(min_relative=1.5), dict(segment_s=0),
+                                 dict(music_ratio_off=30), dict(noise_ratio=-1), dict(percentile=0),
+                                 dict(knee_low=0.7), dict(knee_high=1.5), dict(music_context=-1)])
 def test_level_settings_are_checked(bad):
     with pytest.raises(ValueError):
         LevelParams(**bad)
