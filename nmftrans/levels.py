@@ -127,10 +127,11 @@ def frame_levels(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if A.shape[0] == 0:
         return peak, carpet
     k = int(CARPET_RANK * (A.shape[0] - 1))
-    for lo in range(0, A.shape[1], _LEVEL_COLUMNS):  # the partition copies: a few columns at a time
+    for lo in range(0, A.shape[1], _LEVEL_COLUMNS):  # a few columns at a time: bounded copies
         cols = A[:, lo:lo + _LEVEL_COLUMNS]
         peak[lo:lo + cols.shape[1]] = cols.max(axis=0)
-        carpet[lo:lo + cols.shape[1]] = np.partition(cols, k, axis=0)[k]
+        rows = np.ascontiguousarray(cols.T)  # a frame per row: the partition runs on contiguous data
+        carpet[lo:lo + cols.shape[1]] = np.partition(rows, k, axis=1)[:, k]
     return peak, carpet
 
 
@@ -159,7 +160,7 @@ def frame_gains(peak: np.ndarray, carpet: np.ndarray, frame_rate: float,
     if n == 0 or not top > 0:
         return np.zeros(n, dtype=np.float32)
     active = peak > SILENCE_FRACTION * top
-    whole = float(np.percentile(peak[active], params.percentile))
+    whole = _quantile(peak[active], params.percentile)
     size = max(1, int(round(params.segment_s * frame_rate)))
     n_seg = -(-n // size)
     ref = np.empty(n_seg)
@@ -171,7 +172,7 @@ def frame_gains(peak: np.ndarray, carpet: np.ndarray, frame_rate: float,
         on = active[lo:hi]
         if not on.any():
             return None
-        return float(np.percentile(peak[lo:hi][on], params.percentile)), float(np.median(carpet[lo:hi][on]))
+        return _quantile(peak[lo:hi][on], params.percentile), _quantile(carpet[lo:hi][on], 50.0)
 
     for s in range(n_seg):
         near = window(s, params.context)
@@ -187,6 +188,15 @@ def frame_gains(peak: np.ndarray, carpet: np.ndarray, frame_rate: float,
     t = np.arange(n, dtype=np.float64)
     gain = np.interp(t, centres, music) / np.interp(t, centres, ref)
     return gain.astype(np.float32)
+
+
+def _quantile(x: np.ndarray, q: float) -> float:
+    """``np.percentile(x, q)`` (linear interpolation) by one partition: a tenth of its overhead."""
+    pos = (len(x) - 1) * q / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(x) - 1)
+    v = np.partition(x, (lo, hi))
+    return float(v[lo] + (v[hi] - v[lo]) * (pos - lo))
 
 
 def _knee(x: float, low: float, high: float) -> float:
