@@ -2,9 +2,11 @@
 same notes at any input level. Generated signals and the shipped dictionaries only."""
 
 import functools
+import json
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from nmftrans.dictionary import load_dictionary
 from nmftrans.levels import LevelParams, frame_gains, frame_levels, normalise_frames
@@ -133,3 +135,17 @@ def test_the_same_notes_at_any_input_level(piano, loud_then_quiet):
 def test_level_settings_are_checked(bad):
     with pytest.raises(ValueError):
         LevelParams(**bad)
+
+
+def test_the_cli_writes_no_notes_for_pink_noise(tmp_path):
+    from typer.testing import CliRunner
+
+    from nmftrans.cli import app
+
+    X = np.fft.rfft(np.random.default_rng(5).standard_normal(4 * SR))
+    f = np.fft.rfftfreq(4 * SR, 1 / SR)
+    f[0] = f[1]
+    sf.write(tmp_path / "pink.wav", _at(np.fft.irfft(X / np.sqrt(f), 4 * SR), -30), SR)
+    result = CliRunner().invoke(app, ["transcribe", str(tmp_path / "pink.wav"), "-o", "-", "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == []  # without the music check: 1728 notes
