@@ -18,8 +18,8 @@ from nmftrans import kernels
 from nmftrans.audio import expected_samples, stream_audio, truncation_warning
 from nmftrans.dictionary import ROLE_ATTACK, Dictionary
 from nmftrans.features import SpectrogramStream, bandwidths, frequencies, n_frames_for
-from nmftrans.notes import (NoteParams, activations_to_notes, empty_notes, normalise_activations, pitch_activations,
-                            reference_level)
+from nmftrans.levels import frame_gains, frame_levels, normalise_frames
+from nmftrans.notes import NoteParams, activations_to_notes, empty_notes, pitch_activations
 from nmftrans.templates import floor_templates, response_gains
 
 # Below this RMS (about -80 dBFS) the input counts as silence.
@@ -134,7 +134,7 @@ class Transcription:
     ----------
     notes : np.ndarray [shape=(n_notes, 4)]
     activations : np.ndarray [shape=(n_pitches, n_frames)], float32, or None
-        Per-pitch activations normalised by the file's reference level: what the tracker saw.
+        Per-pitch activations normalised frame by frame (:mod:`nmftrans.levels`): what the tracker saw.
         None when the transcription was made with ``keep_activations=False``.
     pitches : np.ndarray [shape=(n_pitches,)]
     frame_rate : float
@@ -370,7 +370,7 @@ def notes_from_activations(activations: np.ndarray, pitches: np.ndarray, frame_r
 class _SpilledColumns:
     """Per-pitch activations written block by block to an anonymous temporary file.
 
-    Keeps only each frame's strongest activation in memory (for the reference level), and
+    Keeps only each frame's peak and carpet in memory (:func:`nmftrans.levels.frame_levels`), and
     reads the activations back a few pitch rows at a time (``SPILL_READ_BYTES``), so memory
     does not grow with the file's length.
     """
@@ -380,14 +380,14 @@ class _SpilledColumns:
 
         self.file = tempfile.TemporaryFile(prefix="nmftrans-activations-")
         self.blocks: list[tuple[int, int]] = []  # (byte offset, frames) of each block
-        self.peaks = _Columns(1)
+        self.levels = _Columns(2)  # peak, carpet
         self.n = 0
 
     def append(self, block: np.ndarray) -> None:
         block = np.ascontiguousarray(block, dtype=np.float32)
         self.blocks.append((self.file.tell(), block.shape[1]))
         self.file.write(block.data)
-        self.peaks.append(block.max(axis=0, keepdims=True))
+        self.levels.append(np.stack(frame_levels(block)))
         self.n += block.shape[1]
 
     def rows(self, lo: int, hi: int) -> np.ndarray:
@@ -408,7 +408,7 @@ class _SpilledColumns:
 
 
 def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_params: NoteParams) -> Transcription:
-    """Silence check, normalisation and note tracking of the collected activations.
+    """Silence check, normalisation (:mod:`nmftrans.levels`) and note tracking of the collected activations.
 
     ``A`` is the whole-file array, or :class:`_SpilledColumns` (then tracked a few rows at a
     time, and ``activations`` is None; the notes are the same). Tracking runs on this thread,
@@ -422,17 +422,16 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
         A = None if spilled else np.zeros_like(A)
         return Transcription(empty_notes(), A, pitch_set, settings.frame_rate, ["the audio is silent: no notes"])
     if not spilled:
-        A = normalise_activations(A, copy=False)  # A is ours: no second whole-file array
+        A = normalise_frames(A, settings.frame_rate, copy=False)  # A is ours: no second whole-file array
         notes = notes_from_activations(A, pitch_set, settings.frame_rate, note_params, settings.window_s)
         return Transcription(notes, A, pitch_set, settings.frame_rate)
-    ref = np.float32(reference_level(A.peaks.array()))
+    gain = frame_gains(*A.levels.array(), settings.frame_rate)
     group = max(1, SPILL_READ_BYTES // (4 * max(A.n, 1)))  # rows read and tracked at once
     parts = []
     for lo in range(0, len(pitch_set), group):
         hi = min(lo + group, len(pitch_set))
         rows = A.rows(lo, hi)
-        if ref > 0:
-            np.divide(rows, ref, out=rows)
+        np.multiply(rows, gain[None, :], out=rows)
         parts.append(notes_from_activations(rows, pitch_set[lo:hi], settings.frame_rate, note_params,
                                             settings.window_s))
     notes = np.concatenate(parts) if parts else empty_notes()

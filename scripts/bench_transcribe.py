@@ -119,7 +119,8 @@ def run_reference(audio: Path, midi: Path):
     from nmftrans.dictionary import load_dictionary
     from nmftrans.features import _merge_starts, stft_frequencies
     from nmftrans.midi import write_midi
-    from nmftrans.transcribe import SolverParams, normalise_activations, notes_from_activations
+    from nmftrans.levels import normalise_frames
+    from nmftrans.transcribe import SolverParams, notes_from_activations
     from nmftrans.notes import pitch_activations
 
     dictionary = load_dictionary("piano")
@@ -144,7 +145,7 @@ def run_reference(audio: Path, midi: Path):
                                           update_H=False, beta_loss="kullback-leibler", solver="mu",
                                           max_iter=n_iter, tol=0.0)
     A, pitch_set = pitch_activations(np.ascontiguousarray(Ht.T), dictionary.pitches)
-    A = normalise_activations(A)
+    A = normalise_frames(A, s.frame_rate)
     notes = notes_from_activations(A, pitch_set, s.frame_rate)
     write_midi(midi, notes, program=int(dictionary.provenance.get("program", 0)))
     return notes
@@ -247,7 +248,7 @@ def profile_stages(audio: Path, midi: Path) -> list[tuple[str, float]]:
         ("  scipy.fft.rfft", "_basic.py", "rfft"),
         ("solve H (update_activations)", "kernels.py", "update_activations"),
         ("pitch_activations", "notes.py", "pitch_activations"),
-        ("normalise (percentile)", "transcribe.py", "normalise_activations"),
+        ("normalise (levels)", "levels.py", "frame_gains"),
         ("note tracking", "notes.py", "activations_to_notes"),
         ("write_midi", "midi.py", "write_midi"),
     ]
