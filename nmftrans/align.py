@@ -389,16 +389,6 @@ def run_align(audio: Path, score_path: Path, out: Path, dictionary: Dictionary, 
 def read_score(path: str | Path, *, sustain: bool = True) -> tuple[np.ndarray, list[str]]:
     """Score notes from any annotation format ``evaluate`` reads (MIDI, CSV, JAMS, MAPS ``.txt``,
     madmom ``.notes``, JSON), with the reader's warnings; a one-line error if it holds none."""
-    from nmftrans.annotations import read_annotation
-    from nmftrans.evaluate import read_note_json
+    from nmftrans.evaluate import read_reference
 
-    path = Path(path)
-    if path.suffix.lower() == ".json":
-        if not path.is_file():
-            raise NmftransError(f"{path}: score file not found")
-        notes, warnings = read_note_json(path)
-    else:
-        notes, warnings = read_annotation(path, sustain=sustain)
-    if len(notes) == 0:
-        raise NmftransError(f"{path}: the score has no notes")
-    return notes, warnings
+    return read_reference(path, sustain=sustain, what="score", empty="")

@@ -234,8 +234,12 @@ def read_estimate(path: str | Path, *, sustain: bool = True) -> tuple[np.ndarray
         raise
 
 
-def read_reference(path: str | Path, *, sustain: bool = True) -> tuple[np.ndarray, list[str]]:
+def read_reference(path: str | Path, *, sustain: bool = True, what: str = "reference",
+                   empty: str = "nothing to score against") -> tuple[np.ndarray, list[str]]:
     """Read reference notes (any format of :func:`~nmftrans.annotations.read_annotation`, or JSON).
+
+    ``what`` names the file in errors (``align`` reads a score with it) and ``empty`` is what an
+    empty file means for the caller.
 
     Raises
     ------
@@ -245,12 +249,12 @@ def read_reference(path: str | Path, *, sustain: bool = True) -> tuple[np.ndarra
     path = Path(path)
     if path.suffix.lower() == ".json":
         if not path.is_file():
-            raise NmftransError(f"{path}: annotation file not found")
+            raise NmftransError(f"{path}: {what} file not found")
         notes, warnings = read_note_json(path)
     else:
         notes, warnings = read_annotation(path, sustain=sustain)
     if len(notes) == 0:
-        raise NmftransError(f"{path}: the reference has no notes; nothing to score against")
+        raise NmftransError(f"{path}: the {what} has no notes" + (f"; {empty}" if empty else ""))
     return notes, warnings
 
 
