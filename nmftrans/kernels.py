@@ -654,6 +654,16 @@ def gamma_exponent(beta: float) -> float:
     return 1.0
 
 
+def _step_exponent(beta: float, gamma: float | None) -> np.float32:
+    """The validated MU step exponent: ``gamma`` in (0, 2], or the monotone one of ``beta``."""
+    if gamma is None:
+        return np.float32(gamma_exponent(beta))
+    g = np.float32(_check_positive("gamma", gamma, allow_zero=False))
+    if not g <= 2.0:
+        raise ValueError(f"gamma must be in (0, 2], got {gamma!r}")
+    return g
+
+
 def beta_divergence(V, V_hat, beta: float, eps: float = 1e-10) -> float:
     """Sum over all elements of the β-divergence ``d_β(V | V_hat)``.
 
@@ -780,12 +790,7 @@ def update_activations(
         H = np.array(_as_matrix("H", H), dtype=np.float32, order="C", copy=True)
     _check_shapes(V, W, H)
     Wt = np.ascontiguousarray(W.T)
-    if gamma is None:
-        g = np.float32(gamma_exponent(b))
-    else:
-        g = np.float32(_check_positive("gamma", gamma, allow_zero=False))
-        if not g <= 2.0:
-            raise ValueError(f"gamma must be in (0, 2], got {gamma!r}")
+    g = _step_exponent(b, gamma)
     den_every = _lag(b, den_every)
     mode = _mode(b)
     if mode == _EUC:
@@ -1023,12 +1028,7 @@ def update_activations_conv(V, W, H=None, *, beta: float = 1.0, n_iter: int = 50
         H = np.array(_as_matrix("H", H), dtype=np.float32, order="C", copy=True)
     if H.shape != (n_comp, V.shape[1]):
         raise ValueError(f"H must have shape {(n_comp, V.shape[1])}, got {H.shape}")
-    if gamma is None:
-        g = np.float32(gamma_exponent(b))
-    else:
-        g = np.float32(_check_positive("gamma", gamma, allow_zero=False))
-        if not g <= 2.0:
-            raise ValueError(f"gamma must be in (0, 2], got {gamma!r}")
+    g = _step_exponent(b, gamma)
     _conv_loop(V, S, comp, shift, H, b, _mode(b), g, l1, e, n_iter)
     return H
 
