@@ -171,11 +171,12 @@ def score(times, gains, pos, segments, names, in_mix, edge_s=0.0):
         "within_0.5s": float(np.mean(err <= 0.5)),
         "gain_mae": float(gain_err),
         "absent_max_gain": float(gains[absent].max()) if absent else float("nan"),
+        "absent_mean_gain": float(gains[absent].mean()) if absent else float("nan"),
     }
 
 
-def run_cli(args: list[str]) -> tuple[float, float, str]:
-    """Run ``nmftrans`` in a child process: (wall s, peak RSS MB, stderr)."""
+def run_cli(args: list[str]) -> tuple[float, float, float, str]:
+    """Run ``nmftrans`` in a child process: (wall s, CPU s, peak RSS MB, stderr)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "nmftrans", *args], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
@@ -185,7 +186,7 @@ def run_cli(args: list[str]) -> tuple[float, float, str]:
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"nmftrans {' '.join(args)} failed ({proc.returncode}): {err}")
-    return wall, usage.ru_maxrss / 1024.0, err
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, err
 
 
 def write(path: Path, y: np.ndarray, sr: int) -> None:
@@ -232,9 +233,9 @@ def run_case(name: str, tracks: list[np.ndarray], names: list[str], plan: list[S
         args = ["decompose", str(folder / "mix.flac"), *refs, "-o", str(csv_path), "--overwrite", "-q"]
         if levels != "auto":
             args += ["--levels", levels]
-        wall, rss, _ = run_cli(args)
+        wall, cpu, rss, err = run_cli(args)
         times, gains, pos = read_csv(csv_path, names)
-        r = {"case": name, "levels": levels, "wall_s": round(wall, 1), "peak_MB": round(rss)}
+        r = {"case": name, "levels": levels, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "peak_MB": round(rss)}
         r.update(score(times, gains, pos, plan, names, in_mix))
         results.append(r)
         print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()), flush=True)
@@ -281,7 +282,7 @@ def main() -> None:
         import librosa
 
         files = ["pieces/maestro_2018-Chamber3-10-R3-1_first45s__fluidr3-piano.flac",
-                 "pieces/slakh_Track00001_S07_43-88s__fluidr3-nylon.flac",
+                 "pieces/gen_s1_guitar__fluidr3-nylon.flac",
                  "pieces/gen_s1_scales-arpeggios__timgm6mb-piano.flac",
                  "real/guitarset_00_BN1-129-Eb_comp__real-guitar.flac",
                  "pieces/haydn_op20n1-01__fluidr3-piano.flac"]
