@@ -167,6 +167,9 @@ def decompose(mix: str | Path, references: Sequence[str | Path], settings: Decom
     say = progress or (lambda message: None)
     features = settings.features
     paths = [Path(mix)] + [Path(r) for r in references]
+    for p in paths:  # before any work: a missing file is a one-line error at once
+        if not p.is_file():
+            raise NmftransError(f"{p}: no such file" if not p.exists() else f"{p}: not a file")
     t0 = time.perf_counter()
     say(f"reading {len(paths)} files")
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
