@@ -78,7 +78,7 @@ class DecomposeSettings:
         n_fft = int(round(self.window_s * self.sample_rate))
         n_fft += n_fft % 2
         return FeatureSettings(sample_rate=self.sample_rate, frontend="mel", n_fft=n_fft, hop_length=n_fft // 4,
-                               fmin=0.0, fmax=self.sample_rate / 2, power=2.0, merge="", n_mels=self.n_mels)
+                               fmin=0.0, fmax=self.sample_rate / 2, power=2.0, merge="", mel_bands=self.n_mels)
 
 
 @dataclass

@@ -121,12 +121,12 @@ def mel_filterbank(settings: FeatureSettings) -> np.ndarray:
 
     Returns
     -------
-    fb : np.ndarray [shape=(n_mels, n_kept_stft_bins)], float32
-        ``settings.n_mels`` triangles between ``fmin`` and ``fmax``, area-normalised.
+    fb : np.ndarray [shape=(mel_bands, n_kept_stft_bins)], float32
+        ``settings.mel_bands`` triangles between ``fmin`` and ``fmax``, area-normalised.
     """
     import librosa
 
-    fb = librosa.filters.mel(sr=settings.sample_rate, n_fft=settings.n_fft, n_mels=settings.n_mels,
+    fb = librosa.filters.mel(sr=settings.sample_rate, n_fft=settings.n_fft, n_mels=settings.mel_bands,
                              fmin=settings.fmin, fmax=settings.fmax, dtype=np.float32)
     return np.ascontiguousarray(fb[:, _kept_bins(settings)])
 
@@ -156,7 +156,7 @@ def frequencies(settings: FeatureSettings) -> np.ndarray:
     if settings.frontend == "mel":
         import librosa
 
-        return librosa.mel_frequencies(settings.n_mels + 2, fmin=settings.fmin, fmax=settings.fmax)[1:-1]
+        return librosa.mel_frequencies(settings.mel_bands + 2, fmin=settings.fmin, fmax=settings.fmax)[1:-1]
     midi_lo = 69 + 12 * np.log2(max(settings.fmin, 1.0) / 440.0)
     midi_hi = 69 + 12 * np.log2(settings.fmax / 440.0)
     centres_midi = np.arange(midi_lo, midi_hi + 1e-9, 1.0 / settings.bins_per_semitone)

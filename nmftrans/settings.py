@@ -27,7 +27,7 @@ class FeatureSettings:
         ``'stft'``: linear-frequency STFT magnitude, bins between ``fmin`` and ``fmax`` kept.
         ``'logfreq'``: the STFT magnitude pooled by a semitone-spaced triangular filterbank
         with ``bins_per_semitone`` bands per semitone between ``fmin`` and ``fmax``.
-        ``'mel'``: the STFT magnitude (to ``power``) pooled by ``n_mels`` Slaney mel bands
+        ``'mel'``: the STFT magnitude (to ``power``) pooled by ``mel_bands`` Slaney mel bands
         between ``fmin`` and ``fmax`` (librosa's filterbank; ``decompose`` uses it).
     n_fft : int
         FFT size in samples (Hann window of the same length; any length, not only powers of 2).
@@ -39,7 +39,7 @@ class FeatureSettings:
         Frequency range in Hz that the features keep.
     bins_per_semitone : int
         Resolution of the ``'logfreq'`` front end.
-    n_mels : int
+    mel_bands : int
         Number of bands of the ``'mel'`` front end.
     power : float
         Exponent applied to the magnitude (1 = magnitude, 2 = power; the default 0.6
@@ -61,7 +61,7 @@ class FeatureSettings:
     bins_per_semitone: int = 3
     power: float = 0.6
     merge: str = "1500:2,3000:3"
-    n_mels: int = 128
+    mel_bands: int = 128
 
     def __post_init__(self) -> None:
         if self.frontend not in FRONTENDS:
@@ -74,8 +74,8 @@ class FeatureSettings:
             )
         if self.bins_per_semitone < 1 or self.power <= 0:
             raise NmftransError("bins_per_semitone must be >= 1 and power > 0")
-        if self.n_mels < 1:
-            raise NmftransError(f"n_mels must be >= 1, got {self.n_mels}")
+        if self.mel_bands < 1:
+            raise NmftransError(f"mel_bands must be >= 1, got {self.mel_bands}")
         self.merge_groups()  # validates
 
     def merge_groups(self) -> tuple[tuple[float, int], ...]:

@@ -205,3 +205,32 @@ def test_upsample_maps_each_coarse_run_to_its_fine_templates():
     # the floor, 1e-3 of the column's largest coarse value)
     np.testing.assert_allclose(dense[[5, 6, 7, 8, 9], 0], [1, 1, 2, 2, 0.004], rtol=1e-6)
     np.testing.assert_allclose(dense[[23, 24, 25], 0], [4, 4, 0.004], rtol=1e-6)
+
+
+def test_upsample_reaches_one_coarse_hop_either_side():
+    """A track playing in coarse column 0 only is in reach of fine columns 0-2 (a loop's seam
+    or a jump falls between coarse frames), not of fine column 3 or later."""
+    bounds = np.array([0, 10])
+    col_ptr = np.array([0, 1, 1, 1])  # 3 coarse columns, a run in column 0 only
+    H = ms.SparseH(col_ptr, np.array([4]), np.array([0, 2]), np.array([1.0, 1.0], np.float32), 10)
+    dense = ms.upsample(H, bounds, np.array([0, 20]), 6).to_dense()
+    assert [(dense[:, n] > 0).sum() for n in range(6)] == [5, 5, 5, 0, 0, 0]
+    assert set(np.flatnonzero(dense[:, 2])) == set(range(7, 12))
+
+
+def test_mel_front_end_puts_a_sinusoid_in_its_band():
+    from nmftrans.features import frequencies, spectrogram
+
+    fs = DecomposeSettings(n_mels=64).features
+    assert fs.frontend == "mel" and fs.n_fft == 11026 and fs.hop_length == 2756 and fs.power == 2.0
+    y = (0.5 * np.sin(2 * np.pi * 1000.0 * np.arange(2 * SR) / SR)).astype(np.float32)
+    V = spectrogram(y, fs)
+    centres = frequencies(fs)
+    assert V.shape == (64, 1 + 2 * SR // 2756) and len(centres) == 64
+    # Slaney mel: linear below 1 kHz (200/3 Hz a mel), so band centres are known by hand
+    mel_1k = 15.0  # 1000 Hz / (200/3)
+    mel_max = 15.0 + 27.0 * np.log(SR / 2 / 1000.0) / np.log(6.4)
+    band = int(np.argmax(V[:, 4]))
+    expected = np.argmin(np.abs(np.linspace(0, mel_max, 66)[1:-1] - mel_1k))
+    assert abs(band - expected) <= 1
+    assert V[band, 4] > 100 * np.median(V[:, 4])
