@@ -34,7 +34,7 @@ def plot_decomposition(path: str | Path, result, *, title: str | None = None, ov
                      color=colours[i], linewidths=0)
     ax_g.set_ylabel("gain (share)")
     ax_g.set_ylim(-0.02, 1.02)
-    ax_g.legend(loc="upper right", fontsize="small", ncols=min(n_tracks, 4))
+    ax_g.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
     ax_p.set_ylabel("position in track (s)")
     ax_p.set_xlabel("mix time (s)")
     ax_g.grid(alpha=0.3)

@@ -208,37 +208,49 @@ def short_plan() -> list[Segment]:
     ]
 
 
-def run_case(name: str, tracks: list[np.ndarray], names: list[str], plan: list[Segment], out: Path,
-             rates: dict[int, int], levels_list: list[str]) -> list[dict]:
+def run_case(name: str, tracks, names: list[str], plan: list[Segment], out: Path,
+             rates: dict[int, int], levels_list: list[str], *, reuse: bool = False,
+             prefix_s: float | None = None) -> list[dict]:
+    """Render (``tracks``: a list of arrays, or a callable giving it) the mix and references
+    into ``out/name`` (kept when ``reuse`` and present), run decompose with each of
+    ``levels_list`` and score. ``prefix_s``: decompose only the first seconds of the mix."""
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
-    mix = render(tracks, plan)
-    write(folder / "mix.flac", mix, 44100)
-    refs = []
-    for i, (y, n) in enumerate(zip(tracks, names)):
-        path = folder / f"{n}.flac"
-        write(path, y, rates.get(i, SR))
-        refs.append(str(path))
-    in_mix = sorted({s.track for s in plan})
-    share, tpos, _ = truth(plan, len(names), np.arange(0, max(s.t1 for s in plan), 0.125), [1.0] * len(names))
-    with open(folder / "truth.csv", "w") as f:
-        f.write("time,track,gain,position\n")
-        for n_, t in enumerate(np.arange(0, max(s.t1 for s in plan), 0.125)):
-            for i, nm in enumerate(names):
-                p = tpos[i, n_]
-                f.write(f"{t:.3f},{nm},{share[i, n_]:.4f}," + ("" if np.isnan(p) else f"{p:.3f}") + "\n")
+    end = max(s.t1 for s in plan)
+    refs = [str(folder / f"{n}.flac") for n in names]
+    if not (reuse and (folder / "mix.flac").exists() and all(Path(r).exists() for r in refs)):
+        tracks = tracks() if callable(tracks) else tracks
+        write(folder / "mix.flac", render(tracks, plan), 44100)
+        for i, (y, path) in enumerate(zip(tracks, refs)):
+            write(Path(path), y, rates.get(i, SR))
+        share, tpos, _ = truth(plan, len(names), np.arange(0, end, 0.125), [1.0] * len(names))
+        with open(folder / "truth.csv", "w") as f:
+            f.write("time,track,gain,position\n")
+            for n_, t in enumerate(np.arange(0, end, 0.125)):
+                for i, nm in enumerate(names):
+                    p = tpos[i, n_]
+                    f.write(f"{t:.3f},{nm},{share[i, n_]:.4f}," + ("" if np.isnan(p) else f"{p:.3f}") + "\n")
+    mix = folder / "mix.flac"
+    if prefix_s is not None:
+        y, sr = sf.read(str(mix), dtype="float32")
+        mix = folder / f"mix_first{prefix_s:g}s.flac"
+        sf.write(str(mix), y[: int(prefix_s * sr)], sr)
+    # scored at the frames decompose gives (the prefix's), against the whole plan's truth
+    in_mix = sorted({s.track for s in plan if prefix_s is None or s.t0 < prefix_s})
     results = []
     for levels in levels_list:
-        csv_path = folder / f"decompose_levels-{levels}.csv"
-        args = ["decompose", str(folder / "mix.flac"), *refs, "-o", str(csv_path), "--overwrite", "-q"]
+        csv_path = folder / f"decompose_{mix.stem}_levels-{levels}.csv"
+        args = ["decompose", str(mix), *refs, "-o", str(csv_path), "--overwrite"]
         if levels != "auto":
             args += ["--levels", levels]
         wall, cpu, rss, err = run_cli(args)
         times, gains, pos = read_csv(csv_path, names)
-        r = {"case": name, "levels": levels, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "peak_MB": round(rss)}
+        r = {"case": name + ("" if prefix_s is None else f"[:{prefix_s:g}s]"), "levels": levels,
+             "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "peak_MB": round(rss)}
         r.update(score(times, gains, pos, plan, names, in_mix))
         results.append(r)
         print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()), flush=True)
+        print("   " + err.strip().splitlines()[-1], flush=True)
     return results
 
 
@@ -265,19 +277,26 @@ def main() -> None:
     ap.add_argument("--levels", default="auto,1", help="comma-separated --levels to run (auto, 1, 3, ...)")
     ap.add_argument("--long", action="store_true", help="the 30-minute mix against 10 tracks of 5 minutes")
     ap.add_argument("--long-minutes", type=float, default=30.0)
+    ap.add_argument("--single-seconds", type=float, default=60.0,
+                    help="--long: the prefix of the mix that both solvers decompose for the ratio")
+    ap.add_argument("--reuse", action="store_true", help="keep mixes and references already in --out")
     args = ap.parse_args()
     levels_list = args.levels.split(",")
     args.out.mkdir(parents=True, exist_ok=True)
     if args.long:
         n, track_s, mix_s = 10, 300.0, args.long_minutes * 60
-        t0 = time.perf_counter()
-        tracks = [tone_track(100 + i, track_s) for i in range(n)]
-        print(f"generated {n} tracks of {track_s:.0f} s in {time.perf_counter() - t0:.0f} s", flush=True)
-        run_case("long", tracks, [f"long{i:02d}" for i in range(n)], long_plan(n, track_s, mix_s), args.out, {},
-                 levels_list)
+        names = [f"long{i:02d}" for i in range(n)]
+        plan = long_plan(n, track_s, mix_s)
+        make = lambda: [tone_track(100 + i, track_s) for i in range(n)]  # noqa: E731
+        run_case("long", make, names, plan, args.out, {}, ["auto"], reuse=args.reuse)
+        # the single-resolution solver costs K x N per update: on a prefix of the mix (columns
+        # are independent problems, so its time grows linearly with the mix), with the
+        # multi-resolution solver on the same prefix for the ratio
+        run_case("long", make, names, plan, args.out, {}, ["auto", "1"], reuse=True, prefix_s=args.single_seconds)
         return
     tracks = [tone_track(i, 40.0) for i in range(5)]
-    run_case("tones", tracks, [f"tone{i}" for i in range(5)], short_plan(), args.out, {3: 32000}, levels_list)
+    run_case("tones", tracks, [f"tone{i}" for i in range(5)], short_plan(), args.out, {3: 32000}, levels_list,
+             reuse=args.reuse)
     if args.data is not None:
         import librosa
 
@@ -287,8 +306,8 @@ def main() -> None:
                  "real/guitarset_00_BN1-129-Eb_comp__real-guitar.flac",
                  "pieces/haydn_op20n1-01__fluidr3-piano.flac"]
         tracks = [librosa.load(str(args.data / f), sr=SR)[0] for f in files]
-        names = [Path(f).stem.split("__")[0][:24] for f in files]
-        run_case("pieces", tracks, names, short_plan(), args.out, {3: 44100}, levels_list)
+        names = ["maestro-chamber3", "guitar-fluidr3", "scales-timgm6mb", "guitarset-real", "haydn-op20n1"]
+        run_case("pieces", tracks, names, short_plan(), args.out, {3: 44100}, levels_list, reuse=args.reuse)
 
 
 if __name__ == "__main__":
