@@ -590,7 +590,10 @@ def decompose(
             from nmftrans.mixplot import plot_decomposition
 
             plot_decomposition(plot, result, title=f"{mix.name}: {len(result.tracks)} reference tracks")
-            typer.echo(str(plot))
+            if to_stdout:  # stdout carries the CSV only
+                log.info(f"plot: {plot}")
+            else:
+                typer.echo(str(plot))
     except NmftransError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:

@@ -23,6 +23,7 @@ from nmftrans.settings import FeatureSettings
 __all__ = ["DecomposeSettings", "Decomposition", "decompose", "decomposition_to_csv", "mel_spectrogram"]
 
 GAIN_FOR_POSITION = 0.01  # positions are left empty below this gain
+SILENCE = 1e-6  # mix frames below this times the references' median frame energy: no track
 
 
 @dataclass(frozen=True)
@@ -179,10 +180,13 @@ def decompose(mix: str | Path, references: Sequence[str | Path], settings: Decom
     # Itakura-Saito is scale invariant per bin: a floor relative to the mix's level keeps
     # digital silence (zero bins of V or of a template) from dominating the fit.
     floor = np.float32(1e-6 * max(float(V.mean(dtype=np.float64)), 1e-20))
-    V += floor
     bounds = np.concatenate([[0], np.cumsum([r.shape[1] for r in refs])]).astype(np.int64)
     W = np.concatenate(refs, axis=1)
     del refs, specs
+    # Mix frames 60 dB below the references' median frame hold no track: gain 0 there.
+    ref_level = float(np.median(W.sum(axis=0, dtype=np.float64)))
+    silent = V.sum(axis=0, dtype=np.float64) < SILENCE * ref_level
+    V += floor
     W += floor
     levels = settings.levels or mixsolve.default_levels(V.shape[1], W.shape[1])
     say(f"solving: {V.shape[1]} mix frames, {W.shape[1]} template frames, {levels} level(s)")
@@ -192,6 +196,7 @@ def decompose(mix: str | Path, references: Sequence[str | Path], settings: Decom
                                                 coarse_iter=settings.coarse_iter)
     t_solve = time.perf_counter() - t1
     seconds_per_frame = features.hop_length / features.sample_rate
+    gains[:, silent] = 0.0
     positions = pos * seconds_per_frame
     positions[gains < GAIN_FOR_POSITION] = np.nan
     times = np.arange(V.shape[1]) * seconds_per_frame

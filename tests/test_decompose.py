@@ -118,6 +118,13 @@ def test_cli_writes_the_csv_and_reports_bad_references(mix_case, tmp_path):
     unreadable = runner.invoke(app, ["decompose", str(mix_case / "mix.wav"), str(bad), "-o", str(tmp_path / "y.csv")])
     assert unreadable.exit_code == 1 and "cannot read audio" in unreadable.output
     assert not (tmp_path / "y.csv").exists()
+    silent = tmp_path / "silence.wav"
+    hiss = 1e-5 * np.random.default_rng(0).standard_normal(4 * SR)  # -100 dBFS: no track plays
+    sf.write(silent, hiss.astype(np.float32), SR, subtype="FLOAT")
+    quiet = runner.invoke(app, ["decompose", str(silent), str(mix_case / "a.wav"), str(mix_case / "b.flac"), "-o", "-", "-q"])
+    assert quiet.exit_code == 0
+    rows = [line.split(",") for line in quiet.stdout.splitlines()[1:]]
+    assert len(rows) == 2 * (1 + 4 * SR // 2756) and all(g == "0.0000" and p == "" for _, _, g, p in rows)
     usage = runner.invoke(app, ["decompose", str(mix_case / "mix.wav"), str(mix_case / "a.wav"), "-o",
                                 str(tmp_path / "z.csv"), "--window", "0"])
     assert usage.exit_code == 2 and "--window" in usage.output
