@@ -176,17 +176,43 @@ def score(times, gains, pos, segments, names, in_mix, edge_s=0.0):
 
 
 def run_cli(args: list[str]) -> tuple[float, float, float, str]:
-    """Run ``nmftrans`` in a child process: (wall s, CPU s, peak RSS MB, stderr)."""
+    """Run ``nmftrans`` in a child process: (wall s, CPU s, peak RSS MB, stderr).
+
+    The peak is the child's ``VmHWM`` (read from /proc every 50 ms until it exits; the
+    high-water mark of its own address space). ``ru_maxrss`` would not do: Linux carries the
+    forking parent's high-water mark (this script holds the rendered audio) into the child.
+    """
+    import threading
+
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "nmftrans", *args], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
+    peak = [0.0]
+
+    def watch() -> None:
+        status = Path(f"/proc/{proc.pid}/status")
+        while True:  # until it is a zombie or gone (the main thread reaps it)
+            try:
+                text = status.read_text()
+            except OSError:
+                return
+            if "\nState:\tZ" in text or "\nState:\tX" in text:
+                return
+            for line in text.splitlines():
+                if line.startswith("VmHWM:"):
+                    peak[0] = max(peak[0], int(line.split()[1]) / 1024.0)
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
+    watcher.join(timeout=1.0)
     if proc.returncode != 0:
         raise SystemExit(f"nmftrans {' '.join(args)} failed ({proc.returncode}): {err}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, err
+    return wall, usage.ru_utime + usage.ru_stime, peak[0], err
 
 
 def write(path: Path, y: np.ndarray, sr: int) -> None:

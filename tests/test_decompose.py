@@ -109,6 +109,9 @@ def test_cli_writes_the_csv_and_reports_bad_references(mix_case, tmp_path):
     assert (float(t), track) == (2.0, "a") and float(gain) > 0.95 and abs(float(pos) - 3.0) < 0.1
     t, track, gain, pos = lines[2 + 2 * 16].split(",")  # 2.0 s, track b: silent, no position
     assert track == "b" and float(gain) < 0.01 and pos == ""
+    again = runner.invoke(app, ["decompose", str(mix_case / "mix.wav"), str(mix_case / "a.wav"),
+                                str(mix_case / "b.flac"), "-o", "-", "--levels", "2", "-q", "-j", "3"])
+    assert again.exit_code == 0 and again.stdout == out.read_text()  # the same for any -j
     missing = runner.invoke(app, ["decompose", str(mix_case / "mix.wav"), str(tmp_path / "nope.wav"),
                                   "-o", str(tmp_path / "x.csv")])
     assert missing.exit_code == 1
