@@ -30,12 +30,16 @@ import numpy as np
 from nmftrans.kernels import gamma_exponent, update_activations
 
 __all__ = [
+    "SolveStats",
     "SparseH",
+    "default_levels",
     "dense_to_sparse",
     "gains_positions",
     "pool_frames",
+    "pool_templates",
     "solve_dense",
     "solve_multires",
+    "solve_single",
     "solve_sparse",
     "sparsify",
     "upsample",
@@ -178,7 +182,6 @@ def dense_to_sparse(H: np.ndarray, bounds: np.ndarray) -> SparseH:
     T = len(bounds) - 1
     col_ptr = np.arange(N + 1, dtype=np.int64) * T
     start = np.tile(np.asarray(bounds[:-1], dtype=np.int64), N)
-    val_ptr = np.arange(N * T + 1, dtype=np.int64)
     val_ptr = np.concatenate([[0], np.cumsum(np.tile(np.diff(bounds), N))]).astype(np.int64)
     values = np.ascontiguousarray(H.T).reshape(-1)  # column by column, templates in order
     return SparseH(col_ptr, start, val_ptr, values, K)
@@ -470,8 +473,7 @@ def upsample(H: SparseH, bounds: np.ndarray, bounds_fine: np.ndarray, n_frames_f
     H : SparseH
         Coarse activations, templates split by ``bounds``.
     bounds, bounds_fine : np.ndarray [shape=(n_tracks + 1,)]
-        Track boundaries at the coarse and fine level (fine track ``i`` has
-        ``ceil`` of twice... the pooled length, see :func:`pool_templates`).
+        Track boundaries at the coarse and the fine level (:func:`pool_templates`).
     n_frames_fine : int
 
     Returns
