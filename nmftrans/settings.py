@@ -103,8 +103,12 @@ class FeatureSettings:
         return self.sample_rate / self.hop_length
 
     def to_json(self) -> str:
-        """Serialise to a JSON string (stored in the dictionary file)."""
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        """Serialise to a JSON string (stored in the dictionary file). ``mel_bands`` is
+        written only for the ``'mel'`` front end, so other settings serialise as before it existed."""
+        raw = dataclasses.asdict(self)
+        if self.frontend != "mel":
+            del raw["mel_bands"]
+        return json.dumps(raw, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "FeatureSettings":

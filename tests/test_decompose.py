@@ -244,3 +244,14 @@ def test_mel_front_end_puts_a_sinusoid_in_its_band():
     expected = np.argmin(np.abs(np.linspace(0, mel_max, 66)[1:-1] - mel_1k))
     assert abs(band - expected) <= 1
     assert V[band, 4] > 100 * np.median(V[:, 4])
+
+
+def test_mel_settings_round_trip_and_other_settings_serialise_as_before():
+    from importlib.resources import files
+
+    from nmftrans.settings import FeatureSettings
+
+    mel = DecomposeSettings(n_mels=200).features
+    assert FeatureSettings.from_json(mel.to_json()) == mel and '"mel_bands": 200' in mel.to_json()
+    stored = str(np.load(files("nmftrans.dictionaries") / "piano.npz", allow_pickle=False)["settings"])
+    assert FeatureSettings.from_json(stored).to_json() == stored  # no mel_bands key for 'stft'
