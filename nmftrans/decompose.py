@@ -26,6 +26,14 @@ GAIN_FOR_POSITION = 0.01  # positions are left empty below this gain
 SILENCE = 1e-6  # mix frames below this times the references' median frame energy: no track
 
 
+def _smooth(n: int) -> bool:
+    """Whether ``n`` has no prime factor above 11 (lengths pocketfft transforms fast)."""
+    for p in (2, 3, 5, 7, 11):
+        while n % p == 0:
+            n //= p
+    return n == 1
+
+
 @dataclass(frozen=True)
 class DecomposeSettings:
     """Settings of ``decompose``, validated once for the CLI and the Python API.
@@ -75,9 +83,15 @@ class DecomposeSettings:
 
     @property
     def features(self) -> FeatureSettings:
-        """The mel front end: power mel spectrogram, window ``window_s``, hop a quarter of it."""
+        """The mel front end: power mel spectrogram, window ``window_s`` (rounded up to the next
+        length that is a multiple of 4 and fast for the FFT), hop a quarter of it.
+
+        For 0.5 s at 22.05 kHz: 11088 samples (2^4 3^2 7 11), hop 2772 (0.1257 s); 11026
+        (2 37 149) took 4x as long to transform.
+        """
         n_fft = int(round(self.window_s * self.sample_rate))
-        n_fft += n_fft % 2
+        while n_fft % 4 or not _smooth(n_fft):
+            n_fft += 1
         return FeatureSettings(sample_rate=self.sample_rate, frontend="mel", n_fft=n_fft, hop_length=n_fft // 4,
                                fmin=0.0, fmax=self.sample_rate / 2, power=2.0, merge="", mel_bands=self.n_mels)
 

@@ -13,7 +13,8 @@ from nmftrans.decompose import DecomposeSettings, decompose
 from tests.synth import SR, tone
 
 runner = CliRunner()
-HOP_S = 0.125  # the default 0.5 s window, 75 % overlap
+HOP = 2772  # the default 0.5 s window: 11088 samples (fast for the FFT), 75 % overlap
+HOP_S = HOP / SR
 
 
 def tone_sequence(seed: int, duration: float) -> np.ndarray:
@@ -69,7 +70,7 @@ def test_crossfade_and_loop_give_the_right_gains_and_positions(mix_case, levels)
                   DecomposeSettings(levels=levels))
     assert r.tracks == ["a", "b", "c"]
     assert r.levels == levels
-    np.testing.assert_allclose(r.times[:3], [0, HOP_S, 2 * HOP_S], atol=1e-4)  # hop 2756 samples
+    np.testing.assert_allclose(r.times[:3], [0, HOP_S, 2 * HOP_S])
     share_a, share_b, pos_a, pos_b = truth(r.times)
     inner = (r.times > 0.5) & (r.times < 15.5)
     # gains: the power share of each track (a alone, the crossfade, b alone with its loop)
@@ -104,10 +105,11 @@ def test_cli_writes_the_csv_and_reports_bad_references(mix_case, tmp_path):
     assert res.exit_code == 0, res.output
     lines = out.read_text().splitlines()
     assert lines[0] == "time,track,gain,position"
-    assert len(lines) == 1 + 2 * (1 + 16 * SR // 2756)  # frames x tracks
-    t, track, gain, pos = lines[1 + 2 * 16].split(",")  # 2.0 s, track a
-    assert (float(t), track) == (2.0, "a") and float(gain) > 0.95 and abs(float(pos) - 3.0) < 0.1
-    t, track, gain, pos = lines[2 + 2 * 16].split(",")  # 2.0 s, track b: silent, no position
+    assert len(lines) == 1 + 2 * (1 + 16 * SR // HOP)  # frames x tracks
+    t, track, gain, pos = lines[1 + 2 * 16].split(",")  # frame 16 (2.01 s), track a
+    assert (float(t), track) == (round(16 * HOP_S, 3), "a") and float(gain) > 0.95
+    assert abs(float(pos) - (16 * HOP_S + 1)) < 0.1
+    t, track, gain, pos = lines[2 + 2 * 16].split(",")  # the same frame, track b: silent, no position
     assert track == "b" and float(gain) < 0.01 and pos == ""
     again = runner.invoke(app, ["decompose", str(mix_case / "mix.wav"), str(mix_case / "a.wav"),
                                 str(mix_case / "b.flac"), "-o", "-", "--levels", "2", "-q", "-j", "3"])
@@ -127,7 +129,7 @@ def test_cli_writes_the_csv_and_reports_bad_references(mix_case, tmp_path):
     quiet = runner.invoke(app, ["decompose", str(silent), str(mix_case / "a.wav"), str(mix_case / "b.flac"), "-o", "-", "-q"])
     assert quiet.exit_code == 0
     rows = [line.split(",") for line in quiet.stdout.splitlines()[1:]]
-    assert len(rows) == 2 * (1 + 4 * SR // 2756) and all(g == "0.0000" and p == "" for _, _, g, p in rows)
+    assert len(rows) == 2 * (1 + 4 * SR // HOP) and all(g == "0.0000" and p == "" for _, _, g, p in rows)
     usage = runner.invoke(app, ["decompose", str(mix_case / "mix.wav"), str(mix_case / "a.wav"), "-o",
                                 str(tmp_path / "z.csv"), "--window", "0"])
     assert usage.exit_code == 2 and "--window" in usage.output
@@ -232,11 +234,11 @@ def test_mel_front_end_puts_a_sinusoid_in_its_band():
     from nmftrans.features import frequencies, spectrogram
 
     fs = DecomposeSettings(n_mels=64).features
-    assert fs.frontend == "mel" and fs.n_fft == 11026 and fs.hop_length == 2756 and fs.power == 2.0
+    assert fs.frontend == "mel" and fs.n_fft == 4 * HOP and fs.hop_length == HOP and fs.power == 2.0
     y = (0.5 * np.sin(2 * np.pi * 1000.0 * np.arange(2 * SR) / SR)).astype(np.float32)
     V = spectrogram(y, fs)
     centres = frequencies(fs)
-    assert V.shape == (64, 1 + 2 * SR // 2756) and len(centres) == 64
+    assert V.shape == (64, 1 + 2 * SR // HOP) and len(centres) == 64
     # Slaney mel: linear below 1 kHz (200/3 Hz a mel), so band centres are known by hand
     mel_1k = 15.0  # 1000 Hz / (200/3)
     mel_max = 15.0 + 27.0 * np.log(SR / 2 / 1000.0) / np.log(6.4)
