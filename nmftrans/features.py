@@ -115,6 +115,31 @@ def logfreq_filterbank(settings: FeatureSettings) -> np.ndarray:
     return fb.astype(np.float32)
 
 
+@functools.lru_cache(maxsize=16)
+def mel_filterbank(settings: FeatureSettings) -> np.ndarray:
+    """Slaney-style mel filterbank (librosa) over the kept STFT bins.
+
+    Returns
+    -------
+    fb : np.ndarray [shape=(mel_bands, n_kept_stft_bins)], float32
+        ``settings.mel_bands`` triangles between ``fmin`` and ``fmax``, area-normalised.
+    """
+    import librosa
+
+    fb = librosa.filters.mel(sr=settings.sample_rate, n_fft=settings.n_fft, n_mels=settings.mel_bands,
+                             fmin=settings.fmin, fmax=settings.fmax, dtype=np.float32)
+    return np.ascontiguousarray(fb[:, _kept_bins(settings)])
+
+
+def _filterbank(settings: FeatureSettings) -> np.ndarray | None:
+    """The band filterbank of the ``'logfreq'`` or ``'mel'`` front end; None for ``'stft'``."""
+    if settings.frontend == "logfreq":
+        return logfreq_filterbank(settings)
+    if settings.frontend == "mel":
+        return mel_filterbank(settings)
+    return None
+
+
 def frequencies(settings: FeatureSettings) -> np.ndarray:
     """Centre frequency in Hz of every feature bin (rows of V).
 
@@ -128,6 +153,10 @@ def frequencies(settings: FeatureSettings) -> np.ndarray:
         if starts is None:
             return freqs
         return np.add.reduceat(freqs, starts) / np.diff(np.append(starts, len(freqs)))
+    if settings.frontend == "mel":
+        import librosa
+
+        return librosa.mel_frequencies(settings.mel_bands + 2, fmin=settings.fmin, fmax=settings.fmax)[1:-1]
     midi_lo = 69 + 12 * np.log2(max(settings.fmin, 1.0) / 440.0)
     midi_hi = 69 + 12 * np.log2(settings.fmax / 440.0)
     centres_midi = np.arange(midi_lo, midi_hi + 1e-9, 1.0 / settings.bins_per_semitone)
@@ -149,7 +178,7 @@ def bandwidths(settings: FeatureSettings) -> np.ndarray:
         if starts is None:
             return np.full(n_kept, df)
         return np.diff(np.append(starts, n_kept)) * df
-    return logfreq_filterbank(settings).sum(axis=1).astype(np.float64) * df
+    return _filterbank(settings).sum(axis=1).astype(np.float64) * df
 
 
 def n_frames_for(n_samples: int, settings: FeatureSettings) -> int:
@@ -246,7 +275,7 @@ def spectrogram_of_padded(padded: np.ndarray, settings: FeatureSettings, n_frame
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:n_frames]
     win = _window(n_fft)
     keep = _kept_bins(settings)
-    fb = logfreq_filterbank(settings) if settings.frontend == "logfreq" else None
+    fb = _filterbank(settings)
     runs = _merge_runs(settings)
     n_bins = fb.shape[0] if fb is not None else (runs[-1][2] + runs[-1][3] if runs else keep.stop - keep.start)
     V = np.empty((n_bins, n_frames), dtype=np.float32)

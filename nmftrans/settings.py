@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from nmftrans.errors import NmftransError
 
-FRONTENDS = ("stft", "logfreq")
+FRONTENDS = ("stft", "logfreq", "mel")
 # β of the divergence accepted everywhere (learn, transcribe, evaluate, align): 2 Euclidean,
 # 1 Kullback-Leibler, 0 Itakura-Saito and anything between.
 BETA_RANGE = (0.0, 2.0)
@@ -38,12 +38,14 @@ class FeatureSettings:
     ----------
     sample_rate : int
         Analysis sample rate in Hz; audio is resampled to it.
-    frontend : {'stft', 'logfreq'}
+    frontend : {'stft', 'logfreq', 'mel'}
         ``'stft'``: linear-frequency STFT magnitude, bins between ``fmin`` and ``fmax`` kept.
         ``'logfreq'``: the STFT magnitude pooled by a semitone-spaced triangular filterbank
         with ``bins_per_semitone`` bands per semitone between ``fmin`` and ``fmax``.
+        ``'mel'``: the STFT magnitude (to ``power``) pooled by ``mel_bands`` Slaney mel bands
+        between ``fmin`` and ``fmax`` (librosa's filterbank; ``decompose`` uses it).
     n_fft : int
-        FFT size in samples (Hann window of the same length).
+        FFT size in samples (Hann window of the same length; any length, not only powers of 2).
     hop_length : int
         Hop in samples; the frame rate is ``sample_rate / hop_length``. The default 320
         (68.9 frames/s, 14.5 ms) scored as well as 256 (86.1 frames/s) on the development and
@@ -52,6 +54,8 @@ class FeatureSettings:
         Frequency range in Hz that the features keep.
     bins_per_semitone : int
         Resolution of the ``'logfreq'`` front end.
+    mel_bands : int
+        Number of bands of the ``'mel'`` front end.
     power : float
         Exponent applied to the magnitude (1 = magnitude, 2 = power; the default 0.6
         compresses the dynamics, which helps the KL fit of soft notes and partials).
@@ -72,6 +76,7 @@ class FeatureSettings:
     bins_per_semitone: int = 3
     power: float = 0.6
     merge: str = "1500:2,3000:3"
+    mel_bands: int = 128
 
     def __post_init__(self) -> None:
         if self.frontend not in FRONTENDS:
@@ -84,6 +89,8 @@ class FeatureSettings:
             )
         if self.bins_per_semitone < 1 or self.power <= 0:
             raise NmftransError("bins_per_semitone must be >= 1 and power > 0")
+        if self.mel_bands < 1:
+            raise NmftransError(f"mel_bands must be >= 1, got {self.mel_bands}")
         self.merge_groups()  # validates
 
     def merge_groups(self) -> tuple[tuple[float, int], ...]:
@@ -111,8 +118,12 @@ class FeatureSettings:
         return self.sample_rate / self.hop_length
 
     def to_json(self) -> str:
-        """Serialise to a JSON string (stored in the dictionary file)."""
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        """Serialise to a JSON string (stored in the dictionary file). ``mel_bands`` is
+        written only for the ``'mel'`` front end, so other settings serialise as before it existed."""
+        raw = dataclasses.asdict(self)
+        if self.frontend != "mel":
+            del raw["mel_bands"]
+        return json.dumps(raw, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "FeatureSettings":
