@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nmftrans.annotations import read_annotation
+from nmftrans.audio import AUDIO_SUFFIXES
 from nmftrans.errors import NmftransError
 
 __all__ = [
@@ -43,8 +44,8 @@ __all__ = [
     "looks_isolated",
 ]
 
-#: Audio file suffixes (lower case) that discovery recognises.
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a")
+#: Audio file suffixes (lower case) that discovery recognises: the one table of
+#: :mod:`nmftrans.audio`, so ``learn``, ``evaluate DATASET`` and ``transcribe`` take the same files.
 
 #: Annotation suffixes in order of preference when several share an audio file's name.
 ANNOTATION_PREFERENCE = (".csv", ".mid", ".midi", ".jams", ".notes", ".txt")
