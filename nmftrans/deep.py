@@ -1,0 +1,169 @@
+"""Deep NMF array code: Kullback-Leibler MU updates of H unfolded into layers with untied templates.
+
+Layer ``k`` (``k = 1..K``) is one multiplicative update of the activations with its own templates
+``W_k`` (Hershey, Le Roux & Weninger 2014; Le Roux et al., ICASSP 2015)::
+
+    H_k = H_{k-1} * ((W_k^T (V / max(W_k H_{k-1}, eps))) / W_k^T 1) ** gamma
+
+so every layer stays nonnegative and costs one MU update. :func:`unfolded_forward` runs the layers,
+:func:`unfolded_backward` back-propagates a gradient on ``H_K`` to every ``W_k`` (written by hand,
+NumPy only), and :func:`roll_loss` scores normalised per-pitch activations against a piano roll.
+Only arrays in and out: no files, no settings objects.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+EPS = 1e-10
+
+
+def initial_activations(V: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """The flat start of the solve: each frame's level spread evenly over the templates.
+
+    Parameters
+    ----------
+    V : np.ndarray [shape=(n_bins, n_frames)]
+    W : np.ndarray [shape=(n_bins, n_templates)]
+
+    Returns
+    -------
+    H0 : np.ndarray [shape=(n_templates, n_frames)], dtype of ``V``
+        ``V.sum(axis=0) / (n_templates * mean column sum of W) + 1e-9`` in every row (the start of
+        :func:`nmftrans.transcribe.solve_activations`).
+    """
+    scale = W.sum(axis=0).mean()
+    H = np.empty((W.shape[1], V.shape[1]), dtype=V.dtype)
+    H[:] = V.sum(axis=0) / (W.shape[1] * scale) + V.dtype.type(1e-9)
+    return H
+
+
+def unfolded_forward(V: np.ndarray, Ws: np.ndarray, H0: np.ndarray, gamma: float = 1.0, eps: float = EPS,
+                     keep: bool = False):
+    """Run the K unfolded KL MU layers.
+
+    Parameters
+    ----------
+    V : np.ndarray [shape=(n_bins, n_frames)], nonnegative
+    Ws : np.ndarray [shape=(K, n_bins, n_templates)], nonnegative
+        Templates of each layer (layer ``k`` uses ``Ws[k]``).
+    H0 : np.ndarray [shape=(n_templates, n_frames)], positive
+        Start of the first layer (not modified).
+    gamma : float
+        Exponent of each step (1: the plain, monotone KL update).
+    eps : float
+        Floor of ``W_k H`` and of the denominators.
+    keep : bool
+        Also return the layers' inputs ``[H0, ..., H_{K-1}]`` (what :func:`unfolded_backward` needs).
+
+    Returns
+    -------
+    H : np.ndarray [shape=(n_templates, n_frames)]
+        ``H_K``.
+    inputs : list of np.ndarray, only with ``keep``
+    """
+    H = np.array(H0, copy=True)
+    inputs = []
+    for W in Ws:
+        if keep:
+            inputs.append(H)
+        ratio = V / np.maximum(W @ H, eps)
+        den = np.maximum(W.sum(axis=0), eps)
+        H = H * (W.T @ ratio / den[:, None]) ** gamma
+    return (H, inputs) if keep else H
+
+
+def unfolded_backward(V: np.ndarray, Ws: np.ndarray, inputs, grad_H: np.ndarray, gamma: float = 1.0,
+                      eps: float = EPS) -> np.ndarray:
+    """Gradient of a loss with respect to every layer's templates, given its gradient on ``H_K``.
+
+    Parameters
+    ----------
+    V, Ws, gamma, eps
+        As given to :func:`unfolded_forward`.
+    inputs : list of np.ndarray [shape=(n_templates, n_frames)]
+        The layers' inputs returned by :func:`unfolded_forward` with ``keep=True``.
+    grad_H : np.ndarray [shape=(n_templates, n_frames)]
+        dLoss / dH_K.
+
+    Returns
+    -------
+    grad_Ws : np.ndarray [shape=(K, n_bins, n_templates)]
+        dLoss / dW_k (the ``eps`` floors treated as inactive).
+    """
+    grads = np.zeros_like(Ws)
+    G = grad_H
+    for k in range(len(Ws) - 1, -1, -1):
+        W, H = Ws[k], inputs[k]
+        WH = np.maximum(W @ H, eps)
+        ratio = V / WH
+        num = W.T @ ratio
+        den = np.maximum(W.sum(axis=0), eps)[:, None]
+        Q = num / den
+        Qg = Q ** gamma
+        # H_k = H * Q^gamma
+        GQ = G * H * gamma * Qg / np.maximum(Q, eps)  # dL/dQ
+        G_num = GQ / den
+        G_den = -(GQ * num).sum(axis=1) / den[:, 0] ** 2  # dL/d(column sums of W)
+        G_ratio = W @ G_num
+        G_WH = -G_ratio * ratio / WH
+        grads[k] = ratio @ G_num.T + G_WH @ H.T + G_den[None, :]
+        G = G * Qg + W.T @ G_WH
+    return grads
+
+
+def pitch_matrix(template_pitches: np.ndarray, weights: np.ndarray, n_templates: int) -> tuple[np.ndarray, np.ndarray]:
+    """The matrix that sums weighted template activations into per-pitch activations.
+
+    Parameters
+    ----------
+    template_pitches : np.ndarray [shape=(n_comp,)], int
+        Pitch of each dictionary template (the first ``n_comp`` rows of H).
+    weights : np.ndarray [shape=(n_comp,)]
+        Weight of each template in its pitch's activation.
+    n_templates : int
+        Rows of H (``n_comp`` plus the untracked floor templates after them).
+
+    Returns
+    -------
+    P : np.ndarray [shape=(n_pitches, n_templates)], float64
+        ``A = P @ H``; zero columns for the floor templates.
+    pitch_set : np.ndarray [shape=(n_pitches,)]
+    """
+    pitch_set, index = np.unique(np.asarray(template_pitches), return_inverse=True)
+    P = np.zeros((len(pitch_set), n_templates))
+    P[index.reshape(-1), np.arange(len(index))] = weights
+    return P, pitch_set
+
+
+def roll_loss(A: np.ndarray, Y: np.ndarray, ref: float, scale: float = 10.0, bias: float = 0.2,
+              pos_weight: float = 1.0) -> tuple[float, np.ndarray]:
+    """Weighted binary cross-entropy of ``sigmoid(scale * (A / ref - bias))`` against a roll.
+
+    Parameters
+    ----------
+    A : np.ndarray [shape=(n_pitches, n_frames)], nonnegative
+        Per-pitch activations.
+    Y : np.ndarray [shape=(n_pitches, n_frames)], 0 or 1
+        Piano roll.
+    ref : float > 0
+        Reference level that normalises ``A`` (a constant: no gradient flows through it).
+    scale, bias : float
+        Slope and centre of the sigmoid in units of the normalised activation.
+    pos_weight : float
+        Weight of the frames where ``Y = 1``.
+
+    Returns
+    -------
+    loss : float
+        Mean over all entries.
+    grad_A : np.ndarray [shape=(n_pitches, n_frames)]
+        dLoss / dA.
+    """
+    z = scale * (A / ref - bias)
+    # -log sigmoid(z) = logaddexp(0, -z); -log(1 - sigmoid(z)) = logaddexp(0, z)
+    per = pos_weight * Y * np.logaddexp(0.0, -z) + (1.0 - Y) * np.logaddexp(0.0, z)
+    p = 0.5 * (1.0 + np.tanh(0.5 * z))  # sigmoid(z) without overflow
+    grad_z = pos_weight * Y * (p - 1.0) + (1.0 - Y) * p
+    n = max(A.size, 1)
+    return float(per.sum() / n), grad_z * (scale / (ref * n))
