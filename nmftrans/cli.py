@@ -143,6 +143,10 @@ def learn(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     n_jobs: int = typer.Option(1, "--jobs", "-j", help="Read this many files at once (worker processes); the dictionary is the same for any N."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://host:8786): fan the files out to a cluster."),
+    deep: bool = typer.Option(False, "--deep", help="Deep NMF: train K unfolded MU layers with their own templates on labelled audio (--iterations: training steps)."),
+    layers: int = typer.Option(12, "--layers", help="--deep: number of unfolded MU layers (each costs one MU update)."),
+    init: Optional[str] = typer.Option(None, "--init", help="--deep: dictionary to start from (piano, guitar or a .npz; default piano)."),
+    seed: int = typer.Option(0, "--seed", help="--deep: seed of the frame sampling."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings on stderr."),
 ) -> None:
     """Build a dictionary W from isolated notes, labelled audio, or nothing (--harmonic).
@@ -154,6 +158,7 @@ def learn(
       nmftrans learn guitarset/ -o guitar.npz            labelled audio: W from D(X | W·Y), Y = piano roll
       nmftrans learn --harmonic --lowest A0 --highest C8 -o harmonic.npz
       nmftrans learn maestro/ -o maestro.npz -j 4        4 worker processes (or --scheduler tcp://host:8786)
+      nmftrans learn pieces/ --deep --layers 12 -o deep.npz   deep NMF from the shipped piano dictionary
     """
     log = Log(quiet)
     try:
@@ -165,6 +170,22 @@ def learn(
             _fail("give SOURCE folders or files, or --harmonic", 2)
         if output.exists() and not overwrite:
             _fail(f"{output}: exists (use --overwrite to replace it)")
+        if deep:
+            from nmftrans.deep_train import DeepParams, train_deep_from_sources
+
+            if harmonic or not sources:
+                _fail("--deep needs labelled audio SOURCE folders or files (and no --harmonic)", 2)
+            params = DeepParams(layers=layers, steps=iterations, seed=seed)
+            dictionary, deep_report = train_deep_from_sources(
+                sources, init, params, split=split, guitarset_audio=guitarset_audio, max_files=max_files,
+                sustain=sustain, log=log)
+            save_dictionary(dictionary, output, overwrite=True)
+            for path, reason in deep_report.skipped:
+                log.warn(f"skipped {path}: {reason}")
+            log.info(f"deep dictionary: {layers} layers trained on {len(deep_report.files)} files, loss "
+                     f"{deep_report.losses[0]:.4f} -> {deep_report.losses[-1]:.4f} -> {output}")
+            typer.echo(str(output))
+            return
         if harmonic:
             rng = _pitch_range(lowest, highest, (21, 108))
             dictionary = use_case.learn_harmonic(rng, beta=beta)
@@ -356,6 +377,9 @@ def show(
         + (f", {s.bins_per_semitone} bins/semitone" if s.frontend == "logfreq" else "") + f", power {s.power:g}",
         f"beta         {d.beta:g}",
     ]
+    if d.deep_W is not None:
+        lines.append(f"deep         {d.deep_W.shape[0]} unfolded MU layers with their own templates "
+                     f"(they replace the solve and the adaptation of W)")
     provenance = d.provenance
     if provenance:
         lines.append("provenance")

@@ -167,3 +167,89 @@ def roll_loss(A: np.ndarray, Y: np.ndarray, ref: float, scale: float = 10.0, bia
     grad_z = pos_weight * Y * (p - 1.0) + (1.0 - Y) * p
     n = max(A.size, 1)
     return float(per.sum() / n), grad_z * (scale / (ref * n))
+
+
+def unfolded_solve(V: np.ndarray, Ws: np.ndarray, gamma: float = 1.0) -> np.ndarray:
+    """Transcription-time forward pass: the K layers with the compiled MU kernel, in float32.
+
+    Each layer is one :func:`nmftrans.kernels.update_activations` step with its own templates
+    (the cost of one MU update); the start is :func:`initial_activations` of the first layer.
+
+    Parameters
+    ----------
+    V : np.ndarray [shape=(n_bins, n_frames)], float32
+    Ws : np.ndarray [shape=(K, n_bins, n_templates)], float32
+    gamma : float
+
+    Returns
+    -------
+    H : np.ndarray [shape=(n_templates, n_frames)], float32
+    """
+    from nmftrans.kernels import update_activations
+
+    V = np.ascontiguousarray(V, dtype=np.float32)
+    H = initial_activations(V, Ws[0])
+    for W in Ws:
+        H, _ = update_activations(V, W, H, beta=1.0, n_iter=1, tol=0.0, gamma=gamma)
+    return H
+
+
+def reference_level_and_gradient(A: np.ndarray, percentile: float = 90.0) -> tuple[float, np.ndarray]:
+    """A file's reference level (:func:`nmftrans.notes.reference_level`) and its gradient.
+
+    The level is the ``percentile`` of the frames' loudest pitch (frames under 1e-3 of the loudest
+    left out), interpolated linearly between two order statistics: its gradient is nonzero at the
+    (at most two) entries of ``A`` that give them.
+
+    Parameters
+    ----------
+    A : np.ndarray [shape=(n_pitches, n_frames)], nonnegative
+    percentile : float
+
+    Returns
+    -------
+    ref : float
+    grad : np.ndarray [shape=(n_pitches, n_frames)]
+        d ref / d A.
+    """
+    grad = np.zeros_like(A)
+    if A.size == 0:
+        return 0.0, grad
+    rows = A.argmax(axis=0)
+    peak = A[rows, np.arange(A.shape[1])]
+    top = peak.max()
+    if top <= 0:
+        return 0.0, grad
+    active = np.flatnonzero(peak > 1e-3 * top)
+    order = active[np.argsort(peak[active], kind="stable")]
+    pos = percentile / 100.0 * (len(order) - 1)
+    lo = int(np.floor(pos))
+    hi = min(lo + 1, len(order) - 1)
+    frac = pos - lo
+    j_lo, j_hi = order[lo], order[hi]
+    ref = peak[j_lo] + (peak[j_hi] - peak[j_lo]) * frac
+    grad[rows[j_lo], j_lo] += 1.0 - frac
+    grad[rows[j_hi], j_hi] += frac
+    return float(ref), grad
+
+
+def normalised_roll_loss(A: np.ndarray, Y: np.ndarray, scale: float = 10.0, bias: float = 0.2,
+                         pos_weight: float = 1.0, percentile: float = 90.0) -> tuple[float, np.ndarray]:
+    """:func:`roll_loss` of ``A`` normalised by its own reference level, with the full gradient.
+
+    The gradient includes the path through the reference level (:func:`reference_level_and_gradient`):
+    raising every activation together does not lower the loss, as it does not change the
+    normalised activations the tracker sees.
+
+    Returns
+    -------
+    loss : float
+    grad_A : np.ndarray [shape=(n_pitches, n_frames)]
+        dLoss / dA (zero when the level is 0).
+    """
+    ref, grad_ref = reference_level_and_gradient(A, percentile)
+    if ref <= 0:
+        return 0.0, np.zeros_like(A)
+    loss, grad = roll_loss(A, Y, ref, scale, bias, pos_weight)
+    d_ref = -float((grad * A).sum()) / ref  # A / ref: dL/dref = -sum(dL/dA|ref * A) / ref
+    return loss, grad + d_ref * grad_ref

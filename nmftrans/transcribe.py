@@ -205,6 +205,8 @@ class _Columns:
 
 def _first_solve(V: np.ndarray, dictionary: Dictionary, solver: SolverParams) -> np.ndarray:
     """The first solve of H (:func:`solve_activations` with the solver's templates) on frames ``V``."""
+    if dictionary.deep_W is not None:
+        return _deep_solve(V, dictionary, solver)
     beta = dictionary.beta if solver.beta is None else solver.beta
     return solve_activations(V, solver_templates(dictionary, solver), beta, solver)
 
@@ -221,6 +223,8 @@ def _block_activations(V: np.ndarray, dictionary: Dictionary, solver: SolverPara
     chunks, computed while the block was still being read; the first solve is per frame, on the
     same chunks, so the result is the same.
     """
+    if dictionary.deep_W is not None:
+        return _deep_block_activations(V, dictionary, solver, early)
     beta = dictionary.beta if solver.beta is None else solver.beta
     W = solver_templates(dictionary, solver)
     n_comp = dictionary.W.shape[1]
@@ -247,6 +251,36 @@ def _block_activations(V: np.ndarray, dictionary: Dictionary, solver: SolverPara
         _update_columns(V, np.ascontiguousarray(W), H, beta, solver.refine_h_iter, 0.0, solver)
     weights = np.where(dictionary.roles == ROLE_ATTACK, np.float32(solver.attack_weight), np.float32(1.0))
     A, _ = pitch_activations(H[:n_comp], dictionary.pitches, weights)
+    return A
+
+
+def _deep_solve(V: np.ndarray, dictionary: Dictionary, solver: SolverParams) -> np.ndarray:
+    """H ``(n_templates, n_frames)`` from a deep dictionary's K unfolded MU layers (each layer's
+    templates followed by the solver's floor), ``SOLVE_COLUMNS`` frames at a time."""
+    from nmftrans.deep import unfolded_solve
+    from nmftrans.errors import NmftransError
+
+    if solver.beta is not None and solver.beta != 1.0:
+        raise NmftransError(f"a deep dictionary's layers are KL updates: beta {solver.beta:g} is not possible")
+    floor = solver_templates(dictionary, solver)[:, dictionary.W.shape[1]:]
+    Ws = np.ascontiguousarray(np.concatenate(
+        [dictionary.deep_W, np.broadcast_to(floor, (len(dictionary.deep_W),) + floor.shape)], axis=2))
+    gamma = _gamma(1.0, solver) or 1.0
+    H = np.empty((Ws.shape[2], V.shape[1]), dtype=np.float32)
+    for start in range(0, V.shape[1], SOLVE_COLUMNS):
+        cols = slice(start, start + SOLVE_COLUMNS)
+        H[:, cols] = unfolded_solve(V[:, cols], Ws, gamma)
+    return H
+
+
+def _deep_block_activations(V: np.ndarray, dictionary: Dictionary, solver: SolverParams, early=()) -> np.ndarray:
+    """:func:`_block_activations` for a deep dictionary: the unfolded layers replace the solve and
+    the per-block adaptation (every frame is independent)."""
+    parts = [part.result() if hasattr(part, "result") else part for part in early]
+    done = sum(part.shape[1] for part in parts)
+    H = np.concatenate(parts + [_deep_solve(V[:, done:], dictionary, solver)], axis=1)
+    weights = np.where(dictionary.roles == ROLE_ATTACK, np.float32(solver.attack_weight), np.float32(1.0))
+    A, _ = pitch_activations(H[:dictionary.W.shape[1]], dictionary.pitches, weights)
     return A
 
 

@@ -1,0 +1,161 @@
+"""Deep dictionaries: the optional deep_W entry, transcription with the unfolded layers, training, CLI."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from nmftrans.cli import app
+from nmftrans.deep_train import DeepParams, train_deep
+from nmftrans.dictionary import load_dictionary, save_dictionary
+from nmftrans.errors import NmftransError
+from nmftrans.features import spectrogram
+from nmftrans.learn import learn_harmonic
+from nmftrans.midi import notes_to_csv
+from nmftrans.notes import reference_level
+from nmftrans.transcribe import SolverParams, solver_templates, transcribe_signal
+from tests.synth import SR, example_notes, render
+
+runner = CliRunner()
+PITCHES = (52, 64)
+
+
+@pytest.fixture(scope="module")
+def plain():
+    return learn_harmonic(PITCHES)
+
+
+def _deep(plain, layers=3, seed=0):
+    rng = np.random.default_rng(seed)
+    deep_W = plain.W[None] * rng.uniform(0.5, 1.5, (layers,) + plain.W.shape).astype(np.float32)
+    return dataclasses.replace(plain, deep_W=deep_W)
+
+
+def test_round_trip_and_old_dictionaries_unchanged(plain, tmp_path):
+    d = _deep(plain)
+    save_dictionary(d, tmp_path / "deep.npz")
+    back = load_dictionary(tmp_path / "deep.npz")
+    np.testing.assert_array_equal(back.deep_W, d.deep_W)
+    np.testing.assert_array_equal(back.W, d.W)
+    assert back.deep_W.dtype == np.float32 and back.deep_W.shape == (3,) + plain.W.shape
+    save_dictionary(plain, tmp_path / "plain.npz")
+    with np.load(tmp_path / "plain.npz") as npz:
+        assert "deep_W" not in npz.files
+    assert load_dictionary(tmp_path / "plain.npz").deep_W is None
+    assert load_dictionary("piano").deep_W is None
+
+
+@pytest.mark.parametrize("bad, message", [
+    (lambda W: W[None, :, :-1], "deep_W must have shape"),
+    (lambda W: W, "deep_W must have shape"),
+    (lambda W: -W[None], "negative"),
+    (lambda W: np.concatenate([W[None], 0 * W[None]]), "all-zero template"),
+])
+def test_bad_deep_templates_are_refused(plain, tmp_path, bad, message):
+    with pytest.raises(NmftransError, match=message):
+        dataclasses.replace(plain, deep_W=bad(plain.W))
+    # the same entry written into a file
+    save_dictionary(plain, tmp_path / "d.npz")
+    with np.load(tmp_path / "d.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["deep_W"] = bad(plain.W)
+    with open(tmp_path / "bad.npz", "wb") as fh:
+        np.savez(fh, **arrays)
+    with pytest.raises(NmftransError, match=message):
+        load_dictionary(tmp_path / "bad.npz")
+
+
+def test_deep_needs_beta_one(plain):
+    with pytest.raises(NmftransError, match="beta 1"):
+        dataclasses.replace(_deep(plain), beta=0.5)
+
+
+def _piece(seed=1, n=16):
+    notes = example_notes(np.random.default_rng(seed), pitches=range(PITCHES[0], PITCHES[1] + 1), n=n)
+    return notes, render(notes)
+
+
+def test_transcription_runs_exactly_the_unfolded_layers(plain):
+    """Activations against a float64 NumPy reference of K MU steps (floor appended, no adaptation)."""
+    d = _deep(plain, layers=4)
+    _, y = _piece()
+    solver = SolverParams(threads=1)
+    result = transcribe_signal(y, d, solver)
+    V = spectrogram(y, d.settings).astype(np.float64)
+    floor = solver_templates(plain, solver)[:, plain.W.shape[1]:].astype(np.float64)
+    H = None
+    for k in range(4):
+        W = np.concatenate([d.deep_W[k].astype(np.float64), floor], axis=1)
+        if H is None:
+            H = np.tile(V.sum(axis=0) / (W.shape[1] * W.sum(axis=0).mean()) + 1e-9, (W.shape[1], 1))
+        H = H * ((W.T @ (V / np.maximum(W @ H, 1e-10))) / W.sum(axis=0)[:, None]) ** 1.75
+    A = H[:plain.W.shape[1]]  # one sustain template per pitch, in pitch order
+    A = A / reference_level(A)
+    assert result.activations.shape == A.shape
+    np.testing.assert_allclose(result.activations, A, rtol=2e-3, atol=2e-4)
+
+
+def test_deep_transcription_is_identical_across_threads(plain):
+    d = _deep(plain, layers=3)
+    notes, y = _piece(2, n=30)
+    one = transcribe_signal(y, d, SolverParams(threads=1, block_s=2.0))
+    many = transcribe_signal(y, d, SolverParams(threads=3, block_s=2.0))
+    assert len(one.notes) > 5
+    np.testing.assert_array_equal(one.notes, many.notes)
+    np.testing.assert_array_equal(one.activations, many.activations)
+
+
+def test_deep_refuses_another_beta(plain):
+    _, y = _piece()
+    with pytest.raises(NmftransError, match="KL"):
+        transcribe_signal(y, _deep(plain), SolverParams(threads=1, beta=0.5))
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("deep")
+    for i in range(2):
+        notes, y = _piece(10 + i, n=20)
+        sf.write(tmp / f"take{i}.wav", y, SR)
+        (tmp / f"take{i}.csv").write_text(notes_to_csv(notes))
+    return tmp
+
+
+def test_training_lowers_the_loss_and_is_deterministic(plain, labelled):
+    pairs = [(labelled / f"take{i}.wav", labelled / f"take{i}.csv") for i in range(2)]
+    params = DeepParams(layers=2, steps=6, frames=300, learning_rate=0.05)
+    d, report = train_deep(pairs, plain, params)
+    assert d.deep_W.shape == (2,) + plain.W.shape
+    assert (d.deep_W >= 0).all()
+    assert not np.array_equal(d.deep_W[0], plain.W)
+    np.testing.assert_array_equal(d.W, plain.W)
+    assert len(report.losses) == 7
+    assert report.losses[-1] < 0.97 * report.losses[0]
+    again, _ = train_deep(pairs, plain, params)
+    np.testing.assert_array_equal(again.deep_W, d.deep_W)
+    other, _ = train_deep(pairs, plain, dataclasses.replace(params, seed=1))
+    assert not np.array_equal(other.deep_W, d.deep_W)
+
+
+def test_training_params_are_validated():
+    with pytest.raises(NmftransError, match="--layers"):
+        DeepParams(layers=0)
+
+
+def test_cli_learn_deep_show_and_transcribe(plain, labelled, tmp_path):
+    save_dictionary(plain, tmp_path / "init.npz")
+    out = tmp_path / "deep.npz"
+    result = runner.invoke(app, ["learn", str(labelled), "--deep", "--layers", "2", "--iterations", "2",
+                                 "--init", str(tmp_path / "init.npz"), "-o", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert load_dictionary(out).deep_W.shape[0] == 2
+    shown = runner.invoke(app, ["show", str(out)])
+    assert shown.exit_code == 0 and "2 unfolded MU layers" in shown.output
+    assert "unfolded" not in runner.invoke(app, ["show", str(tmp_path / "init.npz")]).output
+    result = runner.invoke(app, ["transcribe", str(labelled / "take0.wav"), "-W", str(out), "-o", "-", "--csv"])
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.strip().splitlines()) > 3
+    bad = runner.invoke(app, ["learn", "--deep", "-o", str(tmp_path / "x.npz")])
+    assert bad.exit_code == 2
