@@ -137,7 +137,7 @@ def pitch_matrix(template_pitches: np.ndarray, weights: np.ndarray, n_templates:
 
 
 def roll_loss(A: np.ndarray, Y: np.ndarray, ref: float, scale: float = 10.0, bias: float = 0.2,
-              pos_weight: float = 1.0) -> tuple[float, np.ndarray]:
+              pos_weight: float = 1.0, weights: np.ndarray | None = None) -> tuple[float, np.ndarray]:
     """Weighted binary cross-entropy of ``sigmoid(scale * (A / ref - bias))`` against a roll.
 
     Parameters
@@ -152,6 +152,8 @@ def roll_loss(A: np.ndarray, Y: np.ndarray, ref: float, scale: float = 10.0, bia
         Slope and centre of the sigmoid in units of the normalised activation.
     pos_weight : float
         Weight of the frames where ``Y = 1``.
+    weights : np.ndarray [shape=(n_pitches, n_frames)], optional
+        Weight of each entry, on top of ``pos_weight`` (0: the entry does not count).
 
     Returns
     -------
@@ -165,6 +167,8 @@ def roll_loss(A: np.ndarray, Y: np.ndarray, ref: float, scale: float = 10.0, bia
     per = pos_weight * Y * np.logaddexp(0.0, -z) + (1.0 - Y) * np.logaddexp(0.0, z)
     p = 0.5 * (1.0 + np.tanh(0.5 * z))  # sigmoid(z) without overflow
     grad_z = pos_weight * Y * (p - 1.0) + (1.0 - Y) * p
+    if weights is not None:
+        per, grad_z = per * weights, grad_z * weights
     n = max(A.size, 1)
     return float(per.sum() / n), grad_z * (scale / (ref * n))
 
@@ -234,7 +238,8 @@ def reference_level_and_gradient(A: np.ndarray, percentile: float = 90.0) -> tup
 
 
 def normalised_roll_loss(A: np.ndarray, Y: np.ndarray, scale: float = 10.0, bias: float = 0.2,
-                         pos_weight: float = 1.0, percentile: float = 90.0) -> tuple[float, np.ndarray]:
+                         pos_weight: float = 1.0, weights: np.ndarray | None = None, percentile: float = 90.0
+                         ) -> tuple[float, np.ndarray]:
     """:func:`roll_loss` of ``A`` normalised by its own reference level, with the full gradient.
 
     The gradient includes the path through the reference level (:func:`reference_level_and_gradient`):
@@ -250,6 +255,6 @@ def normalised_roll_loss(A: np.ndarray, Y: np.ndarray, scale: float = 10.0, bias
     ref, grad_ref = reference_level_and_gradient(A, percentile)
     if ref <= 0:
         return 0.0, np.zeros_like(A)
-    loss, grad = roll_loss(A, Y, ref, scale, bias, pos_weight)
+    loss, grad = roll_loss(A, Y, ref, scale, bias, pos_weight, weights)
     d_ref = -float((grad * A).sum()) / ref  # A / ref: dL/dref = -sum(dL/dA|ref * A) / ref
     return loss, grad + d_ref * grad_ref

@@ -39,7 +39,12 @@ class DeepParams:
     max_frames_per_file : int
         Frames of each file kept for training (a random subset, drawn once).
     learning_rate : float
-        Adam step on ``log W`` (0.05: at most about 5 % change of a template entry per step).
+        Adam step on ``log W`` (0.02: at most about 2 % change of a template entry per step).
+    onset_frames, sustain_weight : int, float
+        The first ``onset_frames`` frames of each note weigh ``pos_weight`` in the loss, the rest of
+        the note ``sustain_weight`` and frames without the pitch 1; the frame just before an onset
+        does not count (timing). The tracker keys on onsets: a plain frame loss (every note frame
+        alike) taught the layers to hold notes up and cost onset F.
     scale, bias, pos_weight : float
         The loss: weighted cross-entropy of ``sigmoid(scale * (A / ref - bias))`` against the roll
         (:func:`nmftrans.deep.normalised_roll_loss`), ``A`` the per-pitch activations and ``ref``
@@ -53,10 +58,12 @@ class DeepParams:
     steps: int = 50
     frames: int = 1000
     max_frames_per_file: int = 4000
-    learning_rate: float = 0.05
+    learning_rate: float = 0.02
     scale: float = 10.0
     bias: float = 0.2
     pos_weight: float = 3.0
+    onset_frames: int = 3
+    sustain_weight: float = 0.3
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -64,8 +71,9 @@ class DeepParams:
             raise NmftransError(f"--layers must be between 1 and {MAX_LAYERS} (got {self.layers})")
         if self.steps < 0 or self.frames < 1 or self.max_frames_per_file < 1:
             raise NmftransError("the deep training needs steps >= 0, frames >= 1 and max_frames_per_file >= 1")
-        if not (self.learning_rate > 0 and self.scale > 0 and self.pos_weight > 0):
-            raise NmftransError("learning_rate, scale and pos_weight must be positive")
+        if not (self.learning_rate > 0 and self.scale > 0 and self.pos_weight > 0 and self.onset_frames >= 1
+                and self.sustain_weight >= 0):
+            raise NmftransError("learning_rate, scale, pos_weight and onset_frames must be positive")
 
 
 @dataclass
@@ -85,11 +93,12 @@ class _Frames:
     name: str
     V: np.ndarray  # (n_bins, n) float32
     Y: np.ndarray  # (n_pitches, n) float32
+    M: np.ndarray  # (n_pitches, n) float32, weight of each entry of Y in the loss
 
 
 def _read_pair(audio: Path, annotation: Path, dictionary: Dictionary, params: DeepParams, rng,
                sustain: bool) -> tuple[_Frames | None, list[str], str | None]:
-    from nmftrans.annotations import crop_notes, notes_to_roll, read_notes
+    from nmftrans.annotations import crop_notes, read_notes
     from nmftrans.audio import load_audio
     from nmftrans.features import spectrogram
 
@@ -103,9 +112,29 @@ def _read_pair(audio: Path, annotation: Path, dictionary: Dictionary, params: De
     if not len(notes):
         return None, warns, "no annotated notes inside the audio and pitch range"
     V = spectrogram(y, settings)
-    Y = notes_to_roll(notes, V.shape[1], settings.frame_rate, pitch_set)
+    Y, M = roll_targets(notes, V.shape[1], settings.frame_rate, pitch_set, params)
     keep = np.sort(rng.permutation(V.shape[1])[:params.max_frames_per_file])
-    return _Frames(audio.name, np.ascontiguousarray(V[:, keep]), np.ascontiguousarray(Y[:, keep])), warns, None
+    return _Frames(audio.name, np.ascontiguousarray(V[:, keep]), np.ascontiguousarray(Y[:, keep]),
+                   np.ascontiguousarray(M[:, keep])), warns, None
+
+
+def roll_targets(notes: np.ndarray, n_frames: int, frame_rate: float, pitch_set: np.ndarray,
+                 params: DeepParams) -> tuple[np.ndarray, np.ndarray]:
+    """The roll and the weight of each of its entries in the loss (see :class:`DeepParams`).
+
+    Returns
+    -------
+    Y, M : np.ndarray [shape=(n_pitches, n_frames)], float32
+    """
+    from nmftrans.annotations import notes_to_roll, onset_roll
+
+    Y = notes_to_roll(notes, n_frames, frame_rate, pitch_set)
+    attack = onset_roll(notes, n_frames, frame_rate, pitch_set, onset_frames=params.onset_frames)
+    first = onset_roll(notes, n_frames, frame_rate, pitch_set, onset_frames=1)
+    M = np.where(attack > 0, np.float32(params.pos_weight), np.where(Y > 0, np.float32(params.sustain_weight),
+                                                                       np.float32(1.0))).astype(np.float32)
+    M[:, :-1][(first[:, 1:] > 0) & (Y[:, :-1] == 0)] = 0.0
+    return Y, M
 
 
 def _full_templates(Ws: np.ndarray, floor: np.ndarray) -> np.ndarray:
@@ -115,13 +144,14 @@ def _full_templates(Ws: np.ndarray, floor: np.ndarray) -> np.ndarray:
     return np.concatenate([Ws, np.broadcast_to(floor, (Ws.shape[0],) + floor.shape)], axis=2)
 
 
-def deep_loss_and_gradient(batches: Sequence[tuple[np.ndarray, np.ndarray]], Ws: np.ndarray, floor: np.ndarray,
+def deep_loss_and_gradient(batches: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], Ws: np.ndarray, floor: np.ndarray,
                            P: np.ndarray, gamma: float, params: DeepParams) -> tuple[float, np.ndarray]:
     """Mean roll loss over the batches and its gradient with respect to the layers' templates.
 
     Parameters
     ----------
-    batches : sequence of (V [shape=(n_bins, n)], Y [shape=(n_pitches, n)])
+    batches : sequence of (V [shape=(n_bins, n)], Y, M [shape=(n_pitches, n)])
+        Frames, roll and loss weights (:func:`roll_targets`).
         One per file: its reference level is computed on its own frames.
     Ws : np.ndarray [shape=(K, n_bins, n_comp)]
     floor : np.ndarray [shape=(n_bins, n_floor)]
@@ -138,11 +168,11 @@ def deep_loss_and_gradient(batches: Sequence[tuple[np.ndarray, np.ndarray]], Ws:
     full = _full_templates(Ws, floor)
     n_comp = Ws.shape[2]
     total, grad = 0.0, np.zeros_like(Ws)
-    for V, Y in batches:
+    for V, Y, M in batches:
         H0 = deep.initial_activations(V, full[0])
         H, inputs = deep.unfolded_forward(V, full, H0, gamma=gamma, keep=True)
         A = P @ H
-        loss, grad_A = deep.normalised_roll_loss(A, Y, params.scale, params.bias, params.pos_weight)
+        loss, grad_A = deep.normalised_roll_loss(A, Y, params.scale, params.bias, 1.0, M)
         total += loss / len(batches)
         g = deep.unfolded_backward(V, full, inputs, (P.T @ grad_A) / len(batches), gamma=gamma)
         grad += g[:, :, :n_comp]
@@ -210,7 +240,7 @@ def train_deep(pairs: Sequence[tuple[Path, Path]], dictionary: Dictionary, param
         batches = []
         for f in data:
             pick = rng.choice(f.V.shape[1], size=min(per_file, f.V.shape[1]), replace=False)
-            batches.append((f.V[:, pick], f.Y[:, pick]))
+            batches.append((f.V[:, pick], f.Y[:, pick], f.M[:, pick]))
         Ws = np.exp(theta)
         loss, grad = deep_loss_and_gradient(batches, Ws.astype(np.float32), floor32, P32, gamma, params)
         report.losses.append(loss)

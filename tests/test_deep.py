@@ -140,3 +140,20 @@ def test_normalised_roll_loss_gradient_includes_the_reference_level():
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-8)
     # the level's own entries carry a large share: without that path the gradient is wrong
     assert np.abs(grad - roll_loss(A, Y, reference_level(A), 6.0, 0.3, 2.0)[1]).max() > 1e-3
+
+
+def test_roll_loss_entry_weights():
+    rng = np.random.default_rng(8)
+    A = rng.uniform(0.0, 2.0, (2, 5))
+    Y = np.array([[1, 1, 0, 0, 1], [0, 1, 0, 1, 0]], dtype=float)
+    M = rng.uniform(0.0, 2.0, A.shape)
+    M[0, 2] = 0.0
+    loss, grad = roll_loss(A, Y, 1.1, 7.0, 0.3, 2.0, M)
+    expected = 0.0
+    for a, y, m in zip(A.ravel(), Y.ravel(), M.ravel()):
+        p = 1.0 / (1.0 + math.exp(-7.0 * (a / 1.1 - 0.3)))
+        expected += -m * (2.0 * y * math.log(p) + (1 - y) * math.log(1 - p))
+    assert loss == pytest.approx(expected / A.size, rel=1e-12)
+    assert grad[0, 2] == 0.0
+    _, plain = roll_loss(A, Y, 1.1, 7.0, 0.3, 2.0)
+    np.testing.assert_allclose(grad, plain * M, rtol=1e-12)

@@ -159,3 +159,15 @@ def test_cli_learn_deep_show_and_transcribe(plain, labelled, tmp_path):
     assert len(result.stdout.strip().splitlines()) > 3
     bad = runner.invoke(app, ["learn", "--deep", "-o", str(tmp_path / "x.npz")])
     assert bad.exit_code == 2
+
+
+def test_roll_targets_weigh_onsets_sustain_and_silence():
+    from nmftrans.deep_train import roll_targets
+
+    notes = np.array([[0.5, 1.0, 60, 100]])  # frames 5..9 at 10 frames/s
+    params = DeepParams(onset_frames=2, pos_weight=4.0, sustain_weight=0.25)
+    Y, M = roll_targets(notes, 12, 10.0, np.array([59, 60]), params)
+    np.testing.assert_array_equal(Y[1], [0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0])
+    np.testing.assert_array_equal(M[1], [1, 1, 1, 1, 0, 4, 4, 0.25, 0.25, 0.25, 1, 1])
+    np.testing.assert_array_equal(Y[0], 0)
+    np.testing.assert_array_equal(M[0], 1)
