@@ -147,6 +147,7 @@ def learn(
     layers: int = typer.Option(12, "--layers", help="--deep: number of unfolded MU layers (each costs one MU update)."),
     init: Optional[str] = typer.Option(None, "--init", help="--deep: dictionary to start from (piano, guitar or a .npz; default piano)."),
     seed: int = typer.Option(0, "--seed", help="--deep: seed of the frame sampling."),
+    deep_adapt: bool = typer.Option(False, "--deep-adapt", help="--deep: the layers replace the first solve only; the per-block adaptation of W follows when transcribing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings on stderr."),
 ) -> None:
     """Build a dictionary W from isolated notes, labelled audio, or nothing (--harmonic).
@@ -179,6 +180,7 @@ def learn(
             dictionary, deep_report = train_deep_from_sources(
                 sources, init, params, split=split, guitarset_audio=guitarset_audio, max_files=max_files,
                 sustain=sustain, log=log)
+            dictionary.deep_adapt = deep_adapt
             save_dictionary(dictionary, output, overwrite=True)
             for path, reason in deep_report.skipped:
                 log.warn(f"skipped {path}: {reason}")
@@ -379,7 +381,8 @@ def show(
     ]
     if d.deep_W is not None:
         lines.append(f"deep         {d.deep_W.shape[0]} unfolded MU layers with their own templates "
-                     f"(they replace the solve and the adaptation of W)")
+                     + ("(they replace the first solve; the adaptation of W follows)" if d.deep_adapt
+                        else "(they replace the solve and the adaptation of W)"))
     provenance = d.provenance
     if provenance:
         lines.append("provenance")

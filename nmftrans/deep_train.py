@@ -50,8 +50,12 @@ class DeepParams:
         (:func:`nmftrans.deep.normalised_roll_loss`), ``A`` the per-pitch activations and ``ref``
         their reference level (:func:`nmftrans.notes.reference_level` of each file's sampled
         frames, differentiated too).
+    colour : float
+        Standard deviation (natural log units) of a smooth random gain over log frequency applied
+        to each file's frames at each step (three cosines over the range; 0: none): teaches the
+        layers not to rely on one instrument's colour, which the plain solve adapts to per block.
     seed : int
-        Seed of the frame sampling.
+        Seed of the frame sampling (and of the colour gains).
     """
 
     layers: int = 12
@@ -64,11 +68,14 @@ class DeepParams:
     pos_weight: float = 3.0
     onset_frames: int = 3
     sustain_weight: float = 0.3
+    colour: float = 0.3
     seed: int = 0
 
     def __post_init__(self) -> None:
         if not 1 <= self.layers <= MAX_LAYERS:
             raise NmftransError(f"--layers must be between 1 and {MAX_LAYERS} (got {self.layers})")
+        if self.colour < 0:
+            raise NmftransError("colour must be >= 0")
         if self.steps < 0 or self.frames < 1 or self.max_frames_per_file < 1:
             raise NmftransError("the deep training needs steps >= 0, frames >= 1 and max_frames_per_file >= 1")
         if not (self.learning_rate > 0 and self.scale > 0 and self.pos_weight > 0 and self.onset_frames >= 1
@@ -235,12 +242,21 @@ def train_deep(pairs: Sequence[tuple[Path, Path]], dictionary: Dictionary, param
     m, v = np.zeros_like(theta), np.zeros_like(theta)
     b1, b2, adam_eps = 0.9, 0.999, 1e-8
     per_file = max(1, params.frames // len(data))
+    from nmftrans.features import frequencies
+
+    logf = np.log2(np.maximum(frequencies(dictionary.settings), 1.0))
+    x = (logf - logf[0]) / max(logf[-1] - logf[0], 1e-9)
+    bases = np.cos(np.pi * np.arange(1, 4)[:, None] * x[None, :])  # (3, n_bins)
     floor32, P32 = floor.astype(np.float32), P.astype(np.float32)  # float32 GEMMs: twice as fast
     for step in range(params.steps + 1):
         batches = []
         for f in data:
             pick = rng.choice(f.V.shape[1], size=min(per_file, f.V.shape[1]), replace=False)
-            batches.append((f.V[:, pick], f.Y[:, pick], f.M[:, pick]))
+            V = f.V[:, pick]
+            if params.colour > 0:
+                gain = np.exp(rng.normal(0.0, params.colour, 3) @ bases).astype(np.float32)
+                V = V * gain[:, None]
+            batches.append((V, f.Y[:, pick], f.M[:, pick]))
         Ws = np.exp(theta)
         loss, grad = deep_loss_and_gradient(batches, Ws.astype(np.float32), floor32, P32, gamma, params)
         report.losses.append(loss)

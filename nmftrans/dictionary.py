@@ -15,6 +15,8 @@ key                dtype / shape               meaning
 ``provenance``     str, ()                     JSON object: source, method, tool version, date
 ``deep_W``         float32, (K, n_bins, n_comp)  optional: per-layer templates of a deep (unfolded)
                                                dictionary (:mod:`nmftrans.deep`); absent otherwise
+``deep_adapt``     int8, ()                    optional, with ``deep_W``: 1 = after the layers, the
+                                               per-block adaptation of W and its H updates run
 =================  ==========================  ==================================================
 """
 
@@ -59,6 +61,9 @@ class Dictionary:
     deep_W : np.ndarray [shape=(K, n_bins, n_components)], float32, or None
         Deep dictionary: the templates of each of K unfolded KL MU layers, which replace the
         solve of H (:mod:`nmftrans.deep`); None for an ordinary dictionary.
+    deep_adapt : bool
+        Deep dictionary only: the layers replace the first solve only, and the per-block
+        adaptation of W (from the last layer's templates) and its H updates follow as usual.
     """
 
     W: np.ndarray
@@ -68,6 +73,7 @@ class Dictionary:
     beta: float = 1.0
     provenance: dict = field(default_factory=dict)
     deep_W: np.ndarray | None = None
+    deep_adapt: bool = False
 
     def __post_init__(self) -> None:
         self.W = np.ascontiguousarray(self.W, dtype=np.float32)
@@ -77,6 +83,9 @@ class Dictionary:
         if self.deep_W is not None:
             self.deep_W = np.ascontiguousarray(self.deep_W, dtype=np.float32)
             _validate_deep(self.deep_W, self.W, self.beta, source="dictionary")
+        elif self.deep_adapt:
+            raise NmftransError("dictionary: deep_adapt needs deep_W")
+        self.deep_adapt = bool(self.deep_adapt)
 
     @property
     def pitch_set(self) -> np.ndarray:
@@ -151,6 +160,7 @@ def save_dictionary(dictionary: Dictionary, path: str | Path, *, overwrite: bool
     }
     if dictionary.deep_W is not None:
         arrays["deep_W"] = dictionary.deep_W
+        arrays["deep_adapt"] = np.array(int(dictionary.deep_adapt), dtype=np.int8)
     with atomic_path(path, overwrite=overwrite) as tmp:
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
@@ -224,10 +234,13 @@ def load_dictionary(name_or_path: str | Path | None = None) -> Dictionary:
     W = arrays["W"]
     _validate(W, pitches, roles, settings, float(arrays["beta"]), source)
     deep_W = _optional_array(path, "deep_W", source)
+    deep_adapt = _optional_array(path, "deep_adapt", source) if deep_W is not None else None
     if deep_W is not None:
         _validate_deep(deep_W, W, float(arrays["beta"]), source)
+    if deep_adapt is not None and (deep_adapt.shape != () or int(deep_adapt) not in (0, 1)):
+        raise NmftransError(f"{source}: entry 'deep_adapt' must be 0 or 1")
     return Dictionary(W, pitches.astype(np.int16), roles.astype(np.int8), settings, float(arrays["beta"]), provenance,
-                      deep_W)
+                      deep_W, bool(deep_adapt is not None and int(deep_adapt)))
 
 
 def check_compatible(dictionary: Dictionary, settings: FeatureSettings) -> None:

@@ -275,13 +275,25 @@ def _deep_solve(V: np.ndarray, dictionary: Dictionary, solver: SolverParams) -> 
 
 def _deep_block_activations(V: np.ndarray, dictionary: Dictionary, solver: SolverParams, early=()) -> np.ndarray:
     """:func:`_block_activations` for a deep dictionary: the unfolded layers replace the solve and
-    the per-block adaptation (every frame is independent)."""
+    the per-block adaptation (every frame is independent); with ``deep_adapt`` they replace the
+    first solve only, and the adaptation follows from the last layer's templates."""
     parts = [part.result() if hasattr(part, "result") else part for part in early]
     done = sum(part.shape[1] for part in parts)
     H = np.concatenate(parts + [_deep_solve(V[:, done:], dictionary, solver)], axis=1)
+    if dictionary.deep_adapt:
+        return _block_activations(V, _last_layer(dictionary), solver, [H])
     weights = np.where(dictionary.roles == ROLE_ATTACK, np.float32(solver.attack_weight), np.float32(1.0))
     A, _ = pitch_activations(H[:dictionary.W.shape[1]], dictionary.pitches, weights)
     return A
+
+
+def _last_layer(dictionary: Dictionary) -> Dictionary:
+    """The deep dictionary's last layer as an ordinary dictionary (columns of unit sum)."""
+    import dataclasses
+
+    W = dictionary.deep_W[-1]
+    return dataclasses.replace(dictionary, W=W / np.maximum(W.sum(axis=0, keepdims=True), np.float32(1e-12)),
+                               deep_W=None, deep_adapt=False)
 
 
 def notes_from_activations(activations: np.ndarray, pitches: np.ndarray, frame_rate: float,

@@ -13,7 +13,9 @@ transcribes and scores, with the default tracker, three dictionaries:
   per-block adaptation of W);
 * ``unfolded``: K plain MU layers with the shipped W in every layer (the deep network before
   training: shows what dropping the adaptation and the 7 extra updates costs);
-* ``deep``: the trained K layers.
+* ``deep``: the trained K layers;
+* ``deep + adapt``: the trained K layers as the first solve, then today's per-block adaptation of
+  W (from the last layer's templates) and its 7 H updates (``learn --deep --deep-adapt``).
 
 Groups: FluidR3 piano pieces (the training pieces), TimGM6mb piano pieces (held out), and every
 file of ``real/`` (piano dictionaries on the real guitar too, for completeness). Scores are
@@ -73,6 +75,7 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=12)
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--frames", type=int, default=DeepParams.frames)
+    parser.add_argument("--colour", type=float, default=DeepParams.colour)
     parser.add_argument("--deep", type=Path, default=None, help="an already trained deep dictionary")
     parser.add_argument("--save", type=Path, default=None, help="write the trained deep dictionary here")
     args = parser.parse_args()
@@ -83,7 +86,8 @@ def main() -> None:
         pairs = training_pairs(args.data)
         assert pairs and not any("timgm" in str(a) for a, _ in pairs)
         t0 = time.perf_counter()
-        deep, report = train_deep(pairs, shipped, DeepParams(layers=args.layers, steps=args.steps, frames=args.frames),
+        deep, report = train_deep(pairs, shipped, DeepParams(layers=args.layers, steps=args.steps, frames=args.frames,
+                                                                 colour=args.colour),
                                   log=_Log())
         _Log().info(f"trained on {len(report.files)} files in {time.perf_counter() - t0:.0f} s: "
                     f"loss {report.losses[0]:.4f} -> {report.losses[-1]:.4f}")
@@ -91,7 +95,8 @@ def main() -> None:
             save_dictionary(deep, args.save)
     K = deep.deep_W.shape[0]
     unfolded = dataclasses.replace(shipped, deep_W=np.broadcast_to(shipped.W, (K,) + shipped.W.shape))
-    dictionaries = {"shipped": shipped, f"unfolded {K}": unfolded, f"deep {K}": deep}
+    adapted = dataclasses.replace(deep, deep_adapt=True)
+    dictionaries = {"shipped": shipped, f"unfolded {K}": unfolded, f"deep {K}": deep, f"deep {K} + adapt": adapted}
     names = list(dictionaries)
     table: dict[str, dict[str, dict[str, tuple[float, float]]]] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -171,3 +171,38 @@ def test_roll_targets_weigh_onsets_sustain_and_silence():
     np.testing.assert_array_equal(M[1], [1, 1, 1, 1, 0, 4, 4, 0.25, 0.25, 0.25, 1, 1])
     np.testing.assert_array_equal(Y[0], 0)
     np.testing.assert_array_equal(M[0], 1)
+
+
+def test_deep_adapt_round_trips_and_untrained_layers_equal_todays_solve(plain, tmp_path):
+    """K copies of W with the adaptation after them are today's solve with n_iter = K."""
+    K = 5
+    d = dataclasses.replace(plain, deep_W=np.broadcast_to(plain.W, (K,) + plain.W.shape), deep_adapt=True)
+    save_dictionary(d, tmp_path / "adapt.npz")
+    back = load_dictionary(tmp_path / "adapt.npz")
+    assert back.deep_adapt is True
+    assert load_dictionary(tmp_path / "adapt.npz").deep_W.shape[0] == K
+    _, y = _piece(3, n=24)
+    solver = SolverParams(threads=1, block_s=4.0)
+    ours = transcribe_signal(y, back, solver)
+    today = transcribe_signal(y, plain, dataclasses.replace(solver, n_iter=K))
+    np.testing.assert_allclose(ours.activations, today.activations, rtol=1e-4, atol=1e-6)
+    assert ours.notes.shape == today.notes.shape and len(ours.notes) > 5
+    np.testing.assert_allclose(ours.notes, today.notes, atol=1e-6)
+    without = transcribe_signal(y, dataclasses.replace(back, deep_adapt=False), solver)
+    assert np.abs(without.activations - ours.activations).max() > 1e-2  # the adaptation did run
+    many = transcribe_signal(y, back, dataclasses.replace(solver, threads=3))
+    np.testing.assert_array_equal(many.activations, ours.activations)
+    with pytest.raises(NmftransError, match="deep_adapt needs deep_W"):
+        dataclasses.replace(plain, deep_adapt=True)
+
+
+def test_cli_learn_deep_adapt(plain, labelled, tmp_path):
+    save_dictionary(plain, tmp_path / "init.npz")
+    out = tmp_path / "adapt.npz"
+    result = runner.invoke(app, ["learn", str(labelled), "--deep", "--deep-adapt", "--layers", "3", "--iterations", "0",
+                                 "--init", str(tmp_path / "init.npz"), "-o", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    d = load_dictionary(out)
+    assert d.deep_adapt and d.deep_W.shape[0] == 3
+    np.testing.assert_allclose(d.deep_W[2], plain.W, rtol=1e-6, atol=1e-9)  # no steps: every layer is the start
+    assert "replace the first solve" in runner.invoke(app, ["show", str(out)]).output
