@@ -20,7 +20,9 @@ transcribes and scores, with the default tracker, three dictionaries:
 Groups: FluidR3 piano pieces (the training pieces), TimGM6mb piano pieces (held out), and every
 file of ``real/`` (piano dictionaries on the real guitar too, for completeness). Scores are
 mir_eval's note-onset F (50 ms) and frame F, per file and as group means; a markdown table goes
-to stdout.
+to stdout. Then the notes each dictionary finds in 10 s of seeded non-music signals (white, pink and
+brown noise at about -30 dBFS RMS, mains hum with harmonics plus noise, random clicks): fewer is
+better, none is right.
 """
 
 from __future__ import annotations
@@ -55,6 +57,27 @@ def group_folder(data: Path, folder: str, pattern: str, tmp: Path) -> Path:
     for p in sorted((data / folder).iterdir()):
         if pattern in p.name:
             (out / p.name).symlink_to(p.resolve())
+    return out
+
+
+def non_music(sr: int, seconds: float = 10.0) -> dict[str, np.ndarray]:
+    """Seeded signals without notes, about -30 dBFS RMS."""
+    rng = np.random.default_rng(0)
+    n = int(sr * seconds)
+    white = rng.normal(size=n)
+    spectrum = np.fft.rfft(rng.normal(size=n))
+    f = np.maximum(np.fft.rfftfreq(n, 1 / sr), 1.0)
+    pink = np.fft.irfft(spectrum / np.sqrt(f), n)
+    brown = np.fft.irfft(spectrum / f, n)
+    t = np.arange(n) / sr
+    hum = sum(np.sin(2 * np.pi * 50 * k * t) / k for k in range(1, 8)) + 0.1 * white
+    clicks = np.zeros(n)
+    clicks[rng.choice(n, 40, replace=False)] = 1.0
+    clicks = np.convolve(clicks, np.exp(-np.arange(200) / 20.0) * rng.normal(size=200), mode="same")
+    out = {}
+    for name, y in {"white noise": white, "pink noise": pink, "brown noise": brown, "50 Hz hum": hum,
+                    "clicks": clicks}.items():
+        out[name] = (0.0316 * y / np.sqrt(np.mean(y ** 2))).astype(np.float32)
     return out
 
 
@@ -121,6 +144,14 @@ def main() -> None:
             vals = [s[n] for s in rows.values() if n in s]
             means.append(f"**{np.mean([v[0] for v in vals]):.3f}** | **{np.mean([v[1] for v in vals]):.3f}**")
         print(f"| {group} | **mean of {len(rows)}** | " + " | ".join(means) + " |")
+    from nmftrans.transcribe import transcribe_signal
+
+    print()
+    print("| non-music (10 s) | " + " | ".join(f"{n} notes" for n in names) + " |")
+    print("|---|" + "---|" * len(names))
+    for signal, y in non_music(shipped.settings.sample_rate).items():
+        counts = [str(len(transcribe_signal(y, d).notes)) for d in dictionaries.values()]
+        print(f"| {signal} | " + " | ".join(counts) + " |")
 
 
 if __name__ == "__main__":
