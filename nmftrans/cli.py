@@ -180,7 +180,10 @@ def learn(
             dictionary, deep_report = train_deep_from_sources(
                 sources, init, params, split=split, guitarset_audio=guitarset_audio, max_files=max_files,
                 sustain=sustain, log=log)
-            dictionary.deep_adapt = deep_adapt
+            if deep_adapt:
+                import dataclasses
+
+                dictionary = dataclasses.replace(dictionary, deep_adapt=True)
             save_dictionary(dictionary, output, overwrite=True)
             for path, reason in deep_report.skipped:
                 log.warn(f"skipped {path}: {reason}")

@@ -208,12 +208,12 @@ def train_deep(pairs: Sequence[tuple[Path, Path]], dictionary: Dictionary, param
         The same W, pitches, roles and settings, with ``deep_W`` of shape ``(K, n_bins, n_comp)``.
     report : DeepReport
     """
-    from nmftrans.transcribe import SolverParams, _gamma, solver_templates
+    from nmftrans.transcribe import SolverParams, solver_templates
 
     if dictionary.beta != 1.0:
         raise NmftransError(f"a deep dictionary starts from a beta 1 dictionary (this one has beta {dictionary.beta:g})")
     solver = SolverParams()
-    gamma = _gamma(1.0, solver) or 1.0
+    gamma = solver.gamma if solver.gamma is not None else 1.0  # the solver's KL step exponent
     n_comp = dictionary.W.shape[1]
     floor = np.asarray(solver_templates(dictionary, solver)[:, n_comp:], dtype=np.float64)
     weights = np.where(dictionary.roles == ROLE_ATTACK, solver.attack_weight, 1.0)

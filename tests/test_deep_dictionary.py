@@ -206,3 +206,17 @@ def test_cli_learn_deep_adapt(plain, labelled, tmp_path):
     assert d.deep_adapt and d.deep_W.shape[0] == 3
     np.testing.assert_allclose(d.deep_W[2], plain.W, rtol=1e-6, atol=1e-9)  # no steps: every layer is the start
     assert "replace the first solve" in runner.invoke(app, ["show", str(out)]).output
+
+
+def test_cli_deep_transcription_same_for_any_jobs(plain, labelled, tmp_path):
+    d = _deep(plain, layers=3, seed=4)
+    save_dictionary(d, tmp_path / "deep.npz")
+    outs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"j{jobs}"
+        result = runner.invoke(app, ["transcribe", str(labelled / "take0.wav"), str(labelled / "take1.wav"),
+                                     "-W", str(tmp_path / "deep.npz"), "-o", str(out), "--csv", "-j", jobs, "--quiet"])
+        assert result.exit_code == 0, result.output
+        outs.append([(out / f"take{i}.csv").read_text() for i in range(2)])
+    assert outs[0] == outs[1]
+    assert all(len(text.splitlines()) > 3 for text in outs[0])
