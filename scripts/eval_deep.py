@@ -22,7 +22,9 @@ file of ``real/`` (piano dictionaries on the real guitar too, for completeness).
 mir_eval's note-onset F (50 ms) and frame F, per file and as group means; a markdown table goes
 to stdout. Then the notes each dictionary finds in 10 s of seeded non-music signals (white, pink and
 brown noise at about -30 dBFS RMS, mains hum with harmonics plus noise, random clicks): fewer is
-better, none is right.
+better, none is right. With ``--robustness``, also the TimGM6mb pieces under the conditions of
+``scripts/eval_robustness.py`` (white noise at 20 dB SNR, synthetic rooms of RT60 0.4 and 0.8 s; the
+same seeded signals for every dictionary).
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ def main() -> None:
     parser.add_argument("--colour", type=float, default=DeepParams.colour)
     parser.add_argument("--deep", type=Path, default=None, help="an already trained deep dictionary")
     parser.add_argument("--save", type=Path, default=None, help="write the trained deep dictionary here")
+    parser.add_argument("--robustness", action="store_true", help="also score the TimGM pieces with noise and rooms")
     args = parser.parse_args()
     shipped = load_dictionary("piano")
     if args.deep is not None:
@@ -152,6 +155,37 @@ def main() -> None:
     for signal, y in non_music(shipped.settings.sample_rate).items():
         counts = [str(len(transcribe_signal(y, d).notes)) for d in dictionaries.values()]
         print(f"| {signal} | " + " | ".join(counts) + " |")
+    if args.robustness:
+        robustness(args.data, dictionaries)
+
+
+def robustness(data: Path, dictionaries: dict) -> None:
+    """Mean onset / frame F of the TimGM6mb pieces under eval_robustness.py's conditions."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from eval_robustness import conditions
+
+    from nmftrans.audio import load_audio
+    from nmftrans.evaluate import read_reference
+    from nmftrans.metrics import evaluate_notes
+    from nmftrans.transcribe import transcribe_signal
+
+    pieces = sorted((data / "pieces").glob("*__timgm6mb-piano.flac"))
+    scores: dict[str, dict[str, list]] = {}
+    for name, d in dictionaries.items():
+        sr = d.settings.sample_rate
+        rng = np.random.default_rng(0)  # the same noise and rooms for every dictionary
+        for audio in pieces:
+            ref, _ = read_reference(audio.with_suffix(".csv"))
+            for condition, x in conditions(load_audio(audio, sr), sr, 20.0, [0.4, 0.8], rng):
+                s = evaluate_notes(ref, transcribe_signal(x, d).notes)
+                scores.setdefault(condition, {}).setdefault(name, []).append((s["onset_f"], s["frame_f"]))
+    names = list(dictionaries)
+    print()
+    print(f"| TimGM6mb pieces ({len(pieces)}), condition | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for condition, by_name in scores.items():
+        cells = [f"{np.mean([r[0] for r in by_name[n]]):.3f} / {np.mean([r[1] for r in by_name[n]]):.3f}" for n in names]
+        print(f"| {condition} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
