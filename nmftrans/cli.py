@@ -187,6 +187,8 @@ def learn(
             save_dictionary(dictionary, output, overwrite=True)
             for path, reason in deep_report.skipped:
                 log.warn(f"skipped {path}: {reason}")
+            for message in deep_report.warnings:
+                log.warn(message)
             log.info(f"deep dictionary: {layers} layers trained on {len(deep_report.files)} files, loss "
                      f"{deep_report.losses[0]:.4f} -> {deep_report.losses[-1]:.4f} -> {output}")
             typer.echo(str(output))

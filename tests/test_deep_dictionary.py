@@ -220,3 +220,14 @@ def test_cli_deep_transcription_same_for_any_jobs(plain, labelled, tmp_path):
         outs.append([(out / f"take{i}.csv").read_text() for i in range(2)])
     assert outs[0] == outs[1]
     assert all(len(text.splitlines()) > 3 for text in outs[0])
+
+
+def test_cli_learn_deep_without_labelled_audio_is_a_one_line_error(tmp_path):
+    (tmp_path / "lonely.wav").write_bytes(b"")
+    result = runner.invoke(app, ["learn", str(tmp_path), "--deep", "-o", str(tmp_path / "d.npz")])
+    assert result.exit_code == 1
+    assert "no audio with a matching annotation" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "d.npz").exists()
+    bad = runner.invoke(app, ["learn", str(tmp_path), "--deep", "--layers", "0", "-o", str(tmp_path / "d.npz")])
+    assert bad.exit_code == 1 and "--layers must be between 1" in bad.output
