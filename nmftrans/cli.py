@@ -159,7 +159,7 @@ def learn(
       nmftrans learn guitarset/ -o guitar.npz            labelled audio: W from D(X | W·Y), Y = piano roll
       nmftrans learn --harmonic --lowest A0 --highest C8 -o harmonic.npz
       nmftrans learn maestro/ -o maestro.npz -j 4        4 worker processes (or --scheduler tcp://host:8786)
-      nmftrans learn pieces/ --deep --layers 12 -o deep.npz   deep NMF from the shipped piano dictionary
+      nmftrans learn pieces/ --deep -o deep.npz          deep NMF: 12 trained MU layers (from piano)
     """
     log = Log(quiet)
     try:
