@@ -177,6 +177,11 @@ def learn(
     pitches_from: Optional[Path] = typer.Option(None, "--pitches-from", help="--harmonic: only the pitches this score (any note file) uses.", show_default=False),
     one_template: bool = typer.Option(False, "--one-template", help="Isolated notes: one template per pitch (no attack template)."),
     no_fill: bool = typer.Option(False, "--no-fill", help="Isolated notes: no harmonic template for pitches without data."),
+    deep: bool = typer.Option(False, "--deep", help="Deep NMF: train K unfolded MU layers with their own templates on labelled audio (--iterations: training steps)."),
+    layers: int = typer.Option(12, "--layers", help="--deep: number of unfolded MU layers (each costs one MU update)."),
+    init: Optional[str] = typer.Option(None, "--init", help="--deep: dictionary to start from (piano, guitar or a .npz; default piano)."),
+    seed: int = typer.Option(0, "--seed", help="--deep: seed of the frame sampling."),
+    deep_adapt: bool = typer.Option(False, "--deep-adapt", help="--deep: the layers replace the first solve only; the per-block adaptation of W follows when transcribing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings on stderr."),
     frames: int = typer.Option(1, "--frames", help="Isolated notes: frames of each pitch's attack template (> 1: convolutive templates, τ-frame patches; 1: one-frame templates)."),
 ) -> None:
@@ -196,6 +201,8 @@ def learn(
           4 worker processes (or --scheduler tcp://host:8786)
       nmftrans learn my-piano-notes/ --frames 4 -o conv.npz
           4-frame (convolutive) attack templates
+      nmftrans learn pieces/ --deep -o deep.npz
+          deep NMF: 12 trained MU layers (from piano)
     """
     log = Log(quiet)
     try:
@@ -220,6 +227,15 @@ def learn(
             _fail("give SOURCE folders or files, or --harmonic", 2)
         if harmonic and sources:
             _fail("--harmonic builds templates from no data: give SOURCES or --harmonic, not both", 2)
+        deep_only = _changed(layers=(layers, 12), init=(init, None), seed=(seed, 0), deep_adapt=(deep_adapt, False))
+        if deep_only and not deep:
+            _fail(f"{', '.join(deep_only)}: for --deep only", 2)
+        not_deep = _changed(frames=(frames, 1), method=(method, "informed"), one_template=(one_template, False),
+                            no_fill=(no_fill, False), jobs=(n_jobs, 1), scheduler=(scheduler, None))
+        if deep and (harmonic or not sources):
+            _fail("--deep needs labelled audio SOURCE folders or files (and no --harmonic)", 2)
+        if deep and not_deep:
+            _fail(f"{', '.join(not_deep)}: not used by --deep", 2)
         unused = _changed(iterations=(iterations, 50), split=(split, None), guitarset_audio=(guitarset_audio, "mic"),
                           max_files=(max_files, None), no_sustain=(sustain, True), jobs=(n_jobs, 1),
                           scheduler=(scheduler, None), method=(method, "informed"))
@@ -228,7 +244,7 @@ def learn(
         if harmonic and unused:
             _fail(f"{', '.join(unused)}: not used by --harmonic (no data is read)", 2)
         try:
-            use_case.check_learn_settings(beta=beta, iterations=iterations, split=split,
+            use_case.check_learn_settings(beta=beta, iterations=None if deep else iterations, split=split,
                                           guitarset_audio=guitarset_audio, max_files=max_files,
                                           frames=frames, method=method)
             pitch_range = _pitch_range(lowest, highest, (21, 108) if harmonic else None)
@@ -241,6 +257,26 @@ def learn(
         check_output(output, overwrite=overwrite)  # before any work
         if not harmonic:
             _say_if_compiling(log)
+        if deep:
+            from nmftrans.deep_train import DeepParams, train_deep_from_sources
+
+            params = DeepParams(layers=layers, steps=iterations, seed=seed)
+            dictionary, deep_report = train_deep_from_sources(
+                sources, init, params, split=split, guitarset_audio=guitarset_audio, max_files=max_files,
+                sustain=sustain, log=log)
+            if deep_adapt:
+                import dataclasses
+
+                dictionary = dataclasses.replace(dictionary, deep_adapt=True)
+            save_dictionary(dictionary, output, overwrite=True)
+            for path, reason in deep_report.skipped:
+                log.warn(f"skipped {path}: {reason}")
+            for message in deep_report.warnings:
+                log.warn(message)
+            log.info(f"deep dictionary: {layers} layers trained on {len(deep_report.files)} files, loss "
+                     f"{deep_report.losses[0]:.4f} -> {deep_report.losses[-1]:.4f} -> {output}")
+            typer.echo(str(output))
+            return
         if harmonic:
             rng = pitch_range
             chosen = None
@@ -500,6 +536,10 @@ def show(
         + (f", {s.bins_per_semitone} bins/semitone" if s.frontend == "logfreq" else "") + f", power {s.power:g}",
         f"beta         {d.beta:g}",
     ]
+    if d.deep_W is not None:
+        lines.append(f"deep         {d.deep_W.shape[0]} unfolded MU layers with their own templates "
+                     + ("(they replace the first solve; the adaptation of W follows)" if d.deep_adapt
+                        else "(they replace the solve and the adaptation of W)"))
     provenance = d.provenance
     if provenance:
         lines.append("provenance")

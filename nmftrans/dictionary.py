@@ -16,6 +16,10 @@ key                dtype / shape               meaning
 ``settings``       str, ()                     :class:`FeatureSettings` as JSON
 ``beta``           float64, ()                 β of the divergence the templates were fitted for
 ``provenance``     str, ()                     JSON object: source, method, tool version, date
+``deep_W``         float32, (K, n_bins, n_comp)  optional: per-layer templates of a deep (unfolded)
+                                               dictionary (:mod:`nmftrans.deep`); absent otherwise
+``deep_adapt``     int8, ()                    optional, with ``deep_W``: 1 = after the layers, the
+                                               per-block adaptation of W and its H updates run
 =================  ==========================  ==================================================
 """
 
@@ -60,6 +64,12 @@ class Dictionary:
         β of the divergence used to learn them (and the default for solving).
     provenance : dict
         JSON-serialisable description of the source.
+    deep_W : np.ndarray [shape=(K, n_bins, n_components)], float32, or None
+        Deep dictionary: the templates of each of K unfolded KL MU layers, which replace the
+        solve of H (:mod:`nmftrans.deep`); None for an ordinary dictionary.
+    deep_adapt : bool
+        Deep dictionary only: the layers replace the first solve only, and the per-block
+        adaptation of W (from the last layer's templates) and its H updates follow as usual.
     """
 
     W: np.ndarray
@@ -68,12 +78,20 @@ class Dictionary:
     settings: FeatureSettings
     beta: float = 1.0
     provenance: dict = field(default_factory=dict)
+    deep_W: np.ndarray | None = None
+    deep_adapt: bool = False
 
     def __post_init__(self) -> None:
         self.W = np.ascontiguousarray(self.W, dtype=np.float32)
         self.pitches = np.asarray(self.pitches, dtype=np.int16)
         self.roles = np.asarray(self.roles, dtype=np.int8)
         _validate(self.W, self.pitches, self.roles, self.settings, self.beta, source="dictionary")
+        if self.deep_W is not None:
+            self.deep_W = np.ascontiguousarray(self.deep_W, dtype=np.float32)
+            _validate_deep(self.deep_W, self.W, self.beta, source="dictionary")
+        elif self.deep_adapt:
+            raise NmftransError("dictionary: deep_adapt needs deep_W")
+        self.deep_adapt = bool(self.deep_adapt)
 
     @property
     def frames(self) -> int:
@@ -114,6 +132,33 @@ def _validate(W, pitches, roles, settings, beta, source) -> None:
         raise NmftransError(f"{source}: beta must be finite")
 
 
+def _validate_deep(deep_W, W, beta, source) -> None:
+    """Checks of the optional per-layer templates of a deep dictionary."""
+    if deep_W.ndim != 3 or deep_W.shape[0] < 1 or deep_W.shape[1:] != W.shape:
+        raise NmftransError(f"{source}: deep_W must have shape (layers, {W.shape[0]}, {W.shape[1]}), "
+                            f"got {deep_W.shape}")
+    if not np.isfinite(deep_W).all() or (deep_W < 0).any():
+        raise NmftransError(f"{source}: deep_W has negative or non-finite values")
+    if (deep_W.sum(axis=1) <= 0).any():
+        raise NmftransError(f"{source}: deep_W has an all-zero template")
+    if beta != 1.0:
+        raise NmftransError(f"{source}: a deep dictionary needs beta 1 (its layers are KL updates), got {beta:g}")
+
+
+def _optional_array(path: Path, key: str, source: str) -> np.ndarray | None:
+    """The numeric entry ``key`` of an already validated ``.npz`` file, or None if it has none."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if key not in npz.files:
+                return None
+            value = npz[key]
+    except (ValueError, OSError) as exc:
+        raise NmftransError(f"{source}: cannot read entry {key!r} ({exc})") from None
+    if value.dtype.kind not in "fiu":
+        raise NmftransError(f"{source}: entry {key!r} must be numeric")
+    return value
+
+
 def save_dictionary(dictionary: Dictionary, path: str | Path, *, overwrite: bool = True) -> None:
     """Write a dictionary to ``path`` (``.npz``) atomically."""
     arrays = {
@@ -126,6 +171,9 @@ def save_dictionary(dictionary: Dictionary, path: str | Path, *, overwrite: bool
         "beta": np.array(float(dictionary.beta)),
         "provenance": np.array(json.dumps(dictionary.provenance, sort_keys=True)),
     }
+    if dictionary.deep_W is not None:
+        arrays["deep_W"] = dictionary.deep_W
+        arrays["deep_adapt"] = np.array(int(dictionary.deep_adapt), dtype=np.int8)
     with atomic_path(path, overwrite=overwrite) as tmp:
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
@@ -200,7 +248,14 @@ def load_dictionary(name_or_path: str | Path | None = None) -> Dictionary:
     if (W.ndim == 3) != (int(version) == CONVOLUTIVE_VERSION):
         raise NmftransError(f"{source}: format version {int(version)} with a {W.ndim}-D W")
     _validate(W, pitches, roles, settings, float(arrays["beta"]), source)
-    return Dictionary(W, pitches.astype(np.int16), roles.astype(np.int8), settings, float(arrays["beta"]), provenance)
+    deep_W = _optional_array(path, "deep_W", source)
+    deep_adapt = _optional_array(path, "deep_adapt", source) if deep_W is not None else None
+    if deep_W is not None:
+        _validate_deep(deep_W, W, float(arrays["beta"]), source)
+    if deep_adapt is not None and (deep_adapt.shape != () or int(deep_adapt) not in (0, 1)):
+        raise NmftransError(f"{source}: entry 'deep_adapt' must be 0 or 1")
+    return Dictionary(W, pitches.astype(np.int16), roles.astype(np.int8), settings, float(arrays["beta"]), provenance,
+                      deep_W, bool(deep_adapt is not None and int(deep_adapt)))
 
 
 def check_compatible(dictionary: Dictionary, settings: FeatureSettings) -> None:

@@ -111,7 +111,7 @@ def _fill_and_sort(columns: dict[tuple[int, int], np.ndarray], pitch_range: tupl
     return W, np.array([k[0] for k in keys], dtype=np.int16), np.array([k[1] for k in keys], dtype=np.int8), filled
 
 
-def check_learn_settings(*, beta: float = 1.0, iterations: int = 50, split: str | None = None,
+def check_learn_settings(*, beta: float = 1.0, iterations: int | None = 50, split: str | None = None,
                          guitarset_audio: str = "mic", max_files: int | None = None, frames: int = 1,
                          method: str = "informed") -> None:
     """Reject impossible learning settings before any file is read (the CLI: a usage error, exit 2)."""
@@ -121,7 +121,7 @@ def check_learn_settings(*, beta: float = 1.0, iterations: int = 50, split: str 
     check_beta(beta)
     check_frames(frames)
     check_method(method)
-    if iterations < 1:
+    if iterations is not None and iterations < 1:  # None: not used here (learn --deep: DeepParams' steps)
         raise NmftransError(f"--iterations must be at least 1 (got {iterations})")
     check_dataset_options(split=split, guitarset_audio=guitarset_audio, max_files=max_files)
 

@@ -235,6 +235,8 @@ class _Columns:
 
 def _first_solve(V: np.ndarray, dictionary: Dictionary, solver: SolverParams) -> np.ndarray:
     """The first solve of H (:func:`solve_activations` with the solver's templates) on frames ``V``."""
+    if dictionary.deep_W is not None:
+        return _deep_solve(V, dictionary, solver)
     beta = dictionary.beta if solver.beta is None else solver.beta
     return solve_activations(V, solver_templates(dictionary, solver), beta, solver)
 
@@ -253,6 +255,8 @@ def _block_activations(V: np.ndarray, dictionary: Dictionary, solver: SolverPara
     """
     if dictionary.frames > 1:  # direct calls only: _BlockSolver adds the neighbours' frames
         return _conv_block_activations(V, dictionary, solver)
+    if dictionary.deep_W is not None:
+        return _deep_block_activations(V, dictionary, solver, early)
     beta = dictionary.beta if solver.beta is None else solver.beta
     W = solver_templates(dictionary, solver)
     n_comp = dictionary.W.shape[1]
@@ -344,6 +348,48 @@ def _conv_block_activations(V: np.ndarray, dictionary: Dictionary, solver: Solve
     weights = np.where(dictionary.roles == ROLE_ATTACK, np.float32(solver.attack_weight), np.float32(1.0))
     A, _ = pitch_activations(E[:, left:H.shape[1] - right], dictionary.pitches, weights)
     return A
+
+
+def _deep_solve(V: np.ndarray, dictionary: Dictionary, solver: SolverParams) -> np.ndarray:
+    """H ``(n_templates, n_frames)`` from a deep dictionary's K unfolded MU layers (each layer's
+    templates followed by the solver's floor), ``SOLVE_COLUMNS`` frames at a time."""
+    from nmftrans.deep import unfolded_solve
+    from nmftrans.errors import NmftransError
+
+    if solver.beta is not None and solver.beta != 1.0:
+        raise NmftransError(f"a deep dictionary's layers are KL updates: beta {solver.beta:g} is not possible")
+    floor = solver_templates(dictionary, solver)[:, dictionary.W.shape[1]:]
+    Ws = np.ascontiguousarray(np.concatenate(
+        [dictionary.deep_W, np.broadcast_to(floor, (len(dictionary.deep_W),) + floor.shape)], axis=2))
+    gamma = _gamma(1.0, solver) or 1.0
+    H = np.empty((Ws.shape[2], V.shape[1]), dtype=np.float32)
+    for start in range(0, V.shape[1], SOLVE_COLUMNS):
+        cols = slice(start, start + SOLVE_COLUMNS)
+        H[:, cols] = unfolded_solve(V[:, cols], Ws, gamma)
+    return H
+
+
+def _deep_block_activations(V: np.ndarray, dictionary: Dictionary, solver: SolverParams, early=()) -> np.ndarray:
+    """:func:`_block_activations` for a deep dictionary: the unfolded layers replace the solve and
+    the per-block adaptation (every frame is independent); with ``deep_adapt`` they replace the
+    first solve only, and the adaptation follows from the last layer's templates."""
+    parts = [part.result() if hasattr(part, "result") else part for part in early]
+    done = sum(part.shape[1] for part in parts)
+    H = np.concatenate(parts + [_deep_solve(V[:, done:], dictionary, solver)], axis=1)
+    if dictionary.deep_adapt:
+        return _block_activations(V, _last_layer(dictionary), solver, [H])
+    weights = np.where(dictionary.roles == ROLE_ATTACK, np.float32(solver.attack_weight), np.float32(1.0))
+    A, _ = pitch_activations(H[:dictionary.W.shape[1]], dictionary.pitches, weights)
+    return A
+
+
+def _last_layer(dictionary: Dictionary) -> Dictionary:
+    """The deep dictionary's last layer as an ordinary dictionary (columns of unit sum)."""
+    import dataclasses
+
+    W = dictionary.deep_W[-1]
+    return dataclasses.replace(dictionary, W=W / np.maximum(W.sum(axis=0, keepdims=True), np.float32(1e-12)),
+                               deep_W=None, deep_adapt=False)
 
 
 def notes_from_activations(activations: np.ndarray, pitches: np.ndarray, frame_rate: float,
