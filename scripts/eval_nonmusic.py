@@ -149,7 +149,7 @@ def main() -> None:
                 sf.write(quiet[piece][0], np.concatenate([y[:cut], g * y[cut:]]), SR)
                 sf.write(quiet[piece][1], g * y[cut:], SR)
             extra = [p for q in quiet.values() for p in q[:2]]
-            notes = transcribe_all(list(paths.values()) + extra, dname, tmp / dname)
+            notes = transcribe_all(list(paths.values()) + extra, dname, tmp / Path(dname).stem)
             print(f"dictionary {dname}: notes written")
             total = 0
             for name, path in paths.items():
