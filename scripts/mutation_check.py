@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Test files by area (the mutants' own selection; --full runs everything instead).
 TRACKER = ["tests/test_notes.py", "tests/test_regression.py", "tests/test_cli_options.py"]
 KERNEL = ["tests/test_kernels.py", "tests/test_regression.py", "tests/test_transcribe.py"]
-NORMALISE = ["tests/test_notes.py", "tests/test_transcribe.py", "tests/test_regression.py"]
+NORMALISE = ["tests/test_notes.py", "tests/test_levels.py", "tests/test_transcribe.py", "tests/test_regression.py"]
 WRITERS = ["tests/test_midi.py", "tests/test_cli_options.py", "tests/test_outputs.py"]
 WIRING = ["tests/test_cli_options.py", "tests/test_outputs.py", "tests/test_regression.py"]
 
@@ -83,12 +83,14 @@ MUTANTS = [
     Mutant("min-ioi-doubled", "nmftrans/notes.py", "min_ioi_s: float = 0.06", "min_ioi_s: float = 0.12",
            "default minimum re-strike interval 60 -> 120 ms", TRACKER),
     # --- normalisation ---------------------------------------------------------------------------
-    Mutant("norm-percentile-99", "nmftrans/notes.py",
-           "def normalise_activations(A: np.ndarray, percentile: float = 90.0",
-           "def normalise_activations(A: np.ndarray, percentile: float = 99.0",
+    Mutant("norm-percentile-99", "nmftrans/levels.py", "percentile: float = 90.0", "percentile: float = 99.0",
            "normalisation by the 99th instead of the 90th percentile", NORMALISE),
-    Mutant("norm-counts-silence", "nmftrans/notes.py", "active = peak[peak > 1e-3 * top]", "active = peak",
-           "silent frames lower the reference level", NORMALISE),
+    Mutant("norm-counts-silence", "nmftrans/levels.py", "active = peak > SILENCE_FRACTION * top",
+           "active = peak >= 0", "silent frames lower the reference level", NORMALISE),
+    Mutant("norm-no-music-gate", "nmftrans/levels.py", "music_ratio_off: float = 18.0",
+           "music_ratio_off: float = 0.0", "no-music gate off (noise becomes notes)", NORMALISE),
+    Mutant("norm-no-noise-floor", "nmftrans/levels.py", "noise_ratio: float = 80.0", "noise_ratio: float = 0.0",
+           "the reference has no floor above the noise carpet", NORMALISE),
     # --- the kernel (nmftrans/kernels.py) --------------------------------------------------------
     Mutant("kl-gamma-175-as-1", "nmftrans/kernels.py", "x[j] *= t * r * math.sqrt(r)", "x[j] *= t",
            "the over-relaxed KL step (gamma 1.75) becomes the plain step", KERNEL),
