@@ -177,6 +177,7 @@ def learn(
     pitches_from: Optional[Path] = typer.Option(None, "--pitches-from", help="--harmonic: only the pitches this score (any note file) uses.", show_default=False),
     one_template: bool = typer.Option(False, "--one-template", help="Isolated notes: one template per pitch (no attack template)."),
     no_fill: bool = typer.Option(False, "--no-fill", help="Isolated notes: no harmonic template for pitches without data."),
+    comb_share: float = typer.Option(0.0, "--comb-share", help="Isolated notes: share of the harmonic comb blended into each learned sustain template (0-1; the shipped piano: 0.5)."),
     deep: bool = typer.Option(False, "--deep", help="Deep NMF: train K unfolded MU layers with their own templates on labelled audio (--iterations: training steps)."),
     layers: int = typer.Option(12, "--layers", help="--deep: number of unfolded MU layers (each costs one MU update)."),
     init: Optional[str] = typer.Option(None, "--init", help="--deep: dictionary to start from (piano, guitar or a .npz; default piano)."),
@@ -231,14 +232,15 @@ def learn(
         if deep_only and not deep:
             _fail(f"{', '.join(deep_only)}: for --deep only", 2)
         not_deep = _changed(frames=(frames, 1), method=(method, "informed"), one_template=(one_template, False),
-                            no_fill=(no_fill, False), jobs=(n_jobs, 1), scheduler=(scheduler, None))
+                            no_fill=(no_fill, False), comb_share=(comb_share, 0.0), jobs=(n_jobs, 1),
+                            scheduler=(scheduler, None))
         if deep and (harmonic or not sources):
             _fail("--deep needs labelled audio SOURCE folders or files (and no --harmonic)", 2)
         if deep and not_deep:
             _fail(f"{', '.join(not_deep)}: not used by --deep", 2)
         unused = _changed(iterations=(iterations, 50), split=(split, None), guitarset_audio=(guitarset_audio, "mic"),
                           max_files=(max_files, None), no_sustain=(sustain, True), jobs=(n_jobs, 1),
-                          scheduler=(scheduler, None), method=(method, "informed"))
+                          scheduler=(scheduler, None), method=(method, "informed"), comb_share=(comb_share, 0.0))
         if harmonic and frames != 1:
             _fail("--frames applies to isolated notes, not to --harmonic", 2)
         if harmonic and unused:
@@ -246,7 +248,7 @@ def learn(
         try:
             use_case.check_learn_settings(beta=beta, iterations=None if deep else iterations, split=split,
                                           guitarset_audio=guitarset_audio, max_files=max_files,
-                                          frames=frames, method=method)
+                                          frames=frames, method=method, comb_share=comb_share)
             pitch_range = _pitch_range(lowest, highest, (21, 108) if harmonic else None)
             if program is not None and not 0 <= program <= 127:
                 raise NmftransError(f"--program must be a General MIDI program 0-127, got {program}")
@@ -294,7 +296,7 @@ def learn(
                 sources, beta=beta, pitch_range=pitch_range, iterations=iterations,
                 split=split, guitarset_audio=guitarset_audio, max_files=max_files, sustain=sustain, log=log,
                 jobs=n_jobs, scheduler=scheduler, frames=frames, method=method,
-                one_template=one_template, fill=not no_fill)
+                one_template=one_template, fill=not no_fill, comb_share=comb_share)
         if program is not None:
             dictionary.provenance["program"] = program  # what transcribe writes in its MIDI files
         save_dictionary(dictionary, output, overwrite=True)

@@ -73,3 +73,37 @@ def test_learn_option_errors_are_one_line_usage_errors(tmp_path, args, message):
     assert r.exit_code == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
+
+
+def test_comb_share_blends_the_learned_sustain_templates_with_their_combs(notes_folder, tmp_path):
+    """--comb-share 0.3: each learned sustain template is 0.7 of itself plus 0.3 of its pitch's comb
+    (the comb as `learn --harmonic` writes it), renormalised; attack templates and the harmonic
+    templates of pitches without data stay as they are."""
+    paths = {}
+    for name, flags in (("plain", []), ("blend", ["--comb-share", "0.3"])):
+        paths[name] = tmp_path / f"{name}.npz"
+        r = runner.invoke(app, ["learn", str(notes_folder), "-o", str(paths[name]), "-q"] + flags)
+        assert r.exit_code == 0, r.stderr
+    paths["comb"] = tmp_path / "comb.npz"
+    r = runner.invoke(app, ["learn", "--harmonic", "--lowest", "60", "--highest", "64", "-o", str(paths["comb"])])
+    assert r.exit_code == 0, r.stderr
+    plain, blend, comb = (load_dictionary(str(paths[k])) for k in ("plain", "blend", "comb"))
+    np.testing.assert_array_equal(plain.pitches, blend.pitches)
+    np.testing.assert_array_equal(plain.roles, blend.roles)
+    for j, (p, role) in enumerate(zip(plain.pitches, plain.roles)):
+        if role == ROLE_SUSTAIN and p in (60, 62, 64):
+            c = comb.W[:, int(np.flatnonzero(comb.pitches == p)[0])].astype(np.float64)
+            expected = 0.7 * plain.W[:, j] / plain.W[:, j].sum() + 0.3 * c / c.sum()
+            np.testing.assert_allclose(blend.W[:, j], expected / expected.sum(), rtol=1e-5, atol=1e-9)
+            assert not np.allclose(blend.W[:, j], plain.W[:, j], rtol=1e-3)
+        else:
+            np.testing.assert_array_equal(blend.W[:, j], plain.W[:, j])
+
+
+@pytest.mark.parametrize("flags, fragment", [
+    (["--comb-share", "1.5"], "--comb-share must be between 0 and 1"),
+    (["--comb-share", "-0.1"], "--comb-share must be between 0 and 1"),
+])
+def test_comb_share_out_of_range_is_a_usage_error(notes_folder, tmp_path, flags, fragment):
+    r = runner.invoke(app, ["learn", str(notes_folder), "-o", str(tmp_path / "x.npz")] + flags)
+    assert r.exit_code == 2 and fragment in r.stderr and not (tmp_path / "x.npz").exists()
