@@ -95,3 +95,39 @@ def test_whole_file_plot_gets_only_pooled_activations_and_draws_the_same_picture
     np.testing.assert_allclose(image_pooled, image_full, rtol=1e-5, atol=1e-5, equal_nan=True)
     n = full_kept.shape[1]
     assert image_full.shape[1] == -(-n // -(-n // 2048))  # pooled by the plot itself, not cropped
+
+
+def test_sonification_is_written_block_by_block(tmp_path, monkeypatch):
+    """`--sonify` held the whole float32 mix (106 MB for 20 minutes) and peaked at 319 MB: the mix
+    is now written a block at a time. Measured with tracemalloc on a 10-minute note list (numpy
+    reports its buffers to it): the peak is under a quarter of the signal, and the samples are
+    those of one note at a time, added up independently here."""
+    import tracemalloc
+
+    from nmftrans import sonify
+    from nmftrans.dictionary import load_dictionary
+
+    d = load_dictionary("piano")
+    sr = d.settings.sample_rate
+    notes = np.array([[0.25 + 2.0 * i, 0.75 + 2.0 * i, 48 + (7 * i) % 24, 100] for i in range(300)])
+    signal_bytes = 4 * int(round((notes[-1, 1] + sonify.TAIL_S) * sr))  # the whole float32 mix
+    tracemalloc.start()
+    sonify.write_sonification(tmp_path / "long.wav", notes, d)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < signal_bytes / 4, (peak, signal_bytes)  # about 9 MB: one chunk of partials, 53 MB of signal
+    y, rate = sf.read(tmp_path / "long.wav", dtype="float32")
+    assert rate == sr and len(y) * 4 == signal_bytes
+
+    # every block boundary, and a mix that must be scaled down: overlapping loud notes, small blocks
+    loud = np.array([[0.01 * k, 0.4 + 0.01 * k, 60 + k % 3, 127] for k in range(12)])
+    expected = np.zeros(int(round((loud[:, 1].max() + sonify.TAIL_S) * sr)))
+    assert len(expected) < sonify.MIX_BLOCK  # the reference: each note alone, in one block, added here
+    for note in loud:  # (one note stays below 0.9: never scaled)
+        expected += sonify.sonify_notes(note[None], d, duration=len(expected) / sr)
+    expected *= 0.9 / np.abs(expected).max()
+    monkeypatch.setattr(sonify, "MIX_BLOCK", 1000)
+    sonify.write_sonification(tmp_path / "loud.wav", loud, d)
+    y, _ = sf.read(tmp_path / "loud.wav", dtype="float64")
+    assert np.abs(expected).max() == pytest.approx(0.9)
+    np.testing.assert_allclose(y, expected, atol=2 / 32768)
