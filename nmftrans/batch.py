@@ -44,7 +44,7 @@ import numpy as np
 
 from nmftrans.audio import AUDIO_SUFFIXES
 from nmftrans.errors import NmftransError
-from nmftrans.fileio import existing_file, read_npz
+from nmftrans.fileio import existing_file, is_stream, read_npz
 
 NOTE_SUFFIXES = (".mid", ".midi", ".csv", ".json")
 ACTIVATIONS_FORMAT = "nmftrans-activations"
@@ -229,6 +229,16 @@ def plan_outputs(paths: list[Path], output: Path | None, options: TranscribeOpti
     """
     if output is not None and str(output) == "-":
         return [Job(p, None, to_stdout=True) for p in paths]
+    if output is not None and is_stream(output):  # /dev/stdout, a named pipe: one file, written through
+        extras = [flag for flag, on in (("--csv", options.csv), ("--json", options.json),
+                                        ("--save-activations", options.save_activations), ("--plot", options.plot),
+                                        ("--sonify", options.sonify), ("--resynth", options.resynth)) if on]
+        if len(paths) != 1 or extras:
+            why = f"{len(paths)} inputs were given" if len(paths) != 1 else f"{', '.join(extras)} write files beside it"
+            raise NmftransError(f"-o {output} is a stream (one note file), but {why}; give a folder or a file name")
+        if output.suffix and output.suffix.lower() not in NOTE_SUFFIXES:
+            raise NmftransError(f"{output}: unknown output format {output.suffix!r} (use .mid, .csv or .json)")
+        return [Job(paths[0], output)]  # written as MIDI unless its name ends in .csv or .json
     if len(paths) == 1 and output is not None and not output.is_dir() and output.suffix:
         if output.suffix.lower() not in NOTE_SUFFIXES:
             raise NmftransError(f"{output}: unknown output format {output.suffix!r} (use .mid, .csv or .json, or a folder)")
@@ -411,7 +421,8 @@ def _write_outputs(targets: dict[str, Path], notes, activations, pitches, frame_
             result.skipped.append(target)
             continue
         if kind in ("notes", "csv", "json"):
-            write_notes(target, notes, tempo=options.tempo, program=program, overwrite=True)
+            write_notes(target, notes, tempo=options.tempo, program=program, overwrite=True,
+                        fmt=None if target.suffix else "mid")  # /dev/stdout: MIDI
         elif kind == "activations":
             save_activations(target, activations, pitches, frame_rate, **meta)
         elif kind == "plot":
