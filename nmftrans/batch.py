@@ -44,7 +44,7 @@ import numpy as np
 
 from nmftrans.audio import AUDIO_SUFFIXES
 from nmftrans.errors import NmftransError
-from nmftrans.fileio import existing_file, read_npz
+from nmftrans.fileio import existing_file, is_stream, read_npz
 
 NOTE_SUFFIXES = (".mid", ".midi", ".csv", ".json")
 ACTIVATIONS_FORMAT = "nmftrans-activations"
@@ -229,6 +229,16 @@ def plan_outputs(paths: list[Path], output: Path | None, options: TranscribeOpti
     """
     if output is not None and str(output) == "-":
         return [Job(p, None, to_stdout=True) for p in paths]
+    if output is not None and is_stream(output):  # /dev/stdout, a named pipe: one file, written through
+        extras = [flag for flag, on in (("--csv", options.csv), ("--json", options.json),
+                                        ("--save-activations", options.save_activations), ("--plot", options.plot),
+                                        ("--sonify", options.sonify), ("--resynth", options.resynth)) if on]
+        if len(paths) != 1 or extras:
+            why = f"{len(paths)} inputs were given" if len(paths) != 1 else f"{', '.join(extras)} write files beside it"
+            raise NmftransError(f"-o {output} is a stream (one note file), but {why}; give a folder or a file name")
+        if output.suffix and output.suffix.lower() not in NOTE_SUFFIXES:
+            raise NmftransError(f"{output}: unknown output format {output.suffix!r} (use .mid, .csv or .json)")
+        return [Job(paths[0], output)]  # written as MIDI unless its name ends in .csv or .json
     if len(paths) == 1 and output is not None and not output.is_dir() and output.suffix:
         if output.suffix.lower() not in NOTE_SUFFIXES:
             raise NmftransError(f"{output}: unknown output format {output.suffix!r} (use .mid, .csv or .json, or a folder)")
@@ -319,6 +329,7 @@ def output_paths(midi: Path, options: TranscribeOptions) -> dict[str, Path]:
 def run_transcription(job: Job, options: TranscribeOptions) -> JobResult:
     """Transcribe one file and write its outputs; raises NmftransError for this file only."""
     from nmftrans.transcribe import transcribe_file
+    from nmftrans.pooling import PICTURE_COLUMNS
 
     result = JobResult()
     targets = output_paths(job.midi, options) if job.midi is not None else {}
@@ -327,8 +338,11 @@ def run_transcription(job: Job, options: TranscribeOptions) -> JobResult:
         return result
     dictionary = _dictionary(options.dictionary)
     solver = _solver_params(options)
-    keep = "activations" in targets or "plot" in targets  # else memory stays flat for any length
-    transcription = transcribe_file(job.audio, dictionary, solver, _note_params(options), keep_activations=keep)
+    keep = "activations" in targets or ("plot" in targets and options.plot_range is not None)
+    # else memory stays flat for any length; a whole-file picture needs only the pooled activations
+    pool = PICTURE_COLUMNS if "plot" in targets and not keep else 0
+    transcription = transcribe_file(job.audio, dictionary, solver, _note_params(options), keep_activations=keep,
+                                    pool_columns=pool)
     result.warnings.extend(transcription.warnings)
     if job.to_stdout:
         result.stdout = _note_text(transcription.notes, json_=options.json)
@@ -340,7 +354,8 @@ def run_transcription(job: Job, options: TranscribeOptions) -> JobResult:
     meta = {"settings": dictionary.settings.to_json(), "provenance": json.dumps(dictionary.provenance, sort_keys=True),
             "dictionary": name if name in SHIPPED else str(Path(name).resolve()), "source": str(job.audio.resolve())}
     _write_outputs(targets, transcription.notes, transcription.activations, transcription.pitches,
-                   transcription.frame_rate, meta, lambda: dictionary, options, result, title=job.audio.name)
+                   transcription.frame_rate, meta, lambda: dictionary, options, result, title=job.audio.name,
+                   pooled_from=transcription.pooled_from or None)
     return result
 
 
@@ -392,8 +407,9 @@ def _note_text(notes: np.ndarray, json_: bool) -> str:
 
 
 def _write_outputs(targets: dict[str, Path], notes, activations, pitches, frame_rate, meta, get_dictionary,
-                   options: TranscribeOptions, result: JobResult, title: str) -> None:
-    """Write every target not already there (or all with ``overwrite``), each atomically."""
+                   options: TranscribeOptions, result: JobResult, title: str, pooled_from: int | None = None) -> None:
+    """Write every target not already there (or all with ``overwrite``), each atomically; ``pooled_from``:
+    ``activations`` are max-pooled from that many frames, for the plot only."""
     from nmftrans.midi import write_notes
 
     program = options.program
@@ -405,14 +421,15 @@ def _write_outputs(targets: dict[str, Path], notes, activations, pitches, frame_
             result.skipped.append(target)
             continue
         if kind in ("notes", "csv", "json"):
-            write_notes(target, notes, tempo=options.tempo, program=program, overwrite=True)
+            write_notes(target, notes, tempo=options.tempo, program=program, overwrite=True,
+                        fmt=None if target.suffix else "mid")  # /dev/stdout: MIDI
         elif kind == "activations":
             save_activations(target, activations, pitches, frame_rate, **meta)
         elif kind == "plot":
             from nmftrans.plot import plot_transcription
 
             plot_transcription(target, activations, pitches, frame_rate, notes, title=title,
-                               time_range=options.plot_range)
+                               time_range=options.plot_range, n_frames=pooled_from)
         elif kind == "sonify":
             from nmftrans.sonify import write_sonification
 

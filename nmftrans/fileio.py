@@ -39,6 +39,16 @@ def _stat(path: Path):
         raise NmftransError(f"{path}: cannot write ({exc.strerror})") from None
 
 
+def is_stream(path: str | Path) -> bool:
+    """Whether ``path`` is (or links to) a device or FIFO (``/dev/stdout``, a named pipe): an
+    output that is one file, written through, never a folder."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode) or stat.S_ISBLK(mode)
+
+
 def existing_file(path: str | Path) -> bool:
     """Whether ``path`` is (or links to) a regular file: an output that ``--overwrite`` guards.
     Devices and FIFOs are not: writing into them is what the user asked for."""

@@ -16,6 +16,7 @@ import numpy as np
 from nmftrans.errors import NmftransError
 from nmftrans.fileio import atomic_path
 from nmftrans.pitches import midi_to_name
+from nmftrans.pooling import PICTURE_COLUMNS as _MAX_IMAGE_COLUMNS
 
 IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 ONSET_TOLERANCE_S = 0.05
@@ -183,7 +184,7 @@ class RollCounts(NamedTuple):
 def plot_transcription(path: str | Path, activations: np.ndarray, pitches: np.ndarray, frame_rate: float,
                        notes: np.ndarray, reference: np.ndarray | None = None, title: str | None = None, *,
                        time_range: tuple[float | None, float | None] | None = None,
-                       overwrite: bool = True) -> RollCounts:
+                       overwrite: bool = True, n_frames: int | None = None) -> RollCounts:
     """Draw activations (dB colour scale) with notes as rectangles on top, and save to ``path``.
 
     Parameters
@@ -208,19 +209,27 @@ def plot_transcription(path: str | Path, activations: np.ndarray, pitches: np.nd
         the end. See :func:`parse_time_range`.
     overwrite : bool
         If False and ``path`` exists, raise instead of replacing it.
+    n_frames : int, optional
+        Given when ``activations`` were already max-pooled to the picture's width
+        (:func:`nmftrans.pooling.max_pool_columns` with at most 2048 columns, as
+        ``transcribe_file(..., pool_columns=2048)`` returns them): the number of frames they were
+        pooled from, which ``frame_rate`` counts. Not with ``time_range``.
 
     Returns
     -------
     RollCounts
         The notes, hits, false alarms and misses drawn (the legend's numbers).
     """
-    A = np.asarray(activations, dtype=np.float64)
+    A = np.asarray(activations)  # no float64 copy: a long file's activations are large
     pitches = np.asarray(pitches).astype(int).reshape(-1)
     if A.ndim != 2 or A.shape[0] != len(pitches) or len(pitches) == 0:
         raise NmftransError("plot: activations must be (n_pitches, n_frames) with one pitch per row")
     if not (np.isfinite(frame_rate) and frame_rate > 0):
         raise NmftransError("plot: frame_rate must be positive")
-    return _draw_roll(path, notes, reference, title, time_range, overwrite, (A, pitches, float(frame_rate)))
+    if n_frames is not None and (time_range is not None or A.shape[1] > min(n_frames, _MAX_IMAGE_COLUMNS)):
+        raise NmftransError("plot: pooled activations need the whole time range and at most 2048 columns")
+    return _draw_roll(path, notes, reference, title, time_range, overwrite, (A, pitches, float(frame_rate)),
+                      n_frames)
 
 
 def plot_notes(path: str | Path, notes: np.ndarray, reference: np.ndarray | None = None,
@@ -233,33 +242,24 @@ def plot_notes(path: str | Path, notes: np.ndarray, reference: np.ndarray | None
     return _draw_roll(path, notes, reference, title, time_range, overwrite, None)
 
 
-# The widest picture is 14 in at 110 dpi (1540 px): more activation columns than this only cost memory.
-_MAX_IMAGE_COLUMNS = 2048
-
-
 def _max_pool_columns(A: np.ndarray, limit: int) -> np.ndarray:
-    """``A`` (rows, n) with at most ``limit`` columns: the maximum over runs of ``ceil(n / limit)``
-    columns, so that short notes stay visible (float32)."""
-    A = np.asarray(A, dtype=np.float32)
-    n = A.shape[1]
-    if n <= limit:
-        return A
-    step = -(-n // limit)
-    padded = np.full((A.shape[0], step * (-(-n // step))), np.nan, dtype=np.float32)
-    padded[:, :n] = A
-    return np.nanmax(padded.reshape(A.shape[0], -1, step), axis=2)
+    """See :func:`nmftrans.pooling.max_pool_columns`."""
+    from nmftrans.pooling import max_pool_columns
+
+    return max_pool_columns(A, limit)
 
 
-def _draw_roll(path, notes, reference, title, time_range, overwrite, activity) -> RollCounts:
-    """The piano roll of :func:`plot_transcription` (``activity`` = (A, pitches, frame_rate)) and
-    :func:`plot_notes` (``activity`` None)."""
+def _draw_roll(path, notes, reference, title, time_range, overwrite, activity, pooled_from=None) -> RollCounts:
+    """The piano roll of :func:`plot_transcription` (``activity`` = (A, pitches, frame_rate);
+    ``pooled_from``: A's columns are already pooled from that many frames) and :func:`plot_notes`
+    (``activity`` None)."""
     notes = np.asarray(notes, dtype=np.float64).reshape(-1, 4)
     ref = None if reference is None else np.asarray(reference, dtype=np.float64).reshape(-1, 4)
     check_image_path(path)
     if ref is not None:
         hit, found = match_onsets(notes, ref)  # on the whole lists: a window does not change a match
     frame_rate = activity[2] if activity is not None else 100.0
-    n_frames = activity[0].shape[1] if activity is not None else 0
+    n_frames = (pooled_from or activity[0].shape[1]) if activity is not None else 0
     end_of_all = max(n_frames / frame_rate, float(notes[:, 1].max()) if len(notes) else 0.0,
                      float(ref[:, 1].max()) if ref is not None and len(ref) else 0.0, 1.0 / frame_rate)
     start, end = time_range if time_range is not None else (None, None)
@@ -279,7 +279,7 @@ def _draw_roll(path, notes, reference, title, time_range, overwrite, activity) -
         A, pitches, _ = activity
         k0 = int(np.clip(np.floor(t0 * frame_rate) - 1, 0, n_frames))
         k1 = int(np.clip(np.ceil(t1 * frame_rate) + 2, k0, n_frames))
-        A = A[:, k0:k1]
+        A = A if pooled_from else A[:, k0:k1]  # pooled: the whole range (k0, k1 = 0, n_frames)
     # pitch range shown: where there are notes (or clear activity) in the window, a little margin
     shown = np.r_[notes[note_in, 2], ref[ref_in, 2] if ref is not None else []]
     if len(shown) == 0 and activity is not None and A.shape[1]:
@@ -306,16 +306,16 @@ def _draw_roll(path, notes, reference, title, time_range, overwrite, activity) -
 
     if activity is not None:
         keep = (pitches >= lo) & (pitches <= hi)
-        A = _max_pool_columns(A[keep], _MAX_IMAGE_COLUMNS)  # a long file: no more columns than pixels
+        A = _max_pool_columns(A, _MAX_IMAGE_COLUMNS)[keep]  # a long file: no more columns than pixels
         grid = np.full((rows, max(A.shape[1], 1)), np.nan, dtype=np.float32)
         if A.shape[1]:
             grid[pitches[keep] - lo] = A
         db = 20 * np.log10(np.maximum(grid, np.float32(10 ** (_FLOOR_DB / 20))))
         cmap = matplotlib.colormaps["Greys"].with_extremes(bad="white")
-        image = ax.imshow(db, origin="lower", aspect="auto", cmap=cmap, vmin=_FLOOR_DB, vmax=0.0,
-                          interpolation="nearest",
-                          extent=((k0 - 0.5) / frame_rate, (max(k1, k0 + 1) - 0.5) / frame_rate,
-                                  lo - 0.5, hi + 0.5))
+        # a mesh of cells, not imshow: Agg's image resampling took about 80 MB whatever the size
+        x_edges = np.linspace((k0 - 0.5) / frame_rate, (max(k1, k0 + 1) - 0.5) / frame_rate, db.shape[1] + 1)
+        image = ax.pcolormesh(x_edges, np.arange(lo, hi + 2) - 0.5, db, cmap=cmap, vmin=_FLOOR_DB, vmax=0.0,
+                              shading="flat", rasterized=True)
         colorbar = fig.colorbar(image, ax=ax, pad=0.01, fraction=0.03)
         colorbar.set_label("activation (dB)")
 

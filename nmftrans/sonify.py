@@ -73,11 +73,33 @@ def sonify_notes(notes: np.ndarray, dictionary, sample_rate: int | None = None, 
     y : np.ndarray [shape=(n_samples,)], float32
         Peak at most 0.9 (scaled down only if the mix would exceed it).
     """
-    sr = int(sample_rate or dictionary.settings.sample_rate)
+    parts = list(_mix_blocks(notes, dictionary, int(sample_rate or dictionary.settings.sample_rate), duration))
+    y = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    y *= _scale(max(_peak(part) for part in parts))
+    return y
+
+
+# Samples mixed at once (1 MiB of float32): memory does not grow with the file's length.
+MIX_BLOCK = 1 << 18
+
+
+def _peak(y: np.ndarray) -> float:
+    return max(float(y.max()), -float(y.min()))  # no |y| copy
+
+
+def _scale(peak: float) -> np.float32:
+    """The factor that brings a mix's peak down to ``PEAK`` (1 when it is below)."""
+    return np.float32(PEAK / peak) if peak > PEAK else np.float32(1.0)
+
+
+def _mix_blocks(notes: np.ndarray, dictionary, sr: int, duration: float | None, block: int | None = None):
+    """Yield the unscaled mix of :func:`sonify_notes` as consecutive float32 blocks of ``block`` samples
+    (default :data:`MIX_BLOCK`); their concatenation is the whole mix, sample for sample."""
+    block = block or MIX_BLOCK
     notes = np.asarray(notes, dtype=np.float64).reshape(-1, 4)
     if duration is None:
         duration = (notes[:, 1].max() + TAIL_S) if len(notes) else TAIL_S
-    y = np.zeros(max(1, int(round(duration * sr))), dtype=np.float32)
+    total = max(1, int(round(duration * sr)))
     # Each note's span in samples; every note of a pitch plays the start of one tone of that
     # pitch (rendered once, as long as its longest note), so the cost is one pass of additive
     # synthesis per pitch plus a multiply-add per note sample, whatever the number of notes.
@@ -85,24 +107,28 @@ def sonify_notes(notes: np.ndarray, dictionary, sample_rate: int | None = None, 
     for onset, offset, pitch, velocity in notes:
         start = int(round(max(onset, 0.0) * sr))
         held = max(offset - onset, 0.02)
-        n = min(int(round((held + RELEASE_S) * sr)), len(y) - start)
+        n = min(int(round((held + RELEASE_S) * sr)), total - start)
         spans.append((int(round(pitch)), start, held, n, velocity))
     longest: dict[int, int] = {}
     for p, _, _, n, _ in spans:
         longest[p] = max(longest.get(p, 0), n)
     tones = {p: _pitch_tone(dictionary, p, n, sr) for p, n in longest.items() if n > 0}
-    for p, start, held, n, velocity in spans:
-        tone = tones.get(p)
-        if n <= 0 or tone is None:
-            continue
-        t = np.arange(n, dtype=np.float32) / sr
-        env = np.minimum(1.0, t / ATTACK_S) * np.clip((held + RELEASE_S - t) / RELEASE_S, 0.0, 1.0)
-        gain = (np.clip(velocity, 1, 127) / 127.0) ** 1.5 * tone.gain
-        y[start:start + n] += (gain * env * tone.samples[:n]).astype(np.float32, copy=False)
-    peak = max(float(y.max()), -float(y.min()))  # no |y| copy: the mix of a long file is large
-    if peak > PEAK:
-        y *= PEAK / peak
-    return y
+    starts = np.array([span[1] for span in spans], dtype=np.int64)
+    ends = starts + np.array([span[3] for span in spans], dtype=np.int64)
+    for b0 in range(0, total, block):
+        b1 = min(total, b0 + block)
+        y = np.zeros(b1 - b0, dtype=np.float32)
+        for k in np.flatnonzero((starts < b1) & (ends > b0)):  # in list order: the same sums as one pass
+            p, start, held, n, velocity = spans[k]
+            tone = tones.get(p)
+            if n <= 0 or tone is None:
+                continue
+            i0, i1 = max(b0, start) - start, min(b1, start + n) - start  # the part of the note in this block
+            t = np.arange(i0, i1, dtype=np.float32) / sr
+            env = np.minimum(1.0, t / ATTACK_S) * np.clip((held + RELEASE_S - t) / RELEASE_S, 0.0, 1.0)
+            gain = (np.clip(velocity, 1, 127) / 127.0) ** 1.5 * tone.gain
+            y[start + i0 - b0:start + i1 - b0] += (gain * env * tone.samples[i0:i1]).astype(np.float32, copy=False)
+        yield y
 
 
 class _Tone:
@@ -142,7 +168,23 @@ def write_sonification(path: str | Path, notes: np.ndarray, dictionary) -> None:
     fmt = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}.get(path.suffix.lower())
     if fmt is None:
         raise NmftransError(f"{path}: unknown audio format {path.suffix!r} (use .wav, .flac or .ogg)")
+    import tempfile
+
     sr = int(dictionary.settings.sample_rate)
-    y = sonify_notes(notes, dictionary, sr)
-    with atomic_path(path, overwrite=True) as tmp:
-        sf.write(str(tmp), y, sr, format=fmt, subtype="PCM_16" if fmt != "OGG" else None)
+    # Two passes over a float32 scratch file, so that only one block of the mix is in memory:
+    # the first mixes and finds the peak, the second scales and encodes (same samples as sonify_notes).
+    peak = 0.0
+    with tempfile.TemporaryFile(prefix="nmftrans-sonify-") as scratch:
+        for y in _mix_blocks(notes, dictionary, sr, None):
+            peak = max(peak, _peak(y))
+            scratch.write(y.data)
+        size = scratch.tell() // 4
+        scratch.seek(0)
+        scale = _scale(peak)
+        with atomic_path(path, overwrite=True) as tmp:
+            with sf.SoundFile(str(tmp), "w", sr, 1, format=fmt, subtype="PCM_16" if fmt != "OGG" else None) as out:
+                for i in range(0, size, MIX_BLOCK):
+                    y = np.empty(min(MIX_BLOCK, size - i), dtype=np.float32)
+                    scratch.readinto(memoryview(y).cast("B"))
+                    y *= scale
+                    out.write(y)

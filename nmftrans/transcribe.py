@@ -139,6 +139,9 @@ class Transcription:
     pitches : np.ndarray [shape=(n_pitches,)]
     frame_rate : float
     warnings : list of str
+    pooled_from : int
+        When made with ``pool_columns``: the number of frames the (max-pooled) activations
+        summarise; else 0.
     """
 
     notes: np.ndarray
@@ -146,6 +149,7 @@ class Transcription:
     pitches: np.ndarray
     frame_rate: float
     warnings: list[str] = field(default_factory=list)
+    pooled_from: int = 0
 
 
 def solver_templates(dictionary: Dictionary, solver: SolverParams = SolverParams()) -> np.ndarray:
@@ -453,41 +457,56 @@ class _SpilledColumns:
         self.file.close()
 
 
-def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_params: NoteParams) -> Transcription:
+def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_params: NoteParams,
+            pool_columns: int = 0) -> Transcription:
     """Silence check, normalisation (:mod:`nmftrans.levels`) and note tracking of the collected activations.
 
     ``A`` is the whole-file array, or :class:`_SpilledColumns` (then tracked a few rows at a
     time, and ``activations`` is None; the notes are the same). Tracking runs on this thread,
-    after the last block.
+    after the last block. ``pool_columns`` > 0: ``activations`` are max-pooled to at most that
+    many columns (:func:`nmftrans.pooling.max_pool_columns`), also when spilled.
     """
+    from nmftrans.pooling import max_pool_columns
+
     settings = dictionary.settings
     pitch_set = dictionary.pitch_set
     rms = np.sqrt(sum_sq / max(n_samples, 1))
     spilled = isinstance(A, _SpilledColumns)
+    n_frames = A.n if spilled else A.shape[1]
     if rms < SILENCE_RMS:
         A = None if spilled else np.zeros_like(A)
-        return Transcription(empty_notes(), A, pitch_set, settings.frame_rate, ["the audio is silent: no notes"])
+        if pool_columns:
+            A = max_pool_columns(np.zeros((len(pitch_set), n_frames), dtype=np.float32), pool_columns)
+        return Transcription(empty_notes(), A, pitch_set, settings.frame_rate, ["the audio is silent: no notes"],
+                             n_frames if pool_columns else 0)
     if not spilled:
         A = normalise_frames(A, settings.frame_rate, copy=False)  # A is ours: no second whole-file array
         notes = notes_from_activations(A, pitch_set, settings.frame_rate, note_params, settings.window_s)
+        if pool_columns:
+            return Transcription(notes, max_pool_columns(A, pool_columns), pitch_set, settings.frame_rate,
+                                 pooled_from=n_frames)
         return Transcription(notes, A, pitch_set, settings.frame_rate)
     gain = frame_gains(*A.levels.array(), settings.frame_rate)
     group = max(1, SPILL_READ_BYTES // (4 * max(A.n, 1)))  # rows read and tracked at once
-    parts = []
+    parts, pooled = [], []
     for lo in range(0, len(pitch_set), group):
         hi = min(lo + group, len(pitch_set))
         rows = A.rows(lo, hi)
         np.multiply(rows, gain[None, :], out=rows)
         parts.append(notes_from_activations(rows, pitch_set[lo:hi], settings.frame_rate, note_params,
                                             settings.window_s))
+        if pool_columns:
+            pooled.append(max_pool_columns(rows, pool_columns))
     notes = np.concatenate(parts) if parts else empty_notes()
     notes = notes[np.lexsort((notes[:, 2], notes[:, 0]))] if len(notes) else empty_notes()
+    if pool_columns:
+        return Transcription(notes, np.concatenate(pooled), pitch_set, settings.frame_rate, pooled_from=A.n)
     return Transcription(notes, None, pitch_set, settings.frame_rate)
 
 
 def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = SolverParams(),
                       note_params: NoteParams = NoteParams(), *, n_samples_hint: int = 0,
-                      keep_activations: bool = True) -> Transcription:
+                      keep_activations: bool = True, pool_columns: int = 0) -> Transcription:
     """Transcribe a signal given as consecutive mono blocks at the dictionary's sample rate.
 
     Memory: ``threads + 2`` solver blocks of features and one piece of audio at a time, plus
@@ -495,7 +514,10 @@ def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = Sol
     ``n_samples_hint`` gives the signal's length) or, with ``keep_activations=False``, only one
     float per frame: the activations go to a temporary file and are tracked one pitch at a
     time (same notes; ``Transcription.activations`` is then None). The result equals
-    :func:`transcribe_signal` on the concatenated signal.
+    :func:`transcribe_signal` on the concatenated signal. ``pool_columns`` > 0 (for a picture):
+    ``Transcription.activations`` are the activations max-pooled to at most that many columns
+    (:func:`nmftrans.pooling.max_pool_columns`; ``pooled_from`` frames), also with
+    ``keep_activations=False``.
     """
     settings = dictionary.settings
     stream = SpectrogramStream(settings)
@@ -513,7 +535,7 @@ def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = Sol
         for V, index, own in cutter.push(stream.finish(), last=True):
             solving.submit(V, index, own)
         A = solving.result()
-        return _finish(A, sum_sq, n_samples, dictionary, note_params)
+        return _finish(A, sum_sq, n_samples, dictionary, note_params, pool_columns)
 
 
 class _FrameBlocks:
@@ -705,16 +727,18 @@ def transcribe_signal(y: np.ndarray, dictionary: Dictionary, solver: SolverParam
 
 
 def transcribe_file(path: str | Path, dictionary: Dictionary, solver: SolverParams = SolverParams(),
-                    note_params: NoteParams = NoteParams(), *, keep_activations: bool = True) -> Transcription:
+                    note_params: NoteParams = NoteParams(), *, keep_activations: bool = True,
+                    pool_columns: int = 0) -> Transcription:
     """Read an audio file block by block and transcribe it.
 
     ``keep_activations=False``: memory stays flat whatever the file's length (see
-    :func:`transcribe_blocks`); ``Transcription.activations`` is then None.
+    :func:`transcribe_blocks`); ``Transcription.activations`` is then None, or with
+    ``pool_columns`` the activations max-pooled to that many columns (for a picture).
     """
     sr = dictionary.settings.sample_rate
     blocks = stream_audio(path, sr, block_s=READ_S)
     result = transcribe_blocks(blocks, dictionary, solver, note_params, n_samples_hint=expected_samples(path, sr),
-                               keep_activations=keep_activations)
+                               keep_activations=keep_activations, pool_columns=pool_columns)
     truncated = truncation_warning(path)
     if truncated:
         result.warnings.insert(0, truncated)
