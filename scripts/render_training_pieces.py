@@ -192,6 +192,17 @@ def key_events(keys: list[list[float]]) -> list[list[float]]:
     return sorted(out, key=lambda k: (k[0], k[2]))
 
 
+def merge_pedal(pedal: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Overlapping pedal intervals as one (a second CC64 down while down changes nothing; the first up lifts it)."""
+    out: list[list[float]] = []
+    for a, b in sorted(pedal):
+        if out and a <= out[-1][1] + 0.002:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return [(a, b) for a, b in out]
+
+
 def ground_truth(keys: list[list[float]], pedal: list[tuple[float, float]]) -> list[tuple[float, float, int, int]]:
     """The kit's convention: pedal-extended offsets, cut at the next onset of the same pitch."""
     ped = [(tick(a) / 2000, tick(b) / 2000) for a, b in pedal]
@@ -271,6 +282,7 @@ def main() -> None:
         rng = np.random.default_rng([args.seed, i])
         piece = make_piece(rng, args.seconds)
         keys = key_events(piece.keys)
+        piece.pedal = merge_pedal(piece.pedal)
         truth = ground_truth(keys, piece.pedal)
         end = max(off for _, off, _, _ in truth) + 1.0
         name = f"train_s{args.seed}_{i:02d}__fluidr3-piano"
