@@ -137,6 +137,7 @@ def main() -> None:
             sf.write(paths[name], y, SR, subtype="FLOAT" if name != "8 samples" else "PCM_16")
         minutes = sum(len(y) for y in signals.values()) / SR / 60
         for dname in args.dictionaries:
+            label = Path(dname).stem  # a name (piano) or a .npz path
             quiet = {}
             for k, rel in enumerate(PIECES.get(dname, PIECES["piano"])):
                 piece = args.data / rel
@@ -145,11 +146,11 @@ def main() -> None:
                 y = load_audio(piece, SR)
                 cut = len(y) // 2
                 g = np.float32(10 ** (QUIET_DB / 20))
-                quiet[piece] = (tmp / f"{dname}-{k}-half.flac", tmp / f"{dname}-{k}-alone.flac", cut / SR)
+                quiet[piece] = (tmp / f"{label}-{k}-half.flac", tmp / f"{label}-{k}-alone.flac", cut / SR)
                 sf.write(quiet[piece][0], np.concatenate([y[:cut], g * y[cut:]]), SR)
                 sf.write(quiet[piece][1], g * y[cut:], SR)
             extra = [p for q in quiet.values() for p in q[:2]]
-            notes = transcribe_all(list(paths.values()) + extra, dname, tmp / Path(dname).stem)
+            notes = transcribe_all(list(paths.values()) + extra, dname, tmp / label)
             print(f"dictionary {dname}: notes written")
             total = 0
             for name, path in paths.items():

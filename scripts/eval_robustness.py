@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """How the default pipeline holds up under noise and room reverberation.
 
-    python scripts/eval_robustness.py [--data ../shared/data] [--snr 20] [--rt60 0.4 0.8]
+    python scripts/eval_robustness.py [--data ../shared/data] [--snr 20] [--rt60 0.4 0.8] [--piano PATH]
 
 Takes the 12 rendered piano pieces of the development data, and scores (mir_eval note-onset F at
 50 ms, frame F) the shipped piano dictionary with the default settings on each piece as it is,
@@ -56,11 +56,12 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--snr", type=float, default=20.0)
     parser.add_argument("--rt60", type=float, nargs="+", default=[0.4, 0.8])
+    parser.add_argument("--piano", default="piano", help="piano dictionary (name or path)")
     args = parser.parse_args()
     pieces = sorted((args.data / "pieces").glob("*-piano.flac"))
     if not pieces:
         raise SystemExit(f"no rendered piano pieces under {args.data / 'pieces'}")
-    dictionary = load_dictionary("piano")
+    dictionary = load_dictionary(args.piano)
     sr = dictionary.settings.sample_rate
     rng = np.random.default_rng(0)
     scores: dict[str, list[tuple[float, float]]] = {}
