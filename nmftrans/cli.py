@@ -125,6 +125,14 @@ def _root(
     """Automatic music transcription with nonnegative matrix factorization."""
 
 
+def _batch_end(log: Log, total: int, failed: int, done: str) -> None:
+    """A batch's summary line on stderr (several inputs only); exit 1 if any input failed."""
+    if total > 1:
+        log.info(f"{total - failed} of {total} {done}" + (f", {failed} failed" if failed else ""))
+    if failed:
+        raise typer.Exit(1)
+
+
 def _changed(**given) -> list[str]:
     """``--option`` names of the ``name=(value, default)`` pairs whose value is not the default."""
     return ["--" + name.replace("_", "-") for name, (value, default) in given.items() if value != default]
@@ -483,10 +491,7 @@ def transcribe(
         _fail(str(exc))
     except KeyboardInterrupt:
         _fail(f"interrupted after {done} of {len(jobs)} files; finished outputs are kept, a re-run skips them", 130)
-    if len(jobs) > 1:
-        log.info(f"{len(jobs) - failed} of {len(jobs)} files transcribed" + (f", {failed} failed" if failed else ""))
-    if failed:
-        raise typer.Exit(1)
+    _batch_end(log, len(jobs), failed, "files transcribed")
 
 
 @app.command()
@@ -865,10 +870,7 @@ def align(
                 bar.advance()
     except KeyboardInterrupt:
         _fail("interrupted; finished outputs are kept", 130)
-    if len(pairs) > 1:
-        log.info(f"{len(pairs) - failed} of {len(pairs)} recordings aligned" + (f", {failed} failed" if failed else ""))
-    if failed:
-        raise typer.Exit(1)
+    _batch_end(log, len(pairs), failed, "recordings aligned")
 
 
 @app.command()
