@@ -49,6 +49,16 @@ def write_isolated(folder: Path, pitches, *, sr: int = SR, duration: float = 1.0
     return paths
 
 
+def tone_dictionary(folder: Path, pitches):
+    """A dictionary (attack + sustain templates) learned from one synthetic tone per pitch,
+    written to ``folder`` by :func:`write_isolated`."""
+    from nmftrans.learn import IsolatedNote, learn_isolated
+
+    paths = write_isolated(folder, pitches)
+    d, _ = learn_isolated([IsolatedNote(p, int(p.stem[6:9])) for p in paths])
+    return d
+
+
 def example_notes(rng: np.random.Generator, *, pitches=range(48, 73), n: int = 30, spacing: float = 0.35,
                   polyphony: int = 2) -> np.ndarray:
     """A random note list with ``polyphony`` notes struck together every ``spacing`` seconds."""

@@ -10,9 +10,8 @@ import mir_eval
 import numpy as np
 import pytest
 
-from nmftrans.learn import IsolatedNote, learn_isolated
 from nmftrans.transcribe import SolverParams, transcribe_signal
-from tests.synth import example_notes, render, write_isolated
+from tests.synth import example_notes, render, tone_dictionary
 
 PITCHES = range(50, 78)
 
@@ -35,9 +34,7 @@ def sort_notes(rows):
 @pytest.fixture(scope="module")
 def dictionary(tmp_path_factory):
     """Attack + sustain templates learned from one isolated synthetic tone per pitch."""
-    paths = write_isolated(tmp_path_factory.mktemp("isolated"), PITCHES)
-    d, _ = learn_isolated([IsolatedNote(p, int(p.stem[6:9])) for p in paths])
-    return d
+    return tone_dictionary(tmp_path_factory.mktemp("isolated"), PITCHES)
 
 
 ACCENTS = (1.55, 4.70)

@@ -10,9 +10,8 @@ from typer.testing import CliRunner
 from nmftrans.align import align_signal, alignment_to_csv
 from nmftrans.cli import app
 from nmftrans.dtw import dtw_path, time_map
-from nmftrans.learn import IsolatedNote, learn_isolated
 from nmftrans.scoreinformed import AlignParams, solve_constrained
-from tests.synth import SR, render, write_isolated
+from tests.synth import SR, render, tone_dictionary
 
 PITCHES = range(52, 72)
 runner = CliRunner()
@@ -24,9 +23,7 @@ TONES = AlignParams(onset_rise_fraction=0.5)
 
 @pytest.fixture(scope="module")
 def dictionary(tmp_path_factory):
-    paths = write_isolated(tmp_path_factory.mktemp("isolated"), PITCHES)
-    d, _ = learn_isolated([IsolatedNote(p, int(p.stem[6:9])) for p in paths])
-    return d
+    return tone_dictionary(tmp_path_factory.mktemp("isolated"), PITCHES)
 
 
 @pytest.fixture(scope="module")

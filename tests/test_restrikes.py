@@ -11,9 +11,8 @@ import mir_eval
 import numpy as np
 import pytest
 
-from nmftrans.learn import IsolatedNote, learn_isolated
 from nmftrans.transcribe import transcribe_signal
-from tests.synth import SR, render, tone, write_isolated
+from tests.synth import SR, render, tone, tone_dictionary
 
 HELD = 50  # D3, velocity 100, held under the soft strikes
 SOFT_CHORDS = [(57, 64), (55, 59, 66)]  # 7-16 semitones above it: none a partial of it
@@ -23,9 +22,7 @@ PERIOD, STRIKES, SOFT_VELOCITY = 0.25, 10, 30
 @pytest.fixture(scope="module")
 def dictionary(tmp_path_factory):
     """Attack + sustain templates learned from one isolated synthetic tone per pitch."""
-    paths = write_isolated(tmp_path_factory.mktemp("isolated"), range(48, 70))
-    d, _ = learn_isolated([IsolatedNote(p, int(p.stem[6:9])) for p in paths])
-    return d
+    return tone_dictionary(tmp_path_factory.mktemp("isolated"), range(48, 70))
 
 
 def restrike_piece(soft):

@@ -6,9 +6,8 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from nmftrans.cli import app
-from nmftrans.learn import IsolatedNote, learn_isolated
 from nmftrans.resynth import model_signal
-from tests.synth import SR, render, write_isolated
+from tests.synth import SR, render, tone_dictionary
 
 runner = CliRunner()
 
@@ -19,9 +18,7 @@ def _corr(u, v):
 
 @pytest.fixture(scope="module")
 def dictionary(tmp_path_factory):
-    paths = write_isolated(tmp_path_factory.mktemp("isolated"), range(58, 70))
-    d, _ = learn_isolated([IsolatedNote(p, int(p.stem[6:9])) for p in paths])
-    return d
+    return tone_dictionary(tmp_path_factory.mktemp("isolated"), range(58, 70))
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,8 @@ from nmftrans.batch import TranscribeOptions, _solver_params
 from nmftrans.cli import app
 from nmftrans.dictionary import ROLE_ATTACK
 from nmftrans.features import spectrogram
-from nmftrans.learn import IsolatedNote, learn_isolated
 from nmftrans.transcribe import transcribe_signal
-from tests.synth import SR, example_notes, render, write_isolated
+from tests.synth import SR, example_notes, render, tone_dictionary
 
 PITCHES = range(55, 68)
 runner = CliRunner()
@@ -21,9 +20,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def dictionary(tmp_path_factory):
-    paths = write_isolated(tmp_path_factory.mktemp("isolated"), PITCHES)
-    d, _ = learn_isolated([IsolatedNote(p, int(p.stem[6:9])) for p in paths])
-    return d
+    return tone_dictionary(tmp_path_factory.mktemp("isolated"), PITCHES)
 
 
 @pytest.fixture(scope="module")

@@ -6,18 +6,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from nmftrans.learn import IsolatedNote, learn_isolated
 from nmftrans.transcribe import SolverParams, solver_threads, transcribe_file, transcribe_signal
-from tests.synth import SR, example_notes, render, write_isolated
+from tests.synth import SR, example_notes, render, tone_dictionary
 
 PITCHES = range(52, 72)
 
 
 @pytest.fixture(scope="module")
 def dictionary(tmp_path_factory):
-    paths = write_isolated(tmp_path_factory.mktemp("isolated"), PITCHES)
-    d, _ = learn_isolated([IsolatedNote(p, int(p.stem[6:9])) for p in paths])
-    return d
+    return tone_dictionary(tmp_path_factory.mktemp("isolated"), PITCHES)
 
 
 @pytest.fixture(scope="module")
