@@ -396,7 +396,7 @@ def test_first_run_says_it_prepares_the_kernels(kit, monkeypatch):
 def test_eval_accuracy_without_data_says_what_to_pass(tmp_path):
     script = Path(__file__).resolve().parents[1] / "scripts" / "eval_accuracy.py"
     (tmp_path / "checkout" / "scripts").mkdir(parents=True)
-    copy = tmp_path / "checkout" / "scripts" / "eval_accuracy.py"  # a checkout with no ../shared/data
+    copy = tmp_path / "checkout" / "scripts" / "eval_accuracy.py"  # a checkout with no development data beside it
     copy.write_text(script.read_text())
     env = {k: v for k, v in os.environ.items() if k != "NMFTRANS_DATA"}
     proc = subprocess.run([sys.executable, str(copy)], cwd=tmp_path / "checkout", capture_output=True,
