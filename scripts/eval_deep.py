@@ -41,6 +41,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "scripts"))
+from eval_accuracy import group_folder  # noqa: E402
 from nmftrans.deep_train import DeepParams, train_deep  # noqa: E402
 from nmftrans.dictionary import load_dictionary, save_dictionary  # noqa: E402
 from nmftrans.evaluate import evaluate_dataset, successful  # noqa: E402
@@ -50,16 +52,6 @@ GROUPS = [  # name, folder under data, file-name filter
     ("timgm6mb piano (held out)", "pieces", "__timgm6mb-piano"),
     ("real", "real", "__real-"),
 ]
-
-
-def group_folder(data: Path, folder: str, pattern: str, tmp: Path) -> Path:
-    """A folder of symbolic links to one group's audio and annotations."""
-    out = tmp / pattern.strip("_-")
-    out.mkdir()
-    for p in sorted((data / folder).iterdir()):
-        if pattern in p.name:
-            (out / p.name).symlink_to(p.resolve())
-    return out
 
 
 def non_music(sr: int, seconds: float = 10.0) -> dict[str, np.ndarray]:

@@ -13,6 +13,7 @@ from nmftrans.cli import app
 from nmftrans.convolutive import learn_patch
 from nmftrans.dictionary import CONVOLUTIVE_VERSION, FORMAT_VERSION, Dictionary, load_dictionary, save_dictionary
 from nmftrans.errors import NmftransError
+from tests._references import ref_divergence
 from nmftrans.learn import IsolatedNote, learn_isolated
 from nmftrans.transcribe import SolverParams, transcribe_signal
 from tests.synth import example_notes, render, write_isolated
@@ -47,17 +48,6 @@ def ref_update(V, W, H, beta, n_iter, gamma):
             den[:, :n - tau] += W[:, :, tau].T @ D[:, tau:]
         H *= (num / den) ** gamma
     return H
-
-
-def ref_divergence(V, L, beta):
-    x, y = np.asarray(V, np.float64), np.asarray(L, np.float64)
-    if beta == 2:
-        return 0.5 * np.sum((x - y) ** 2)
-    if beta == 1:
-        return np.sum(x * np.log(x / y) - x + y)
-    if beta == 0:
-        return np.sum(x / y - np.log(x / y) - 1)
-    return np.sum(x**beta + (beta - 1) * y**beta - beta * x * y ** (beta - 1)) / (beta * (beta - 1))
 
 
 @pytest.fixture
