@@ -3,9 +3,10 @@
 A note list is ``np.ndarray [shape=(n_notes, 4)], float64`` with columns onset (s), offset (s),
 MIDI pitch and MIDI velocity, sorted by onset then pitch.
 
-The tracker works on per-pitch activations normalised per file (see
-:func:`normalise_activations`), so its thresholds do not depend on the recording's level or on
-the instrument the dictionary was learned from. For each pitch it
+The tracker works on per-pitch activations normalised frame by frame
+(:func:`nmftrans.levels.normalise_frames`: a reference that follows the music, and no notes where
+there is no music), so its thresholds do not depend on the recording's level or on the instrument
+the dictionary was learned from. For each pitch it
 
 1. finds candidate onsets where the activation rises (above ``rise_ratio`` times its minimum over
    the last ``rise_s`` seconds, by at least ``candidate_min``);
@@ -168,7 +169,8 @@ def reference_level(A: np.ndarray, percentile: float = 90.0) -> float:
 def normalise_activations(A: np.ndarray, percentile: float = 90.0, *, copy: bool = True) -> np.ndarray:
     """Divide per-pitch activations by the file's :func:`reference_level` (loud notes ≈ 1).
 
-    With ``copy=False`` a float32 ``A`` is divided in place (no second whole-file array).
+    The per-file normalisation; ``transcribe`` normalises frame by frame instead
+    (:func:`nmftrans.levels.normalise_frames`), whose whole-file reference is this one. With ``copy=False`` a float32 ``A`` is divided in place (no second whole-file array).
     """
     ref = reference_level(A, percentile)
     out = np.array(A, dtype=np.float32, copy=True) if copy or A.dtype != np.float32 else A
