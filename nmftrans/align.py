@@ -2,9 +2,9 @@
 
 1. Global synchronisation: the recording is transcribed as usual (the dictionary's own
    activations), and DTW matches its activations with the score's piano roll
-   (:mod:`nmftrans.dtw`), so a score in another tempo, with rubato, or starting later still
+   (:mod:`nmftrans.core.dtw`), so a score in another tempo, with rubato, or starting later still
    aligns.
-2. Score-informed NMF (:mod:`nmftrans.scoreinformed`): H is zero except within each synchronised
+2. Score-informed NMF (:mod:`nmftrans.core.scoreinformed`): H is zero except within each synchronised
    note's window (attack templates around its onset, sustain templates over its length, both
    widened by ``before_s`` / ``after_s``), and refined by MU within that support.
 3. Each score note gets its performed onset and offset (where its pitch's activation rises and
@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from nmftrans.dictionary import ROLE_ATTACK, Dictionary
-from nmftrans.dtw import cosine_cost, dtw_path, time_map
+from nmftrans.io.dictionary import ROLE_ATTACK, Dictionary
+from nmftrans.core.dtw import cosine_cost, dtw_path, time_map
 from nmftrans.errors import NmftransError
-from nmftrans.notes import pitch_activations, reference_level
-from nmftrans.scoreinformed import (STRONG_RISE, AlignParams, audio_features, chord_onsets, local_offsets, locate_notes, score_features,
+from nmftrans.core.notes import pitch_activations, reference_level
+from nmftrans.core.scoreinformed import (STRONG_RISE, AlignParams, audio_features, chord_onsets, local_offsets, locate_notes, score_features,
                                     solve_constrained, support_mask)
 from nmftrans.transcribe import (SILENCE_RMS, SolverParams, _blas_controller, solver_templates, solver_threads,
                                  transcribe_signal)
@@ -152,7 +152,7 @@ def align_signal(y: np.ndarray, score: np.ndarray, dictionary: Dictionary, param
     -------
     Alignment
     """
-    from nmftrans.features import spectrogram
+    from nmftrans.core.features import spectrogram
 
     settings = dictionary.settings
     fr = settings.frame_rate
@@ -197,8 +197,8 @@ def align_signal(y: np.ndarray, score: np.ndarray, dictionary: Dictionary, param
         H = solve_constrained(V, W, mask, beta, params.n_iter, gamma=solver.gamma if beta == 1.0 else None,
                               threads=solver_threads(solver.threads))
         if solver.eq_octaves > 0:  # the templates brought to the recording's colour, as transcribe does
-            from nmftrans.features import frequencies
-            from nmftrans.templates import response_gains
+            from nmftrans.core.features import frequencies
+            from nmftrans.core.templates import response_gains
 
             step = max(1, solver.refine_stride)
             gains = response_gains(V[:, ::step], W @ H[:, ::step], frequencies(settings),
@@ -268,7 +268,7 @@ def _extra_notes(transcribed: np.ndarray, played: np.ndarray, threshold: float) 
 def align_file(audio: str | Path, score: np.ndarray, dictionary: Dictionary, params: AlignParams = AlignParams(),
                *, extra: bool = False, solver: SolverParams = SolverParams()) -> Alignment:
     """Read an audio file and align it with ``score`` (see :func:`align_signal`)."""
-    from nmftrans.audio import load_audio
+    from nmftrans.io.audio import load_audio
 
     y = load_audio(audio, dictionary.settings.sample_rate)
     return align_signal(y, score, dictionary, params, extra=extra, solver=solver)
@@ -301,7 +301,7 @@ def pair_inputs(audio: str | Path, score: str | Path) -> tuple[list[tuple[str, P
     NmftransError
         A path is missing, a folder holds no recordings or scores, or nothing pairs.
     """
-    from nmftrans.audio import AUDIO_SUFFIXES
+    from nmftrans.io.audio import AUDIO_SUFFIXES
     from nmftrans.evaluate import REFERENCE_SUFFIXES
 
     a, s = Path(audio), Path(score)
@@ -355,8 +355,8 @@ def run_align(audio: Path, score_path: Path, out: Path, dictionary: Dictionary, 
 
     Returns the alignment and the files written; raises NmftransError for this pair only.
     """
-    from nmftrans.fileio import write_text_atomic
-    from nmftrans.midi import write_midi
+    from nmftrans.io.fileio import write_text_atomic
+    from nmftrans.io.midi import write_midi
 
     fmt = output_format(out)
     targets = [out] + ([out.with_name(f"{out.stem}.png")] if plot else [])
@@ -364,7 +364,7 @@ def run_align(audio: Path, score_path: Path, out: Path, dictionary: Dictionary, 
         if t.exists() and not overwrite:
             raise NmftransError(f"{t}: exists (use --overwrite to replace it)")
     if plot:
-        from nmftrans.plot import require_matplotlib
+        from nmftrans.io.plot import require_matplotlib
 
         require_matplotlib()
     score, warnings = read_score(score_path, sustain=sustain)
@@ -378,7 +378,7 @@ def run_align(audio: Path, score_path: Path, out: Path, dictionary: Dictionary, 
             program = value if isinstance(value, int) and 0 <= value <= 127 else 0
         write_midi(out, result.played, program=program)
     if plot:
-        from nmftrans.plot import plot_transcription
+        from nmftrans.io.plot import plot_transcription
 
         plot_transcription(targets[1], result.activations, result.pitches, result.frame_rate, result.played,
                            reference=result.synced, title=f"{audio.name}: performed notes vs synchronised score",

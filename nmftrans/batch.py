@@ -7,7 +7,7 @@ outputs are written atomically, and existing outputs are skipped unless ``overwr
 Besides the note list, a job can write, beside its MIDI file ``<stem>.mid``:
 
 * ``<stem>.activations.npz`` (``save_activations``): the activations, see :func:`save_activations`;
-* ``<stem>.png`` (``plot``): activations with the notes on top, see :mod:`nmftrans.plot`
+* ``<stem>.png`` (``plot``): activations with the notes on top, see :mod:`nmftrans.io.plot`
   (``plot_range``: only that window, in seconds);
 * ``<stem>.sonify.wav`` (``sonify``): the notes played by the dictionary's templates.
 
@@ -42,9 +42,9 @@ from typing import TextIO
 
 import numpy as np
 
-from nmftrans.audio import AUDIO_SUFFIXES
+from nmftrans.io.audio import AUDIO_SUFFIXES
 from nmftrans.errors import NmftransError
-from nmftrans.fileio import existing_file, is_stream, read_npz
+from nmftrans.io.fileio import existing_file, is_stream, read_npz
 
 NOTE_SUFFIXES = (".mid", ".midi", ".csv", ".json")
 ACTIVATIONS_FORMAT = "nmftrans-activations"
@@ -123,7 +123,7 @@ class NoteStream:
         import csv
         import io
 
-        from nmftrans.midi import notes_to_csv
+        from nmftrans.io.midi import notes_to_csv
 
         self._count += 1
         if self.as_json:
@@ -167,10 +167,10 @@ def check_outputs(jobs: list[Job], options: TranscribeOptions) -> None:
     """Every output of every job can be written (its folder exists and is writable, it is not a
     folder) and matplotlib is there for ``plot``: checked before any work, so that neither is
     found after a long transcription."""
-    from nmftrans.fileio import check_output
+    from nmftrans.io.fileio import check_output
 
     if options.plot:
-        from nmftrans.plot import require_matplotlib
+        from nmftrans.io.plot import require_matplotlib
 
         require_matplotlib()
 
@@ -263,7 +263,7 @@ def plan_outputs(paths: list[Path], output: Path | None, options: TranscribeOpti
 
 def for_cluster(jobs: list[Job], options: TranscribeOptions) -> tuple[list[Job], TranscribeOptions]:
     """Jobs and options with absolute paths, for workers that run in other folders (a cluster)."""
-    from nmftrans.dictionary import SHIPPED
+    from nmftrans.io.dictionary import SHIPPED
 
     name = options.dictionary
     if name is not None and name not in SHIPPED:
@@ -285,13 +285,13 @@ def _solver_params(options: TranscribeOptions):
 
 @functools.lru_cache(maxsize=4)
 def _dictionary(name: str | None):
-    from nmftrans.dictionary import load_dictionary
+    from nmftrans.io.dictionary import load_dictionary
 
     return load_dictionary(name)
 
 
 def _note_params(options: TranscribeOptions):
-    from nmftrans.notes import NoteParams
+    from nmftrans.core.notes import NoteParams
 
     params = NoteParams()
     changes = {}
@@ -329,7 +329,7 @@ def output_paths(midi: Path, options: TranscribeOptions) -> dict[str, Path]:
 def run_transcription(job: Job, options: TranscribeOptions) -> JobResult:
     """Transcribe one file and write its outputs; raises NmftransError for this file only."""
     from nmftrans.transcribe import transcribe_file
-    from nmftrans.pooling import PICTURE_COLUMNS
+    from nmftrans.core.pooling import PICTURE_COLUMNS
 
     result = JobResult()
     targets = output_paths(job.midi, options) if job.midi is not None else {}
@@ -348,7 +348,7 @@ def run_transcription(job: Job, options: TranscribeOptions) -> JobResult:
         result.stdout = _note_text(transcription.notes, json_=options.json)
         result.notes = transcription.notes
         return result
-    from nmftrans.dictionary import SHIPPED
+    from nmftrans.io.dictionary import SHIPPED
 
     name = options.dictionary or "piano"
     meta = {"settings": dictionary.settings.to_json(), "provenance": json.dumps(dictionary.provenance, sort_keys=True),
@@ -361,7 +361,7 @@ def run_transcription(job: Job, options: TranscribeOptions) -> JobResult:
 
 def _window_s(saved: dict) -> float:
     """Analysis window (seconds) of the settings stored with saved activations."""
-    from nmftrans.settings import FeatureSettings
+    from nmftrans.core.settings import FeatureSettings
 
     try:
         return FeatureSettings.from_json(str(saved["settings"])).window_s
@@ -401,7 +401,7 @@ def run_reextraction(activations_path: Path, output: Path | None, options: Trans
 
 
 def _note_text(notes: np.ndarray, json_: bool) -> str:
-    from nmftrans.midi import notes_to_csv, notes_to_json
+    from nmftrans.io.midi import notes_to_csv, notes_to_json
 
     return notes_to_json(notes) if json_ else notes_to_csv(notes)
 
@@ -410,7 +410,7 @@ def _write_outputs(targets: dict[str, Path], notes, activations, pitches, frame_
                    options: TranscribeOptions, result: JobResult, title: str, pooled_from: int | None = None) -> None:
     """Write every target not already there (or all with ``overwrite``), each atomically; ``pooled_from``:
     ``activations`` are max-pooled from that many frames, for the plot only."""
-    from nmftrans.midi import write_notes
+    from nmftrans.io.midi import write_notes
 
     program = options.program
     if program < 0:
@@ -426,12 +426,12 @@ def _write_outputs(targets: dict[str, Path], notes, activations, pitches, frame_
         elif kind == "activations":
             save_activations(target, activations, pitches, frame_rate, **meta)
         elif kind == "plot":
-            from nmftrans.plot import plot_transcription
+            from nmftrans.io.plot import plot_transcription
 
             plot_transcription(target, activations, pitches, frame_rate, notes, title=title,
                                time_range=options.plot_range, n_frames=pooled_from)
         elif kind == "sonify":
-            from nmftrans.sonify import write_sonification
+            from nmftrans.io.sonify import write_sonification
 
             write_sonification(target, notes, get_dictionary())
         elif kind == "model":
@@ -445,7 +445,7 @@ def _write_outputs(targets: dict[str, Path], notes, activations, pitches, frame_
 def save_activations(path: str | Path, activations: np.ndarray, pitches: np.ndarray, frame_rate: float, *,
                      settings: str, provenance: str, dictionary: str, source: str) -> None:
     """Write activations and what produced them as an ``.npz`` of plain arrays, atomically."""
-    from nmftrans.fileio import atomic_path
+    from nmftrans.io.fileio import atomic_path
 
     activations = np.asarray(activations, dtype=np.float32)
     arrays = {

@@ -139,7 +139,7 @@ def _changed(**given) -> list[str]:
 
 
 def _pitch_range(lowest: Optional[str], highest: Optional[str], default: tuple[int, int] | None):
-    from nmftrans.pitches import parse_pitch
+    from nmftrans.core.pitches import parse_pitch
 
     if lowest is None and highest is None:
         return default
@@ -152,7 +152,7 @@ def _pitch_range(lowest: Optional[str], highest: Optional[str], default: tuple[i
 
 def _pitch_list(text: Optional[str]) -> Optional[tuple[int, ...]]:
     """``"60,64"`` or ``"C4,E4"`` as MIDI numbers (None stays None)."""
-    from nmftrans.pitches import parse_pitch
+    from nmftrans.core.pitches import parse_pitch
 
     if text is None:
         return None
@@ -215,7 +215,7 @@ def learn(
     """
     log = Log(quiet)
     try:
-        from nmftrans.settings import check_beta
+        from nmftrans.core.settings import check_beta
 
         check_beta(beta)  # the range transcribe and evaluate accept too
         if not harmonic and (pitches_from is not None or tolerance != 0.02):
@@ -229,8 +229,8 @@ def learn(
         _fail(str(exc), 2)
     try:
         from nmftrans import learn as use_case
-        from nmftrans.dictionary import save_dictionary
-        from nmftrans.pitches import midi_to_name
+        from nmftrans.io.dictionary import save_dictionary
+        from nmftrans.core.pitches import midi_to_name
 
         if not harmonic and not sources:
             _fail("give SOURCE folders or files, or --harmonic", 2)
@@ -262,7 +262,7 @@ def learn(
                 raise NmftransError(f"--program must be a General MIDI program 0-127, got {program}")
         except NmftransError as exc:
             _fail(str(exc), 2)
-        from nmftrans.fileio import check_output
+        from nmftrans.io.fileio import check_output
 
         check_output(output, overwrite=overwrite)  # before any work
         if not harmonic:
@@ -401,7 +401,7 @@ def transcribe(
             log.info(f"{path}: exists, skipped (use --overwrite to replace it)")
 
     try:
-        from nmftrans.plot import parse_time_range
+        from nmftrans.io.plot import parse_time_range
 
         options = run.TranscribeOptions(
             dictionary=dictionary, onset_threshold=onset_threshold, frame_threshold=frame_threshold,
@@ -510,18 +510,18 @@ def show(
     import json
 
     try:
-        from nmftrans.dictionary import ROLE_NAMES, load_dictionary, resolve_dictionary
-        from nmftrans.features import frequencies
-        from nmftrans.pitches import midi_to_name
+        from nmftrans.io.dictionary import ROLE_NAMES, load_dictionary, resolve_dictionary
+        from nmftrans.core.features import frequencies
+        from nmftrans.core.pitches import midi_to_name
 
         if plot is not None:
-            from nmftrans.fileio import check_output
+            from nmftrans.io.fileio import check_output
 
             check_output(plot, overwrite=overwrite)
         path = resolve_dictionary(dictionary)
         d = load_dictionary(dictionary)
         if plot is not None:
-            from nmftrans.plot import plot_templates
+            from nmftrans.io.plot import plot_templates
 
             plot_templates(plot, d, title=f"{Path(path).name}: templates")
     except NmftransError as exc:
@@ -639,7 +639,7 @@ def evaluate(
             _fail("give EST REF (note files or folders), or DATASET -W DICTIONARY", 2)
         try:
             from nmftrans.batch import TranscribeOptions, check_options
-            from nmftrans.datasets import check_dataset_options
+            from nmftrans.io.datasets import check_dataset_options
 
             check_dataset_options(split=split, guitarset_audio=guitarset_audio or "mic", max_files=max_files)
             check_options(TranscribeOptions(onset_threshold=onset_threshold, frame_threshold=frame_threshold,
@@ -656,7 +656,7 @@ def evaluate(
         _fail(str(exc), 2)
     time_range = None
     if plot_range is not None:
-        from nmftrans.plot import parse_time_range
+        from nmftrans.io.plot import parse_time_range
 
         if plot is None:
             _fail("--plot-range restricts the --plot picture; give --plot too", 2)
@@ -668,7 +668,7 @@ def evaluate(
     if len(to_stdout) > 1:
         _fail("--json - and --csv -: only one of them can go to stdout", 2)
     try:
-        from nmftrans.fileio import check_output
+        from nmftrans.io.fileio import check_output
 
         for out in (json_out, csv_out):
             if out is not None:
@@ -704,7 +704,7 @@ def evaluate(
             import contextlib
 
             from nmftrans.batch import TranscribeOptions, _note_params, _solver_params
-            from nmftrans.dictionary import load_dictionary
+            from nmftrans.io.dictionary import load_dictionary
 
             plots = plotter(not paths[0].is_file())  # a dataset folder: one image per file
             _say_if_compiling(log)
@@ -748,7 +748,7 @@ def evaluate(
             sys.stdout.write(use_case.format_table(scored))
         sys.stdout.flush()
     try:
-        from nmftrans.fileio import write_text_atomic
+        from nmftrans.io.fileio import write_text_atomic
 
         for out, text in ((json_out, lambda: use_case.scores_to_json(files, **extra)),
                           (csv_out, lambda: use_case.scores_to_csv(files))):
@@ -811,13 +811,13 @@ def align(
     log = Log(quiet)
     try:
         from nmftrans import align as use_case
-        from nmftrans.scoreinformed import AlignParams
+        from nmftrans.core.scoreinformed import AlignParams
 
         params = AlignParams(before_s=before, after_s=after, threshold=threshold, n_iter=iterations,
                              onset_rise_fraction=onset_rise_fraction)
         time_range = None
         if plot_range is not None:
-            from nmftrans.plot import parse_time_range
+            from nmftrans.io.plot import parse_time_range
 
             if not plot:
                 raise NmftransError("--plot-range restricts the --plot picture; give --plot too")
@@ -839,7 +839,7 @@ def align(
         else:
             use_case.output_format(output)
             outs = [output]
-        from nmftrans.dictionary import load_dictionary
+        from nmftrans.io.dictionary import load_dictionary
 
         W = load_dictionary(dictionary)
     except NmftransError as exc:
@@ -901,19 +901,19 @@ def decompose(
     """
     log = Log(quiet)
     from nmftrans.decompose import DecomposeSettings, decompose as run_decompose, decomposition_to_csv
-    from nmftrans.fileio import write_text_atomic
+    from nmftrans.io.fileio import write_text_atomic
 
     try:
         settings = DecomposeSettings(beta=beta, window_s=window, n_mels=mels, levels=levels)
         if plot is not None:
-            from nmftrans.plot import check_image_path, require_matplotlib
+            from nmftrans.io.plot import check_image_path, require_matplotlib
 
             check_image_path(plot)
             require_matplotlib()
     except NmftransError as exc:
         _fail(str(exc), 2)
     to_stdout = str(output) == "-"
-    from nmftrans.fileio import check_output
+    from nmftrans.io.fileio import check_output
 
     try:
         for path in ([] if to_stdout else [output]) + ([plot] if plot is not None else []):
@@ -930,7 +930,7 @@ def decompose(
             write_text_atomic(output, text)
             typer.echo(str(output))
         if plot is not None:
-            from nmftrans.mixplot import plot_decomposition
+            from nmftrans.io.mixplot import plot_decomposition
 
             plot_decomposition(plot, result, title=f"{mix.name}: {len(result.tracks)} reference tracks")
             if to_stdout:  # stdout carries the CSV only

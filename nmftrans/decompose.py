@@ -1,9 +1,9 @@
 """Use case ``decompose``: how loud each known reference track is in a mix, and where in it.
 
-The mix and every reference are read (:mod:`nmftrans.audio`) and analysed with the same mel
-front end (:mod:`nmftrans.features`, power mel spectrogram, long windows with 75 % overlap);
+The mix and every reference are read (:mod:`nmftrans.io.audio`) and analysed with the same mel
+front end (:mod:`nmftrans.core.features`, power mel spectrogram, long windows with 75 % overlap);
 the reference frames are the fixed templates and the activations are solved by
-:mod:`nmftrans.mixsolve` (β-divergence MU, multi-resolution by default). Nothing here prints:
+:mod:`nmftrans.core.mixsolve` (β-divergence MU, multi-resolution by default). Nothing here prints:
 progress goes through a callback, results come back as a :class:`Decomposition`.
 """
 
@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from nmftrans.errors import NmftransError
-from nmftrans.settings import FeatureSettings, check_beta
+from nmftrans.core.settings import FeatureSettings, check_beta
 
 __all__ = ["DecomposeSettings", "Decomposition", "decompose", "decomposition_to_csv", "mel_spectrogram"]
 
@@ -48,7 +48,7 @@ class DecomposeSettings:
         Mel bands.
     levels : int or None
         Multi-resolution levels (factors ``2^(levels-1) ... 1`` of the base window); 1 is the
-        single-resolution solver; None chooses by size (:func:`nmftrans.mixsolve.default_levels`).
+        single-resolution solver; None chooses by size (:func:`nmftrans.core.mixsolve.default_levels`).
     sample_rate : int
         Analysis sample rate (every input is resampled to it).
     n_iter : int
@@ -130,8 +130,8 @@ def mel_spectrogram(path: str | Path, features: FeatureSettings) -> np.ndarray:
     -------
     np.ndarray [shape=(n_mels, n_frames)], float32
     """
-    from nmftrans.audio import stream_audio
-    from nmftrans.features import SpectrogramStream
+    from nmftrans.io.audio import stream_audio
+    from nmftrans.core.features import SpectrogramStream
 
     stream = SpectrogramStream(features)
     parts = [stream.push(y) for y in stream_audio(path, features.sample_rate, block_s=60.0)]
@@ -173,7 +173,7 @@ def decompose(mix: str | Path, references: Sequence[str | Path], settings: Decom
     NmftransError
         A missing or unreadable file (the message names it), no references.
     """
-    from nmftrans import mixsolve
+    from nmftrans.core import mixsolve
 
     settings = settings or DecomposeSettings()
     if not references:

@@ -1,7 +1,7 @@
 """Use case ``learn --deep``: train the per-layer templates of a deep (unfolded) dictionary.
 
 An ordinary dictionary gives the start: every layer's templates are its W. The K layers
-(:mod:`nmftrans.deep`, one KL MU update of H each, the solver's floor templates appended and kept
+(:mod:`nmftrans.core.deep`, one KL MU update of H each, the solver's floor templates appended and kept
 fixed) are then trained by back-propagation so that the normalised per-pitch activations
 predict the piano roll of labelled audio. The templates stay nonnegative through a log
 parametrisation ``W_k = exp(theta_k)``; Adam updates ``theta`` on frames sampled at random
@@ -16,8 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
-from nmftrans import deep
-from nmftrans.dictionary import ROLE_ATTACK, Dictionary
+from nmftrans.core import deep
+from nmftrans.io.dictionary import ROLE_ATTACK, Dictionary
 from nmftrans.errors import NmftransError
 
 MAX_LAYERS = 64
@@ -47,8 +47,8 @@ class DeepParams:
         alike) taught the layers to hold notes up and cost onset F.
     scale, bias, pos_weight : float
         The loss: weighted cross-entropy of ``sigmoid(scale * (A / ref - bias))`` against the roll
-        (:func:`nmftrans.deep.normalised_roll_loss`), ``A`` the per-pitch activations and ``ref``
-        their reference level (:func:`nmftrans.notes.reference_level` of each file's sampled
+        (:func:`nmftrans.core.deep.normalised_roll_loss`), ``A`` the per-pitch activations and ``ref``
+        their reference level (:func:`nmftrans.core.notes.reference_level` of each file's sampled
         frames, differentiated too).
     colour : float
         Standard deviation (natural log units) of a smooth random gain over log frequency applied
@@ -105,9 +105,10 @@ class _Frames:
 
 def _read_pair(audio: Path, annotation: Path, dictionary: Dictionary, params: DeepParams, rng,
                sustain: bool) -> tuple[_Frames | None, list[str], str | None]:
-    from nmftrans.annotations import crop_notes, read_notes
-    from nmftrans.audio import load_audio
-    from nmftrans.features import spectrogram
+    from nmftrans.io.annotations import read_notes
+    from nmftrans.core.notearrays import crop_notes
+    from nmftrans.io.audio import load_audio
+    from nmftrans.core.features import spectrogram
 
     settings = dictionary.settings
     y = load_audio(audio, settings.sample_rate)
@@ -133,7 +134,7 @@ def roll_targets(notes: np.ndarray, n_frames: int, frame_rate: float, pitch_set:
     -------
     Y, M : np.ndarray [shape=(n_pitches, n_frames)], float32
     """
-    from nmftrans.annotations import notes_to_roll, onset_roll
+    from nmftrans.core.notearrays import notes_to_roll, onset_roll
 
     Y = notes_to_roll(notes, n_frames, frame_rate, pitch_set)
     attack = onset_roll(notes, n_frames, frame_rate, pitch_set, onset_frames=params.onset_frames)
@@ -163,7 +164,7 @@ def deep_loss_and_gradient(batches: Sequence[tuple[np.ndarray, np.ndarray, np.nd
     Ws : np.ndarray [shape=(K, n_bins, n_comp)]
     floor : np.ndarray [shape=(n_bins, n_floor)]
     P : np.ndarray [shape=(n_pitches, n_comp + n_floor)]
-        Template-to-pitch sums (:func:`nmftrans.deep.pitch_matrix`).
+        Template-to-pitch sums (:func:`nmftrans.core.deep.pitch_matrix`).
     gamma : float
     params : DeepParams
 
@@ -242,7 +243,7 @@ def train_deep(pairs: Sequence[tuple[Path, Path]], dictionary: Dictionary, param
     m, v = np.zeros_like(theta), np.zeros_like(theta)
     b1, b2, adam_eps = 0.9, 0.999, 1e-8
     per_file = max(1, params.frames // len(data))
-    from nmftrans.features import frequencies
+    from nmftrans.core.features import frequencies
 
     logf = np.log2(np.maximum(frequencies(dictionary.settings), 1.0))
     x = (logf - logf[0]) / max(logf[-1] - logf[0], 1e-9)
@@ -284,8 +285,8 @@ def train_deep_from_sources(sources: Sequence[Path], init: str | Path | None = N
                             log=None) -> tuple[Dictionary, DeepReport]:
     """Find labelled audio in ``sources`` and train a deep dictionary from ``init`` (a path, a shipped
     name, or None: the shipped piano dictionary)."""
-    from nmftrans import datasets
-    from nmftrans.dictionary import load_dictionary
+    from nmftrans.io import datasets
+    from nmftrans.io.dictionary import load_dictionary
 
     for s in sources:
         if not Path(s).exists():

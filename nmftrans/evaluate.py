@@ -7,7 +7,7 @@ Two ways in:
 * :func:`evaluate_dataset`: transcribe every annotated file of a dataset folder with a dictionary
   and score it against its annotation, cropped to the audio and to the dictionary's pitch range.
 
-Scores come from :func:`nmftrans.metrics.evaluate_notes` (frame level on a 10 ms grid, note level
+Scores come from :func:`nmftrans.core.metrics.evaluate_notes` (frame level on a 10 ms grid, note level
 with mir_eval's standard tolerances: 50 ms onsets, offsets within 20 % of the note or 50 ms).
 A file that cannot be scored does not stop the others: its :class:`FileScore` carries the error.
 Nothing here prints; :func:`format_table`, :func:`scores_to_json` and :func:`scores_to_csv` give text.
@@ -15,7 +15,7 @@ Nothing here prints; :func:`format_table`, :func:`scores_to_json` and :func:`sco
 Both take ``on_scored(item, reference, estimate, transcription)``, called once per scored file
 with the note lists that were scored (and, for a dataset, the :class:`~nmftrans.transcribe.Transcription`
 with its activations; None for note files). :class:`ScorePlots` is such a callback: it draws one
-piano roll per file (:mod:`nmftrans.plot`).
+piano roll per file (:mod:`nmftrans.io.plot`).
 """
 
 from __future__ import annotations
@@ -31,9 +31,11 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from nmftrans.annotations import DEFAULT_VELOCITY, empty_notes, read_annotation
+from nmftrans.io.annotations import DEFAULT_VELOCITY, read_annotation
+
+from nmftrans.core.notearrays import empty_notes
 from nmftrans.errors import NmftransError
-from nmftrans.metrics import SCORE_KEYS, evaluate_notes, mean_scores
+from nmftrans.core.metrics import SCORE_KEYS, evaluate_notes, mean_scores
 
 __all__ = [
     "ESTIMATE_SUFFIXES",
@@ -91,7 +93,7 @@ class FileScore:
     n_ref, n_est : int
         Notes scored.
     scores : OrderedDict
-        The keys of :data:`nmftrans.metrics.SCORE_KEYS`; empty when ``error`` is set.
+        The keys of :data:`nmftrans.core.metrics.SCORE_KEYS`; empty when ``error`` is set.
     warnings : list of str
         What was dropped or cut on the way (one line each).
     error : str or None
@@ -147,7 +149,7 @@ def _json_number(row: dict, key: str, path: Path, k: int) -> float:
 def read_note_json(path: str | Path) -> tuple[np.ndarray, list[str]]:
     """Read a JSON note list ``[{"onset", "offset", "pitch", "velocity"}, ...]`` (as ``transcribe --json`` writes).
 
-    ``velocity`` may be missing (:data:`~nmftrans.annotations.DEFAULT_VELOCITY`); notes of zero
+    ``velocity`` may be missing (:data:`~nmftrans.io.annotations.DEFAULT_VELOCITY`); notes of zero
     duration are dropped with a warning.
 
     Returns
@@ -236,7 +238,7 @@ def read_estimate(path: str | Path, *, sustain: bool = True) -> tuple[np.ndarray
 
 def read_reference(path: str | Path, *, sustain: bool = True, what: str = "reference",
                    empty: str = "nothing to score against") -> tuple[np.ndarray, list[str]]:
-    """Read reference notes (any format of :func:`~nmftrans.annotations.read_annotation`, or JSON).
+    """Read reference notes (any format of :func:`~nmftrans.io.annotations.read_annotation`, or JSON).
 
     ``what`` names the file in errors (``align`` reads a score with it) and ``empty`` is what an
     empty file means for the caller.
@@ -438,7 +440,7 @@ def _as_written(notes: np.ndarray) -> np.ndarray:
     REF`` reads them back, so that both modes give exactly the same scores."""
     import tempfile
 
-    from nmftrans.midi import write_midi
+    from nmftrans.io.midi import write_midi
 
     with tempfile.TemporaryDirectory(prefix="nmftrans-") as folder:
         path = Path(folder) / "estimate.mid"
@@ -453,8 +455,8 @@ def _transcribe_and_score(pair: tuple[Path, Path], dictionary, solver, note_para
 
     Returns ``(item, reference, transcription)``; the last two only with ``keep`` (for plots).
     """
-    from nmftrans.annotations import crop_notes
-    from nmftrans.audio import load_audio, truncation_warning
+    from nmftrans.core.notearrays import crop_notes
+    from nmftrans.io.audio import load_audio, truncation_warning
     from nmftrans.transcribe import transcribe_signal
 
     audio, ann = pair
@@ -489,19 +491,19 @@ def evaluate_dataset(sources, dictionary, *, note_params=None, solver=None, spli
     """Transcribe every annotated audio file of a dataset and score it.
 
     References are read with :func:`read_reference`, cut to the audio's duration and to the
-    dictionary's pitch range (:func:`~nmftrans.annotations.crop_notes`; the dropped notes are
+    dictionary's pitch range (:func:`~nmftrans.core.notearrays.crop_notes`; the dropped notes are
     counted in the file's warnings).
 
     Parameters
     ----------
     sources : Path or list of Path
-        Dataset folders or files, any layout :func:`~nmftrans.datasets.discover_labelled` knows.
+        Dataset folders or files, any layout :func:`~nmftrans.io.datasets.discover_labelled` knows.
     dictionary : Dictionary
     note_params : NoteParams or None
         Note tracker settings (defaults of ``transcribe`` when None).
     solver : SolverParams or None
     split, guitarset_audio, max_files
-        As in :func:`~nmftrans.datasets.discover_labelled`.
+        As in :func:`~nmftrans.io.datasets.discover_labelled`.
     sustain : bool
         MIDI references: apply the sustain pedal.
     progress : callable or None
@@ -526,8 +528,8 @@ def evaluate_dataset(sources, dictionary, *, note_params=None, solver=None, spli
     """
     import functools
 
-    from nmftrans.datasets import discover_labelled
-    from nmftrans.notes import NoteParams
+    from nmftrans.io.datasets import discover_labelled
+    from nmftrans.core.notes import NoteParams
     from nmftrans.parallel import map_ordered
     from nmftrans.transcribe import SolverParams
 
@@ -562,8 +564,8 @@ def evaluate_dataset(sources, dictionary, *, note_params=None, solver=None, spli
 class ScorePlots:
     """Draw each scored file as a piano roll: hits, false alarms and misses (an ``on_scored`` callback).
 
-    Note files are drawn as notes only (:func:`~nmftrans.plot.plot_notes`); a dataset's
-    transcriptions over their activations (:func:`~nmftrans.plot.plot_transcription`). The title
+    Note files are drawn as notes only (:func:`~nmftrans.io.plot.plot_notes`); a dataset's
+    transcriptions over their activations (:func:`~nmftrans.io.plot.plot_transcription`). The title
     names the file and gives its onset F and frame F.
 
     Parameters
@@ -577,7 +579,7 @@ class ScorePlots:
         Replace existing images. Otherwise one image file that exists is refused here, before any
         scoring, and existing images in a folder are skipped (listed in :attr:`skipped`).
     time_range : (start, end) in seconds, optional
-        Draw only this window (:func:`~nmftrans.plot.parse_time_range`).
+        Draw only this window (:func:`~nmftrans.io.plot.parse_time_range`).
 
     Raises
     ------
@@ -593,7 +595,7 @@ class ScorePlots:
 
     def __init__(self, target: str | Path, *, folder: bool, overwrite: bool = False,
                  time_range: tuple[float | None, float | None] | None = None):
-        from nmftrans.plot import IMAGE_SUFFIXES, check_image_path, require_matplotlib
+        from nmftrans.io.plot import IMAGE_SUFFIXES, check_image_path, require_matplotlib
 
         require_matplotlib()
         self.target = Path(target)
@@ -646,7 +648,7 @@ class ScorePlots:
         return text + (" (whole file)" if self.time_range is not None else "")
 
     def __call__(self, item: FileScore, reference: np.ndarray, estimate: np.ndarray, transcription=None) -> None:
-        from nmftrans import plot
+        from nmftrans.io import plot
 
         path = self.path_for(item.name)
         if path.exists() and not self.overwrite:
@@ -764,7 +766,7 @@ def scores_to_json(files: Iterable[FileScore], **extra) -> str:
     """JSON report: ``{"files": [...], "failed": [...], "mean": {...}, "settings": {...}, **extra}``.
 
     Each file: ``file``, ``reference``, ``estimate``, ``audio``, ``n_ref``, ``n_est`` and the
-    scores of :data:`~nmftrans.metrics.SCORE_KEYS` (0-1). ``mean`` averages the scores over the
+    scores of :data:`~nmftrans.core.metrics.SCORE_KEYS` (0-1). ``mean`` averages the scores over the
     scored files and sums the note counts (``n_files`` scored).
     """
     files = list(files)

@@ -6,9 +6,10 @@ with their queued files would delay it or write files after it. :func:`stop_on_i
 handles SIGINT/SIGTERM itself, in the main thread's signal handler or, when the main thread is
 inside a (GIL-free) kernel, in a watcher thread woken by :func:`signal.set_wakeup_fd`. Either one:
 
-1. stops this process's worker processes (:func:`nmftrans.parallel.terminate_workers`), which
-   remove their own half-written temporary files (:func:`worker_signals`);
-2. removes this process's half-written temporary files (:func:`nmftrans.fileio.remove_partial`);
+1. runs the hooks registered with :func:`on_abort` (:mod:`nmftrans.parallel` registers its
+   ``terminate_workers``: the worker processes remove their own half-written temporary files,
+   :func:`worker_signals`);
+2. removes this process's half-written temporary files (:func:`nmftrans.io.fileio.remove_partial`);
 3. prints the caller's one-line report on stderr (written after the workers are gone, so that a
    count of finished files read from disk is true);
 4. ends the process with ``os._exit(130)``.
@@ -22,13 +23,20 @@ import signal
 import threading
 from typing import Callable, Iterator
 
-__all__ = ["interruptible", "stop_on_interrupt", "worker_signals", "EXIT_INTERRUPTED"]
+__all__ = ["interruptible", "on_abort", "stop_on_interrupt", "worker_signals", "EXIT_INTERRUPTED"]
 
 EXIT_INTERRUPTED = 130
 # How long the watcher thread leaves the main thread to handle a signal itself.
 _MAIN_THREAD_GRACE_S = 0.3
 
 _lock = threading.Lock()
+_abort_hooks: list[Callable[[], None]] = []
+
+
+def on_abort(hook: Callable[[], None]) -> None:
+    """Run ``hook`` first when an interrupt stops the process (e.g. to stop worker processes)."""
+    if hook not in _abort_hooks:
+        _abort_hooks.append(hook)
 
 
 def _write(fd: int, text: str) -> None:
@@ -42,9 +50,11 @@ def _abort(report: Callable[[], str] | None, code: int) -> None:
     if not _lock.acquire(blocking=False):
         return
     try:
-        from nmftrans import fileio, parallel
+        from nmftrans.io import fileio
 
-        parallel.terminate_workers()
+        for hook in list(_abort_hooks):
+            with contextlib.suppress(Exception):
+                hook()
         fileio.remove_partial()
         message = "interrupted"
         if report is not None:
@@ -159,7 +169,7 @@ def worker_signals() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def die() -> None:
-        from nmftrans import fileio
+        from nmftrans.io import fileio
 
         fileio.remove_partial()
         os._exit(143)

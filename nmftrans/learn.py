@@ -1,11 +1,11 @@
-"""Use case ``learn``: build a :class:`~nmftrans.dictionary.Dictionary` from data or from nothing.
+"""Use case ``learn``: build a :class:`~nmftrans.io.dictionary.Dictionary` from data or from nothing.
 
 Three sources:
 
 * isolated notes (one note per file): an attack and a sustain template per pitch, velocity layers pooled;
 * labelled audio (audio + note annotation): score-informed NMF, ``min_{W,H} D(X | W H)`` with H
   started from the piano roll ``Y`` and kept inside its (widened) support
-  (:mod:`nmftrans.informed`), or plain supervised NMF with H fixed to ``Y``; isolated notes can
+  (:mod:`nmftrans.core.informed`), or plain supervised NMF with H fixed to ``Y``; isolated notes can
   join them as one-note labelled files;
 * no data: pitch-informed harmonic templates.
 
@@ -25,15 +25,15 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from nmftrans import __version__
-from nmftrans.audio import audio_duration, load_audio
-from nmftrans.dictionary import ROLE_ATTACK, ROLE_SUSTAIN, Dictionary
+from nmftrans.io.audio import audio_duration, load_audio
+from nmftrans.io.dictionary import ROLE_ATTACK, ROLE_SUSTAIN, Dictionary
 from nmftrans.errors import NmftransError
-from nmftrans.features import frequencies, spectrogram
-from nmftrans.informed import (InformedParams, check_method, divergence, informed_epoch, initial_activations,
+from nmftrans.core.features import frequencies, spectrogram
+from nmftrans.core.informed import (InformedParams, check_method, divergence, informed_epoch, initial_activations,
                                initial_templates, shrink_to_prior, update_templates)
 from nmftrans.parallel import Runner
-from nmftrans.settings import FeatureSettings, check_beta
-from nmftrans.templates import harmonic_templates
+from nmftrans.core.settings import FeatureSettings, check_beta
+from nmftrans.core.templates import harmonic_templates
 
 Progress = Callable[[str], None]
 
@@ -115,8 +115,8 @@ def check_learn_settings(*, beta: float = 1.0, iterations: int | None = 50, spli
                          guitarset_audio: str = "mic", max_files: int | None = None, frames: int = 1,
                          method: str = "informed", comb_share: float = 0.0) -> None:
     """Reject impossible learning settings before any file is read (the CLI: a usage error, exit 2)."""
-    from nmftrans.convolutive import check_frames
-    from nmftrans.datasets import check_dataset_options
+    from nmftrans.core.convolutive import check_frames
+    from nmftrans.io.datasets import check_dataset_options
 
     check_beta(beta)
     check_frames(frames)
@@ -139,7 +139,7 @@ def learn_harmonic(pitch_range: tuple[int, int], settings: FeatureSettings = Fea
     """Harmonic comb templates for every pitch in ``pitch_range`` (inclusive MIDI numbers).
 
     ``tolerance``: half-width of each partial's lobe relative to its frequency
-    (:func:`~nmftrans.templates.harmonic_templates`), in (0, 0.5]. ``pitches``: only these MIDI
+    (:func:`~nmftrans.core.templates.harmonic_templates`), in (0, 0.5]. ``pitches``: only these MIDI
     pitches (e.g. those a score uses) instead of the whole range.
     """
     check_learn_settings(beta=beta)
@@ -162,7 +162,7 @@ def _isolated_spectra(note: IsolatedNote, settings: FeatureSettings, n_attack: i
     """Unit-sum attack and sustain spectra of one isolated note (runs on a worker).
 
     With ``frames > 1`` the attack is instead the note's ``(n_bins, frames)`` convolutive patch
-    (:func:`nmftrans.convolutive.learn_patch`, fitted with ``beta``).
+    (:func:`nmftrans.core.convolutive.learn_patch`, fitted with ``beta``).
 
     Raises
     ------
@@ -178,7 +178,7 @@ def _isolated_spectra(note: IsolatedNote, settings: FeatureSettings, n_attack: i
     if attack.sum() <= 0 or sustain.sum() <= 0:
         raise NmftransError("silent or too short a note")
     if frames > 1:
-        from nmftrans.convolutive import learn_patch
+        from nmftrans.core.convolutive import learn_patch
 
         attack = learn_patch(V[:, on:], frames, beta=beta)
     return attack / attack.sum(), sustain / sustain.sum()
@@ -225,7 +225,7 @@ def learn_isolated(notes: Sequence[IsolatedNote], settings: FeatureSettings = Fe
     frames : int
         1: one-frame templates (above). τ > 1: a convolutive dictionary (3-D W), whose attack
         template of each pitch is a τ-frame patch, the mean over the pitch's files of each note's
-        rank-one convolutive NMF (:func:`nmftrans.convolutive.learn_patch`); sustain templates stay
+        rank-one convolutive NMF (:func:`nmftrans.core.convolutive.learn_patch`); sustain templates stay
         one frame long.
 
     Returns
@@ -238,7 +238,7 @@ def learn_isolated(notes: Sequence[IsolatedNote], settings: FeatureSettings = Fe
     The spectra of each file are computed on the workers and summed here in input order, so
     the templates are the same for any ``jobs`` or cluster.
     """
-    from nmftrans.convolutive import check_frames, with_frames
+    from nmftrans.core.convolutive import check_frames, with_frames
 
     frames = check_frames(frames)
     report = LearnReport()
@@ -345,7 +345,8 @@ class _Prepared:
 def _read_labels(pair: tuple[Path, Path] | IsolatedNote, sustain: bool) -> tuple[np.ndarray, list[str]]:
     """The notes of one (audio, annotation) pair, or the one note of an isolated-note file, cut
     to the audio's duration (runs on a worker)."""
-    from nmftrans.annotations import crop_notes, read_notes
+    from nmftrans.io.annotations import read_notes
+    from nmftrans.core.notearrays import crop_notes
 
     if isinstance(pair, IsolatedNote):
         duration = audio_duration(pair.path)
@@ -359,7 +360,7 @@ def _read_labels(pair: tuple[Path, Path] | IsolatedNote, sustain: bool) -> tuple
 def _labelled_roll(item: _LabelledFile, setup: _LabelledSetup) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Spectrogram V, roll Y (sustain rows, then attack rows) and warnings of one labelled file
     (``method='fixed'``)."""
-    from nmftrans.annotations import crop_notes, notes_to_roll, onset_roll
+    from nmftrans.core.notearrays import crop_notes, notes_to_roll, onset_roll
 
     settings = setup.settings
     y = load_audio(item.path, settings.sample_rate)
@@ -377,8 +378,8 @@ def _labelled_roll(item: _LabelledFile, setup: _LabelledSetup) -> tuple[np.ndarr
 @functools.lru_cache(maxsize=4)
 def _noise_templates(settings: FeatureSettings, params: InformedParams) -> np.ndarray:
     """The fixed broadband templates of informed learning, ``(n_bins, n_noise)`` (maybe 0 columns)."""
-    from nmftrans.features import bandwidths
-    from nmftrans.templates import floor_templates
+    from nmftrans.core.features import bandwidths
+    from nmftrans.core.templates import floor_templates
 
     if params.noise_octaves <= 0:
         return np.zeros((len(frequencies(settings)), 0), dtype=np.float32)
@@ -388,7 +389,7 @@ def _noise_templates(settings: FeatureSettings, params: InformedParams) -> np.nd
 
 def _frames_per_pitch(item: _LabelledFile, n_frames: int, setup: _LabelledSetup) -> np.ndarray:
     """Annotated frames of each pitch of the range in one file (for the report)."""
-    from nmftrans.annotations import crop_notes
+    from nmftrans.core.notearrays import crop_notes
 
     notes, _ = crop_notes(item.notes, n_frames / setup.settings.frame_rate, pitch_range=setup.pitch_range)
     pitch_list = np.arange(setup.pitch_range[0], setup.pitch_range[1] + 1)
@@ -433,9 +434,9 @@ def _prepare_informed(item: _LabelledFile, setup: _LabelledSetup) -> _Prepared:
     """Per-file work of score-informed learning (runs on a worker), streamed: the audio is read
     and analysed block by block into Vᵀ on disk, then the initial Hᵀ is written block by block
     (``setup.params.block_frames`` frames), so memory does not grow with the file's length."""
-    from nmftrans.annotations import crop_notes
-    from nmftrans.audio import stream_audio
-    from nmftrans.features import SpectrogramStream
+    from nmftrans.core.notearrays import crop_notes
+    from nmftrans.io.audio import stream_audio
+    from nmftrans.core.features import SpectrogramStream
 
     settings, params = setup.settings, setup.params
     if setup.store is None or not os.path.isdir(setup.store):
@@ -543,7 +544,7 @@ def _prepare_labelled(item: _LabelledFile, setup: _LabelledSetup) -> _Prepared:
 def _labelled_update_terms(item: _LabelledFile, W: np.ndarray, setup: _LabelledSetup) -> tuple[np.ndarray, np.ndarray]:
     """One file's MU numerator and denominator for W, as float64 to be summed over the files
     (runs on a worker; memory-maps the stored V and Y, or recomputes them where they are not seen)."""
-    from nmftrans import kernels
+    from nmftrans.core import kernels
 
     if item.V is not None and os.path.isfile(item.V) and os.path.isfile(item.Y):
         V, Y = np.load(item.V, mmap_mode="r"), np.load(item.Y, mmap_mode="r")
@@ -642,7 +643,7 @@ def learn_labelled(pairs: Sequence[tuple[Path, Path] | IsolatedNote], settings: 
                    informed: InformedParams = InformedParams()) -> tuple[Dictionary, LearnReport]:
     """Learn W from labelled audio: score-informed NMF, or H fixed to the piano roll Y.
 
-    ``method='informed'`` (:mod:`nmftrans.informed`): H starts from the notes (a decaying
+    ``method='informed'`` (:mod:`nmftrans.core.informed`): H starts from the notes (a decaying
     sustain profile and a flat attack window per note) and is updated inside their support
     widened by a tolerance, alternating with the W updates, so that each template keeps only
     what its own note explains. The sustain templates start harmonic, the attack templates flat;
@@ -828,7 +829,7 @@ def learn_from_sources(sources: Sequence[Path], settings: FeatureSettings = Feat
     (:class:`~nmftrans.parallel.Runner`); the dictionary is the same for any of them. ``frames``
     > 1 (convolutive templates) applies to isolated notes only.
     """
-    from nmftrans import datasets
+    from nmftrans.io import datasets
 
     if scheduler is not None:  # cluster workers run in other folders: send them absolute paths
         sources = [Path(s).resolve() for s in sources]

@@ -37,9 +37,11 @@ import os
 import sys
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+from nmftrans.core.threads import BUDGET_ENV
 from nmftrans.errors import NmftransError
+from nmftrans.interrupt import on_abort, worker_signals
 
-__all__ = ["Runner", "map_ordered", "reduce_sum", "terminate_workers", "thread_budget", "THREAD_ENV_VARS"]
+__all__ = ["Runner", "map_ordered", "reduce_sum", "terminate_workers", "THREAD_ENV_VARS"]
 
 # Environment variables read by BLAS/OpenMP/Numba libraries when they load.
 THREAD_ENV_VARS = (
@@ -51,8 +53,6 @@ THREAD_ENV_VARS = (
     "NUMEXPR_NUM_THREADS",
     "NUMBA_NUM_THREADS",
 )
-# Set in worker processes: the number of threads each one may use (see thread_budget()).
-_BUDGET_ENV = "NMFTRANS_THREADS"
 # Seconds to wait for a dask scheduler before reporting it unreachable.
 CONNECT_TIMEOUT_S = 5.0
 
@@ -86,15 +86,7 @@ def terminate_workers(grace_s: float = 0.5) -> None:
             pass
 
 
-def thread_budget() -> int:
-    """Threads this process may use for its own thread pools (e.g. ``scipy.fft(workers=...)``).
-
-    Returns the per-worker limit inside a worker started by this module, else ``-1`` (meaning
-    "all cores", as ``scipy.fft`` understands it). Libraries that size their own pools outside
-    BLAS/OpenMP (scipy.fft's ``workers=-1``) should ask this instead of hard-coding ``-1``.
-    """
-    value = os.environ.get(_BUDGET_ENV, "")
-    return int(value) if value.isdigit() and int(value) > 0 else -1
+on_abort(terminate_workers)
 
 
 def _init_worker(threads: int) -> None:
@@ -105,8 +97,6 @@ def _init_worker(threads: int) -> None:
     libraries already loaded (fork workers inherit a loaded NumPy).
     """
     global _limits
-    from nmftrans.interrupt import worker_signals
-
     worker_signals()
     numba_loaded = "numba" in sys.modules
     for var in THREAD_ENV_VARS:
@@ -115,7 +105,7 @@ def _init_worker(threads: int) -> None:
         # set_num_threads below instead.
         if not (numba_loaded and var == "NUMBA_NUM_THREADS"):
             os.environ[var] = str(threads)
-    os.environ[_BUDGET_ENV] = str(threads)
+    os.environ[BUDGET_ENV] = str(threads)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:

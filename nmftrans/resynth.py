@@ -60,7 +60,7 @@ def bin_groups(settings) -> tuple[slice, np.ndarray]:
         Into the ``n_fft // 2 + 1`` STFT bins.
     group : np.ndarray [shape=(n_kept,)], int
     """
-    from nmftrans.features import _kept_bins, _merge_starts
+    from nmftrans.core.features import _kept_bins, _merge_starts
 
     kept = _kept_bins(settings)
     n_kept = kept.stop - kept.start
@@ -88,7 +88,7 @@ def model_signal(y: np.ndarray, dictionary, solver=None, pitches=None) -> np.nda
     -------
     y_model : np.ndarray [shape=(n_samples,)], float32
     """
-    from nmftrans.features import n_frames_for, spectrogram
+    from nmftrans.core.features import n_frames_for, spectrogram
     from nmftrans.transcribe import SolverParams, solve_activations, solver_templates
 
     settings = dictionary.settings
@@ -122,8 +122,8 @@ def write_model_audio(path: str | Path, audio: str | Path, dictionary, solver=No
     """Read ``audio``, and write :func:`model_signal` of it to ``path`` (WAV, atomically)."""
     import soundfile as sf
 
-    from nmftrans.audio import load_audio
-    from nmftrans.fileio import atomic_path
+    from nmftrans.io.audio import load_audio
+    from nmftrans.io.fileio import atomic_path
 
     sr = dictionary.settings.sample_rate
     y_model = model_signal(load_audio(audio, sr), dictionary, solver, pitches)

@@ -14,13 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from nmftrans import kernels
-from nmftrans.audio import expected_samples, stream_audio, truncation_warning
-from nmftrans.dictionary import ROLE_ATTACK, Dictionary
-from nmftrans.features import SpectrogramStream, bandwidths, frequencies, n_frames_for
-from nmftrans.levels import frame_gains, frame_levels, normalise_frames
-from nmftrans.notes import NoteParams, activations_to_notes, empty_notes, pitch_activations
-from nmftrans.templates import floor_templates, response_gains
+from nmftrans.core import kernels
+from nmftrans.io.audio import expected_samples, stream_audio, truncation_warning
+from nmftrans.io.dictionary import ROLE_ATTACK, Dictionary
+from nmftrans.core.features import SpectrogramStream, bandwidths, frequencies, n_frames_for
+from nmftrans.core.levels import frame_gains, frame_levels, normalise_frames
+from nmftrans.core.notes import NoteParams, activations_to_notes, pitch_activations
+from nmftrans.core.notearrays import empty_notes
+from nmftrans.core.templates import floor_templates, response_gains
 
 # Below this RMS (about -80 dBFS) the input counts as silence.
 SILENCE_RMS = 1e-4
@@ -67,17 +68,17 @@ class SolverParams:
     eq_octaves : float
         Width (Gaussian standard deviation, in octaves) of the smooth response gain that first
         brings the dictionary's pitch templates to the recording's colour (instrument,
-        microphone, room; :func:`nmftrans.templates.response_gains`, at most ×4 either way),
+        microphone, room; :func:`nmftrans.core.templates.response_gains`, at most ×4 either way),
         followed by ``refine_h_iter`` H updates on the adaptation frames. 0: no gain.
     gamma : float or None
-        Exponent of the H step (see :func:`nmftrans.kernels.update_activations`); None: the
+        Exponent of the H step (see :func:`nmftrans.core.kernels.update_activations`); None: the
         monotone one of β. The default 1.75 over-relaxes the KL step: 12 + 6 updates reached the
         transcriptions that 20 + 10 plain ones gave (``scripts/eval_accuracy.py``).
     attack_weight : float
         Weight of the attack templates in a pitch's activation (sustain templates weigh 1).
     floor_octaves : float
         Octaves between the fixed broadband "floor" templates solved alongside the dictionary
-        (:func:`nmftrans.templates.floor_templates`; 2 gives 4 templates over the default
+        (:func:`nmftrans.core.templates.floor_templates`; 2 gives 4 templates over the default
         25 Hz - 5 kHz). They take noise, hammer knocks and room sound, which pitch templates
         would otherwise explain as quiet spurious notes; they are not adapted to the input and
         not tracked. 0: none.
@@ -91,7 +92,7 @@ class SolverParams:
         H ends with exact zeros. 0: none. In [0, 1).
 
     Values are validated here, once for the CLI and the Python API (β in
-    :data:`~nmftrans.settings.BETA_RANGE`, shared with ``learn``).
+    :data:`~nmftrans.core.settings.BETA_RANGE`, shared with ``learn``).
     """
 
     n_iter: int = 12
@@ -111,7 +112,7 @@ class SolverParams:
 
     def __post_init__(self) -> None:
         from nmftrans.errors import NmftransError
-        from nmftrans.settings import check_beta
+        from nmftrans.core.settings import check_beta
 
         if self.beta is not None:
             check_beta(self.beta)
@@ -134,7 +135,7 @@ class Transcription:
     ----------
     notes : np.ndarray [shape=(n_notes, 4)]
     activations : np.ndarray [shape=(n_pitches, n_frames)], float32, or None
-        Per-pitch activations normalised frame by frame (:mod:`nmftrans.levels`): what the tracker saw.
+        Per-pitch activations normalised frame by frame (:mod:`nmftrans.core.levels`): what the tracker saw.
         None when the transcription was made with ``keep_activations=False``.
     pitches : np.ndarray [shape=(n_pitches,)]
     frame_rate : float
@@ -165,7 +166,7 @@ def solver_templates(dictionary: Dictionary, solver: SolverParams = SolverParams
         return dictionary.W
     floor = _floor(dictionary.settings, float(solver.floor_octaves))
     if dictionary.frames > 1:
-        from nmftrans.convolutive import with_frames
+        from nmftrans.core.convolutive import with_frames
 
         floor = with_frames(floor, dictionary.frames)
     return np.ascontiguousarray(np.concatenate([dictionary.W, floor], axis=1))
@@ -304,9 +305,9 @@ def _conv_block_activations(V: np.ndarray, dictionary: Dictionary, solver: Solve
     ``V`` holds the block with ``left`` and ``right`` frames of its neighbours around it
     (:meth:`_BlockSolver._conv_submit`); the activations of the block's own frames are returned.
 
-    H is solved with the convolutive MU (:func:`nmftrans.kernels.update_activations_conv`) on the
+    H is solved with the convolutive MU (:func:`nmftrans.core.kernels.update_activations_conv`) on the
     whole block at once (its frames are coupled); the floor templates are one frame long. The
-    adaptation works on the stacked templates (:func:`nmftrans.kernels.stack_patches`) against
+    adaptation works on the stacked templates (:func:`nmftrans.core.kernels.stack_patches`) against
     the shifted activations of every ``refine_stride``-th frame: the response gain on the pitch
     templates, then ``refine_w_iter`` MU updates of every frame of every pitch template (each
     template renormalised to unit sum); then ``refine_h_iter`` more H updates on the block.
@@ -357,7 +358,7 @@ def _conv_block_activations(V: np.ndarray, dictionary: Dictionary, solver: Solve
 def _deep_solve(V: np.ndarray, dictionary: Dictionary, solver: SolverParams) -> np.ndarray:
     """H ``(n_templates, n_frames)`` from a deep dictionary's K unfolded MU layers (each layer's
     templates followed by the solver's floor), ``SOLVE_COLUMNS`` frames at a time."""
-    from nmftrans.deep import unfolded_solve
+    from nmftrans.core.deep import unfolded_solve
     from nmftrans.errors import NmftransError
 
     if solver.beta is not None and solver.beta != 1.0:
@@ -420,7 +421,7 @@ def notes_from_activations(activations: np.ndarray, pitches: np.ndarray, frame_r
 class _SpilledColumns:
     """Per-pitch activations written block by block to an anonymous temporary file.
 
-    Keeps only each frame's peak and carpet in memory (:func:`nmftrans.levels.frame_levels`), and
+    Keeps only each frame's peak and carpet in memory (:func:`nmftrans.core.levels.frame_levels`), and
     reads the activations back a few pitch rows at a time (``SPILL_READ_BYTES``), so memory
     does not grow with the file's length.
     """
@@ -459,14 +460,14 @@ class _SpilledColumns:
 
 def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_params: NoteParams,
             pool_columns: int = 0) -> Transcription:
-    """Silence check, normalisation (:mod:`nmftrans.levels`) and note tracking of the collected activations.
+    """Silence check, normalisation (:mod:`nmftrans.core.levels`) and note tracking of the collected activations.
 
     ``A`` is the whole-file array, or :class:`_SpilledColumns` (then tracked a few rows at a
     time, and ``activations`` is None; the notes are the same). Tracking runs on this thread,
     after the last block. ``pool_columns`` > 0: ``activations`` are max-pooled to at most that
-    many columns (:func:`nmftrans.pooling.max_pool_columns`), also when spilled.
+    many columns (:func:`nmftrans.core.pooling.max_pool_columns`), also when spilled.
     """
-    from nmftrans.pooling import max_pool_columns
+    from nmftrans.core.pooling import max_pool_columns
 
     settings = dictionary.settings
     pitch_set = dictionary.pitch_set
@@ -516,7 +517,7 @@ def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = Sol
     time (same notes; ``Transcription.activations`` is then None). The result equals
     :func:`transcribe_signal` on the concatenated signal. ``pool_columns`` > 0 (for a picture):
     ``Transcription.activations`` are the activations max-pooled to at most that many columns
-    (:func:`nmftrans.pooling.max_pool_columns`; ``pooled_from`` frames), also with
+    (:func:`nmftrans.core.pooling.max_pool_columns`; ``pooled_from`` frames), also with
     ``keep_activations=False``.
     """
     settings = dictionary.settings
@@ -597,7 +598,7 @@ def solver_threads(requested: int = 0) -> int:
     """Blocks to solve at once: ``requested`` if > 0, else the cores this process may use."""
     if requested > 0:
         return int(requested)
-    from nmftrans.parallel import thread_budget
+    from nmftrans.core.threads import thread_budget
 
     budget = thread_budget()
     if budget > 0:

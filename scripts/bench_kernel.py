@@ -1,4 +1,4 @@
-"""Benchmark nmftrans.kernels.update_activations against the GEMMs it cannot avoid.
+"""Benchmark nmftrans.core.kernels.update_activations against the GEMMs it cannot avoid.
 
 Usage::
 
@@ -42,8 +42,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from nmftrans import kernels  # noqa: E402
-from nmftrans.kernels import (  # noqa: E402
+from nmftrans.core import kernels  # noqa: E402
+from nmftrans.core.kernels import (  # noqa: E402
     beta_divergence,
     dictionary_update_terms,
     gamma_exponent,

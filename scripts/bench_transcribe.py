@@ -100,8 +100,8 @@ def duration(path: Path) -> float:
 
 
 def run_nmftrans(audio: Path, midi: Path):
-    from nmftrans.dictionary import load_dictionary
-    from nmftrans.midi import write_midi
+    from nmftrans.io.dictionary import load_dictionary
+    from nmftrans.io.midi import write_midi
     from nmftrans.transcribe import SolverParams, transcribe_file
 
     dictionary = load_dictionary("piano")
@@ -116,12 +116,12 @@ def run_reference(audio: Path, midi: Path):
     import librosa
     from sklearn.decomposition import non_negative_factorization
 
-    from nmftrans.dictionary import load_dictionary
-    from nmftrans.features import _merge_starts, stft_frequencies
-    from nmftrans.midi import write_midi
-    from nmftrans.levels import normalise_frames
+    from nmftrans.io.dictionary import load_dictionary
+    from nmftrans.core.features import _merge_starts, stft_frequencies
+    from nmftrans.io.midi import write_midi
+    from nmftrans.core.levels import normalise_frames
     from nmftrans.transcribe import SolverParams, notes_from_activations
-    from nmftrans.notes import pitch_activations
+    from nmftrans.core.notes import pitch_activations
 
     dictionary = load_dictionary("piano")
     s = dictionary.settings
@@ -153,8 +153,9 @@ def run_reference(audio: Path, midi: Path):
 
 def run_imports(audio: Path, midi: Path):
     """The floor: modules imported and the dictionary loaded, no audio."""
-    from nmftrans.dictionary import load_dictionary
-    from nmftrans import kernels, transcribe  # noqa: F401
+    from nmftrans.io.dictionary import load_dictionary
+    from nmftrans.core import kernels
+    from nmftrans import transcribe  # noqa: F401
 
     load_dictionary("piano")
     return np.zeros((0, 4))
@@ -372,7 +373,7 @@ def main() -> None:
 
         cli = [sys.executable, "-m", "nmftrans"]
         t_help = subprocess_time(cli + ["--help"], repeats=3)
-        t_import = subprocess_time([sys.executable, "-c", "import nmftrans.transcribe, nmftrans.kernels, nmftrans.midi"], repeats=3)
+        t_import = subprocess_time([sys.executable, "-c", "import nmftrans.transcribe, nmftrans.core.kernels, nmftrans.io.midi"], repeats=3)
         t_cli = subprocess_time(cli + ["transcribe", str(audio), "-o", str(tmp / "cli.mid"), "--overwrite", "-q"])
         print("\nsubprocesses (python -m nmftrans, this checkout)")
         print(table([

@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nmftrans.dictionary import save_dictionary  # noqa: E402
+from nmftrans.io.dictionary import save_dictionary  # noqa: E402
 from nmftrans.learn import learn_from_sources  # noqa: E402
 
 BUILDS = {

@@ -10,7 +10,7 @@ own line beneath (they are few notes each: read them one by one). Scores are mir
 note-onset F (50 ms) and frame F (10 ms grid), means over files. Nothing is tuned per file or
 per group.
 
-``--errors`` adds a table of the kinds of error (:mod:`nmftrans.note_errors`) per group and per
+``--errors`` adds a table of the kinds of error (:mod:`nmftrans.core.note_errors`) per group and per
 real file: missed notes, missed re-strikes, false alarms, octave/twelfth false alarms and near
 misses (right pitch, onset 50-100 ms off).
 """
@@ -26,9 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nmftrans.dictionary import load_dictionary  # noqa: E402
+from nmftrans.io.dictionary import load_dictionary  # noqa: E402
 from nmftrans.evaluate import evaluate_dataset, successful  # noqa: E402
-from nmftrans.note_errors import ErrorCounts, count_errors  # noqa: E402
+from nmftrans.core.note_errors import ErrorCounts, count_errors  # noqa: E402
 
 GROUPS = [  # name, folder under data, file-name filter, dictionary
     ("fluidr3 piano", "pieces", "__fluidr3-piano", "piano"),

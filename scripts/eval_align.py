@@ -38,10 +38,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from nmftrans.align import align_signal  # noqa: E402
-from nmftrans.annotations import read_notes  # noqa: E402
-from nmftrans.audio import load_audio  # noqa: E402
-from nmftrans.dictionary import load_dictionary  # noqa: E402
-from nmftrans.scoreinformed import AlignParams  # noqa: E402
+from nmftrans.io.annotations import read_notes  # noqa: E402
+from nmftrans.io.audio import load_audio  # noqa: E402
+from nmftrans.io.dictionary import load_dictionary  # noqa: E402
+from nmftrans.core.scoreinformed import AlignParams  # noqa: E402
 
 TOL = 0.05
 

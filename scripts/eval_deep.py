@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 from eval_accuracy import group_folder  # noqa: E402
 from nmftrans.deep_train import DeepParams, train_deep  # noqa: E402
-from nmftrans.dictionary import load_dictionary, save_dictionary  # noqa: E402
+from nmftrans.io.dictionary import load_dictionary, save_dictionary  # noqa: E402
 from nmftrans.evaluate import evaluate_dataset, successful  # noqa: E402
 
 GROUPS = [  # name, folder under data, file-name filter
@@ -156,9 +156,9 @@ def robustness(data: Path, dictionaries: dict) -> None:
     sys.path.insert(0, str(ROOT / "scripts"))
     from eval_robustness import conditions
 
-    from nmftrans.audio import load_audio
+    from nmftrans.io.audio import load_audio
     from nmftrans.evaluate import read_reference
-    from nmftrans.metrics import evaluate_notes
+    from nmftrans.core.metrics import evaluate_notes
     from nmftrans.transcribe import transcribe_signal
 
     pieces = sorted((data / "pieces").glob("*__timgm6mb-piano.flac"))

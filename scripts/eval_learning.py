@@ -37,11 +37,11 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nmftrans.annotations import read_notes  # noqa: E402
-from nmftrans.dictionary import load_dictionary  # noqa: E402
+from nmftrans.io.annotations import read_notes  # noqa: E402
+from nmftrans.io.dictionary import load_dictionary  # noqa: E402
 from nmftrans.evaluate import evaluate_dataset, successful  # noqa: E402
 from nmftrans.learn import learn_from_sources, learn_harmonic  # noqa: E402
-from nmftrans.midi import notes_to_csv  # noqa: E402
+from nmftrans.io.midi import notes_to_csv  # noqa: E402
 
 
 def group_folder(data: Path, folder: str, pattern: str, out: Path) -> Path:

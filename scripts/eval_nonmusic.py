@@ -32,9 +32,9 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nmftrans.audio import load_audio  # noqa: E402
+from nmftrans.io.audio import load_audio  # noqa: E402
 from nmftrans.evaluate import read_reference  # noqa: E402
-from nmftrans.metrics import evaluate_notes  # noqa: E402
+from nmftrans.core.metrics import evaluate_notes  # noqa: E402
 
 SR = 22050
 QUIET_DB = -20.0

@@ -22,10 +22,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nmftrans.audio import load_audio  # noqa: E402
-from nmftrans.dictionary import load_dictionary  # noqa: E402
+from nmftrans.io.audio import load_audio  # noqa: E402
+from nmftrans.io.dictionary import load_dictionary  # noqa: E402
 from nmftrans.evaluate import read_reference  # noqa: E402
-from nmftrans.metrics import evaluate_notes  # noqa: E402
+from nmftrans.core.metrics import evaluate_notes  # noqa: E402
 from nmftrans.transcribe import transcribe_signal  # noqa: E402
 
 

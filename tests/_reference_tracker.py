@@ -1,4 +1,4 @@
-"""An independent note tracker, written from the rules in the docstrings of ``nmftrans/notes.py``
+"""An independent note tracker, written from the rules in the docstrings of ``nmftrans/core/notes.py``
 (the module docstring, :class:`NoteParams`, ``_rise_time`` and ``activations_to_notes``), in plain
 Python loops over one pitch row at a time (tests only).
 

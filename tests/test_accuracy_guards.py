@@ -184,8 +184,8 @@ def test_the_response_gain_follows_a_recordings_colour(dictionary, rng):
     """
     from scipy.signal import butter, lfilter
 
-    from nmftrans.features import frequencies, spectrogram
-    from nmftrans.templates import response_gains
+    from nmftrans.core.features import frequencies, spectrogram
+    from nmftrans.core.templates import response_gains
     from nmftrans.transcribe import solve_activations, solver_templates
 
     ref = example_notes(rng, pitches=range(50, 78), n=40, spacing=0.3, polyphony=3)

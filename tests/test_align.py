@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from nmftrans.align import align_signal, alignment_to_csv
 from nmftrans.cli import app
-from nmftrans.dtw import dtw_path, time_map
-from nmftrans.scoreinformed import AlignParams, solve_constrained
+from nmftrans.core.dtw import dtw_path, time_map
+from nmftrans.core.scoreinformed import AlignParams, solve_constrained
 from tests.synth import SR, render, tone_dictionary
 
 PITCHES = range(52, 72)
@@ -81,8 +81,8 @@ def test_time_map_follows_a_shifted_diagonal():
 
 
 def test_constrained_solve_keeps_zeros_and_matches_the_kernel_inside_the_mask(dictionary):
-    from nmftrans import kernels
-    from nmftrans.features import spectrogram
+    from nmftrans.core import kernels
+    from nmftrans.core.features import spectrogram
 
     notes = np.array([[0.1, 0.6, 60, 90], [0.3, 0.9, 64, 90]])
     V = spectrogram(render(notes), dictionary.settings)
@@ -168,8 +168,8 @@ def test_options_out_of_range_are_one_line_usage_errors(tmp_path, option, value,
 
 
 def test_cli_writes_csv_and_midi_and_pairs_folders(tmp_path, dictionary, performance):
-    from nmftrans.dictionary import save_dictionary
-    from nmftrans.midi import notes_to_csv
+    from nmftrans.io.dictionary import save_dictionary
+    from nmftrans.io.midi import notes_to_csv
 
     notes, score = performance
     wpath = tmp_path / "tones.npz"
@@ -192,7 +192,7 @@ def test_cli_writes_csv_and_midi_and_pairs_folders(tmp_path, dictionary, perform
                             "--onset-rise-fraction", "0.5"])
     assert r.exit_code == 0, r.stderr
     assert "other.wav: no score named other" in r.stderr
-    from nmftrans.annotations import read_notes
+    from nmftrans.io.annotations import read_notes
 
     midi = read_notes(tmp_path / "midi" / "take.mid")
     assert len(midi) == len(notes)
@@ -212,7 +212,7 @@ def test_open_end_stops_where_the_mean_cost_is_lowest():
 
 
 def test_chord_members_found_a_little_later_take_the_chord_onset():
-    from nmftrans.scoreinformed import chord_onsets
+    from nmftrans.core.scoreinformed import chord_onsets
 
     score = np.array([1.0, 1.0, 1.0, 2.0, 2.0, 3.0])
     found = np.array([1.10, 1.14, 1.30, 2.00, 2.05, 3.02])
@@ -234,7 +234,7 @@ def test_recording_cut_before_the_score_ends(dictionary, performance):
 
 
 def test_constrained_solve_is_the_same_on_any_number_of_threads(dictionary, performance):
-    from nmftrans.features import spectrogram
+    from nmftrans.core.features import spectrogram
 
     notes, _ = performance
     V = spectrogram(render(notes), dictionary.settings)

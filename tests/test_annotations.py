@@ -1,4 +1,4 @@
-"""Tests for nmftrans.annotations: readers, one voice per pitch, cropping, rolls."""
+"""Tests for nmftrans.io.annotations: readers, one voice per pitch, cropping, rolls."""
 
 from __future__ import annotations
 
@@ -13,16 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nmftrans.annotations import (
-    DEFAULT_VELOCITY,
-    crop_notes,
-    empty_notes,
-    notes_to_roll,
-    one_voice_per_pitch,
-    onset_roll,
-    read_annotation,
-    read_notes,
-)
+from nmftrans.io.annotations import DEFAULT_VELOCITY, read_annotation, read_notes
+from nmftrans.core.notearrays import crop_notes, empty_notes, notes_to_roll, one_voice_per_pitch, onset_roll
 from nmftrans.errors import NmftransError
 from tests._make_data import cc, off, on, tempo, write_midi, write_text
 

@@ -14,12 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from nmftrans.annotations import read_notes
+from nmftrans.io.annotations import read_notes
 from nmftrans.batch import load_activations, save_activations
 from nmftrans.cli import app
-from nmftrans.dictionary import load_dictionary
+from nmftrans.io.dictionary import load_dictionary
 from nmftrans.errors import NmftransError
-from nmftrans.settings import FeatureSettings
+from nmftrans.core.settings import FeatureSettings
 from tests.synth import SR, render
 
 runner = CliRunner()

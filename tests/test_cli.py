@@ -9,10 +9,10 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from nmftrans import __version__
-from nmftrans.annotations import read_notes
+from nmftrans.io.annotations import read_notes
 from nmftrans.cli import app
-from nmftrans.dictionary import load_dictionary
-from nmftrans.midi import notes_to_csv
+from nmftrans.io.dictionary import load_dictionary
+from nmftrans.io.midi import notes_to_csv
 from tests.synth import SR, example_notes, render, write_isolated
 
 runner = CliRunner()
@@ -51,7 +51,7 @@ def test_learn_isolated_notes_gives_one_template_per_pitch(learned):
     assert d.pitch_set.tolist() == list(PITCHES)
     assert d.provenance["method"] == "isolated"
     # each template's strongest bin is near its pitch's fundamental or a low partial
-    from nmftrans.features import frequencies
+    from nmftrans.core.features import frequencies
     f0 = 440 * 2 ** ((d.pitches - 69) / 12)
     peak = frequencies(d.settings)[d.W.argmax(axis=0)]
     ratio = peak / f0
@@ -145,7 +145,7 @@ def test_learn_labelled_audio_with_h_fixed_to_the_piano_roll(tmp_path):
     d = load_dictionary(tmp_path / "L.npz")
     assert d.provenance["method"] == "labelled"
     # the learned template of a trained pitch is harmonic with its fundamental at f0
-    from nmftrans.features import frequencies
+    from nmftrans.core.features import frequencies
     freqs = frequencies(d.settings)
     trained = [p for p in d.provenance["learned"]][0]
     col = d.W[:, d.pitches.tolist().index(trained)]
@@ -157,7 +157,7 @@ def test_learn_labelled_audio_with_h_fixed_to_the_piano_roll(tmp_path):
 def test_learn_labelled_reports_fit_and_frames_per_pitch(tmp_path, method):
     """stderr: each file's divergence per frame, the annotated frames of each pitch, and a warning
     naming the pitches learned from few frames (here one 0.3 s note of D5); stdout: the output only."""
-    from nmftrans.pitches import midi_to_name
+    from nmftrans.core.pitches import midi_to_name
 
     rng = np.random.default_rng(3)
     notes = example_notes(rng, pitches=PITCHES, n=16, polyphony=2)

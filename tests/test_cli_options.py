@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
-from nmftrans.annotations import read_notes
+from nmftrans.io.annotations import read_notes
 from nmftrans.cli import app
 from tests.synth import SR, render
 
@@ -125,7 +125,7 @@ def test_tempo_is_written_and_note_times_stay_in_seconds(kit, base, tmp_path):
 
 def test_program_is_written_and_defaults_to_the_dictionarys(kit, tmp_path):
     """--program: "MIDI program (0 piano, 24 nylon guitar); default: from the dictionary"."""
-    from nmftrans.dictionary import Dictionary, load_dictionary, save_dictionary
+    from nmftrans.io.dictionary import Dictionary, load_dictionary, save_dictionary
 
     def programs(path):
         return [m.program for _, m in _raw(path) if m.type == "program_change"]
@@ -146,7 +146,7 @@ def test_program_is_written_and_defaults_to_the_dictionarys(kit, tmp_path):
 @pytest.fixture
 def solver_calls(monkeypatch):
     """Record the MU iteration counts and template counts the solver is called with."""
-    from nmftrans import kernels
+    from nmftrans.core import kernels
 
     calls = []
     real = kernels.update_activations

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from nmftrans import kernels
+from nmftrans.core import kernels
 from nmftrans.cli import app
-from nmftrans.convolutive import learn_patch
-from nmftrans.dictionary import CONVOLUTIVE_VERSION, FORMAT_VERSION, Dictionary, load_dictionary, save_dictionary
+from nmftrans.core.convolutive import learn_patch
+from nmftrans.io.dictionary import CONVOLUTIVE_VERSION, FORMAT_VERSION, Dictionary, load_dictionary, save_dictionary
 from nmftrans.errors import NmftransError
 from tests._references import ref_divergence
 from nmftrans.learn import IsolatedNote, learn_isolated
@@ -283,7 +283,7 @@ def test_cli_learn_frames_and_show(notes_folder, tmp_path):
 
 def test_cli_show_plot_draws_the_frames(notes_folder, tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
-    import nmftrans.plot as plot
+    import nmftrans.io.plot as plot
 
     out = tmp_path / "conv.npz"
     assert runner.invoke(app, ["learn", str(notes_folder), "--frames", "3", "-o", str(out), "-q"]).exit_code == 0

@@ -1,4 +1,4 @@
-"""Tests for nmftrans.datasets on small fake dataset trees."""
+"""Tests for nmftrans.io.datasets on small fake dataset trees."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nmftrans.datasets import (
+from nmftrans.io.datasets import (
     discover_isolated,
     discover_labelled,
     looks_isolated,

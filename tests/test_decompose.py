@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
-from nmftrans import mixsolve as ms
+from nmftrans.core import mixsolve as ms
 from nmftrans.cli import app
 from nmftrans.decompose import DecomposeSettings, decompose
 from tests.synth import SR, tone
@@ -231,7 +231,7 @@ def test_upsample_reaches_one_coarse_hop_either_side():
 
 
 def test_mel_front_end_puts_a_sinusoid_in_its_band():
-    from nmftrans.features import frequencies, spectrogram
+    from nmftrans.core.features import frequencies, spectrogram
 
     fs = DecomposeSettings(n_mels=64).features
     assert fs.frontend == "mel" and fs.n_fft == 4 * HOP and fs.hop_length == HOP and fs.power == 2.0
@@ -249,8 +249,8 @@ def test_mel_front_end_puts_a_sinusoid_in_its_band():
 
 
 def test_mel_settings_round_trip_and_other_settings_serialise_as_before():
-    from nmftrans.dictionary import shipped_path
-    from nmftrans.settings import FeatureSettings
+    from nmftrans.io.dictionary import shipped_path
+    from nmftrans.core.settings import FeatureSettings
 
     mel = DecomposeSettings(n_mels=200).features
     assert FeatureSettings.from_json(mel.to_json()) == mel and '"mel_bands": 200' in mel.to_json()

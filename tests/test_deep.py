@@ -1,11 +1,11 @@
-"""Deep NMF array code (nmftrans.deep) against loop-by-loop NumPy references and finite differences."""
+"""Deep NMF array code (nmftrans.core.deep) against loop-by-loop NumPy references and finite differences."""
 
 import math
 
 import numpy as np
 import pytest
 
-from nmftrans.deep import (initial_activations, pitch_matrix, roll_loss, unfolded_backward, unfolded_forward)
+from nmftrans.core.deep import (initial_activations, pitch_matrix, roll_loss, unfolded_backward, unfolded_forward)
 
 
 def ref_kl_step(V, W, H, gamma):
@@ -53,7 +53,7 @@ def test_layers_chain_mu_steps_with_their_own_templates():
 
 def test_tied_layers_match_the_projects_solver_in_float32():
     """K layers with one W repeated reproduce K iterations of the compiled solver (same start)."""
-    from nmftrans.kernels import update_activations
+    from nmftrans.core.kernels import update_activations
 
     rng = np.random.default_rng(3)
     V = rng.uniform(0.0, 1.0, (30, 20)).astype(np.float32)
@@ -118,8 +118,8 @@ def test_pitch_matrix_sums_weighted_templates_and_skips_the_floor():
 
 def test_normalised_roll_loss_gradient_includes_the_reference_level():
     """Finite differences of the loss with the level recomputed by the project's tracker code."""
-    from nmftrans.deep import normalised_roll_loss
-    from nmftrans.notes import reference_level
+    from nmftrans.core.deep import normalised_roll_loss
+    from nmftrans.core.notes import reference_level
 
     rng = np.random.default_rng(6)
     A = rng.uniform(0.0, 2.0, (4, 25))

@@ -9,12 +9,12 @@ from typer.testing import CliRunner
 
 from nmftrans.cli import app
 from nmftrans.deep_train import DeepParams, train_deep
-from nmftrans.dictionary import load_dictionary, save_dictionary
+from nmftrans.io.dictionary import load_dictionary, save_dictionary
 from nmftrans.errors import NmftransError
-from nmftrans.features import spectrogram
+from nmftrans.core.features import spectrogram
 from nmftrans.learn import learn_harmonic
-from nmftrans.midi import notes_to_csv
-from nmftrans.notes import reference_level
+from nmftrans.io.midi import notes_to_csv
+from nmftrans.core.notes import reference_level
 from nmftrans.transcribe import SolverParams, solver_templates, transcribe_signal
 from tests.synth import SR, example_notes, render
 

@@ -3,11 +3,11 @@ import json
 import numpy as np
 import pytest
 
-from nmftrans.dictionary import (SHIPPED, Dictionary, load_dictionary, save_dictionary, shipped_path)
+from nmftrans.io.dictionary import (SHIPPED, Dictionary, load_dictionary, save_dictionary, shipped_path)
 from nmftrans.errors import NmftransError
-from nmftrans.features import frequencies
+from nmftrans.core.features import frequencies
 from nmftrans.learn import learn_harmonic
-from nmftrans.settings import FeatureSettings
+from nmftrans.core.settings import FeatureSettings
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from nmftrans.cli import app
 from nmftrans.evaluate import FileScore, format_table, match_pairs, read_estimate
-from nmftrans.metrics import SCORE_KEYS
-from nmftrans.midi import notes_to_csv, notes_to_json, write_midi, write_notes
+from nmftrans.core.metrics import SCORE_KEYS
+from nmftrans.io.midi import notes_to_csv, notes_to_json, write_midi, write_notes
 
 from synth import SCORED_EST as EST
 from synth import SCORED_REF as REF

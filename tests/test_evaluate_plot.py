@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from nmftrans.cli import app
 from nmftrans.errors import NmftransError
-from nmftrans.midi import notes_to_csv, write_notes
-from nmftrans.plot import match_onsets, parse_time_range, plot_notes, plot_transcription
+from nmftrans.io.midi import notes_to_csv, write_notes
+from nmftrans.io.plot import match_onsets, parse_time_range, plot_notes, plot_transcription
 
 from synth import SCORED_EST as EST
 from synth import SCORED_REF as REF
@@ -152,7 +152,7 @@ def test_one_pair_writes_one_png_and_keeps_it(tmp_path):
 
 
 def test_one_pair_plot_title_and_counts(tmp_path, monkeypatch):
-    import nmftrans.plot as plot
+    import nmftrans.io.plot as plot
 
     seen = []
     real = plot.plot_notes
@@ -251,7 +251,7 @@ def test_missing_matplotlib_is_one_line_before_any_scoring(tmp_path, monkeypatch
 
 
 def test_dataset_plots_are_drawn_over_the_activations(tmp_path, monkeypatch):
-    import nmftrans.plot as plot
+    import nmftrans.io.plot as plot
 
     result = runner.invoke(app, ["learn", "--harmonic", "--lowest", "C4", "--highest", "C5",
                                  "-o", str(tmp_path / "W.npz"), "-q"])

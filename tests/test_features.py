@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from nmftrans.errors import NmftransError
-from nmftrans.features import bandwidths, frame_times, frequencies, logfreq_filterbank, n_frames_for, spectrogram
-from nmftrans.settings import FeatureSettings
+from nmftrans.core.features import bandwidths, frame_times, frequencies, logfreq_filterbank, n_frames_for, spectrogram
+from nmftrans.core.settings import FeatureSettings
 
 
 @pytest.mark.parametrize("frontend", ["stft", "logfreq"])

@@ -1,10 +1,10 @@
-"""Score-informed learning (nmftrans.informed) on mixtures of known templates, and its streaming."""
+"""Score-informed learning (nmftrans.core.informed) on mixtures of known templates, and its streaming."""
 
 import numpy as np
 import pytest
 
 from nmftrans.errors import NmftransError
-from nmftrans.informed import (InformedParams, divergence, informed_epoch, initial_activations, initial_templates,
+from nmftrans.core.informed import (InformedParams, divergence, informed_epoch, initial_activations, initial_templates,
                                update_templates)
 
 FR = 10.0  # frames per second of the synthetic mixtures
@@ -138,7 +138,7 @@ def test_an_epoch_streams_a_memory_mapped_file_in_blocks(tmp_path):
     np.testing.assert_allclose(num, whole_num, rtol=1e-4)
     np.testing.assert_allclose(den, whole_den, rtol=1e-4)
     # the same H update as one MU step of the kernel on the whole file
-    from nmftrans.kernels import update_activations
+    from nmftrans.core.kernels import update_activations
 
     expected, _ = update_activations(np.asarray(V), W, np.asarray(H), beta=1.0, n_iter=1, tol=0.0)
     np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-4, atol=1e-6)
@@ -153,7 +153,7 @@ def test_bad_params_are_one_line_errors(bad):
 
 
 def test_shrink_to_prior_blends_unit_sum_templates():
-    from nmftrans.informed import shrink_to_prior
+    from nmftrans.core.informed import shrink_to_prior
 
     W = np.array([[0.5, 0.0], [0.5, 0.25], [0.0, 0.75]])
     prior = np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]])

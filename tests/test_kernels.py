@@ -1,10 +1,10 @@
-"""Tests of nmftrans.kernels against plain NumPy (float64) reference implementations."""
+"""Tests of nmftrans.core.kernels against plain NumPy (float64) reference implementations."""
 
 import numpy as np
 import pytest
 from scipy.special import kl_div
 
-from nmftrans.kernels import (
+from nmftrans.core.kernels import (
     beta_divergence,
     dictionary_update_terms,
     gamma_exponent,
@@ -247,7 +247,7 @@ def test_lagged_denominator_keeps_the_fit_and_the_fixed_point(rng, beta):
 @pytest.mark.parametrize("beta, den_every", [(1.0, 1), (0.5, 1), (0.5, 4), (0.0, 3)])
 def test_column_blocks_give_the_unblocked_result(rng, monkeypatch, beta, den_every):
     """The loop runs over column blocks; four blocks of 7-8 columns change nothing."""
-    from nmftrans import kernels
+    from nmftrans.core import kernels
 
     V, W, _ = make_problem(rng, n_frames=30)
     H0 = (rng.random((W.shape[1], V.shape[1])) + 0.1).astype(np.float32)
@@ -441,7 +441,7 @@ def _elementwise(scalar_kernel):
 
 
 def test_vectorisable_log_matches_numpy(rng):
-    from nmftrans.kernels import _log
+    from nmftrans.core.kernels import _log
 
     log_all = _elementwise(_log)
     x = np.concatenate([np.exp(rng.uniform(-700, 700, 20000)), [1.0, 2.0, 0.5, np.sqrt(2), 1 + 1e-12, 1 - 1e-12]])
@@ -450,7 +450,7 @@ def test_vectorisable_log_matches_numpy(rng):
 
 
 def test_pow_two_thirds_matches_numpy(rng):
-    from nmftrans.kernels import _pow_two_thirds
+    from nmftrans.core.kernels import _pow_two_thirds
 
     pow_all = _elementwise(_pow_two_thirds)
     q = np.exp(rng.uniform(-80, 80, 20000)).astype(np.float32)

@@ -5,9 +5,9 @@ import pytest
 from typer.testing import CliRunner
 
 from nmftrans.cli import app
-from nmftrans.dictionary import ROLE_SUSTAIN, load_dictionary
+from nmftrans.io.dictionary import ROLE_SUSTAIN, load_dictionary
 from nmftrans.learn import IsolatedNote, learn_isolated
-from nmftrans.midi import notes_to_csv
+from nmftrans.io.midi import notes_to_csv
 from tests.synth import write_isolated
 
 runner = CliRunner()

@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from nmftrans import learn as learn_mod
 from nmftrans.cli import app
-from nmftrans.dictionary import load_dictionary
-from nmftrans.midi import notes_to_csv
+from nmftrans.io.dictionary import load_dictionary
+from nmftrans.io.midi import notes_to_csv
 from tests.synth import SR, example_notes, render, write_isolated
 
 runner = CliRunner()
@@ -100,8 +100,8 @@ def test_isolated_notes_and_labelled_takes_learn_together(data):
 
 def test_a_small_block_budget_streams_the_same_dictionary(data):
     """Frames worked out 32 at a time (a small memory budget): the same dictionary up to rounding."""
-    from nmftrans import datasets
-    from nmftrans.informed import InformedParams
+    from nmftrans.io import datasets
+    from nmftrans.core.informed import InformedParams
 
     pairs = datasets.discover_labelled([data / "labelled"]).pairs
     whole, _ = learn_mod.learn_labelled(pairs, iterations=5)
@@ -169,11 +169,12 @@ def test_evaluate_jobs_only_in_dataset_mode(tmp_path):
 def test_informed_preparation_streams_the_file_into_the_store(data, tmp_path):
     """The first pass writes Vᵀ and the initial Hᵀ block by block (here 50 frames at a time): they
     equal the whole-file spectrogram and initial activations."""
-    from nmftrans.annotations import crop_notes, read_notes
-    from nmftrans.audio import load_audio
-    from nmftrans.features import spectrogram
-    from nmftrans.informed import InformedParams, initial_activations
-    from nmftrans.settings import FeatureSettings
+    from nmftrans.io.annotations import read_notes
+    from nmftrans.core.notearrays import crop_notes
+    from nmftrans.io.audio import load_audio
+    from nmftrans.core.features import spectrogram
+    from nmftrans.core.informed import InformedParams, initial_activations
+    from nmftrans.core.settings import FeatureSettings
 
     settings = FeatureSettings()
     params = InformedParams(block_frames=50, noise_octaves=0)

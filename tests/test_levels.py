@@ -1,4 +1,4 @@
-"""Per-frame normalisation (nmftrans.levels): no notes without music, quiet passages kept, and the
+"""Per-frame normalisation (nmftrans.core.levels): no notes without music, quiet passages kept, and the
 same notes at any input level. Generated signals and the shipped dictionaries only."""
 
 import functools
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from nmftrans.dictionary import load_dictionary
-from nmftrans.levels import LevelParams, frame_gains, frame_levels, normalise_frames
-from nmftrans.metrics import evaluate_notes
+from nmftrans.io.dictionary import load_dictionary
+from nmftrans.core.levels import LevelParams, frame_gains, frame_levels, normalise_frames
+from nmftrans.core.metrics import evaluate_notes
 from nmftrans.transcribe import transcribe_signal
 from tests.synth import SR, example_notes, render
 

@@ -26,7 +26,7 @@ def long_kit(tmp_path_factory):
 
 
 def test_max_pool_columns_keeps_each_runs_maximum(rng):
-    from nmftrans.pooling import max_pool_columns
+    from nmftrans.core.pooling import max_pool_columns
 
     A = rng.uniform(0, 1, (5, 103))  # runs of 11 columns, the last one 4 long
     pooled = max_pool_columns(A, 10)
@@ -40,8 +40,8 @@ def test_max_pool_columns_keeps_each_runs_maximum(rng):
 def test_pooled_activations_are_the_column_maxima_of_the_full_ones(long_kit, sub_ratio):
     from dataclasses import replace
 
-    from nmftrans.dictionary import load_dictionary
-    from nmftrans.notes import NoteParams
+    from nmftrans.io.dictionary import load_dictionary
+    from nmftrans.core.notes import NoteParams
     from nmftrans.transcribe import SolverParams, transcribe_file
 
     W = load_dictionary(long_kit / "W.npz")
@@ -104,8 +104,8 @@ def test_sonification_is_written_block_by_block(tmp_path, monkeypatch):
     those of one note at a time, added up independently here."""
     import tracemalloc
 
-    from nmftrans import sonify
-    from nmftrans.dictionary import load_dictionary
+    from nmftrans.io import sonify
+    from nmftrans.io.dictionary import load_dictionary
 
     d = load_dictionary("piano")
     sr = d.settings.sample_rate

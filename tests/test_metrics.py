@@ -1,4 +1,4 @@
-"""Tests for nmftrans.metrics: values equal mir_eval's, edge cases."""
+"""Tests for nmftrans.core.metrics: values equal mir_eval's, edge cases."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import mir_eval
 import numpy as np
 import pytest
 
-from nmftrans.annotations import empty_notes
-from nmftrans.metrics import SCORE_KEYS, evaluate_notes, mean_scores, validate
+from nmftrans.core.notearrays import empty_notes
+from nmftrans.core.metrics import SCORE_KEYS, evaluate_notes, mean_scores, validate
 
 REF = np.array([
     [0.10, 0.60, 60, 80],

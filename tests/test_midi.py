@@ -2,9 +2,9 @@ import mido
 import numpy as np
 import pytest
 
-from nmftrans.annotations import read_notes
+from nmftrans.io.annotations import read_notes
 from nmftrans.errors import NmftransError
-from nmftrans.midi import notes_to_csv, notes_to_json, write_midi, write_notes
+from nmftrans.io.midi import notes_to_csv, notes_to_json, write_midi, write_notes
 
 NOTES = np.array([
     [0.5, 1.25, 60, 80],

@@ -1,8 +1,8 @@
-"""Kinds of error (nmftrans.note_errors) on a reference and an estimate counted by hand."""
+"""Kinds of error (nmftrans.core.note_errors) on a reference and an estimate counted by hand."""
 
 import numpy as np
 
-from nmftrans.note_errors import ErrorCounts, count_errors, unmatched
+from nmftrans.core.note_errors import ErrorCounts, count_errors, unmatched
 
 REF = np.array([
     [0.50, 1.00, 60, 80],  # hit

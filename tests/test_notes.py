@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from nmftrans.notes import NoteParams, activations_to_notes, pitch_activations
+from nmftrans.core.notes import NoteParams, activations_to_notes, pitch_activations
 
 FR = 100.0  # frames per second
 
@@ -137,7 +137,7 @@ def _naive_first_long_run(a, start, stop, threshold, length):
 
 @pytest.mark.parametrize("k", [1, 3, 17])
 def test_prev_min_matches_a_loop(rng, k):
-    from nmftrans.notes import _prev_min
+    from nmftrans.core.notes import _prev_min
 
     a = np.where(rng.random(300) < 0.2, 0.0, rng.random(300))
     np.testing.assert_array_equal(_prev_min(a, k), _naive_prev_min(a, k))
@@ -146,7 +146,7 @@ def test_prev_min_matches_a_loop(rng, k):
 
 @pytest.mark.parametrize("lo,hi", [(-2, 2), (0, 8), (0, 0)])
 def test_max_at_matches_a_loop(rng, lo, hi):
-    from nmftrans.notes import _max_at
+    from nmftrans.core.notes import _max_at
 
     a = rng.random(200)
     at = np.array([0, 1, 5, 100, 198, 199])
@@ -155,7 +155,7 @@ def test_max_at_matches_a_loop(rng, lo, hi):
 
 
 def test_first_long_run_matches_a_loop(rng):
-    from nmftrans.notes import _first_long_run
+    from nmftrans.core.notes import _first_long_run
 
     # long runs of low values, short dips and segments far longer than the first search chunk
     a = np.repeat(rng.random(400), rng.integers(1, 12, 400))
@@ -271,7 +271,7 @@ def test_onset_is_interpolated_between_frames():
 def test_reference_level_is_the_90th_percentile_of_the_sounding_frames():
     """Normalisation: each frame's strongest pitch, the 90th percentile over the frames that sound
     (silence, far below the file's maximum, is left out, so long pauses do not lower the level)."""
-    from nmftrans.notes import normalise_activations, reference_level
+    from nmftrans.core.notes import normalise_activations, reference_level
 
     peaks = np.linspace(0.1, 2.0, 200)  # the strongest pitch of each sounding frame
     A = np.zeros((3, 1000), dtype=np.float32)

@@ -11,11 +11,11 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from nmftrans import batch
-from nmftrans.annotations import read_notes
+from nmftrans.io.annotations import read_notes
 from nmftrans.cli import app
-from nmftrans.dictionary import load_dictionary
-from nmftrans.plot import match_onsets, plot_transcription
-from nmftrans.sonify import partial_amplitudes, sonify_notes
+from nmftrans.io.dictionary import load_dictionary
+from nmftrans.io.plot import match_onsets, plot_transcription
+from nmftrans.io.sonify import partial_amplitudes, sonify_notes
 from tests.synth import SR, example_notes, render
 
 runner = CliRunner()
@@ -70,7 +70,7 @@ def test_save_activations_then_retrack_without_solving(setup, tmp_path, monkeypa
         assert json.loads(str(npz["settings"])) == json.loads(d.settings.to_json())
         assert json.loads(str(npz["provenance"]))["method"] == d.provenance["method"]
     # re-tracking must not solve anything
-    from nmftrans import kernels
+    from nmftrans.core import kernels
     monkeypatch.setattr(kernels, "update_activations", lambda *a, **k: pytest.fail("solved again"))
     again = runner.invoke(app, ["transcribe", "--activations", str(saved), "-o", str(tmp_path / "same.mid")])
     assert again.exit_code == 0, again.output
@@ -207,7 +207,7 @@ def test_plot_from_transcribe_is_a_png(setup, tmp_path):
 
 
 def test_plot_range_restricts_the_transcribe_plot(setup, tmp_path, monkeypatch):
-    import nmftrans.plot as plot
+    import nmftrans.io.plot as plot
 
     tmp, notes = setup
     seen = []

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from nmftrans import parallel
+from nmftrans.core.threads import thread_budget
 from nmftrans.errors import NmftransError
 
 
@@ -40,7 +41,7 @@ def buggy(x):
 
 
 def worker_env(_):
-    return os.environ.get("OMP_NUM_THREADS"), parallel.thread_budget()
+    return os.environ.get("OMP_NUM_THREADS"), thread_budget()
 
 
 def _summarise(gen):

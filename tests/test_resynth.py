@@ -43,7 +43,7 @@ def test_model_sounds_like_the_recording_and_one_pitch_like_its_note(dictionary,
 
 
 def test_cli_writes_model_wav(tmp_path, dictionary, two_tones):
-    from nmftrans.dictionary import save_dictionary
+    from nmftrans.io.dictionary import save_dictionary
 
     a, b = two_tones
     wpath = tmp_path / "d.npz"

@@ -291,7 +291,7 @@ def _default_of(help_text: str, option: str) -> str:
 
 
 def test_help_shows_the_true_defaults():
-    from nmftrans.notes import NoteParams
+    from nmftrans.core.notes import NoteParams
     from nmftrans.transcribe import SolverParams
 
     text = runner.invoke(app, ["transcribe", "--help"]).stdout
@@ -434,8 +434,8 @@ def test_learned_dictionary_carries_its_midi_program(kit, tmp_path):
 def test_sonify_renders_each_pitch_once(monkeypatch):
     """--sonify on a 20-minute file took 98 s: every note ran its own additive synthesis. Now one
     tone per pitch is rendered and each note plays its start (same notes, same partials)."""
-    import nmftrans.sonify as sonify
-    from nmftrans.dictionary import load_dictionary
+    import nmftrans.io.sonify as sonify
+    from nmftrans.io.dictionary import load_dictionary
 
     d = load_dictionary("piano")
     calls = []
@@ -457,7 +457,7 @@ def test_long_plot_draws_at_most_a_screenful_of_columns(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     from matplotlib.axes import Axes
 
-    from nmftrans.plot import plot_transcription
+    from nmftrans.io.plot import plot_transcription
 
     shapes = []
     real = Axes.pcolormesh

@@ -6,11 +6,11 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
-from nmftrans import kernels
+from nmftrans.core import kernels
 from nmftrans.batch import TranscribeOptions, _solver_params
 from nmftrans.cli import app
-from nmftrans.dictionary import ROLE_ATTACK
-from nmftrans.features import spectrogram
+from nmftrans.io.dictionary import ROLE_ATTACK
+from nmftrans.core.features import spectrogram
 from nmftrans.transcribe import transcribe_signal
 from tests.synth import SR, example_notes, render, tone_dictionary
 

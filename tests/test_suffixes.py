@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from nmftrans import datasets
+from nmftrans.io import datasets
 from nmftrans.batch import expand_inputs
 
 

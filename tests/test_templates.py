@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from nmftrans.features import bandwidths, frequencies
-from nmftrans.kernels import update_activations
-from nmftrans.settings import FeatureSettings
-from nmftrans.templates import floor_templates, harmonic_templates, response_gains
+from nmftrans.core.features import bandwidths, frequencies
+from nmftrans.core.kernels import update_activations
+from nmftrans.core.settings import FeatureSettings
+from nmftrans.core.templates import floor_templates, harmonic_templates, response_gains
 
 
 def kl_misfit(v: np.ndarray, W: np.ndarray) -> float:

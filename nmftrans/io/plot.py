@@ -14,9 +14,9 @@ from typing import NamedTuple
 import numpy as np
 
 from nmftrans.errors import NmftransError
-from nmftrans.fileio import atomic_path
-from nmftrans.pitches import midi_to_name
-from nmftrans.pooling import PICTURE_COLUMNS as _MAX_IMAGE_COLUMNS
+from nmftrans.io.fileio import atomic_path
+from nmftrans.core.pitches import midi_to_name
+from nmftrans.core.pooling import PICTURE_COLUMNS as _MAX_IMAGE_COLUMNS
 
 IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 ONSET_TOLERANCE_S = 0.05
@@ -211,7 +211,7 @@ def plot_transcription(path: str | Path, activations: np.ndarray, pitches: np.nd
         If False and ``path`` exists, raise instead of replacing it.
     n_frames : int, optional
         Given when ``activations`` were already max-pooled to the picture's width
-        (:func:`nmftrans.pooling.max_pool_columns` with at most 2048 columns, as
+        (:func:`nmftrans.core.pooling.max_pool_columns` with at most 2048 columns, as
         ``transcribe_file(..., pool_columns=2048)`` returns them): the number of frames they were
         pooled from, which ``frame_rate`` counts. Not with ``time_range``.
 
@@ -243,8 +243,8 @@ def plot_notes(path: str | Path, notes: np.ndarray, reference: np.ndarray | None
 
 
 def _max_pool_columns(A: np.ndarray, limit: int) -> np.ndarray:
-    """See :func:`nmftrans.pooling.max_pool_columns`."""
-    from nmftrans.pooling import max_pool_columns
+    """See :func:`nmftrans.core.pooling.max_pool_columns`."""
+    from nmftrans.core.pooling import max_pool_columns
 
     return max_pool_columns(A, limit)
 
@@ -372,7 +372,7 @@ def plot_templates(path: str | Path, dictionary, title: str | None = None) -> No
     each column is scaled to its own peak. A convolutive template's τ frames are drawn side by side,
     scaled to the template's peak.
     """
-    from nmftrans.features import frequencies
+    from nmftrans.core.features import frequencies
 
     W = np.asarray(dictionary.W, dtype=np.float64)
     order = np.lexsort((dictionary.roles, dictionary.pitches))

@@ -17,7 +17,7 @@ key                dtype / shape               meaning
 ``beta``           float64, ()                 β of the divergence the templates were fitted for
 ``provenance``     str, ()                     JSON object: source, method, tool version, date
 ``deep_W``         float32, (K, n_bins, n_comp)  optional: per-layer templates of a deep (unfolded)
-                                               dictionary (:mod:`nmftrans.deep`); absent otherwise
+                                               dictionary (:mod:`nmftrans.core.deep`); absent otherwise
 ``deep_adapt``     int8, ()                    optional, with ``deep_W``: 1 = after the layers, the
                                                per-block adaptation of W and its H updates run
 =================  ==========================  ==================================================
@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from nmftrans.errors import NmftransError
-from nmftrans.fileio import atomic_path, read_npz
-from nmftrans.settings import FeatureSettings
+from nmftrans.io.fileio import atomic_path, read_npz
+from nmftrans.core.settings import FeatureSettings
 
 FORMAT_NAME = "nmftrans-dictionary"
 FORMAT_VERSION = 1
@@ -53,7 +53,7 @@ class Dictionary:
     ----------
     W : np.ndarray [shape=(n_bins, n_components)] or [shape=(n_bins, n_components, n_frames)], float32
         One-frame templates, or τ-frame (convolutive) templates ``W[:, k, τ]`` for
-        ``n_frames > 1`` (see :func:`nmftrans.kernels.update_activations_conv`).
+        ``n_frames > 1`` (see :func:`nmftrans.core.kernels.update_activations_conv`).
     pitches : np.ndarray [shape=(n_components,)], int16
         MIDI pitch of each template.
     roles : np.ndarray [shape=(n_components,)], int8
@@ -66,7 +66,7 @@ class Dictionary:
         JSON-serialisable description of the source.
     deep_W : np.ndarray [shape=(K, n_bins, n_components)], float32, or None
         Deep dictionary: the templates of each of K unfolded KL MU layers, which replace the
-        solve of H (:mod:`nmftrans.deep`); None for an ordinary dictionary.
+        solve of H (:mod:`nmftrans.core.deep`); None for an ordinary dictionary.
     deep_adapt : bool
         Deep dictionary only: the layers replace the first solve only, and the per-block
         adaptation of W (from the last layer's templates) and its H updates follow as usual.
@@ -105,7 +105,7 @@ class Dictionary:
 
 
 def _validate(W, pitches, roles, settings, beta, source) -> None:
-    from nmftrans.features import frequencies
+    from nmftrans.core.features import frequencies
 
     if W.ndim not in (2, 3) or pitches.ndim != 1 or roles.ndim != 1:
         raise NmftransError(f"{source}: W must be 2-D (or 3-D, convolutive) and pitches/roles 1-D")

@@ -3,15 +3,15 @@
 A convolutive dictionary holds ``W : (n_bins, n_comp, n_frames)``; the model is
 ``V[:, t] ≈ sum_k sum_τ W[:, k, τ] H[k, t - τ]`` (Smaragdis 2004; Wu, Marmoret & Cohen, SMC
 2022), so a struck note is a spike of its activation and the note's evolution over its first
-``n_frames`` frames lives in the template. The MU kernels are in :mod:`nmftrans.kernels`
-(:func:`~nmftrans.kernels.update_activations_conv`, :func:`~nmftrans.kernels.stack_patches`).
+``n_frames`` frames lives in the template. The MU kernels are in :mod:`nmftrans.core.kernels`
+(:func:`~nmftrans.core.kernels.update_activations_conv`, :func:`~nmftrans.core.kernels.stack_patches`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from nmftrans import kernels
+from nmftrans.core import kernels
 
 # Alternating updates (h, then W) of the rank-one fit of one note's patch.
 PATCH_ITER = 30

@@ -26,8 +26,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nmftrans.annotations import read_annotation
-from nmftrans.audio import AUDIO_SUFFIXES
+from nmftrans.io.annotations import read_annotation
+from nmftrans.io.audio import AUDIO_SUFFIXES
 from nmftrans.errors import NmftransError
 
 __all__ = [
@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 #: Audio file suffixes (lower case) that discovery recognises: the one table of
-#: :mod:`nmftrans.audio`, so ``learn``, ``evaluate DATASET`` and ``transcribe`` take the same files.
+#: :mod:`nmftrans.io.audio`, so ``learn``, ``evaluate DATASET`` and ``transcribe`` take the same files.
 
 #: Annotation suffixes in order of preference when several share an audio file's name.
 ANNOTATION_PREFERENCE = (".csv", ".mid", ".midi", ".jams", ".notes", ".txt")

@@ -1,6 +1,6 @@
 """Kinds of transcription error: which reference notes were missed and which notes are false alarms.
 
-Inputs are note lists (see :mod:`nmftrans.annotations`): ``np.ndarray [shape=(n, 4)]`` with
+Inputs are note lists (see :mod:`nmftrans.io.annotations`): ``np.ndarray [shape=(n, 4)]`` with
 onset (s), offset (s), MIDI pitch, velocity. Notes are matched as mir_eval matches note onsets
 (same pitch, onsets within ``tolerance_s``, offsets ignored); of the notes left unmatched,
 

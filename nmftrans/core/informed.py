@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nmftrans import kernels
+from nmftrans.core import kernels
 from nmftrans.errors import NmftransError
 
 METHODS = ("informed", "fixed")
@@ -52,7 +52,7 @@ class InformedParams:
         default 0.1 lifted the real piano recordings from 0.64 to 0.72 onset F (learned from the
         six FluidR3 piano pieces, before ``prior_share``; the TimGM6mb pieces unchanged at 0.83).
     noise_octaves : float
-        Octaves between fixed broadband templates (:func:`nmftrans.templates.floor_templates`,
+        Octaves between fixed broadband templates (:func:`nmftrans.core.templates.floor_templates`,
         as ``transcribe`` solves alongside the dictionary) whose activations are free at every
         frame, so that what no annotated note explains (noise, knocks, room, unannotated
         sound) is not forced into the notes' templates; they are not part of the dictionary.
@@ -182,7 +182,7 @@ def initial_templates(harmonic: np.ndarray, params: InformedParams = InformedPar
     Parameters
     ----------
     harmonic : np.ndarray [shape=(n_bins, n_pitches)]
-        Unit-sum harmonic combs, one per pitch (:func:`nmftrans.templates.harmonic_templates`).
+        Unit-sum harmonic combs, one per pitch (:func:`nmftrans.core.templates.harmonic_templates`).
     params : InformedParams
 
     Returns

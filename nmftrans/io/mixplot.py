@@ -1,6 +1,6 @@
 """Picture of a decomposition: each reference track's gain and position against mix time.
 
-matplotlib is optional and imported only here (see :mod:`nmftrans.plot`).
+matplotlib is optional and imported only here (see :mod:`nmftrans.io.plot`).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nmftrans.plot import _figure, _save
+from nmftrans.io.plot import _figure, _save
 
 
 def plot_decomposition(path: str | Path, result, *, title: str | None = None, overwrite: bool = True) -> None:

@@ -1,6 +1,6 @@
 """Transcription scores through :mod:`mir_eval`, as pure functions.
 
-Inputs are note lists (see :mod:`nmftrans.annotations`): ``np.ndarray [shape=(n, 4)]`` with
+Inputs are note lists (see :mod:`nmftrans.io.annotations`): ``np.ndarray [shape=(n, 4)]`` with
 onset (s), offset (s), MIDI pitch, velocity. Pitches are converted to Hz with
 :func:`mir_eval.util.midi_to_hz`.
 
@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 import mir_eval
 import numpy as np
 
-from nmftrans.annotations import notes_to_roll
+from nmftrans.core.notearrays import notes_to_roll
 
 __all__ = ["SCORE_KEYS", "validate", "evaluate_notes", "mean_scores"]
 

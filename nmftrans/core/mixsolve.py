@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from nmftrans.kernels import gamma_exponent, update_activations
+from nmftrans.core.kernels import gamma_exponent, update_activations
 
 __all__ = [
     "SolveStats",
@@ -160,7 +160,7 @@ def pool_templates(W: np.ndarray, bounds: np.ndarray, factor: int, overlap: int 
 
 
 def solve_dense(V, W, *, beta: float = 0.0, n_iter: int = 200, tol: float = 1e-4) -> tuple[np.ndarray, int]:
-    """All activations of ``V ≈ W H`` with ``W`` fixed (:func:`nmftrans.kernels.update_activations`).
+    """All activations of ``V ≈ W H`` with ``W`` fixed (:func:`nmftrans.core.kernels.update_activations`).
 
     Parameters
     ----------

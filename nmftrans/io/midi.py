@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from nmftrans.errors import NmftransError
-from nmftrans.fileio import atomic_path, write_text_atomic
+from nmftrans.io.fileio import atomic_path, write_text_atomic
 
 
 def notes_to_midifile(notes: np.ndarray, *, tempo: float = 120.0, program: int = 0, ticks_per_beat: int = 480):

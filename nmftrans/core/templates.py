@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nmftrans.pitches import midi_to_hz
+from nmftrans.core.pitches import midi_to_hz
 
 
 def harmonic_templates(pitches, freqs: np.ndarray, *, n_partials: int = 30, tolerance: float = 0.02,

@@ -176,7 +176,7 @@ def roll_loss(A: np.ndarray, Y: np.ndarray, ref: float, scale: float = 10.0, bia
 def unfolded_solve(V: np.ndarray, Ws: np.ndarray, gamma: float = 1.0) -> np.ndarray:
     """Transcription-time forward pass: the K layers with the compiled MU kernel, in float32.
 
-    Each layer is one :func:`nmftrans.kernels.update_activations` step with its own templates
+    Each layer is one :func:`nmftrans.core.kernels.update_activations` step with its own templates
     (the cost of one MU update); the start is :func:`initial_activations` of the first layer.
 
     Parameters
@@ -189,7 +189,7 @@ def unfolded_solve(V: np.ndarray, Ws: np.ndarray, gamma: float = 1.0) -> np.ndar
     -------
     H : np.ndarray [shape=(n_templates, n_frames)], float32
     """
-    from nmftrans.kernels import update_activations
+    from nmftrans.core.kernels import update_activations
 
     V = np.ascontiguousarray(V, dtype=np.float32)
     H = initial_activations(V, Ws[0])
@@ -199,7 +199,7 @@ def unfolded_solve(V: np.ndarray, Ws: np.ndarray, gamma: float = 1.0) -> np.ndar
 
 
 def reference_level_and_gradient(A: np.ndarray, percentile: float = 90.0) -> tuple[float, np.ndarray]:
-    """A file's reference level (:func:`nmftrans.notes.reference_level`) and its gradient.
+    """A file's reference level (:func:`nmftrans.core.notes.reference_level`) and its gradient.
 
     The level is the ``percentile`` of the frames' loudest pitch (frames under 1e-3 of the loudest
     left out), interpolated linearly between two order statistics: its gradient is nonzero at the

@@ -4,7 +4,7 @@ A note list is ``np.ndarray [shape=(n_notes, 4)], float64`` with columns onset (
 MIDI pitch and MIDI velocity, sorted by onset then pitch.
 
 The tracker works on per-pitch activations normalised frame by frame
-(:func:`nmftrans.levels.normalise_frames`: a reference that follows the music, and no notes where
+(:func:`nmftrans.core.levels.normalise_frames`: a reference that follows the music, and no notes where
 there is no music), so its thresholds do not depend on the recording's level or on the instrument
 the dictionary was learned from. For each pitch it
 
@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
+
+from nmftrans.core.notearrays import empty_notes
 
 _EPS = 1e-12
 
@@ -111,11 +113,6 @@ class NoteParams:
     highest: int = 127
 
 
-def empty_notes() -> np.ndarray:
-    """An empty note list, shape ``(0, 4)``."""
-    return np.zeros((0, 4), dtype=np.float64)
-
-
 def pitch_activations(H: np.ndarray, pitches: np.ndarray, weights: np.ndarray | None = None
                       ) -> tuple[np.ndarray, np.ndarray]:
     """Sum the (weighted) activations of all templates of each pitch.
@@ -170,7 +167,7 @@ def normalise_activations(A: np.ndarray, percentile: float = 90.0, *, copy: bool
     """Divide per-pitch activations by the file's :func:`reference_level` (loud notes ≈ 1).
 
     The per-file normalisation; ``transcribe`` normalises frame by frame instead
-    (:func:`nmftrans.levels.normalise_frames`), whose whole-file reference is this one. With ``copy=False`` a float32 ``A`` is divided in place (no second whole-file array).
+    (:func:`nmftrans.core.levels.normalise_frames`), whose whole-file reference is this one. With ``copy=False`` a float32 ``A`` is divided in place (no second whole-file array).
     """
     ref = reference_level(A, percentile)
     out = np.array(A, dtype=np.float32, copy=True) if copy or A.dtype != np.float32 else A

@@ -1,4 +1,4 @@
-"""Note annotations: readers for common formats, cropping and piano rolls.
+"""Note annotations: readers for common formats.
 
 A **note list** is an ``np.ndarray [shape=(n_notes, 4)], dtype float64`` with the columns
 
@@ -7,7 +7,7 @@ A **note list** is an ``np.ndarray [shape=(n_notes, 4)], dtype float64`` with th
     2. MIDI pitch (integer-valued, 0-127)
     3. MIDI velocity (integer-valued, 1-127; :data:`DEFAULT_VELOCITY` where a format has none)
 
-sorted by onset, then pitch. :func:`empty_notes` gives the empty note list.
+sorted by onset, then pitch (:mod:`nmftrans.core.notearrays` holds the array operations on it).
 
 Readers (:func:`read_notes`, or :func:`read_annotation` which also returns warnings) accept
 
@@ -35,18 +35,14 @@ from pathlib import Path
 
 import numpy as np
 
+from nmftrans.core.notearrays import empty_notes, one_voice_per_pitch, sort_notes
 from nmftrans.errors import NmftransError
 
 __all__ = [
     "DEFAULT_VELOCITY",
     "ANNOTATION_SUFFIXES",
-    "empty_notes",
     "read_notes",
     "read_annotation",
-    "one_voice_per_pitch",
-    "crop_notes",
-    "notes_to_roll",
-    "onset_roll",
 ]
 
 #: Velocity given to notes of formats without velocities (MAPS, JAMS, 3-column CSV).
@@ -57,17 +53,6 @@ ANNOTATION_SUFFIXES = (".csv", ".mid", ".midi", ".jams", ".notes", ".txt")
 
 _DRUM_CHANNEL = 9  # MIDI channel 10
 _SUSTAIN_CC = 64
-_EPS = 1e-9
-
-
-def empty_notes() -> np.ndarray:
-    """Return an empty note list.
-
-    Returns
-    -------
-    notes : np.ndarray [shape=(0, 4)], float64
-    """
-    return np.zeros((0, 4), dtype=np.float64)
 
 
 # --------------------------------------------------------------------------------------
@@ -179,7 +164,7 @@ def _pitch(field: str, path: Path, line_no: int) -> float:
     """A MIDI number, or a note name (``C4``, ``F#2``, ``Bb3``)."""
     text = field.strip().strip('"').strip("'")
     if text and text[0].isalpha():
-        from nmftrans.pitches import parse_pitch
+        from nmftrans.core.pitches import parse_pitch
 
         try:
             return float(parse_pitch(text))
@@ -219,48 +204,7 @@ def _finalize(rows: list[tuple[float, float, float, float]], path: Path) -> tupl
     if clipped.any():
         warnings.append(f"{path}: {int(clipped.sum())} velocities outside 1-127 clipped")
     notes[:, 3] = np.clip(vel, 1, 127)
-    return _sort(notes), warnings
-
-
-def _sort(notes: np.ndarray) -> np.ndarray:
-    if len(notes) == 0:
-        return empty_notes()
-    order = np.lexsort((notes[:, 2], notes[:, 0]))
-    return np.ascontiguousarray(notes[order], dtype=np.float64)
-
-
-def one_voice_per_pitch(notes: np.ndarray) -> np.ndarray:
-    """Apply the one-voice-per-pitch rule.
-
-    Notes of the same pitch starting at the same time merge into one (longest offset, highest
-    velocity); a note still sounding when the same pitch starts again ends at the new onset.
-
-    Parameters
-    ----------
-    notes : np.ndarray [shape=(n, 4)]
-
-    Returns
-    -------
-    notes : np.ndarray [shape=(m, 4)], m <= n, sorted by onset then pitch
-    """
-    notes = np.asarray(notes, dtype=np.float64)
-    if len(notes) == 0:
-        return empty_notes()
-    out = []
-    for pitch in np.unique(notes[:, 2]):
-        group = notes[notes[:, 2] == pitch]
-        group = group[np.argsort(group[:, 0], kind="stable")]
-        merged: list[list[float]] = []
-        for onset, offset, _, vel in group:
-            if merged and merged[-1][0] == onset:
-                merged[-1][1] = max(merged[-1][1], offset)
-                merged[-1][3] = max(merged[-1][3], vel)
-            else:
-                merged.append([onset, offset, pitch, vel])
-        for prev, nxt in zip(merged[:-1], merged[1:]):
-            prev[1] = min(prev[1], nxt[0])
-        out.extend(merged)
-    return _sort(np.asarray(out, dtype=np.float64))
+    return sort_notes(notes), warnings
 
 
 # --------------------------------------------------------------------------------------
@@ -586,129 +530,3 @@ def _parse_madmom_notes(text: str, path: Path) -> list[tuple[float, float, float
         _check_times(t0, t0 + d, path, line_no)
         out.append((t0, t0 + d, p, v))
     return out
-
-
-# --------------------------------------------------------------------------------------
-# Cropping and rolls
-# --------------------------------------------------------------------------------------
-
-
-def crop_notes(
-    notes: np.ndarray, duration: float, *, pitch_range: tuple[int, int] | None = None
-) -> tuple[np.ndarray, list[str]]:
-    """Fit a note list to an audio file and a pitch range.
-
-    Notes starting at or after ``duration`` are dropped, offsets beyond it are cut, and
-    notes outside ``pitch_range`` are dropped.
-
-    Parameters
-    ----------
-    notes : np.ndarray [shape=(n, 4)]
-    duration : float
-        Length of the audio in seconds.
-    pitch_range : (int, int) or None
-        Lowest and highest MIDI pitch kept, inclusive.
-
-    Returns
-    -------
-    notes : np.ndarray [shape=(m, 4)], m <= n
-    warnings : list of str
-        One line per kind of change, with counts.
-    """
-    notes = np.array(notes, dtype=np.float64).reshape(-1, 4)
-    warnings: list[str] = []
-    if len(notes):
-        late = notes[:, 0] >= duration
-        if late.any():
-            warnings.append(
-                f"annotation runs to {_fmt_s(notes[:, 1].max())} s but the audio is {_fmt_s(duration)} s: "
-                f"{int(late.sum())} notes after the end dropped"
-            )
-            notes = notes[~late]
-        cut = notes[:, 1] > duration
-        if cut.any():
-            warnings.append(f"{int(cut.sum())} notes cut at the end of the audio ({_fmt_s(duration)} s)")
-            notes[cut, 1] = duration
-    if pitch_range is not None and len(notes):
-        lo, hi = pitch_range
-        outside = (notes[:, 2] < lo) | (notes[:, 2] > hi)
-        if outside.any():
-            values = np.unique(notes[outside, 2]).astype(int)
-            shown = ", ".join(str(v) for v in values[:8]) + (", ..." if len(values) > 8 else "")
-            warnings.append(
-                f"{int(outside.sum())} notes outside the pitch range {lo}-{hi} dropped (pitches {shown})"
-            )
-            notes = notes[~outside]
-    return (notes if len(notes) else empty_notes()), warnings
-
-
-def _fmt_s(x: float) -> str:
-    """Seconds for messages: up to 3 decimals, at least one (2.0, 10.65, 703.275)."""
-    s = f"{x:.3f}".rstrip("0")
-    return s + "0" if s.endswith(".") else s
-
-
-def _frame_spans(notes: np.ndarray, n_frames: int, frame_rate: float) -> tuple[np.ndarray, np.ndarray]:
-    """First and one-past-last frame of each note: frames t with onset <= t/frame_rate < offset."""
-    start = np.ceil(notes[:, 0] * frame_rate - _EPS).astype(np.int64)
-    stop = np.ceil(notes[:, 1] * frame_rate - _EPS).astype(np.int64)
-    return np.clip(start, 0, n_frames), np.clip(stop, 0, n_frames)
-
-
-def _roll(notes, n_frames, frame_rate, pitches, onset_frames=None) -> np.ndarray:
-    notes = np.asarray(notes, dtype=np.float64).reshape(-1, 4)
-    pitches = np.asarray(pitches).astype(np.int64).ravel()
-    if frame_rate <= 0:
-        raise ValueError("frame_rate must be positive")
-    roll = np.zeros((len(pitches), int(n_frames)), dtype=np.float32)
-    if len(notes) == 0 or len(pitches) == 0 or n_frames <= 0:
-        return roll
-    rows = np.searchsorted(pitches, notes[:, 2].astype(np.int64))
-    valid = (rows < len(pitches)) & (pitches[np.minimum(rows, len(pitches) - 1)] == notes[:, 2])
-    start, stop = _frame_spans(notes, int(n_frames), frame_rate)
-    if onset_frames is not None:
-        # An attack lasts onset_frames frames, cut at the offset but at least one frame long.
-        stop = np.minimum(np.maximum(np.minimum(stop, start + onset_frames), start + 1), n_frames)
-    for r, a, b in zip(rows[valid], start[valid], stop[valid]):
-        roll[r, a:b] = 1.0
-    return roll
-
-
-def notes_to_roll(notes: np.ndarray, n_frames: int, frame_rate: float, pitches) -> np.ndarray:
-    """Binary piano roll of a note list.
-
-    Parameters
-    ----------
-    notes : np.ndarray [shape=(n, 4)]
-    n_frames : int
-    frame_rate : float
-        Frames per second; frame ``t`` is at time ``t / frame_rate``.
-    pitches : np.ndarray [shape=(n_pitches,)], int
-        Sorted MIDI pitches, one row each; notes of other pitches are ignored.
-
-    Returns
-    -------
-    roll : np.ndarray [shape=(n_pitches, n_frames)], float32
-        1 at frames ``t`` with ``onset <= t / frame_rate < offset``, else 0.
-    """
-    return _roll(notes, n_frames, frame_rate, pitches)
-
-
-def onset_roll(notes: np.ndarray, n_frames: int, frame_rate: float, pitches, onset_frames: int = 1) -> np.ndarray:
-    """Piano roll of note attacks: the first ``onset_frames`` frames of each note.
-
-    Parameters
-    ----------
-    notes, n_frames, frame_rate, pitches
-        As in :func:`notes_to_roll`.
-    onset_frames : int
-        Frames marked from the onset frame on; cut at the note's offset, but every note
-        starting inside the roll marks at least its onset frame.
-
-    Returns
-    -------
-    roll : np.ndarray [shape=(n_pitches, n_frames)], float32
-    """
-    if onset_frames < 1:
-        raise ValueError("onset_frames must be >= 1")
-    return _roll(notes, n_frames, frame_rate, pitches, onset_frames=int(onset_frames))

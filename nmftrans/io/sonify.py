@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from nmftrans.errors import NmftransError
-from nmftrans.pitches import midi_to_hz
+from nmftrans.core.pitches import midi_to_hz
 
 MAX_PARTIALS = 24
 ATTACK_S = 0.005
@@ -30,7 +30,7 @@ def partial_amplitudes(dictionary, pitch: int, n_partials: int = MAX_PARTIALS, n
     semitone of ``m * f0``. Partials above the features' ``fmax`` (or ``nyquist``) are 0. A pitch
     the dictionary lacks gets ``1/m``.
     """
-    from nmftrans.features import frequencies
+    from nmftrans.core.features import frequencies
 
     settings = dictionary.settings
     f0 = float(midi_to_hz(pitch))
@@ -162,7 +162,7 @@ def write_sonification(path: str | Path, notes: np.ndarray, dictionary) -> None:
     """Sonify ``notes`` and write the audio (``.wav``/``.flac``/``.ogg`` by suffix) atomically."""
     import soundfile as sf
 
-    from nmftrans.fileio import atomic_path
+    from nmftrans.io.fileio import atomic_path
 
     path = Path(path)
     fmt = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}.get(path.suffix.lower())

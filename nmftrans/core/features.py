@@ -1,4 +1,4 @@
-"""Audio -> nonnegative spectrogram V, as described by a :class:`~nmftrans.settings.FeatureSettings`.
+"""Audio -> nonnegative spectrogram V, as described by a :class:`~nmftrans.core.settings.FeatureSettings`.
 
 Frames are centred: frame ``t`` is centred on sample ``t * hop_length`` (the signal is padded with
 ``n_fft // 2`` zeros at both ends), so its time is ``t / frame_rate`` seconds. The STFT magnitude is
@@ -11,8 +11,8 @@ import functools
 
 import numpy as np
 
-from nmftrans.parallel import thread_budget
-from nmftrans.settings import FeatureSettings
+from nmftrans.core.threads import thread_budget
+from nmftrans.core.settings import FeatureSettings
 
 # Frames transformed at once: bounds the memory of the framed signal (n_fft floats per frame).
 _CHUNK_FRAMES = 128

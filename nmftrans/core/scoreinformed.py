@@ -1,7 +1,7 @@
 """Score-informed NMF: activations constrained by a synchronised score, and each note's timing.
 
 Pure array code, no I/O (Müller, FMP C8.3; Ewert & Müller 2012). Given a score already mapped
-onto the recording's time axis (a global synchronisation, :mod:`nmftrans.dtw`), every score
+onto the recording's time axis (a global synchronisation, :mod:`nmftrans.core.dtw`), every score
 note opens a window of support in H: its pitch's attack templates around its onset, its sustain
 templates from a little before its onset to a little after its offset. H is zero everywhere
 else and MU keeps zeros at zero, so refining H only redistributes energy among the notes the
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from nmftrans import kernels
+from nmftrans.core import kernels
 from nmftrans.errors import NmftransError
-from nmftrans.notes import _first_long_run, _prev_min, _rise_time
+from nmftrans.core.notes import _first_long_run, _prev_min, _rise_time
 
 # Frames solved at once (columns are independent with W fixed: the result does not depend on it).
 BLOCK_FRAMES = 128
@@ -198,7 +198,7 @@ def solve_constrained(V: np.ndarray, W: np.ndarray, mask: np.ndarray, beta: floa
     n_iter : int
     tol : float
     gamma : float or None
-        Step exponent (:func:`nmftrans.kernels.update_activations`); None: the monotone one.
+        Step exponent (:func:`nmftrans.core.kernels.update_activations`); None: the monotone one.
     threads : int
         Blocks solved at once (the result does not depend on it; give BLAS one thread then).
 

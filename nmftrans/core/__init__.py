@@ -1,0 +1,1 @@
+"""Array code: no files, no command line. Arrays in, arrays out."""

@@ -1,0 +1,1 @@
+"""Everything that touches files: audio, note files, dictionaries, datasets, pictures, atomic writes."""
