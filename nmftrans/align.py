@@ -302,7 +302,8 @@ def pair_inputs(audio: str | Path, score: str | Path) -> tuple[list[tuple[str, P
         A path is missing, a folder holds no recordings or scores, or nothing pairs.
     """
     from nmftrans.io.audio import AUDIO_SUFFIXES
-    from nmftrans.evaluate import REFERENCE_SUFFIXES
+    from nmftrans.io.fileio import files_under
+    from nmftrans.io.noteformats import SCORE_SUFFIXES
 
     a, s = Path(audio), Path(score)
     for p, what in ((a, "audio"), (s, "score")):
@@ -315,15 +316,14 @@ def pair_inputs(audio: str | Path, score: str | Path) -> tuple[list[tuple[str, P
         if p.is_file():
             return {p.stem: p}
         found: dict[str, Path] = {}
-        for f in sorted(p.rglob("*")):
-            if f.is_file() and f.suffix.lower() in suffixes and not f.name.startswith("."):
-                found.setdefault(f.stem, f)
+        for f in sorted(files_under(p, suffixes), key=lambda f: (suffixes.index(f.suffix.lower()), str(f))):
+            found.setdefault(f.stem, f)
         if not found:
             raise NmftransError(f"{p}: no {what} files ({', '.join(suffixes)}) in this folder")
         return found
 
     recordings = by_stem(a, AUDIO_SUFFIXES, "audio")
-    scores = by_stem(s, (".json",) + REFERENCE_SUFFIXES, "score")
+    scores = by_stem(s, SCORE_SUFFIXES, "score")
     pairs, unmatched = [], []
     for stem, path in sorted(recordings.items()):
         if stem in scores:
@@ -389,6 +389,6 @@ def run_align(audio: Path, score_path: Path, out: Path, dictionary: Dictionary, 
 def read_score(path: str | Path, *, sustain: bool = True) -> tuple[np.ndarray, list[str]]:
     """Score notes from any annotation format ``evaluate`` reads (MIDI, CSV, JAMS, MAPS ``.txt``,
     madmom ``.notes``, JSON), with the reader's warnings; a one-line error if it holds none."""
-    from nmftrans.evaluate import read_reference
+    from nmftrans.io.annotations import read_reference
 
     return read_reference(path, sustain=sustain, what="score", empty="")

@@ -43,10 +43,10 @@ from typing import TextIO
 import numpy as np
 
 from nmftrans.io.audio import AUDIO_SUFFIXES
+from nmftrans.io.noteformats import OUTPUT_SUFFIXES
 from nmftrans.errors import NmftransError
-from nmftrans.io.fileio import existing_file, is_stream, read_npz
+from nmftrans.io.fileio import existing_file, files_under, is_stream, read_npz
 
-NOTE_SUFFIXES = (".mid", ".midi", ".csv", ".json")
 ACTIVATIONS_FORMAT = "nmftrans-activations"
 ACTIVATIONS_VERSION = 1
 _ACTIVATION_KEYS = ("format", "version", "activations", "pitches", "frame_rate", "times",
@@ -204,7 +204,7 @@ def expand_inputs(inputs: list[Path], stdin: TextIO | None = None, skipped: list
                 if line.strip():
                     add(Path(line.strip()))
         elif item.is_dir():
-            found = sorted(p for p in item.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+            found = files_under(item, AUDIO_SUFFIXES)
             if not found:
                 raise NmftransError(f"{item}: no audio files in this folder")
             paths.extend(found)
@@ -236,14 +236,14 @@ def plan_outputs(paths: list[Path], output: Path | None, options: TranscribeOpti
         if len(paths) != 1 or extras:
             why = f"{len(paths)} inputs were given" if len(paths) != 1 else f"{', '.join(extras)} write files beside it"
             raise NmftransError(f"-o {output} is a stream (one note file), but {why}; give a folder or a file name")
-        if output.suffix and output.suffix.lower() not in NOTE_SUFFIXES:
+        if output.suffix and output.suffix.lower() not in OUTPUT_SUFFIXES:
             raise NmftransError(f"{output}: unknown output format {output.suffix!r} (use .mid, .csv or .json)")
         return [Job(paths[0], output)]  # written as MIDI unless its name ends in .csv or .json
     if len(paths) == 1 and output is not None and not output.is_dir() and output.suffix:
-        if output.suffix.lower() not in NOTE_SUFFIXES:
+        if output.suffix.lower() not in OUTPUT_SUFFIXES:
             raise NmftransError(f"{output}: unknown output format {output.suffix!r} (use .mid, .csv or .json, or a folder)")
         return [Job(paths[0], output)]
-    if output is not None and not output.is_dir() and output.suffix.lower() in NOTE_SUFFIXES:
+    if output is not None and not output.is_dir() and output.suffix.lower() in OUTPUT_SUFFIXES:
         raise NmftransError(f"-o {output} names one file but {len(paths)} inputs were given; give a folder")
     folder = output if output is not None else Path(".")
     if output is not None and not output.exists():
@@ -388,7 +388,7 @@ def run_reextraction(activations_path: Path, output: Path | None, options: Trans
         return result
     if output is None or output.is_dir() or not output.suffix:
         output = (output or Path(".")) / f"{stem}.mid"
-    elif output.suffix.lower() not in NOTE_SUFFIXES:
+    elif output.suffix.lower() not in OUTPUT_SUFFIXES:
         raise NmftransError(f"{output}: unknown output format {output.suffix!r} (use .mid, .csv or .json)")
     if not output.parent.is_dir():
         raise NmftransError(f"{output}: folder {output.parent} does not exist")

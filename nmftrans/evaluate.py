@@ -31,19 +31,15 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from nmftrans.io.annotations import DEFAULT_VELOCITY, read_annotation
-
-from nmftrans.core.notearrays import empty_notes
-from nmftrans.errors import NmftransError
 from nmftrans.core.metrics import SCORE_KEYS, evaluate_notes, mean_scores
+from nmftrans.errors import NmftransError
+from nmftrans.io.annotations import read_estimate, read_reference
+from nmftrans.io.fileio import files_under
+from nmftrans.io.noteformats import ANNOTATION_SUFFIXES, ESTIMATE_SUFFIXES, NOT_NOTE_FILES
 
 __all__ = [
-    "ESTIMATE_SUFFIXES",
     "FileScore",
     "Matching",
-    "read_note_json",
-    "read_estimate",
-    "read_reference",
     "match_pairs",
     "evaluate_pairs",
     "DatasetEvaluation",
@@ -57,16 +53,6 @@ __all__ = [
     "scores_to_csv",
 ]
 
-#: Estimate suffixes, in order of preference when several files share a stem (MIDI is what
-#: ``transcribe`` writes first; its CSV/JSON hold the same notes).
-ESTIMATE_SUFFIXES = (".mid", ".midi", ".csv", ".json", ".txt")  # .txt: MIREX "onset offset F0(Hz)"
-
-#: Reference suffixes found in folders, in order of preference (as in dataset discovery).
-REFERENCE_SUFFIXES = (".csv", ".mid", ".midi", ".jams", ".notes", ".txt")
-
-#: Tables and texts that live beside annotations but never are one.
-_NOT_NOTES = {"manifest.csv", "metadata.csv", "notes.csv", "readme.txt", "license.txt", "licence.txt",
-              "requirements.txt", "changelog.txt"}
 
 #: Parameters of the scores, written to the JSON report.
 SCORE_SETTINGS = {"frame_hop_s": 0.01, "onset_tolerance_s": 0.05, "offset_ratio": 0.2,
@@ -135,132 +121,6 @@ class Matching:
 
 
 # --------------------------------------------------------------------------------------
-# Reading
-# --------------------------------------------------------------------------------------
-
-
-def _json_number(row: dict, key: str, path: Path, k: int) -> float:
-    value = row.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise NmftransError(f"{path}: note {k}: {key} {value!r} is not a finite number")
-    return float(value)
-
-
-def read_note_json(path: str | Path) -> tuple[np.ndarray, list[str]]:
-    """Read a JSON note list ``[{"onset", "offset", "pitch", "velocity"}, ...]`` (as ``transcribe --json`` writes).
-
-    ``velocity`` may be missing (:data:`~nmftrans.io.annotations.DEFAULT_VELOCITY`); notes of zero
-    duration are dropped with a warning.
-
-    Returns
-    -------
-    notes : np.ndarray [shape=(n, 4)], sorted by onset then pitch
-    warnings : list of str
-
-    Raises
-    ------
-    NmftransError
-        Not JSON, not a list of note objects, or a note with bad values.
-    """
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8-sig"))
-    except OSError as exc:
-        raise NmftransError(f"{path}: cannot read file ({exc.strerror or exc})") from None
-    except (ValueError, RecursionError) as exc:
-        raise NmftransError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(doc, list):
-        raise NmftransError(f"{path}: not a JSON note list (expected [{{\"onset\", \"offset\", \"pitch\", \"velocity\"}}, ...])")
-    rows = []
-    for k, row in enumerate(doc):
-        if not isinstance(row, dict):
-            raise NmftransError(f"{path}: note {k} is not an object with onset, offset, pitch")
-        onset = _json_number(row, "onset", path, k)
-        offset = _json_number(row, "offset", path, k)
-        pitch = _json_number(row, "pitch", path, k)
-        velocity = _json_number(row, "velocity", path, k) if "velocity" in row else float(DEFAULT_VELOCITY)
-        if onset < 0 or offset < onset:
-            raise NmftransError(f"{path}: note {k}: bad times (onset {onset:g}, offset {offset:g})")
-        if not 0 <= round(pitch) <= 127:
-            raise NmftransError(f"{path}: note {k}: pitch {pitch:g} outside 0-127")
-        rows.append((onset, offset, float(round(pitch)), float(np.clip(round(velocity), 1, 127))))
-    warnings = []
-    notes = np.array(rows, dtype=np.float64).reshape(-1, 4)
-    empty = notes[:, 1] <= notes[:, 0]
-    if empty.any():
-        warnings.append(f"{path}: {int(empty.sum())} notes of zero duration dropped")
-        notes = notes[~empty]
-    if len(notes) == 0:
-        return empty_notes(), warnings
-    return notes[np.lexsort((notes[:, 2], notes[:, 0]))], warnings
-
-
-def _midi_without_notes(path: Path) -> bool:
-    """A readable MIDI file without any (non-drum) note: an empty transcription, not a broken file."""
-    import mido
-
-    try:
-        mid = mido.MidiFile(str(path), clip=True)
-    except Exception:  # noqa: BLE001 - unreadable: let the reader report it
-        return False
-    return not any(m.type == "note_on" and m.velocity > 0 and m.channel != 9 for t in mid.tracks for m in t)
-
-
-def read_estimate(path: str | Path, *, sustain: bool = True) -> tuple[np.ndarray, list[str]]:
-    """Read estimated notes: ``.mid``/``.midi``, ``.csv``, ``.json`` or MIREX ``.txt``.
-
-    Unlike a reference, an estimate may be empty (a MIDI file without notes, a CSV with only its
-    header): it then scores 0.
-
-    Raises
-    ------
-    NmftransError
-        Missing file, unknown format, or a file that cannot be parsed.
-    """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in ESTIMATE_SUFFIXES:
-        raise NmftransError(f"{path}: unsupported estimate format {suffix or '(no suffix)'!r}; "
-                            f"expected one of {', '.join(ESTIMATE_SUFFIXES)}")
-    if not path.is_file():
-        raise NmftransError(f"{path}: no such file")
-    if suffix == ".json":
-        return read_note_json(path)
-    if suffix == ".txt" and not path.read_text(errors="replace").strip():
-        return empty_notes(), []  # a MIREX file of a piece with no notes
-    try:
-        return read_annotation(path, sustain=sustain)
-    except NmftransError:
-        if suffix in (".mid", ".midi") and _midi_without_notes(path):
-            return empty_notes(), []
-        raise
-
-
-def read_reference(path: str | Path, *, sustain: bool = True, what: str = "reference",
-                   empty: str = "nothing to score against") -> tuple[np.ndarray, list[str]]:
-    """Read reference notes (any format of :func:`~nmftrans.io.annotations.read_annotation`, or JSON).
-
-    ``what`` names the file in errors (``align`` reads a score with it) and ``empty`` is what an
-    empty file means for the caller.
-
-    Raises
-    ------
-    NmftransError
-        The file cannot be read, or it holds no notes (nothing to score against).
-    """
-    path = Path(path)
-    if path.suffix.lower() == ".json":
-        if not path.is_file():
-            raise NmftransError(f"{path}: {what} file not found")
-        notes, warnings = read_note_json(path)
-    else:
-        notes, warnings = read_annotation(path, sustain=sustain)
-    if len(notes) == 0:
-        raise NmftransError(f"{path}: the {what} has no notes" + (f"; {empty}" if empty else ""))
-    return notes, warnings
-
-
-# --------------------------------------------------------------------------------------
 # Pairing estimates with references
 # --------------------------------------------------------------------------------------
 
@@ -269,10 +129,8 @@ def _note_files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, list[Path]
     """Files under ``folder`` (recursive, hidden ones left out) with these suffixes, by stem,
     each stem's files in order of suffix preference, then path."""
     by_stem: dict[str, list[Path]] = {}
-    for p in sorted(folder.rglob("*")):
-        if any(part.startswith(".") for part in p.relative_to(folder).parts):
-            continue
-        if p.suffix.lower() in suffixes and p.name.lower() not in _NOT_NOTES and p.is_file():
+    for p in files_under(folder, suffixes):
+        if p.name.lower() not in NOT_NOTE_FILES:
             by_stem.setdefault(p.stem, []).append(p)
     for files in by_stem.values():
         files.sort(key=lambda p: (suffixes.index(p.suffix.lower()), str(p)))
@@ -316,7 +174,7 @@ def match_pairs(estimates: str | Path, references: str | Path) -> Matching:
 
     Two files are paired as given, whatever their names. A folder (searched recursively) is
     matched by stem against a file or another folder; where a stem has several files the first
-    of :data:`ESTIMATE_SUFFIXES` / :data:`REFERENCE_SUFFIXES` is used.
+    of :data:`ESTIMATE_SUFFIXES` / :data:`ANNOTATION_SUFFIXES` is used.
 
     Raises
     ------
@@ -341,9 +199,9 @@ def match_pairs(estimates: str | Path, references: str | Path) -> Matching:
     else:
         est_files = {est.stem: [est]}
     if ref.is_dir():
-        ref_files = _note_files(ref, REFERENCE_SUFFIXES)
+        ref_files = _note_files(ref, ANNOTATION_SUFFIXES)
         if not ref_files:
-            raise NmftransError(f"{ref}: no reference files ({', '.join(REFERENCE_SUFFIXES)}) in this folder")
+            raise NmftransError(f"{ref}: no reference files ({', '.join(ANNOTATION_SUFFIXES)}) in this folder")
     else:
         ref_files = {ref.stem: [ref]}
 

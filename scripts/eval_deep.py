@@ -157,7 +157,7 @@ def robustness(data: Path, dictionaries: dict) -> None:
     from eval_robustness import conditions
 
     from nmftrans.io.audio import load_audio
-    from nmftrans.evaluate import read_reference
+    from nmftrans.io.annotations import read_reference
     from nmftrans.core.metrics import evaluate_notes
     from nmftrans.transcribe import transcribe_signal
 

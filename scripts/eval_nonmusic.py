@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from nmftrans.io.audio import load_audio  # noqa: E402
-from nmftrans.evaluate import read_reference  # noqa: E402
+from nmftrans.io.annotations import read_reference  # noqa: E402
 from nmftrans.core.metrics import evaluate_notes  # noqa: E402
 
 SR = 22050

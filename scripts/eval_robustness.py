@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from nmftrans.io.audio import load_audio  # noqa: E402
 from nmftrans.io.dictionary import load_dictionary  # noqa: E402
-from nmftrans.evaluate import read_reference  # noqa: E402
+from nmftrans.io.annotations import read_reference  # noqa: E402
 from nmftrans.core.metrics import evaluate_notes  # noqa: E402
 from nmftrans.transcribe import transcribe_signal  # noqa: E402
 

@@ -13,7 +13,8 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from nmftrans.cli import app
-from nmftrans.evaluate import FileScore, format_table, match_pairs, read_estimate
+from nmftrans.evaluate import FileScore, format_table, match_pairs
+from nmftrans.io.annotations import read_estimate
 from nmftrans.core.metrics import SCORE_KEYS
 from nmftrans.io.midi import notes_to_csv, notes_to_json, write_midi, write_notes
 

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from nmftrans.core.notearrays import empty_notes, one_voice_per_pitch, sort_notes
+from nmftrans.io.noteformats import ANNOTATION_SUFFIXES, ESTIMATE_SUFFIXES
 from nmftrans.errors import NmftransError
 
 __all__ = [
@@ -43,13 +44,15 @@ __all__ = [
     "ANNOTATION_SUFFIXES",
     "read_notes",
     "read_annotation",
+    "read_estimate",
+    "read_reference",
+    "read_note_json",
 ]
 
 #: Velocity given to notes of formats without velocities (MAPS, JAMS, 3-column CSV).
 DEFAULT_VELOCITY = 100
 
 #: Suffixes :func:`read_notes` understands (lower case).
-ANNOTATION_SUFFIXES = (".csv", ".mid", ".midi", ".jams", ".notes", ".txt")
 
 _DRUM_CHANNEL = 9  # MIDI channel 10
 _SUSTAIN_CC = 64
@@ -130,6 +133,132 @@ def read_annotation(path: str | Path, *, sustain: bool = True) -> tuple[np.ndarr
             RecursionError, UnicodeError, EOFError, OSError) as exc:
         # Safety net: a malformed file must never surface as a traceback.
         raise NmftransError(f"{path}: cannot read annotation ({type(exc).__name__}: {exc})") from exc
+
+
+# --------------------------------------------------------------------------------------
+# Estimates and references (evaluate, align)
+# --------------------------------------------------------------------------------------
+
+
+def _json_number(row: dict, key: str, path: Path, k: int) -> float:
+    value = row.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise NmftransError(f"{path}: note {k}: {key} {value!r} is not a finite number")
+    return float(value)
+
+
+def read_note_json(path: str | Path) -> tuple[np.ndarray, list[str]]:
+    """Read a JSON note list ``[{"onset", "offset", "pitch", "velocity"}, ...]`` (as ``transcribe --json`` writes).
+
+    ``velocity`` may be missing (:data:`~nmftrans.io.annotations.DEFAULT_VELOCITY`); notes of zero
+    duration are dropped with a warning.
+
+    Returns
+    -------
+    notes : np.ndarray [shape=(n, 4)], sorted by onset then pitch
+    warnings : list of str
+
+    Raises
+    ------
+    NmftransError
+        Not JSON, not a list of note objects, or a note with bad values.
+    """
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8-sig"))
+    except OSError as exc:
+        raise NmftransError(f"{path}: cannot read file ({exc.strerror or exc})") from None
+    except (ValueError, RecursionError) as exc:
+        raise NmftransError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(doc, list):
+        raise NmftransError(f"{path}: not a JSON note list (expected [{{\"onset\", \"offset\", \"pitch\", \"velocity\"}}, ...])")
+    rows = []
+    for k, row in enumerate(doc):
+        if not isinstance(row, dict):
+            raise NmftransError(f"{path}: note {k} is not an object with onset, offset, pitch")
+        onset = _json_number(row, "onset", path, k)
+        offset = _json_number(row, "offset", path, k)
+        pitch = _json_number(row, "pitch", path, k)
+        velocity = _json_number(row, "velocity", path, k) if "velocity" in row else float(DEFAULT_VELOCITY)
+        if onset < 0 or offset < onset:
+            raise NmftransError(f"{path}: note {k}: bad times (onset {onset:g}, offset {offset:g})")
+        if not 0 <= round(pitch) <= 127:
+            raise NmftransError(f"{path}: note {k}: pitch {pitch:g} outside 0-127")
+        rows.append((onset, offset, float(round(pitch)), float(np.clip(round(velocity), 1, 127))))
+    warnings = []
+    notes = np.array(rows, dtype=np.float64).reshape(-1, 4)
+    empty = notes[:, 1] <= notes[:, 0]
+    if empty.any():
+        warnings.append(f"{path}: {int(empty.sum())} notes of zero duration dropped")
+        notes = notes[~empty]
+    if len(notes) == 0:
+        return empty_notes(), warnings
+    return notes[np.lexsort((notes[:, 2], notes[:, 0]))], warnings
+
+
+def _midi_without_notes(path: Path) -> bool:
+    """A readable MIDI file without any (non-drum) note: an empty transcription, not a broken file."""
+    import mido
+
+    try:
+        mid = mido.MidiFile(str(path), clip=True)
+    except Exception:  # noqa: BLE001 - unreadable: let the reader report it
+        return False
+    return not any(m.type == "note_on" and m.velocity > 0 and m.channel != 9 for t in mid.tracks for m in t)
+
+
+def read_estimate(path: str | Path, *, sustain: bool = True) -> tuple[np.ndarray, list[str]]:
+    """Read estimated notes: ``.mid``/``.midi``, ``.csv``, ``.json`` or MIREX ``.txt``.
+
+    Unlike a reference, an estimate may be empty (a MIDI file without notes, a CSV with only its
+    header): it then scores 0.
+
+    Raises
+    ------
+    NmftransError
+        Missing file, unknown format, or a file that cannot be parsed.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in ESTIMATE_SUFFIXES:
+        raise NmftransError(f"{path}: unsupported estimate format {suffix or '(no suffix)'!r}; "
+                            f"expected one of {', '.join(ESTIMATE_SUFFIXES)}")
+    if not path.is_file():
+        raise NmftransError(f"{path}: no such file")
+    if suffix == ".json":
+        return read_note_json(path)
+    if suffix == ".txt" and not path.read_text(errors="replace").strip():
+        return empty_notes(), []  # a MIREX file of a piece with no notes
+    try:
+        return read_annotation(path, sustain=sustain)
+    except NmftransError:
+        if suffix in (".mid", ".midi") and _midi_without_notes(path):
+            return empty_notes(), []
+        raise
+
+
+def read_reference(path: str | Path, *, sustain: bool = True, what: str = "reference",
+                   empty: str = "nothing to score against") -> tuple[np.ndarray, list[str]]:
+    """Read reference notes (any format of :func:`~nmftrans.io.annotations.read_annotation`, or JSON).
+
+    ``what`` names the file in errors (``align`` reads a score with it) and ``empty`` is what an
+    empty file means for the caller.
+
+    Raises
+    ------
+    NmftransError
+        The file cannot be read, or it holds no notes (nothing to score against).
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        if not path.is_file():
+            raise NmftransError(f"{path}: {what} file not found")
+        notes, warnings = read_note_json(path)
+    else:
+        notes, warnings = read_annotation(path, sustain=sustain)
+    if len(notes) == 0:
+        raise NmftransError(f"{path}: the {what} has no notes" + (f"; {empty}" if empty else ""))
+    return notes, warnings
 
 
 # --------------------------------------------------------------------------------------

@@ -28,11 +28,12 @@ import numpy as np
 
 from nmftrans.io.annotations import read_annotation
 from nmftrans.io.audio import AUDIO_SUFFIXES
+from nmftrans.io.fileio import files_under
+from nmftrans.io.noteformats import ANNOTATION_SUFFIXES, NOT_NOTE_FILES
 from nmftrans.errors import NmftransError
 
 __all__ = [
     "AUDIO_SUFFIXES",
-    "ANNOTATION_PREFERENCE",
     "SPLITS",
     "Discovery",
     "IsolatedNote",
@@ -47,15 +48,11 @@ __all__ = [
 #: Audio file suffixes (lower case) that discovery recognises: the one table of
 #: :mod:`nmftrans.io.audio`, so ``learn``, ``evaluate DATASET`` and ``transcribe`` take the same files.
 
-#: Annotation suffixes in order of preference when several share an audio file's name.
-ANNOTATION_PREFERENCE = (".csv", ".mid", ".midi", ".jams", ".notes", ".txt")
 
 #: MAESTRO split names.
 SPLITS = ("train", "validation", "test")
 
 #: Table files that live beside audio but are never per-file annotations.
-_METADATA_NAMES = {"manifest.csv", "metadata.csv", "notes.csv", "readme.txt", "license.txt",
-                   "licence.txt", "requirements.txt", "changelog.txt"}
 _ISOLATED_TABLE = "notes.csv"
 
 _GUITARSET_AUDIO = {"mic": ("audio_mono-mic", "_mic"), "mix": ("audio_mono-pickup_mix", "_mix")}
@@ -150,7 +147,7 @@ def pitch_from_filename(name: str | Path) -> int | None:
     pitch : int in 0-127, or None
     """
     stem = Path(name).name
-    for suffix in AUDIO_SUFFIXES + ANNOTATION_PREFERENCE:
+    for suffix in AUDIO_SUFFIXES + ANNOTATION_SUFFIXES:
         if stem.lower().endswith(suffix):
             stem = stem[: -len(suffix)]
             break
@@ -196,24 +193,12 @@ def _as_sources(sources) -> list[Path]:
     return out
 
 
-def _walk(folder: Path) -> list[Path]:
-    """All files under a folder, recursively, hidden ones left out, sorted."""
-    out = []
-    for p in folder.rglob("*"):
-        rel = p.relative_to(folder).parts
-        if any(part.startswith(".") for part in rel):
-            continue
-        if p.is_file():
-            out.append(p)
-    return sorted(out)
-
-
 def _is_audio(p: Path) -> bool:
     return p.suffix.lower() in AUDIO_SUFFIXES
 
 
 def _is_annotation(p: Path) -> bool:
-    return p.suffix.lower() in ANNOTATION_PREFERENCE and p.name.lower() not in _METADATA_NAMES
+    return p.suffix.lower() in ANNOTATION_SUFFIXES and p.name.lower() not in NOT_NOTE_FILES
 
 
 def _looks_like_note_file(p: Path) -> bool:
@@ -234,11 +219,11 @@ def _looks_like_note_file(p: Path) -> bool:
 
 def _annotation_beside(audio: Path, candidates: set[Path] | None = None) -> Path | None:
     """The preferred same-stem annotation next to an audio file."""
-    for suffix in ANNOTATION_PREFERENCE:
+    for suffix in ANNOTATION_SUFFIXES:
         for variant in (suffix, suffix.upper()):
             p = audio.with_suffix(variant)
             if (p in candidates) if candidates is not None else p.is_file():
-                if p.name.lower() not in _METADATA_NAMES:
+                if p.name.lower() not in NOT_NOTE_FILES:
                     return p
     return None
 
@@ -373,7 +358,7 @@ def _labelled_file(src: Path, guitarset_audio: str, result: Discovery) -> None:
 
 
 def _no_annotation_reason() -> str:
-    return "no annotation with the same name (" + ", ".join(ANNOTATION_PREFERENCE) + ")"
+    return "no annotation with the same name (" + ", ".join(ANNOTATION_SUFFIXES) + ")"
 
 
 def _guitarset_roots(files: list[Path]) -> list[Path]:
@@ -387,7 +372,7 @@ def _guitarset_roots(files: list[Path]) -> list[Path]:
 
 
 def _labelled_folder(src: Path, guitarset_audio: str, split: str | None, result: Discovery) -> str:
-    files = _walk(src)
+    files = files_under(src)
     maestro_roots = sorted({f.parent for f in files if _MAESTRO_META.match(f.name)})
     guitarset_roots = [r for r in _guitarset_roots(files) if r not in maestro_roots]
     if split is not None and not maestro_roots:
@@ -603,7 +588,7 @@ def _audio_files(sources: list[Path]) -> tuple[list[Path], list[Path]]:
     """Audio files and isolated-note tables under the sources."""
     audio, tables = [], []
     for src in sources:
-        files = [src] if src.is_file() else _walk(src)
+        files = [src] if src.is_file() else files_under(src)
         for f in files:
             if _is_audio(f):
                 audio.append(f)
@@ -716,7 +701,7 @@ def looks_isolated(sources, *, sample: int = 40) -> bool:
             return True
     for src in srcs:
         if src.is_dir():
-            files = _walk(src)
+            files = files_under(src)
             if any(_MAESTRO_META.match(f.name) for f in files) or _guitarset_roots(files):
                 return False
     if not audio_files:

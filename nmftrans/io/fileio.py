@@ -1,4 +1,5 @@
-"""Atomic file writing: write to a temporary file beside the target, then rename.
+"""Files on disk: atomic writing (a temporary file beside the target, then a rename), outputs that
+are streams, and the one walker of input folders.
 
 An interrupted run never leaves a half-written output, and an existing file is replaced in one step.
 """
@@ -17,6 +18,30 @@ from nmftrans.errors import NmftransError
 
 # Temporary files being written by this process, removed by remove_partial() on an interrupt.
 _PARTIAL: set[Path] = set()
+
+
+def files_under(folder: str | Path, suffixes: tuple[str, ...] | None = None) -> list[Path]:
+    """The files under ``folder``, recursively, sorted; hidden files and folders are left out.
+
+    Parameters
+    ----------
+    folder : path
+    suffixes : tuple of str, optional
+        Keep only these (lower-case, with the dot); compared case-insensitively.
+
+    Returns
+    -------
+    list of Path
+        Regular files (or links to them) in sorted path order.
+    """
+    folder = Path(folder)
+    out = []
+    for p in folder.rglob("*"):
+        if any(part.startswith(".") for part in p.relative_to(folder).parts):
+            continue
+        if (suffixes is None or p.suffix.lower() in suffixes) and p.is_file():
+            out.append(p)
+    return sorted(out)
 
 
 def remove_partial() -> None:
