@@ -145,20 +145,12 @@ def check_options(options: TranscribeOptions) -> None:
         raise NmftransError(f"--tempo must be a positive number of beats per minute, got {options.tempo}")
     if not -1 <= options.program <= 127:
         raise NmftransError(f"--program must be a General MIDI program 0-127, got {options.program}")
-    for name, value in (("--onset-threshold", options.onset_threshold), ("--frame-threshold", options.frame_threshold)):
-        if value is not None and not 0 <= value <= 1e3:
-            raise NmftransError(f"{name} must be 0 or more (activations are normalised to about 1), got {value}")
     if options.min_note_ms is not None and not 0 <= options.min_note_ms <= 1e6:
         raise NmftransError(f"--min-note-ms must be 0 or more, got {options.min_note_ms}")
-    if options.iterations is not None and options.iterations < 1:
-        raise NmftransError(f"--iterations must be at least 1, got {options.iterations}")
-    if options.floor_octaves is not None and not 0 <= options.floor_octaves <= 100:
-        raise NmftransError(f"--floor-octaves must be between 0 (no floor templates) and 100, got {options.floor_octaves}")
-    if options.eq_octaves is not None and not 0 <= options.eq_octaves <= 100:
-        raise NmftransError(f"--eq-octaves must be between 0 (no response gain) and 100, got {options.eq_octaves}")
     if options.plot_range is not None and not options.plot:
         raise NmftransError("--plot-range restricts the --plot picture; give --plot too")
-    _solver_params(options)  # --beta, --tol, --sparsity: validated by SolverParams
+    _solver_params(options)  # validated by SolverParams, once for the CLI and the Python API
+    _note_params(options)  # validated by NoteParams
     if options.resynth_pitches is not None and not options.resynth:
         raise NmftransError("--resynth-pitches chooses what --resynth plays; give --resynth too")
 

@@ -14,7 +14,7 @@ from typing import List, Optional
 import typer
 
 from nmftrans import __version__
-from nmftrans.errors import NmftransError
+from nmftrans.errors import NmftransError, SettingError
 from nmftrans.interrupt import interruptible
 
 app = typer.Typer(
@@ -106,7 +106,57 @@ class _Progress:
         return False
 
 
-def _fail(message: str, code: int = 1) -> None:
+def parse_time_range(text: str) -> tuple[float | None, float | None]:
+    """``START:END`` in seconds (``10:25``, ``:30``, ``12:``) -> ``(start, end)``, None for an open side.
+
+    Raises
+    ------
+    NmftransError
+        No colon, a side that is not a finite number of seconds >= 0, neither side given, or
+        END not after START.
+    """
+    import math
+
+    usage = f"--plot-range: expected START:END in seconds (e.g. 10:25, :30 or 12:), got {text!r}"
+    first, colon, second = str(text).partition(":")
+    if not colon:
+        raise NmftransError(usage)
+
+    def seconds(part: str) -> float | None:
+        part = part.strip()
+        if not part:
+            return None
+        try:
+            value = float(part)
+        except ValueError:
+            raise NmftransError(usage) from None
+        if not (math.isfinite(value) and value >= 0):
+            raise NmftransError(f"--plot-range: times must be finite seconds >= 0, got {text!r}")
+        return value
+
+    start, end = seconds(first), seconds(second)
+    if start is None and end is None:
+        raise NmftransError(usage)
+    if start is not None and end is not None and end <= start:
+        raise NmftransError(f"--plot-range: END must be after START, got {text!r}")
+    return start, end
+
+
+#: Python setting names whose option is not ``--`` + the name with hyphens (and without ``_s``).
+_OPTION_NAMES = {"n_iter": "iterations", "n_mels": "mels"}
+
+
+def _option(setting: str) -> str:
+    """The command-line option of a Python setting name: ``before_s`` -> ``--before``."""
+    name = _OPTION_NAMES.get(setting, setting)
+    name = name[:-2] if name.endswith("_s") else name
+    return "--" + name.replace("_", "-")
+
+
+def _fail(message: str | Exception, code: int = 1) -> None:
+    """Print ``error: message`` (a setting named by its option) on stderr and exit with ``code``."""
+    if isinstance(message, SettingError):
+        message = f"{_option(message.setting)} {message.problem}"
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
@@ -226,7 +276,7 @@ def learn(
             raise NmftransError(f"--tolerance must be above 0 and at most 0.5 (a fraction of each partial's "
                                 f"frequency), got {tolerance:g}")
     except NmftransError as exc:
-        _fail(str(exc), 2)
+        _fail(exc, 2)
     try:
         from nmftrans import learn as use_case
         from nmftrans.io.dictionary import save_dictionary
@@ -261,7 +311,7 @@ def learn(
             if program is not None and not 0 <= program <= 127:
                 raise NmftransError(f"--program must be a General MIDI program 0-127, got {program}")
         except NmftransError as exc:
-            _fail(str(exc), 2)
+            _fail(exc, 2)
         from nmftrans.io.fileio import check_output
 
         check_output(output, overwrite=overwrite)  # before any work
@@ -309,7 +359,7 @@ def learn(
             dictionary.provenance["program"] = program  # what transcribe writes in its MIDI files
         save_dictionary(dictionary, output, overwrite=True)
     except NmftransError as exc:
-        _fail(str(exc))
+        _fail(exc)
     for path, reason in report.skipped:
         log.warn(f"skipped {path}: {reason}")
     for message in report.warnings:
@@ -401,7 +451,6 @@ def transcribe(
             log.info(f"{path}: exists, skipped (use --overwrite to replace it)")
 
     try:
-        from nmftrans.io.plot import parse_time_range
 
         options = run.TranscribeOptions(
             dictionary=dictionary, onset_threshold=onset_threshold, frame_threshold=frame_threshold,
@@ -414,7 +463,7 @@ def transcribe(
             sonify=sonify, overwrite=overwrite)
         run.check_options(options)
     except NmftransError as exc:
-        _fail(str(exc), 2)
+        _fail(exc, 2)
     if options.extras and output is not None and str(output) == "-":
         _fail("--plot, --sonify, --resynth and --save-activations write files beside the MIDI file; not with -o -", 2)
     if activations is not None:
@@ -436,7 +485,7 @@ def transcribe(
             run.check_outputs([], options)  # matplotlib for --plot, before anything is written
             result = run.run_reextraction(activations, output, options)
         except NmftransError as exc:
-            _fail(str(exc))
+            _fail(exc)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
         _report(result)
@@ -453,7 +502,7 @@ def transcribe(
         if scheduler is not None:
             jobs, options = run.for_cluster(jobs, options)
     except NmftransError as exc:
-        _fail(str(exc))
+        _fail(exc)
     _say_if_compiling(log)
     failed = done = 0
 
@@ -488,7 +537,7 @@ def transcribe(
             sys.stdout.write(stream.end())
             sys.stdout.flush()
     except NmftransError as exc:  # e.g. an unreachable scheduler
-        _fail(str(exc))
+        _fail(exc)
     except KeyboardInterrupt:
         _fail(f"interrupted after {done} of {len(jobs)} files; finished outputs are kept, a re-run skips them", 130)
     _batch_end(log, len(jobs), failed, "files transcribed")
@@ -525,7 +574,7 @@ def show(
 
             plot_templates(plot, d, title=f"{Path(path).name}: templates")
     except NmftransError as exc:
-        _fail(str(exc))
+        _fail(exc)
     pitch_set = [int(p) for p in d.pitch_set]
     missing = sorted(set(range(pitch_set[0], pitch_set[-1] + 1)) - set(pitch_set))
     roles = ", ".join(f"{int((d.roles == r).sum())} {name}" for r, name in ROLE_NAMES.items() if (d.roles == r).any())
@@ -645,7 +694,7 @@ def evaluate(
             check_options(TranscribeOptions(onset_threshold=onset_threshold, frame_threshold=frame_threshold,
                                             min_note_ms=min_note_ms))
         except NmftransError as exc:
-            _fail(str(exc), 2)
+            _fail(exc, 2)
     else:
         _fail(f"expected EST REF or DATASET -W DICTIONARY, got {len(paths)} paths", 2)
     try:  # --beta, --tol, --sparsity: range-checked as for transcribe, before any work
@@ -653,17 +702,16 @@ def evaluate(
 
         _solver_params(TranscribeOptions(beta=beta, tol=tol, sparsity=sparsity))
     except NmftransError as exc:
-        _fail(str(exc), 2)
+        _fail(exc, 2)
     time_range = None
     if plot_range is not None:
-        from nmftrans.io.plot import parse_time_range
 
         if plot is None:
             _fail("--plot-range restricts the --plot picture; give --plot too", 2)
         try:
             time_range = parse_time_range(plot_range)
         except NmftransError as exc:
-            _fail(str(exc), 2)
+            _fail(exc, 2)
     to_stdout = [name for name, out in (("--json", json_out), ("--csv", csv_out)) if out is not None and str(out) == "-"]
     if len(to_stdout) > 1:
         _fail("--json - and --csv -: only one of them can go to stdout", 2)
@@ -674,7 +722,7 @@ def evaluate(
             if out is not None:
                 check_output(out, overwrite=overwrite)
     except NmftransError as exc:
-        _fail(str(exc))
+        _fail(exc)
     try:
         from nmftrans import evaluate as use_case
 
@@ -730,7 +778,7 @@ def evaluate(
             files = result.files
             extra = {"dataset": str(paths[0]), "dictionary": str(dictionary)}
     except NmftransError as exc:
-        _fail(str(exc))
+        _fail(exc)
     failed = [f for f in files if not f.ok]
     for f in files:
         for message in f.warnings:
@@ -758,7 +806,7 @@ def evaluate(
             elif out is not None:
                 write_text_atomic(out, text())
     except NmftransError as exc:
-        _fail(str(exc))
+        _fail(exc)
     if plots is not None:
         for path in plots.skipped:
             log.info(f"{path}: exists, skipped (use --overwrite to replace it)")
@@ -817,15 +865,14 @@ def align(
                              onset_rise_fraction=onset_rise_fraction)
         time_range = None
         if plot_range is not None:
-            from nmftrans.io.plot import parse_time_range
-
+    
             if not plot:
                 raise NmftransError("--plot-range restricts the --plot picture; give --plot too")
             time_range = parse_time_range(plot_range)
         if not -1 <= program <= 127:
             raise NmftransError(f"--program must be a General MIDI program 0-127, got {program}")
     except NmftransError as exc:
-        _fail(str(exc), 2)
+        _fail(exc, 2)
     folders = audio.is_dir() or score.is_dir()
     if not folders and csv and output.suffix.lower() != ".csv":
         _fail("--csv is for folders; name the output .csv", 2)
@@ -843,7 +890,7 @@ def align(
 
         W = load_dictionary(dictionary)
     except NmftransError as exc:
-        _fail(str(exc), 2 if "output format" in str(exc) else 1)
+        _fail(exc, 2 if "output format" in str(exc) else 1)
     for message in unmatched:
         log.warn(message)
     failed = 0
@@ -911,7 +958,7 @@ def decompose(
             check_image_path(plot)
             require_matplotlib()
     except NmftransError as exc:
-        _fail(str(exc), 2)
+        _fail(exc, 2)
     to_stdout = str(output) == "-"
     from nmftrans.io.fileio import check_output
 
@@ -919,7 +966,7 @@ def decompose(
         for path in ([] if to_stdout else [output]) + ([plot] if plot is not None else []):
             check_output(path, overwrite=overwrite)  # before any work; the rule of every command
     except NmftransError as exc:
-        _fail(str(exc))
+        _fail(exc)
     try:
         result = run_decompose(mix, references, settings, jobs=n_jobs, progress=log.info)
         text = decomposition_to_csv(result)
@@ -938,7 +985,7 @@ def decompose(
             else:
                 typer.echo(str(plot))
     except NmftransError as exc:
-        _fail(str(exc))
+        _fail(exc)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     log.info(f"{len(result.times)} frames x {len(result.tracks)} tracks, {result.levels} level(s), "

@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from nmftrans.errors import NmftransError
+from nmftrans.errors import NmftransError, SettingError
 from nmftrans.core.settings import FeatureSettings, check_beta
 
 __all__ = ["DecomposeSettings", "Decomposition", "decompose", "decomposition_to_csv", "mel_spectrogram"]
@@ -72,11 +72,11 @@ class DecomposeSettings:
     def __post_init__(self) -> None:
         check_beta(self.beta)
         if not (0.05 <= self.window_s <= 10.0):
-            raise NmftransError(f"--window must be between 0.05 and 10 seconds, got {self.window_s:g}")
+            raise SettingError("window_s", f"must be between 0.05 and 10 seconds, got {self.window_s:g}")
         if not (8 <= self.n_mels <= 1024):
-            raise NmftransError(f"--mels must be between 8 and 1024, got {self.n_mels}")
+            raise SettingError("n_mels", f"must be between 8 and 1024, got {self.n_mels}")
         if self.levels is not None and not (1 <= self.levels <= 8):
-            raise NmftransError(f"--levels must be between 1 and 8, got {self.levels}")
+            raise SettingError("levels", f"must be between 1 and 8, got {self.levels}")
         if self.n_iter < 1 or self.coarse_iter < 1 or not (self.tol >= 0.0):
             raise NmftransError("n_iter and coarse_iter must be >= 1 and tol >= 0")
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from nmftrans.core import deep
 from nmftrans.io.dictionary import ROLE_ATTACK, Dictionary
-from nmftrans.errors import NmftransError
+from nmftrans.errors import NmftransError, SettingError
 
 MAX_LAYERS = 64
 
@@ -73,7 +73,7 @@ class DeepParams:
 
     def __post_init__(self) -> None:
         if not 1 <= self.layers <= MAX_LAYERS:
-            raise NmftransError(f"--layers must be between 1 and {MAX_LAYERS} (got {self.layers})")
+            raise SettingError("layers", f"must be between 1 and {MAX_LAYERS} (got {self.layers})")
         if self.colour < 0:
             raise NmftransError("colour must be >= 0")
         if self.steps < 0 or self.frames < 1 or self.max_frames_per_file < 1:

@@ -27,7 +27,7 @@ import numpy as np
 from nmftrans import __version__
 from nmftrans.io.audio import audio_duration, load_audio
 from nmftrans.io.dictionary import ROLE_ATTACK, ROLE_SUSTAIN, Dictionary
-from nmftrans.errors import NmftransError
+from nmftrans.errors import NmftransError, SettingError
 from nmftrans.core.features import frequencies, spectrogram
 from nmftrans.core.informed import (InformedParams, check_method, divergence, informed_epoch, initial_activations,
                                initial_templates, shrink_to_prior, update_templates)
@@ -123,14 +123,14 @@ def check_learn_settings(*, beta: float = 1.0, iterations: int | None = 50, spli
     check_method(method)
     check_comb_share(comb_share)
     if iterations is not None and iterations < 1:  # None: not used here (learn --deep: DeepParams' steps)
-        raise NmftransError(f"--iterations must be at least 1 (got {iterations})")
+        raise SettingError("iterations", f"must be at least 1 (got {iterations})")
     check_dataset_options(split=split, guitarset_audio=guitarset_audio, max_files=max_files)
 
 
 def check_comb_share(comb_share: float) -> float:
     """``comb_share`` (the harmonic comb's share in a learned sustain template) if in [0, 1]."""
     if not 0.0 <= comb_share <= 1.0:  # NaN fails too
-        raise NmftransError(f"--comb-share must be between 0 and 1, got {comb_share:g}")
+        raise SettingError("comb_share", f"must be between 0 and 1, got {comb_share:g}")
     return float(comb_share)
 
 
@@ -144,7 +144,7 @@ def learn_harmonic(pitch_range: tuple[int, int], settings: FeatureSettings = Fea
     """
     check_learn_settings(beta=beta)
     if not (0 < tolerance <= 0.5):
-        raise NmftransError(f"--tolerance must be above 0 and at most 0.5 (a fraction of each partial's "
+        raise SettingError("tolerance", f"must be above 0 and at most 0.5 (a fraction of each partial's "
                             f"frequency), got {tolerance:g}")
     lo, hi = pitch_range
     if not 0 <= lo <= hi <= 127:

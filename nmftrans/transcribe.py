@@ -111,20 +111,26 @@ class SolverParams:
     sparsity: float = 0.0
 
     def __post_init__(self) -> None:
-        from nmftrans.errors import NmftransError
         from nmftrans.core.settings import check_beta
+        from nmftrans.errors import SettingError
 
         if self.beta is not None:
             check_beta(self.beta)
         if not (0 <= self.tol < 1):
-            raise NmftransError(f"--tol must be at least 0 and below 1 (a relative decrease), got {self.tol:g}")
+            raise SettingError("tol", f"must be at least 0 and below 1 (a relative decrease), got {self.tol:g}")
         if not (0 <= self.sparsity < 1):
-            raise NmftransError(f"--sparsity must be at least 0 and below 1 (a fraction of each frame's "
+            raise SettingError("sparsity", f"must be at least 0 and below 1 (a fraction of each frame's "
                                 f"largest activation), got {self.sparsity:g}")
         if not (0 <= self.l1 < float("inf")):
-            raise NmftransError(f"l1 must be 0 or more, got {self.l1:g}")
-        if self.n_iter < 1 or self.refine_w_iter < 0 or self.refine_h_iter < 0:
-            raise NmftransError("--iterations must be at least 1 (and the refinement counts 0 or more)")
+            raise SettingError("l1", f"must be 0 or more, got {self.l1:g}")
+        if self.n_iter < 1:
+            raise SettingError("n_iter", f"must be at least 1, got {self.n_iter}")
+        if self.refine_w_iter < 0 or self.refine_h_iter < 0:
+            raise SettingError("refine_w_iter", "and refine_h_iter must be 0 or more")
+        if not 0 <= self.floor_octaves <= 100:
+            raise SettingError("floor_octaves", f"must be between 0 (no floor templates) and 100, got {self.floor_octaves}")
+        if not 0 <= self.eq_octaves <= 100:
+            raise SettingError("eq_octaves", f"must be between 0 (no response gain) and 100, got {self.eq_octaves}")
 
 
 @dataclass

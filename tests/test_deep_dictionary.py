@@ -140,7 +140,7 @@ def test_training_lowers_the_loss_and_is_deterministic(plain, labelled):
 
 
 def test_training_params_are_validated():
-    with pytest.raises(NmftransError, match="--layers"):
+    with pytest.raises(NmftransError, match="^layers must be between 1"):
         DeepParams(layers=0)
 
 

@@ -18,7 +18,9 @@ from typer.testing import CliRunner
 from nmftrans.cli import app
 from nmftrans.errors import NmftransError
 from nmftrans.io.midi import notes_to_csv, write_notes
-from nmftrans.io.plot import match_onsets, parse_time_range, plot_notes, plot_transcription
+from nmftrans.io.plot import plot_notes, plot_transcription
+from nmftrans.core.note_errors import match_onsets
+from nmftrans.cli import parse_time_range
 
 from synth import SCORED_EST as EST
 from synth import SCORED_REF as REF

@@ -14,7 +14,8 @@ from nmftrans import batch
 from nmftrans.io.annotations import read_notes
 from nmftrans.cli import app
 from nmftrans.io.dictionary import load_dictionary
-from nmftrans.io.plot import match_onsets, plot_transcription
+from nmftrans.io.plot import plot_transcription
+from nmftrans.core.note_errors import match_onsets
 from nmftrans.io.sonify import partial_amplitudes, sonify_notes
 from tests.synth import SR, example_notes, render
 

@@ -82,8 +82,8 @@ MAX_FRAMES = 64
 
 def check_frames(frames) -> int:
     """Validate a template length in frames (``--frames``): an integer in 1..``MAX_FRAMES``."""
-    from nmftrans.errors import NmftransError
+    from nmftrans.errors import SettingError
 
     if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or not 1 <= frames <= MAX_FRAMES:
-        raise NmftransError(f"--frames must be an integer from 1 to {MAX_FRAMES}, got {frames!r}")
+        raise SettingError("frames", f"must be an integer from 1 to {MAX_FRAMES}, got {frames!r}")
     return int(frames)

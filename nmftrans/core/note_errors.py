@@ -122,3 +122,71 @@ def count_errors(ref: np.ndarray, est: np.ndarray, *, tolerance_s: float = 0.05,
             near += 1
             free.discard(best)
     return ErrorCounts(len(ref), len(est), len(missed), len(false), restrikes, partial, near)
+
+
+#: mir_eval's onset tolerance (seconds).
+ONSET_TOLERANCE_S = 0.05
+
+
+def match_onsets(estimated: np.ndarray, reference: np.ndarray, tolerance: float = ONSET_TOLERANCE_S):
+    """Pair estimated and reference notes of the same pitch whose onsets are within ``tolerance``.
+
+    The criterion is mir_eval's note-onset criterion (pitch within 50 cents, onset distance
+    rounded to 0.1 ms and at most ``tolerance``) and the pairing is a maximum matching, as in
+    :func:`mir_eval.transcription.match_notes`: the number of hits is the one behind the onset
+    precision and recall. Among the maximum matchings the one with the smallest total onset
+    distance is taken. Each note is used at most once.
+
+    Returns
+    -------
+    hit : np.ndarray [shape=(n_est,)], bool
+        Estimated notes that match a reference note (the others are false alarms).
+    found : np.ndarray [shape=(n_ref,)], bool
+        Reference notes that were matched (the others are misses).
+    """
+    from scipy.optimize import linear_sum_assignment
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    est = np.asarray(estimated, dtype=np.float64).reshape(-1, 4)
+    ref = np.asarray(reference, dtype=np.float64).reshape(-1, 4)
+    hit = np.zeros(len(est), dtype=bool)
+    found = np.zeros(len(ref), dtype=bool)
+    if len(est) == 0 or len(ref) == 0:
+        return hit, found
+    # candidate pairs (i, j, onset distance), found through the reference onsets in order
+    order = np.argsort(ref[:, 0], kind="stable")
+    onsets = ref[order, 0]
+    lows = np.searchsorted(onsets, est[:, 0] - tolerance - 1e-3, side="left")
+    highs = np.searchsorted(onsets, est[:, 0] + tolerance + 1e-3, side="right")
+    rows, cols, costs = [], [], []
+    for i in range(len(est)):
+        js = order[lows[i]:highs[i]]
+        distance = np.round(np.abs(ref[js, 0] - est[i, 0]), 4)
+        ok = (distance <= tolerance) & (100.0 * np.abs(ref[js, 2] - est[i, 2]) <= 50.0)
+        rows.extend([i] * int(ok.sum()))
+        cols.extend(js[ok].tolist())
+        costs.extend(distance[ok].tolist())
+    if not rows:
+        return hit, found
+    rows, cols, costs = np.asarray(rows), np.asarray(cols), np.asarray(costs)
+    n_est = len(est)
+    graph = coo_matrix((np.ones(len(rows)), (rows, n_est + cols)), shape=(n_est + len(ref),) * 2)
+    _, label = connected_components(graph, directed=False)
+    by_component = np.argsort(label[rows], kind="stable")
+    bounds = np.flatnonzero(np.diff(label[rows][by_component])) + 1
+    for edges in np.split(by_component, bounds):
+        if len(edges) == 1:  # the usual case: one candidate, nothing to choose
+            hit[rows[edges[0]]] = found[cols[edges[0]]] = True
+            continue
+        ii, i_index = np.unique(rows[edges], return_inverse=True)
+        jj, j_index = np.unique(cols[edges], return_inverse=True)
+        # a forbidden pair costs more than any set of allowed ones: cardinality first, then distance
+        forbidden = 1.0 + (tolerance + 1.0) * min(len(ii), len(jj))
+        cost = np.full((len(ii), len(jj)), forbidden)
+        cost[i_index, j_index] = costs[edges]
+        a, b = linear_sum_assignment(cost)
+        allowed = cost[a, b] < forbidden
+        hit[ii[a[allowed]]] = True
+        found[jj[b[allowed]]] = True
+    return hit, found

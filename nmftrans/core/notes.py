@@ -112,6 +112,25 @@ class NoteParams:
     lowest: int = 0
     highest: int = 127
 
+    def __post_init__(self) -> None:
+        from nmftrans.errors import SettingError
+
+        for name in ("onset_threshold", "frame_threshold"):
+            value = getattr(self, name)
+            if not 0 <= value <= 1e3:  # NaN fails too
+                raise SettingError(name, f"must be 0 or more (activations are normalised to about 1), got {value}")
+        for name in ("rise_s", "peak_window_s", "sub_window_s", "min_duration_s", "min_note_s", "min_ioi_s",
+                     "onset_lag_s", "offset_gap_s"):
+            value = getattr(self, name)
+            if not 0 <= value <= 1e3:
+                raise SettingError(name, f"must be 0 or more seconds, got {value}")
+        if self.offset_shift_s is not None and not 0 <= self.offset_shift_s <= 1e3:
+            raise SettingError("offset_shift_s", f"must be 0 or more seconds (or None), got {self.offset_shift_s}")
+        if self.onset_rise_fraction is not None and not 0 < self.onset_rise_fraction <= 1:
+            raise SettingError("onset_rise_fraction", f"must be above 0 and at most 1 (or None), got {self.onset_rise_fraction}")
+        if not 0 <= self.lowest <= self.highest <= 127:
+            raise SettingError("lowest", f"and highest must satisfy 0 <= lowest <= highest <= 127, got {self.lowest}, {self.highest}")
+
 
 def pitch_activations(H: np.ndarray, pitches: np.ndarray, weights: np.ndarray | None = None
                       ) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ import numba
 import numpy as np
 
 from nmftrans.core import kernels
-from nmftrans.errors import NmftransError
+from nmftrans.errors import SettingError
 from nmftrans.core.notes import _first_long_run, _prev_min, _rise_time
 
 # Frames solved at once (columns are independent with W fixed: the result does not depend on it).
@@ -72,19 +72,19 @@ class AlignParams:
 
     def __post_init__(self) -> None:
         checks = [
-            ("before", self.before_s, 0.0, 5.0), ("after", self.after_s, 0.0, 10.0),
-            ("iterations", self.n_iter, 1, 1000), ("sync-rate", self.sync_rate, 1.0, 100.0),
-            ("threshold", self.threshold, 0.0, 10.0), ("frame-threshold", self.frame_threshold, 0.0, 1.0),
-            ("onset-rise-fraction", self.onset_rise_fraction, 0.0, 1.0),
-            ("extra-threshold", self.extra_threshold, 0.0, 10.0), ("chord", self.chord_s, 0.0, 1.0),
+            ("before_s", self.before_s, 0.0, 5.0), ("after_s", self.after_s, 0.0, 10.0),
+            ("n_iter", self.n_iter, 1, 1000), ("sync_rate", self.sync_rate, 1.0, 100.0),
+            ("threshold", self.threshold, 0.0, 10.0), ("frame_threshold", self.frame_threshold, 0.0, 1.0),
+            ("onset_rise_fraction", self.onset_rise_fraction, 0.0, 1.0),
+            ("extra_threshold", self.extra_threshold, 0.0, 10.0), ("chord_s", self.chord_s, 0.0, 1.0),
         ]
         for name, value, lo, hi in checks:
             if not (np.isfinite(value) and lo <= value <= hi):
-                raise NmftransError(f"--{name} must be between {lo:g} and {hi:g}, got {value:g}")
+                raise SettingError(name, f"must be between {lo:g} and {hi:g}, got {value:g}")
         if self.before_s <= 0:
-            raise NmftransError(f"--before must be above 0, got {self.before_s:g}")
+            raise SettingError("before_s", f"must be above 0, got {self.before_s:g}")
         if not isinstance(self.n_iter, (int, np.integer)):
-            raise NmftransError(f"--iterations must be a whole number, got {self.n_iter!r}")
+            raise SettingError("n_iter", f"must be a whole number, got {self.n_iter!r}")
 
 
 def frames_of(seconds, frame_rate: float) -> np.ndarray:

@@ -10,7 +10,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
-from nmftrans.errors import NmftransError
+from nmftrans.errors import NmftransError, SettingError
 
 FRONTENDS = ("stft", "logfreq", "mel")
 # β of the divergence accepted everywhere (learn, transcribe, evaluate, align): 2 Euclidean,
@@ -24,9 +24,9 @@ def check_beta(beta: float) -> float:
     try:
         value = float(beta)
     except (TypeError, ValueError):
-        raise NmftransError(f"--beta must be a number between {lo:g} and {hi:g}, got {beta!r}") from None
+        raise SettingError("beta", f"must be a number between {lo:g} and {hi:g}, got {beta!r}") from None
     if not lo <= value <= hi:  # NaN fails too
-        raise NmftransError(f"--beta must be between {lo:g} (Itakura-Saito) and {hi:g} (Euclidean), got {beta:g}")
+        raise SettingError("beta", f"must be between {lo:g} (Itakura-Saito) and {hi:g} (Euclidean), got {beta:g}")
     return value
 
 

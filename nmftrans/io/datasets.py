@@ -30,7 +30,7 @@ from nmftrans.io.annotations import read_annotation
 from nmftrans.io.audio import AUDIO_SUFFIXES
 from nmftrans.io.fileio import files_under
 from nmftrans.io.noteformats import ANNOTATION_SUFFIXES, NOT_NOTE_FILES
-from nmftrans.errors import NmftransError
+from nmftrans.errors import NmftransError, SettingError
 
 __all__ = [
     "AUDIO_SUFFIXES",
@@ -243,14 +243,13 @@ def _under(path: Path, root: Path) -> bool:
 
 def check_dataset_options(*, split: str | None = None, guitarset_audio: str = "mic",
                           max_files: int | None = None) -> None:
-    """The CLI's dataset options (``--split``, ``--guitarset-audio``, ``--max-files``), checked before
-    any file is read; shared by ``learn`` and ``evaluate`` (a usage error there, exit 2)."""
+    """The dataset settings, checked before any file is read; shared by ``learn`` and ``evaluate``."""
     if split is not None and split not in SPLITS:
-        raise NmftransError(f"--split must be one of {', '.join(SPLITS)} (got {split!r})")
+        raise SettingError("split", f"must be one of {', '.join(SPLITS)} (got {split!r})")
     if guitarset_audio not in _GUITARSET_AUDIO:
-        raise NmftransError(f"--guitarset-audio must be mic or mix (got {guitarset_audio!r})")
+        raise SettingError("guitarset_audio", f"must be mic or mix (got {guitarset_audio!r})")
     if max_files is not None and max_files < 1:
-        raise NmftransError(f"--max-files must be at least 1 (got {max_files})")
+        raise SettingError("max_files", f"must be at least 1 (got {max_files})")
 
 
 def discover_labelled(

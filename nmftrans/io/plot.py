@@ -15,11 +15,11 @@ import numpy as np
 
 from nmftrans.errors import NmftransError
 from nmftrans.io.fileio import atomic_path
+from nmftrans.core.note_errors import match_onsets
 from nmftrans.core.pitches import midi_to_name
 from nmftrans.core.pooling import PICTURE_COLUMNS as _MAX_IMAGE_COLUMNS
 
 IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
-ONSET_TOLERANCE_S = 0.05
 _FLOOR_DB = -40.0
 _NOTE_COLOUR = "#ff7f0e"
 _HIT, _FALSE_ALARM, _MISS, _REFERENCE = "#2ca02c", "#d62728", "#1f77b4", "#222222"
@@ -52,104 +52,6 @@ def _save(fig, path: str | Path, overwrite: bool = True) -> None:
     path = check_image_path(path)
     with atomic_path(path, overwrite=overwrite) as tmp:
         fig.savefig(tmp, format=path.suffix.lower().lstrip(".").replace("jpg", "jpeg"))
-
-
-def parse_time_range(text: str) -> tuple[float | None, float | None]:
-    """``START:END`` in seconds (``10:25``, ``:30``, ``12:``) -> ``(start, end)``, None for an open side.
-
-    Raises
-    ------
-    NmftransError
-        No colon, a side that is not a finite number of seconds >= 0, neither side given, or
-        END not after START.
-    """
-    usage = f"--plot-range: expected START:END in seconds (e.g. 10:25, :30 or 12:), got {text!r}"
-    first, colon, second = str(text).partition(":")
-    if not colon:
-        raise NmftransError(usage)
-
-    def seconds(part: str) -> float | None:
-        part = part.strip()
-        if not part:
-            return None
-        try:
-            value = float(part)
-        except ValueError:
-            raise NmftransError(usage) from None
-        if not (np.isfinite(value) and value >= 0):
-            raise NmftransError(f"--plot-range: times must be finite seconds >= 0, got {text!r}")
-        return value
-
-    start, end = seconds(first), seconds(second)
-    if start is None and end is None:
-        raise NmftransError(usage)
-    if start is not None and end is not None and end <= start:
-        raise NmftransError(f"--plot-range: END must be after START, got {text!r}")
-    return start, end
-
-
-def match_onsets(estimated: np.ndarray, reference: np.ndarray, tolerance: float = ONSET_TOLERANCE_S):
-    """Pair estimated and reference notes of the same pitch whose onsets are within ``tolerance``.
-
-    The criterion is mir_eval's note-onset criterion (pitch within 50 cents, onset distance
-    rounded to 0.1 ms and at most ``tolerance``) and the pairing is a maximum matching, as in
-    :func:`mir_eval.transcription.match_notes`: the number of hits is the one behind the onset
-    precision and recall. Among the maximum matchings the one with the smallest total onset
-    distance is taken. Each note is used at most once.
-
-    Returns
-    -------
-    hit : np.ndarray [shape=(n_est,)], bool
-        Estimated notes that match a reference note (the others are false alarms).
-    found : np.ndarray [shape=(n_ref,)], bool
-        Reference notes that were matched (the others are misses).
-    """
-    from scipy.optimize import linear_sum_assignment
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    est = np.asarray(estimated, dtype=np.float64).reshape(-1, 4)
-    ref = np.asarray(reference, dtype=np.float64).reshape(-1, 4)
-    hit = np.zeros(len(est), dtype=bool)
-    found = np.zeros(len(ref), dtype=bool)
-    if len(est) == 0 or len(ref) == 0:
-        return hit, found
-    # candidate pairs (i, j, onset distance), found through the reference onsets in order
-    order = np.argsort(ref[:, 0], kind="stable")
-    onsets = ref[order, 0]
-    lows = np.searchsorted(onsets, est[:, 0] - tolerance - 1e-3, side="left")
-    highs = np.searchsorted(onsets, est[:, 0] + tolerance + 1e-3, side="right")
-    rows, cols, costs = [], [], []
-    for i in range(len(est)):
-        js = order[lows[i]:highs[i]]
-        distance = np.round(np.abs(ref[js, 0] - est[i, 0]), 4)
-        ok = (distance <= tolerance) & (100.0 * np.abs(ref[js, 2] - est[i, 2]) <= 50.0)
-        rows.extend([i] * int(ok.sum()))
-        cols.extend(js[ok].tolist())
-        costs.extend(distance[ok].tolist())
-    if not rows:
-        return hit, found
-    rows, cols, costs = np.asarray(rows), np.asarray(cols), np.asarray(costs)
-    n_est = len(est)
-    graph = coo_matrix((np.ones(len(rows)), (rows, n_est + cols)), shape=(n_est + len(ref),) * 2)
-    _, label = connected_components(graph, directed=False)
-    by_component = np.argsort(label[rows], kind="stable")
-    bounds = np.flatnonzero(np.diff(label[rows][by_component])) + 1
-    for edges in np.split(by_component, bounds):
-        if len(edges) == 1:  # the usual case: one candidate, nothing to choose
-            hit[rows[edges[0]]] = found[cols[edges[0]]] = True
-            continue
-        ii, i_index = np.unique(rows[edges], return_inverse=True)
-        jj, j_index = np.unique(cols[edges], return_inverse=True)
-        # a forbidden pair costs more than any set of allowed ones: cardinality first, then distance
-        forbidden = 1.0 + (tolerance + 1.0) * min(len(ii), len(jj))
-        cost = np.full((len(ii), len(jj)), forbidden)
-        cost[i_index, j_index] = costs[edges]
-        a, b = linear_sum_assignment(cost)
-        allowed = cost[a, b] < forbidden
-        hit[ii[a[allowed]]] = True
-        found[jj[b[allowed]]] = True
-    return hit, found
 
 
 def _pitch_ticks(ax, lo: int, hi: int, axis: str = "y") -> None:
@@ -201,12 +103,12 @@ def plot_transcription(path: str | Path, activations: np.ndarray, pitches: np.nd
         Detected notes: onset (s), offset (s), MIDI pitch, velocity.
     reference : np.ndarray [shape=(n_ref, 4)], optional
         Ground truth. Then estimated notes are drawn as hits (same pitch, onset within 50 ms, see
-        :func:`match_onsets`) or false alarms, reference notes as outlines and unmatched ones as
+        :func:`~nmftrans.core.note_errors.match_onsets`) or false alarms, reference notes as outlines and unmatched ones as
         misses. Matching is done on the whole lists, before ``time_range`` cuts them.
     title : str, optional
     time_range : (start, end) in seconds, optional
         Only this window is drawn (activations and notes); None on a side: from the start, to
-        the end. See :func:`parse_time_range`.
+        the end. (``--plot-range`` of the CLI).
     overwrite : bool
         If False and ``path`` exists, raise instead of replacing it.
     n_frames : int, optional
