@@ -2,6 +2,12 @@
 """Rebuild the shipped dictionaries in ``dictionaries/`` from the isolated-note recordings.
 
     python scripts/build_dictionaries.py [--data ../shared/data] [--only piano|guitar]
+    python scripts/build_dictionaries.py --only guitar --guitarset PATH [--guitarset-audio mic|mix]
+
+``--guitarset PATH`` (a GuitarSet folder: ``annotation/*.jams`` + ``audio_mono-mic/``) learns the
+guitar score-informed from that real audio instead (``HELD_OUT`` tracks and ``--exclude`` stems left
+out), the pitches GuitarSet does not play filled with the isolated-note guitar's templates; not
+shipped yet (the development data hold no GuitarSet audio to learn from but the test track).
 
 Uses exactly what ``nmftrans learn`` does (the same defaults), adds the GM program and the licence
 to the provenance, and prints each dictionary's summary. Deterministic: the same data give the same
@@ -17,7 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nmftrans.dictionary import save_dictionary  # noqa: E402
+import tempfile  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from nmftrans.dictionary import ROLE_SUSTAIN, Dictionary, save_dictionary  # noqa: E402
 from nmftrans.learn import learn_from_sources  # noqa: E402
 
 BUILDS = {
@@ -33,6 +43,48 @@ BUILDS = {
     "guitar": ("guitar-fluidr3", (40, 88), 24, 0.5, 'FluidR3 GM "Nylon String Guitar" (GM program 24), 98 isolated notes, velocities 50 and 100, sustain templates blended half with harmonic combs'),
 }
 
+# GuitarSet tracks never learned from: the real guitar recording the development data score on
+HELD_OUT = ("00_BN1-129-Eb_comp",)
+GUITARSET_LICENCE = ("GuitarSet (Q. Xi, R. M. Bittner, J. Pauwels, X. Ye, J. P. Bello, ISMIR 2018), CC BY 4.0; "
+                     "pitches without GuitarSet notes: FluidR3_GM.sf2 samples by Frank Wen, MIT licence")
+
+
+def guitarset_dictionary(root: Path, audio: str, exclude: tuple[str, ...], fill: Dictionary,
+                         pitch_range: tuple[int, int]) -> tuple[Dictionary, list[str], list[int]]:
+    """Templates learned score-informed from GuitarSet's real guitar audio; ``fill``'s for the rest.
+
+    Returns the dictionary (sustain templates by pitch, then attack templates), the track stems
+    learned from and the pitches taken from ``fill``.
+    """
+    folder = {"mic": "audio_mono-mic", "mix": "audio_mono-pickup_mix"}[audio]
+    with tempfile.TemporaryDirectory() as tmp:
+        view = Path(tmp) / "GuitarSet"  # a GuitarSet layout of links without the excluded tracks
+        (view / "annotation").mkdir(parents=True)
+        (view / folder).mkdir()
+        stems = []
+        for jams in sorted((root / "annotation").glob("*.jams")):
+            wav = root / folder / f"{jams.stem}_{audio}.wav"
+            if jams.stem in exclude or not wav.is_file():
+                continue
+            (view / "annotation" / jams.name).symlink_to(jams.resolve())
+            (view / folder / wav.name).symlink_to(wav.resolve())
+            stems.append(jams.stem)
+        if not stems:
+            raise SystemExit(f"error: {root}: no GuitarSet track with {folder} audio to learn from")
+        learned, report = learn_from_sources([view], pitch_range=pitch_range, guitarset_audio=audio)
+    have = set(report.pitch_frames)
+    columns = {}
+    for source, keep in ((learned, lambda p: p in have), (fill, lambda p: p not in have)):
+        for k, (p, r) in enumerate(zip(source.pitches.tolist(), source.roles.tolist())):
+            if keep(p) and pitch_range[0] <= p <= pitch_range[1]:
+                columns[(p, r)] = source.W[:, k]
+    keys = sorted(columns, key=lambda pr: (pr[1] != ROLE_SUSTAIN, pr[1], pr[0]))
+    W = np.stack([columns[k] for k in keys], axis=1)
+    filled = sorted({p for p, _ in keys if p not in have})
+    dictionary = Dictionary(W, [p for p, _ in keys], [r for _, r in keys], learned.settings, learned.beta,
+                            dict(learned.provenance))
+    return dictionary, stems, filled
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
@@ -40,7 +92,13 @@ def main() -> None:
                         help="the development data folder (holds isolated/)")
     parser.add_argument("--out", type=Path, default=ROOT / "dictionaries")
     parser.add_argument("--only", choices=sorted(BUILDS), default=None, help="rebuild this dictionary only")
+    parser.add_argument("--guitarset", type=Path, default=None,
+                        help="guitar: learn from this GuitarSet folder's real audio (with --only guitar)")
+    parser.add_argument("--guitarset-audio", choices=("mic", "mix"), default="mic")
+    parser.add_argument("--exclude", nargs="*", default=[], help="GuitarSet track stems not to learn from")
     args = parser.parse_args()
+    if args.guitarset is not None and args.only != "guitar":
+        parser.error("--guitarset needs --only guitar")
     for name, (folder, pitch_range, program, comb_share, description) in BUILDS.items():
         if args.only is not None and name != args.only:
             continue
@@ -54,6 +112,22 @@ def main() -> None:
             "command": f"python scripts/build_dictionaries.py (learn_from_sources isolated/{folder}, pitches "
                        f"{pitch_range[0]}-{pitch_range[1]}, comb_share {comb_share:g})",
         })
+        if args.guitarset is not None:
+            exclude = HELD_OUT + tuple(args.exclude)
+            dictionary, stems, filled = guitarset_dictionary(args.guitarset, args.guitarset_audio, exclude,
+                                                             dictionary, pitch_range)
+            dictionary.provenance.update({
+                "sources": [f"GuitarSet {args.guitarset_audio} audio, {len(stems)} tracks"] + [f"isolated/{folder}"],
+                "tracks": stems,
+                "filled_from_isolated": filled,
+                "description": f"score-informed from {len(stems)} GuitarSet tracks ({args.guitarset_audio}), "
+                               f"{len(filled)} pitches without GuitarSet notes from: {description}",
+                "licence": GUITARSET_LICENCE,
+                "program": 25,
+                "command": f"python scripts/build_dictionaries.py --only guitar --guitarset PATH --guitarset-audio "
+                           f"{args.guitarset_audio} (held out: {', '.join(exclude)})",
+            })
+            report.learned, report.filled = sorted(set(dictionary.pitches.tolist()) - set(filled)), []
         save_dictionary(dictionary, args.out / f"{name}.npz")
         print(f"{name}: {len(dictionary.pitches)} templates, pitches {pitch_range[0]}-{pitch_range[1]}, "
               f"{len(report.learned)} learned, {len(report.filled)} harmonic, {dictionary.W.shape[0]} bins")
