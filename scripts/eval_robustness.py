@@ -2,8 +2,10 @@
 """How the default pipeline holds up under noise and room reverberation.
 
     python scripts/eval_robustness.py [--data ../shared/data] [--snr 20] [--rt60 0.4 0.8] [--piano PATH]
+                                      [--guitar NAME_OR_PATH]
 
-Takes the 12 rendered piano pieces of the development data, and scores (mir_eval note-onset F at
+Takes the 12 rendered piano pieces of the development data (with ``--guitar``: the 3 rendered
+guitar pieces, scored with that guitar dictionary instead), and scores (mir_eval note-onset F at
 50 ms, frame F) the shipped piano dictionary with the default settings on each piece as it is,
 with white noise added at ``--snr`` dB, and convolved with a synthetic room response (exponentially
 decaying Gaussian noise after a direct path, reverberation time ``--rt60`` seconds, direct to
@@ -57,11 +59,14 @@ def main() -> None:
     parser.add_argument("--snr", type=float, default=20.0)
     parser.add_argument("--rt60", type=float, nargs="+", default=[0.4, 0.8])
     parser.add_argument("--piano", default="piano", help="piano dictionary (name or path)")
+    parser.add_argument("--guitar", default=None,
+                        help="score the guitar pieces with this guitar dictionary (name or path) instead")
     args = parser.parse_args()
-    pieces = sorted((args.data / "pieces").glob("*-piano.flac"))
+    instrument = "piano" if args.guitar is None else "guitar"
+    pieces = sorted((args.data / "pieces").glob("*-piano.flac" if args.guitar is None else "*-nylon.flac"))
     if not pieces:
-        raise SystemExit(f"no rendered piano pieces under {args.data / 'pieces'}")
-    dictionary = load_dictionary(args.piano)
+        raise SystemExit(f"no rendered {instrument} pieces under {args.data / 'pieces'}")
+    dictionary = load_dictionary(args.piano if args.guitar is None else args.guitar)
     sr = dictionary.settings.sample_rate
     rng = np.random.default_rng(0)
     scores: dict[str, list[tuple[float, float]]] = {}
@@ -71,7 +76,7 @@ def main() -> None:
         for name, x in conditions(y, sr, args.snr, args.rt60, rng):
             s = evaluate_notes(ref, transcribe_signal(x, dictionary).notes)
             scores.setdefault(name, []).append((s["onset_f"], s["frame_f"]))
-    print(f"{'condition (' + str(len(pieces)) + ' piano pieces)':<30}{'onset F':>9}{'frame F':>9}")
+    print(f"{'condition (' + str(len(pieces)) + ' ' + instrument + ' pieces)':<30}{'onset F':>9}{'frame F':>9}")
     for name, rows in scores.items():
         onset, frame = np.mean(rows, axis=0)
         print(f"{name:<30}{onset:>9.3f}{frame:>9.3f}")
