@@ -24,8 +24,8 @@ from nmftrans.dictionary import ROLE_ATTACK, Dictionary
 from nmftrans.dtw import cosine_cost, dtw_path, time_map
 from nmftrans.errors import NmftransError
 from nmftrans.notes import pitch_activations, reference_level
-from nmftrans.scoreinformed import (STRONG_RISE, AlignParams, audio_features, chord_onsets, local_offsets, locate_notes, score_features,
-                                    solve_constrained, support_mask)
+from nmftrans.scoreinformed import (STRONG_RISE, AlignParams, audio_features, chord_onsets, local_offsets, locate_notes, resynchronise,
+                                    score_features, solve_constrained, support_mask)
 from nmftrans.transcribe import (SILENCE_RMS, SolverParams, _blas_controller, solver_templates, solver_threads,
                                  transcribe_signal)
 
@@ -69,7 +69,7 @@ class Alignment:
     pitches : np.ndarray [shape=(n_pitches,)]
     frame_rate : float
     synced : np.ndarray [shape=(n_score, 4)]
-        The score after the global synchronisation only.
+        The score after the global synchronisation only (DTW, then :func:`resynchronise`).
     warnings : list of str
     """
 
@@ -177,10 +177,16 @@ def align_signal(y: np.ndarray, score: np.ndarray, dictionary: Dictionary, param
     synced = score.copy()
     synced[:, 0] = warp(score[:, 0])
     synced[:, 1] = np.maximum(warp(score[:, 1]), synced[:, 0] + 1.0 / fr)
+    # the frame-level synchronisation slips by a repetition in runs of repeated notes: moved by
+    # the strikes heard around each note, each pitch's notes taking them in order
+    row_of = {int(p): i for i, p in enumerate(pitch_set)}
+    k = np.flatnonzero(known)
+    k_rows = np.array([row_of[int(round(p))] for p in synced[k, 2]], dtype=np.int64)
+    synced[k, :2] += resynchronise(A0, k_rows, synced[k, 0], synced[k, 1] + params.after_s, fr, params,
+                                   settings.window_s)[:, None]
 
     # score-informed refinement over the notes whose pitch the dictionary has and that the
     # synchronisation puts before the recording's end
-    row_of = {int(p): i for i, p in enumerate(pitch_set)}
     idx = np.flatnonzero(known & (synced[:, 0] < (n - 0.5) / fr))
     rows = np.array([row_of[int(round(p))] for p in synced[idx, 2]], dtype=np.int64)
     W = solver_templates(dictionary, solver)
