@@ -3,13 +3,14 @@
 1. Global synchronisation: the recording is transcribed as usual (the dictionary's own
    activations), and DTW matches its activations with the score's piano roll
    (:mod:`nmftrans.dtw`), so a score in another tempo, with rubato, or starting later still
-   aligns.
+   aligns; then each note moves by the strikes heard around it
+   (:func:`nmftrans.scoreinformed.resynchronise`).
 2. Score-informed NMF (:mod:`nmftrans.scoreinformed`): H is zero except within each synchronised
    note's window (attack templates around its onset, sustain templates over its length, both
    widened by ``before_s`` / ``after_s``), and refined by MU within that support.
 3. Each score note gets its performed onset and offset (where its pitch's activation rises and
-   falls), a status (``played`` if the activation rises by ``threshold``, else ``missing``)
-   and a confidence; with ``extra=True``, notes of the unconstrained transcription that no
+   falls), a status (``played`` if its pitch rises by ``threshold`` there in the unconstrained
+   transcription, else ``missing``) and a confidence; with ``extra=True``, notes of the unconstrained transcription that no
    score note explains are reported too (status ``extra``).
 """
 
@@ -24,7 +25,7 @@ from nmftrans.dictionary import ROLE_ATTACK, Dictionary
 from nmftrans.dtw import cosine_cost, dtw_path, time_map
 from nmftrans.errors import NmftransError
 from nmftrans.notes import pitch_activations, reference_level
-from nmftrans.scoreinformed import (STRONG_RISE, AlignParams, audio_features, chord_onsets, local_offsets, locate_notes, resynchronise,
+from nmftrans.scoreinformed import (STRONG_RISE, AlignParams, audio_features, chord_onsets, local_offsets, locate_notes, onset_rises, resynchronise,
                                     score_features, solve_constrained, support_mask)
 from nmftrans.transcribe import (SILENCE_RMS, SolverParams, _blas_controller, solver_templates, solver_threads,
                                  transcribe_signal)
@@ -230,7 +231,11 @@ def align_signal(y: np.ndarray, score: np.ndarray, dictionary: Dictionary, param
     notes = synced.copy()
     confidence = np.zeros(len(score))
     status = np.full(len(score), "missing", dtype=object)
-    conf = rise / (rise + params.threshold) if params.threshold > 0 else np.where(rise > 0, 1.0, 0.0)
+    # played or not: judged on the recording's own transcription, where every pitch may explain
+    # the sound (in the score-informed solve a written note's pitch, the only one allowed
+    # there, soaks up its neighbours' partials even when it was not played)
+    heard = onset_rises(A0, rows, onset, fr)
+    conf = heard / (heard + params.threshold) if params.threshold > 0 else np.where(heard > 0, 1.0, 0.0)
     played = conf >= 0.5
     if params.chord_s > 0:
         onset = chord_onsets(score[idx, 0], onset, played, params.chord_s)

@@ -56,8 +56,9 @@ class AlignParams:
     sync_rate : float
         Frames per second of the global synchronisation (DTW); lower is coarser and cheaper.
     threshold : float
-        A note counts as played when its activation rises by at least this much (units of the
-        file's reference level, as ``transcribe``'s thresholds); its confidence is then >= 0.5.
+        A note counts as played when its pitch's activation in the unconstrained transcription
+        rises by at least this much around its performed onset (:func:`onset_rises`; units of
+        the normalised activations, as ``transcribe``'s thresholds); its confidence is then >= 0.5.
     onset_rise_fraction : float
         The onset is timed where the activation has risen this fraction of the way to its peak.
     frame_threshold : float
@@ -465,3 +466,38 @@ def resynchronise(A: np.ndarray, rows: np.ndarray, onsets: np.ndarray, limits: n
     found, _, rise, _, _ = locate_notes(A, rows, onsets, frame_rate, params, limits, window_s,
                                         search_s=RESYNC_SEARCH_S, unused=RESYNC_UNUSED_COST)
     return local_offsets(onsets, found, rise >= STRONG_RISE, RESYNC_RADIUS_S)
+
+
+def onset_rises(A: np.ndarray, rows: np.ndarray, onsets: np.ndarray, frame_rate: float, before_s: float = 0.035,
+                after_s: float = 0.07) -> np.ndarray:
+    """How much each note's pitch rises around its onset in activations ``A``.
+
+    The rise of a frame is the activation minus its minimum over the 35 ms before; a note's is
+    the largest from ``before_s`` before to ``after_s`` after its onset. On the unconstrained
+    transcription's activations it tells a note heard from one the score-informed solve only
+    filled with its neighbours' partials (there its pitch was the only one allowed).
+
+    Parameters
+    ----------
+    A : np.ndarray [shape=(n_rows, n_frames)]
+    rows : np.ndarray [shape=(n_notes,)], int
+    onsets : np.ndarray [shape=(n_notes,)]
+        Onsets (s).
+    frame_rate, before_s, after_s : float
+
+    Returns
+    -------
+    rise : np.ndarray [shape=(n_notes,)], float64 (0 for onsets past the end)
+    """
+    n = A.shape[1]
+    n_rise = max(1, int(round(0.035 * frame_rate)))
+    lo = np.clip(frames_of(np.asarray(onsets) - before_s, frame_rate), 0, n)
+    hi = np.clip(frames_of(np.asarray(onsets) + after_s, frame_rate) + 1, 0, n)
+    out = np.zeros(len(rows))
+    for r in np.unique(rows):
+        a = np.asarray(A[r], dtype=np.float64)
+        up = np.maximum(a - _prev_min(a, n_rise), 0.0)
+        for i in np.flatnonzero(rows == r):
+            if hi[i] > lo[i]:
+                out[i] = up[lo[i]:hi[i]].max()
+    return out

@@ -320,3 +320,34 @@ def test_resynchronise_undoes_a_slip_of_one_repetition():
     # matched in the old way (an unused strike costs nothing, ±0.2 s) the notes slip to the strike before
     slipped, *_ = locate_notes(A, rows, synced, fr, params, synced + 0.6, unused=0.0)
     assert np.sum(np.abs(slipped[1:] - strikes[:-1]) <= 0.03) >= 5
+
+
+def test_onset_rises_is_the_largest_rise_near_each_onset():
+    from nmftrans.scoreinformed import onset_rises
+
+    rng = np.random.default_rng(5)
+    fr = 100.0
+    A = rng.random((3, 200)).astype(np.float32)
+    rows = np.array([0, 2, 2, 1])
+    onsets = np.array([0.5, 0.2, 1.5, 1.99])
+    got = onset_rises(A, rows, onsets, fr, before_s=0.03, after_s=0.05)
+    for i, (r, t) in enumerate(zip(rows, onsets)):
+        f = int(round(t * fr))
+        best = 0.0
+        for g in range(max(0, f - 3), min(200, f + 5 + 1)):  # 30 ms before to 50 ms after
+            lowest = min(A[r, max(0, g - 3):g + 1].astype(float))  # the minimum over 4 frames (35 ms)
+            best = max(best, float(A[r, g]) - lowest)
+        assert got[i] == pytest.approx(best, rel=1e-6)
+
+
+def test_wrong_note_played_an_octave_below_the_written_one_is_missing(dictionary, performance):
+    # the written octave's partials are all partials of the note played: the score-informed solve
+    # (where the written pitch is the only one allowed there) takes them; the recording's own
+    # transcription gives them to the note played
+    notes, score = performance
+    k = int(np.flatnonzero(notes[:, 2] <= 59)[3])
+    written = score.copy()
+    written[k, 2] += 12
+    result = align_signal(render(notes), written, dictionary, TONES)
+    assert result.status[k] == "missing" and result.confidence[k] > 0.5
+    assert (np.delete(result.status, k) == "played").all()
