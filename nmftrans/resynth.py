@@ -76,14 +76,17 @@ def model_spectrogram(y: np.ndarray, dictionary, solver=None, pitches=None) -> t
 
     The features are cut into the solver's blocks as ``transcribe`` cuts them (``block_s``; a
     short rest joins the block before it) and each block is solved by
-    :func:`nmftrans.transcribe.block_model`: its H, and W as adapted to that block.
+    :func:`nmftrans.transcribe.block_model`: its H, and W as adapted to that block. A deep
+    dictionary's H comes from its unfolded layers, and its model is the last layer's templates
+    (with the floor) times that H; with ``deep_adapt``, the block's adaptation follows from the
+    last layer as ``transcribe`` does it.
 
     Parameters
     ----------
     y : np.ndarray [shape=(n_samples,)]
         Mono, at the dictionary's sample rate.
     dictionary : Dictionary
-        Single-frame and not deep.
+        Single-frame (convolutive ones are refused).
     solver : SolverParams, optional
     pitches : sequence of int, optional
         Only these pitches' templates (the floor left out); None: every template.
@@ -93,11 +96,10 @@ def model_spectrogram(y: np.ndarray, dictionary, solver=None, pitches=None) -> t
     model, V : np.ndarray [shape=(n_bins, n_frames)], float32
     """
     from nmftrans.features import spectrogram
-    from nmftrans.transcribe import SolverParams, _blas_controller, _FrameBlocks, block_model
+    from nmftrans.transcribe import SolverParams, _blas_controller, _FrameBlocks
 
-    if dictionary.frames > 1 or dictionary.deep_W is not None:
-        raise NmftransError("--resynth needs a single-frame dictionary (not convolutive or deep): "
-                            "their models are not one W·H")
+    if dictionary.frames > 1:
+        raise NmftransError("--resynth needs a single-frame dictionary (a convolutive model is not one W·H)")
     settings = dictionary.settings
     solver = SolverParams() if solver is None else solver
     V = spectrogram(np.asarray(y, dtype=np.float32), settings)
@@ -109,10 +111,24 @@ def model_spectrogram(y: np.ndarray, dictionary, solver=None, pitches=None) -> t
     parts = []
     with _blas_controller().limit(limits=1, user_api="blas"):  # as transcribe solves them
         for Vb, _, _ in blocks:
-            W, H = block_model(np.ascontiguousarray(Vb), dictionary, solver)
+            W, H = _block_model(np.ascontiguousarray(Vb), dictionary, solver)
             parts.append(W @ H if keep is None else W[:, :n_comp][:, keep] @ H[keep])
     model = np.concatenate(parts, axis=1) if parts else np.zeros_like(V)
     return model.astype(np.float32, copy=False), V
+
+
+def _block_model(V: np.ndarray, dictionary, solver) -> tuple[np.ndarray, np.ndarray]:
+    """W and H of one solver block, as ``transcribe`` fits them (see :func:`model_spectrogram`;
+    the deep branch mirrors ``transcribe._deep_block_activations``)."""
+    from nmftrans.transcribe import _deep_solve, _last_layer, block_model, solver_templates
+
+    if dictionary.deep_W is None:
+        return block_model(V, dictionary, solver)
+    H = _deep_solve(V, dictionary, solver)
+    if dictionary.deep_adapt:
+        return block_model(V, _last_layer(dictionary), solver, [H])
+    floor = solver_templates(dictionary, solver)[:, dictionary.W.shape[1]:]
+    return np.concatenate([dictionary.deep_W[-1], floor], axis=1), H
 
 
 def model_signal(y: np.ndarray, dictionary, solver=None, pitches=None) -> np.ndarray:
@@ -122,7 +138,7 @@ def model_signal(y: np.ndarray, dictionary, solver=None, pitches=None) -> np.nda
     ----------
     y : np.ndarray [shape=(n_samples,)]
     dictionary : Dictionary
-        With the ``stft`` front end, single-frame, not deep.
+        With the ``stft`` front end, single-frame.
     solver : SolverParams, optional
         As ``transcribe`` uses it (the model is :func:`model_spectrogram`'s).
     pitches : sequence of int, optional

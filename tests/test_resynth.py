@@ -158,3 +158,56 @@ def test_model_without_adaptation_is_the_fixed_dictionarys(dictionary, two_tones
     only = model_spectrogram(a + b, dictionary, solver, pitches=[60])[0]
     rows = np.flatnonzero(dictionary.pitches == 60)
     np.testing.assert_allclose(only, W0[:, rows] @ H[rows], rtol=2e-3, atol=1e-6 * V.max())
+
+
+@pytest.mark.parametrize("adapt", [False, True])
+def test_deep_dictionary_model_is_the_last_layer_times_the_unfolded_h(dictionary, two_tones, adapt):
+    import dataclasses
+
+    from nmftrans.features import spectrogram
+    from nmftrans.resynth import model_spectrogram
+    from nmftrans.transcribe import SolverParams, solver_templates
+
+    a, b = two_tones
+    rng = np.random.default_rng(0)
+    layers = dictionary.W[None] * rng.uniform(0.5, 1.5, (3,) + dictionary.W.shape).astype(np.float32)
+    deep = dataclasses.replace(dictionary, deep_W=layers, deep_adapt=adapt)
+    solver = SolverParams(block_s=60.0)  # one block
+    V = spectrogram(a + b, dictionary.settings).astype(np.float64)
+    floor = solver_templates(dictionary, solver)[:, dictionary.W.shape[1]:].astype(np.float64)
+    Ws = [np.concatenate([L.astype(np.float64), floor], axis=1) for L in layers]
+    H = np.tile(V.sum(axis=0) / (Ws[0].shape[1] * Ws[0].sum(axis=0).mean()) + 1e-9, (Ws[0].shape[1], 1))
+    for W in Ws:  # the unfolded layers: one KL update each
+        H = _mu_h(V, W, H, 1, solver.gamma)
+    model = model_spectrogram(a + b, deep, solver)[0]
+    if not adapt:
+        np.testing.assert_allclose(model, Ws[-1] @ H, rtol=2e-3, atol=1e-6 * V.max())
+    else:  # the adaptation starts from the last layer's unit-sum templates and the layers' H
+        n_comp = dictionary.W.shape[1]
+        W0 = Ws[-1].copy()
+        W0[:, :n_comp] /= W0[:, :n_comp].sum(axis=0)
+        step = solver.refine_stride
+        Vs, Hs = V[:, ::step], H[:, ::step]
+        from nmftrans.features import frequencies
+
+        W = W0.copy()
+        W[:, :n_comp] *= _smooth_gain(Vs, W0 @ Hs, frequencies(dictionary.settings), solver.eq_octaves)[:, None]
+        W[:, :n_comp] /= W[:, :n_comp].sum(axis=0)
+        Hs = _mu_h(Vs, W, Hs, solver.refine_h_iter, solver.gamma)
+        Wf = _mu_w(Vs, W, Hs, solver.refine_w_iter)
+        Wf /= Wf.sum(axis=0)
+        Wf[:, n_comp:] = W[:, n_comp:]
+        np.testing.assert_allclose(model, Wf @ _mu_h(V, Wf, H, solver.refine_h_iter, solver.gamma),
+                                   rtol=2e-3, atol=1e-6 * V.max())
+
+
+def test_convolutive_dictionary_is_refused_in_one_line(dictionary, two_tones):
+    import dataclasses
+
+    from nmftrans.errors import NmftransError
+
+    conv = dataclasses.replace(dictionary, W=np.repeat(dictionary.W[:, :, None], 3, axis=2) / 3)
+    assert conv.frames == 3
+    with pytest.raises(NmftransError, match="single-frame") as err:
+        model_signal(sum(two_tones), conv)
+    assert "\n" not in str(err.value)
