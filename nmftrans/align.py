@@ -10,8 +10,8 @@
    widened by ``before_s`` / ``after_s``), and refined by MU within that support.
 3. Each score note gets its performed onset and offset (where its pitch's activation rises and
    falls), a status (``played`` if its pitch rises by ``threshold`` there in the unconstrained
-   transcription, else ``missing``) and a confidence; with ``extra=True``, notes of the unconstrained transcription that no
-   score note explains are reported too (status ``extra``).
+   transcription, else ``missing``) and a confidence; with ``extra=True``, notes of the
+   unconstrained transcription that no score note explains are reported too (status ``extra``).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from nmftrans.dictionary import ROLE_ATTACK, Dictionary
 from nmftrans.dtw import cosine_cost, dtw_path, time_map
 from nmftrans.errors import NmftransError
 from nmftrans.notes import pitch_activations, reference_level
-from nmftrans.scoreinformed import (STRONG_RISE, AlignParams, audio_features, chord_onsets, local_offsets, locate_notes, onset_rises, resynchronise,
-                                    score_features, solve_constrained, support_mask)
+from nmftrans.scoreinformed import (STRONG_RISE, AlignParams, audio_features, chord_onsets, local_offsets, locate_notes,
+                                    onset_rises, resynchronise, score_features, solve_constrained, support_mask)
 from nmftrans.transcribe import (SILENCE_RMS, SolverParams, _blas_controller, solver_templates, solver_threads,
                                  transcribe_signal)
 
