@@ -3,14 +3,15 @@
 1. Global synchronisation: the recording is transcribed as usual (the dictionary's own
    activations), and DTW matches its activations with the score's piano roll
    (:mod:`nmftrans.core.dtw`), so a score in another tempo, with rubato, or starting later still
-   aligns.
+   aligns; then each note moves by the strikes heard around it
+   (:func:`nmftrans.core.scoreinformed.resynchronise`).
 2. Score-informed NMF (:mod:`nmftrans.core.scoreinformed`): H is zero except within each synchronised
    note's window (attack templates around its onset, sustain templates over its length, both
    widened by ``before_s`` / ``after_s``), and refined by MU within that support.
 3. Each score note gets its performed onset and offset (where its pitch's activation rises and
-   falls), a status (``played`` if the activation rises by ``threshold``, else ``missing``)
-   and a confidence; with ``extra=True``, notes of the unconstrained transcription that no
-   score note explains are reported too (status ``extra``).
+   falls), a status (``played`` if its pitch rises by ``threshold`` there in the unconstrained
+   transcription, else ``missing``) and a confidence; with ``extra=True``, notes of the
+   unconstrained transcription that no score note explains are reported too (status ``extra``).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from nmftrans.io.dictionary import ROLE_ATTACK, Dictionary
 from nmftrans.core.dtw import cosine_cost, dtw_path, time_map
 from nmftrans.errors import NmftransError
 from nmftrans.core.notes import pitch_activations, reference_level
-from nmftrans.core.scoreinformed import (STRONG_RISE, AlignParams, audio_features, chord_onsets, local_offsets, locate_notes, score_features,
-                                    solve_constrained, support_mask)
+from nmftrans.core.scoreinformed import (STRONG_RISE, AlignParams, audio_features, chord_onsets, local_offsets, locate_notes,
+                                    onset_rises, resynchronise, score_features, solve_constrained, support_mask)
 from nmftrans.transcribe import (SILENCE_RMS, SolverParams, _blas_controller, solver_templates, solver_threads,
                                  transcribe_signal)
 
@@ -69,7 +70,7 @@ class Alignment:
     pitches : np.ndarray [shape=(n_pitches,)]
     frame_rate : float
     synced : np.ndarray [shape=(n_score, 4)]
-        The score after the global synchronisation only.
+        The score after the global synchronisation only (DTW, then :func:`resynchronise`).
     warnings : list of str
     """
 
@@ -177,10 +178,16 @@ def align_signal(y: np.ndarray, score: np.ndarray, dictionary: Dictionary, param
     synced = score.copy()
     synced[:, 0] = warp(score[:, 0])
     synced[:, 1] = np.maximum(warp(score[:, 1]), synced[:, 0] + 1.0 / fr)
+    # the frame-level synchronisation slips by a repetition in runs of repeated notes: moved by
+    # the strikes heard around each note, each pitch's notes taking them in order
+    row_of = {int(p): i for i, p in enumerate(pitch_set)}
+    k = np.flatnonzero(known)
+    k_rows = np.array([row_of[int(round(p))] for p in synced[k, 2]], dtype=np.int64)
+    synced[k, :2] += resynchronise(A0, k_rows, synced[k, 0], synced[k, 1] + params.after_s, fr, params,
+                                   settings.window_s)[:, None]
 
     # score-informed refinement over the notes whose pitch the dictionary has and that the
     # synchronisation puts before the recording's end
-    row_of = {int(p): i for i, p in enumerate(pitch_set)}
     idx = np.flatnonzero(known & (synced[:, 0] < (n - 0.5) / fr))
     rows = np.array([row_of[int(round(p))] for p in synced[idx, 2]], dtype=np.int64)
     W = solver_templates(dictionary, solver)
@@ -224,7 +231,11 @@ def align_signal(y: np.ndarray, score: np.ndarray, dictionary: Dictionary, param
     notes = synced.copy()
     confidence = np.zeros(len(score))
     status = np.full(len(score), "missing", dtype=object)
-    conf = rise / (rise + params.threshold) if params.threshold > 0 else np.where(rise > 0, 1.0, 0.0)
+    # played or not: judged on the recording's own transcription, where every pitch may explain
+    # the sound (in the score-informed solve a written note's pitch, the only one allowed
+    # there, soaks up its neighbours' partials even when it was not played)
+    heard = onset_rises(A0, rows, onset, fr)
+    conf = heard / (heard + params.threshold) if params.threshold > 0 else np.where(heard > 0, 1.0, 0.0)
     played = conf >= 0.5
     if params.chord_s > 0:
         onset = chord_onsets(score[idx, 0], onset, played, params.chord_s)

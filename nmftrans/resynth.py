@@ -1,5 +1,7 @@
 """Hear what the model explains: ``W·H`` turned back into sound with the recording's phase.
 
+The model is the one ``transcribe`` fits (:func:`model_spectrogram`): the same solver blocks, each
+with its own adapted W (response gain and free updates, unless ``--no-adapt``) and its final H.
 For every frame and feature bin the model ``W·H`` (all templates, or only those of chosen pitches)
 is compared with the recording's own feature ``V``; each STFT bin of the recording is scaled by
 ``(model / V) ** (1 / power)`` of its feature bin (undoing the magnitude compression; merged bins
@@ -10,7 +12,6 @@ Bins outside the features' ``fmin``-``fmax`` are silent.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,66 @@ def bin_groups(settings) -> tuple[slice, np.ndarray]:
     return kept, np.searchsorted(starts, np.arange(n_kept), side="right") - 1
 
 
+def model_spectrogram(y: np.ndarray, dictionary, solver=None, pitches=None) -> tuple[np.ndarray, np.ndarray]:
+    """The model ``W·H`` that ``transcribe`` fits to a signal, and the signal's features.
+
+    The features are cut into the solver's blocks as ``transcribe`` cuts them (``block_s``; a
+    short rest joins the block before it) and each block is solved by
+    :func:`nmftrans.transcribe.block_model`: its H, and W as adapted to that block. A deep
+    dictionary's H comes from its unfolded layers, and its model is the last layer's templates
+    (with the floor) times that H; with ``deep_adapt``, the block's adaptation follows from the
+    last layer as ``transcribe`` does it.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n_samples,)]
+        Mono, at the dictionary's sample rate.
+    dictionary : Dictionary
+        Single-frame (convolutive ones are refused).
+    solver : SolverParams, optional
+    pitches : sequence of int, optional
+        Only these pitches' templates (the floor left out); None: every template.
+
+    Returns
+    -------
+    model, V : np.ndarray [shape=(n_bins, n_frames)], float32
+    """
+    from nmftrans.core.features import spectrogram
+    from nmftrans.transcribe import SolverParams, _blas_controller, _FrameBlocks
+
+    if dictionary.frames > 1:
+        raise NmftransError("--resynth needs a single-frame dictionary (a convolutive model is not one W·H)")
+    settings = dictionary.settings
+    solver = SolverParams() if solver is None else solver
+    V = spectrogram(np.asarray(y, dtype=np.float32), settings)
+    n_comp = dictionary.W.shape[1]
+    keep = None
+    if pitches is not None:
+        keep = np.flatnonzero(np.isin(dictionary.pitches, np.asarray(list(pitches), dtype=int)))
+    blocks = _FrameBlocks(max(1, int(round(solver.block_s * settings.frame_rate)))).push(V, last=True)
+    parts = []
+    with _blas_controller().limit(limits=1, user_api="blas"):  # as transcribe solves them
+        for Vb, _, _ in blocks:
+            W, H = _block_model(np.ascontiguousarray(Vb), dictionary, solver)
+            parts.append(W @ H if keep is None else W[:, :n_comp][:, keep] @ H[keep])
+    model = np.concatenate(parts, axis=1) if parts else np.zeros_like(V)
+    return model.astype(np.float32, copy=False), V
+
+
+def _block_model(V: np.ndarray, dictionary, solver) -> tuple[np.ndarray, np.ndarray]:
+    """W and H of one solver block, as ``transcribe`` fits them (see :func:`model_spectrogram`;
+    the deep branch mirrors ``transcribe._deep_block_activations``)."""
+    from nmftrans.transcribe import _deep_solve, _last_layer, block_model, solver_templates
+
+    if dictionary.deep_W is None:
+        return block_model(V, dictionary, solver)
+    H = _deep_solve(V, dictionary, solver)
+    if dictionary.deep_adapt:
+        return block_model(V, _last_layer(dictionary), solver, [H])
+    floor = solver_templates(dictionary, solver)[:, dictionary.W.shape[1]:]
+    return np.concatenate([dictionary.deep_W[-1], floor], axis=1), H
+
+
 def model_signal(y: np.ndarray, dictionary, solver=None, pitches=None) -> np.ndarray:
     """The model's sound for a mono signal at the dictionary's sample rate.
 
@@ -77,10 +138,9 @@ def model_signal(y: np.ndarray, dictionary, solver=None, pitches=None) -> np.nda
     ----------
     y : np.ndarray [shape=(n_samples,)]
     dictionary : Dictionary
-        With the ``stft`` front end.
+        With the ``stft`` front end, single-frame.
     solver : SolverParams, optional
-        β and iterations (``n_iter + refine_h_iter`` updates, W as in the dictionary: no
-        per-block adaptation) and the floor templates.
+        As ``transcribe`` uses it (the model is :func:`model_spectrogram`'s).
     pitches : sequence of int, optional
         Only these pitches' templates (the floor left out); None: every template.
 
@@ -88,27 +148,17 @@ def model_signal(y: np.ndarray, dictionary, solver=None, pitches=None) -> np.nda
     -------
     y_model : np.ndarray [shape=(n_samples,)], float32
     """
-    from nmftrans.core.features import n_frames_for, spectrogram
-    from nmftrans.transcribe import SolverParams, solve_activations, solver_templates
+    from nmftrans.core.features import n_frames_for
 
     settings = dictionary.settings
     if settings.frontend != "stft":
         raise NmftransError("--resynth needs a dictionary with the stft front end (its bins can be inverted)")
-    solver = SolverParams() if solver is None else solver
     y = np.asarray(y, dtype=np.float32)
     if len(y) == 0:
         return y.copy()
     n = n_frames_for(len(y), settings)
-    V = spectrogram(y, settings)
-    W = solver_templates(dictionary, solver)
-    beta = dictionary.beta if solver.beta is None else solver.beta
-    H = solve_activations(V, W, beta, replace(solver, n_iter=solver.n_iter + solver.refine_h_iter))
-    if pitches is None:
-        keep = np.ones(W.shape[1], dtype=bool)
-    else:
-        keep = np.zeros(W.shape[1], dtype=bool)
-        keep[:len(dictionary.pitches)] = np.isin(dictionary.pitches, np.asarray(list(pitches), dtype=int))
-    model = W[:, keep] @ H[keep]
+    model, V = model_spectrogram(y, dictionary, solver, pitches)
+    V, model = V[:, :n], model[:, :n]
     ratio = np.where(V > 0, model / np.maximum(V, np.float32(1e-12)), 0.0)
     gain = np.minimum(ratio ** (1.0 / settings.power), MAX_GAIN)  # (n_bins, n_frames)
     X, win = _stft(y, settings.n_fft, settings.hop_length, n)

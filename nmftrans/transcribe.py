@@ -268,6 +268,23 @@ def _block_activations(V: np.ndarray, dictionary: Dictionary, solver: SolverPara
         return _conv_block_activations(V, dictionary, solver)
     if dictionary.deep_W is not None:
         return _deep_block_activations(V, dictionary, solver, early)
+    W, H = block_model(V, dictionary, solver, early)
+    n_comp = dictionary.W.shape[1]
+    weights = np.where(dictionary.roles == ROLE_ATTACK, np.float32(solver.attack_weight), np.float32(1.0))
+    A, _ = pitch_activations(H[:n_comp], dictionary.pitches, weights)
+    return A
+
+
+def block_model(V: np.ndarray, dictionary: Dictionary, solver: SolverParams, early=()) -> tuple[np.ndarray, np.ndarray]:
+    """The model ``W @ H`` of one block as :func:`_block_activations` solves it (single-frame,
+    not deep dictionaries): W adapted to the block (response gain, free updates; the floor
+    templates appended, unchanged) and the block's final H.
+
+    Returns
+    -------
+    W : np.ndarray [shape=(n_bins, n_components + n_floor)], float32
+    H : np.ndarray [shape=(n_components + n_floor, n_frames)], float32
+    """
     beta = dictionary.beta if solver.beta is None else solver.beta
     W = solver_templates(dictionary, solver)
     n_comp = dictionary.W.shape[1]
@@ -294,9 +311,7 @@ def _block_activations(V: np.ndarray, dictionary: Dictionary, solver: SolverPara
             W_fit[:, n_comp:] = W[:, n_comp:]  # the floor stays as it is
             W = W_fit
         _update_columns(V, np.ascontiguousarray(W), H, beta, solver.refine_h_iter, 0.0, solver)
-    weights = np.where(dictionary.roles == ROLE_ATTACK, np.float32(solver.attack_weight), np.float32(1.0))
-    A, _ = pitch_activations(H[:n_comp], dictionary.pitches, weights)
-    return A
+    return W, H
 
 
 def conv_context(frames: int) -> int:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Accuracy and speed of ``nmftrans align`` on the development data.
 
-    python scripts/eval_align.py [--data ../shared/data] [--only NAME] [--speed]
+    python scripts/eval_align.py [--data ../shared/data] [--only NAME] [--real] [--speed]
 
 **Development pieces** (``pieces/``): each piece's exact annotation is distorted as a score
 differs from a performance, with a fixed seed per piece:
@@ -19,6 +19,9 @@ error; and the statuses: extra notes marked ``missing`` (recall), played notes m
 **SMD excerpt** (``smd-sample/``): the Disklavier annotation moved to a score grid: onsets (and
 offsets) rounded to the nearest 16th of a fixed tempo (a 16th = half the median interval
 between successive distinct onsets), starting at 0; the real annotation is the truth.
+
+**Real recordings** (``--real``): the same distortion of the annotations of ``real/`` (two real
+pianos, one real guitar), printed after the targets and not counted in them.
 
 **Speed** (``--speed``): a 180 s recording made of the development pieces one after another, and
 their scores (also distorted) aligned; wall time of :func:`nmftrans.align.align_signal` (audio
@@ -109,6 +112,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--only", default=None, help="Only pieces whose name contains this.")
     parser.add_argument("--speed", action="store_true", help="Also time a 180 s alignment.")
+    parser.add_argument("--real", action="store_true", help="Also the real recordings (real/), distorted the same way.")
     parser.add_argument("--fraction", type=float, default=None, help="onset_rise_fraction (default: AlignParams')")
     parser.add_argument("--threshold", type=float, default=None, help="played/missing threshold (default: AlignParams')")
     args = parser.parse_args()
@@ -118,19 +122,23 @@ def main() -> int:
     rows = []
     print(f"{'piece':58s} {'notes':>5s} {'<=50ms':>7s} {'median':>7s} {'pl.miss':>7s} {'extra':>5s} {'ex.rec':>6s} {'bias':>8s}")
     pieces = sorted((args.data / "pieces").glob("*.flac"))
-    for k, audio in enumerate(pieces):
-        if args.only and args.only not in audio.name:
-            continue
-        d = dicts["guitar" if "nylon" in audio.name else "piano"]
+
+    def piece(audio: Path) -> dict:
+        d = dicts["guitar" if "nylon" in audio.name or "guitar" in audio.name else "piano"]
         notes = read_notes(audio.with_suffix(".csv"))
         seed = sum(map(ord, audio.stem.split("__")[0]))
         score, truth = distort(notes, seed, d.pitch_set)
         y = load_audio(audio, d.settings.sample_rate)
         result = align_signal(y, score, d, params)
         m = measure(result, notes, truth)
-        rows.append(m)
         print(f"{audio.stem:58s} {m['played']:5d} {100 * m['within']:6.1f}% {m['median_ms']:5.1f}ms "
               f"{100 * m['played_missing']:6.1f}% {m['extra']:5d} {m['extra_recall']:6.2f} {m['bias_ms']:+6.1f}ms")
+        return m
+
+    for audio in pieces:
+        if args.only and args.only not in audio.name:
+            continue
+        rows.append(piece(audio))
     if rows:
         played = sum(r["played"] for r in rows)
         within = sum(r["within"] * r["played"] for r in rows) / played
@@ -143,6 +151,11 @@ def main() -> int:
         print(f"targets: >= 95 % within 50 ms: {'met' if within >= 0.95 else 'NOT met'}; median <= 15 ms: "
               f"{'met' if med <= 15 else 'NOT met'}; extra recall >= 0.9: {'met' if rec >= 0.9 else 'NOT met'}; "
               f"<= 5 % played marked missing: {'met' if pm <= 0.05 else 'NOT met'}")
+    if args.real:
+        print("real recordings, distorted the same way (not in the targets):")
+        for audio in sorted((args.data / "real").glob("*.flac")):
+            if args.only is None or args.only in audio.name:
+                piece(audio)
     smd = args.data / "smd-sample" / "FMP_C8_Audio_Chopin_Op028-04_SMD_beginning.wav"
     if smd.exists() and (args.only is None or "smd" in args.only):
         d = dicts["piano"]

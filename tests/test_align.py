@@ -254,3 +254,100 @@ def test_a_score_without_notes_is_a_one_line_error(tmp_path):
     assert r.exit_code == 1
     assert r.stderr.strip().splitlines() == [f"error: {tmp_path / 's.csv'}: the score has no notes"]
     assert not (tmp_path / "o.csv").exists()
+
+
+def _assignment_cost(notes, cands, strength, assign, half, ref, weight, unused):
+    """The cost ``_match`` minimises, written out: matched pairs, notes left out, candidates left unused."""
+    cost = 0.0
+    for j, k in enumerate(assign):
+        if k < 0:
+            cost += 1.0 + weight
+        else:
+            cost += abs(cands[k] - notes[j]) / half + weight * (1.0 - min(1.0, strength[k] / ref))
+    left = set(range(len(cands))) - {k for k in assign if k >= 0}
+    return cost + sum(unused * min(1.0, strength[k] / ref) for k in left)
+
+
+@pytest.mark.parametrize("unused", [0.0, 0.5, 2.0])
+def test_match_is_the_cheapest_order_preserving_assignment(unused):
+    from nmftrans.core.scoreinformed import _match
+
+    rng = np.random.default_rng(4)
+    half, ref, weight = 4.0, 0.3, 1.0
+    for _ in range(20):
+        notes = np.sort(rng.uniform(0, 12, 3))
+        cands = np.sort(rng.choice(np.arange(13.0), 4, replace=False))
+        strength = rng.uniform(0.0, 0.6, 4)
+        got = _match(notes, cands, strength, half, ref, weight, unused)
+        # every order-preserving assignment (each note: a later candidate within `half`, or none)
+        best = np.inf
+        for assign in itertools.product(range(-1, 4), repeat=3):
+            used = [k for k in assign if k >= 0]
+            if used != sorted(set(used)) or any(k >= 0 and abs(cands[k] - notes[j]) > half
+                                                for j, k in enumerate(assign)):
+                continue
+            best = min(best, _assignment_cost(notes, cands, strength, assign, half, ref, weight, unused))
+        assert _assignment_cost(notes, cands, strength, got, half, ref, weight, unused) == pytest.approx(best)
+
+
+def _repeated_strikes(fr=100.0, ioi=0.15, n=8, start=1.0):
+    """Activations of one pitch struck ``n`` times, ``ioi`` apart (rise to 1 in 20 ms, decay to
+    about 0.3 before the next strike), and the strike times."""
+    t = np.arange(int((start + n * ioi + 1.0) * fr)) / fr
+    a = np.zeros_like(t)
+    strikes = start + ioi * np.arange(n)
+    for s in strikes:
+        on = t >= s
+        level = np.where(on, np.minimum(1.0, (t - s) / 0.02 + 0.05) * np.exp(-np.clip(t - s - 0.02, 0, None) / 0.12), 0.0)
+        a = np.where(on, level, a)
+    return a[None, :].astype(np.float32), strikes, fr
+
+
+def test_resynchronise_undoes_a_slip_of_one_repetition():
+    from nmftrans.core.scoreinformed import locate_notes, resynchronise
+
+    A, strikes, fr = _repeated_strikes()
+    rng = np.random.default_rng(2)
+    # a synchronisation a repetition early (0.12 s of the 0.15 s between strikes), with jitter
+    synced = strikes - 0.12 + rng.uniform(-0.02, 0.02, len(strikes))
+    rows = np.zeros(len(strikes), dtype=np.int64)
+    params = AlignParams()
+    shift = resynchronise(A, rows, synced, synced + 0.6, fr, params)
+    np.testing.assert_allclose(synced + shift, strikes, atol=0.035)
+    # the k-th note takes the k-th strike
+    found, *_ = locate_notes(A, rows, synced + shift, fr, params, synced + shift + 0.6)
+    assert np.abs(found - strikes).max() <= 0.03
+    # matched in the old way (an unused strike costs nothing, ±0.2 s) the notes slip to the strike before
+    slipped, *_ = locate_notes(A, rows, synced, fr, params, synced + 0.6, unused=0.0)
+    assert np.sum(np.abs(slipped[1:] - strikes[:-1]) <= 0.03) >= 5
+
+
+def test_onset_rises_is_the_largest_rise_near_each_onset():
+    from nmftrans.core.scoreinformed import onset_rises
+
+    rng = np.random.default_rng(5)
+    fr = 100.0
+    A = rng.random((3, 200)).astype(np.float32)
+    rows = np.array([0, 2, 2, 1])
+    onsets = np.array([0.5, 0.2, 1.5, 1.99])
+    got = onset_rises(A, rows, onsets, fr, before_s=0.03, after_s=0.05)
+    for i, (r, t) in enumerate(zip(rows, onsets)):
+        f = int(round(t * fr))
+        best = 0.0
+        for g in range(max(0, f - 3), min(200, f + 5 + 1)):  # 30 ms before to 50 ms after
+            lowest = min(A[r, max(0, g - 3):g + 1].astype(float))  # the minimum over 4 frames (35 ms)
+            best = max(best, float(A[r, g]) - lowest)
+        assert got[i] == pytest.approx(best, rel=1e-6)
+
+
+def test_wrong_note_played_an_octave_below_the_written_one_is_missing(dictionary, performance):
+    # the written octave's partials are all partials of the note played: the score-informed solve
+    # (where the written pitch is the only one allowed there) takes them; the recording's own
+    # transcription gives them to the note played
+    notes, score = performance
+    k = int(np.flatnonzero(notes[:, 2] <= 59)[3])
+    written = score.copy()
+    written[k, 2] += 12
+    result = align_signal(render(notes), written, dictionary, TONES)
+    assert result.status[k] == "missing" and result.confidence[k] > 0.5
+    assert (np.delete(result.status, k) == "played").all()

@@ -28,6 +28,16 @@ CANDIDATE_MIN = 0.01
 STRONG_RISE = 0.3
 # Weight of a candidate's weakness against its distance from the synchronised onset.
 MATCH_WEIGHT = 1.0
+# Cost of leaving a strong candidate onset of a pitch unused (scaled by its strength like
+# MATCH_WEIGHT): the k-th note of a run of repeated notes should take the k-th strike, not slip
+# to a neighbouring one when the synchronisation is off by a repetition.
+UNUSED_COST = 0.5
+# Re-synchronisation (:func:`resynchronise`): search window (s) around each synchronised onset in
+# the unconstrained activations, the cost of an unused strong strike there, and the radius (s)
+# of the median of the notes' offsets.
+RESYNC_SEARCH_S = 0.5
+RESYNC_UNUSED_COST = 2.0
+RESYNC_RADIUS_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -46,8 +56,9 @@ class AlignParams:
     sync_rate : float
         Frames per second of the global synchronisation (DTW); lower is coarser and cheaper.
     threshold : float
-        A note counts as played when its activation rises by at least this much (units of the
-        file's reference level, as ``transcribe``'s thresholds); its confidence is then >= 0.5.
+        A note counts as played when its pitch's activation in the unconstrained transcription
+        rises by at least this much around its performed onset (:func:`onset_rises`; units of
+        the normalised activations, as ``transcribe``'s thresholds); its confidence is then >= 0.5.
     onset_rise_fraction : float
         The onset is timed where the activation has risen this fraction of the way to its peak.
     frame_threshold : float
@@ -292,25 +303,27 @@ def local_offsets(synced: np.ndarray, found: np.ndarray, ok: np.ndarray, radius_
 
 
 @numba.njit(cache=True, nogil=True)
-def _match(note_f, cand_f, cand_s, half, strength_ref, weight):  # pragma: no cover - compiled
+def _match(note_f, cand_f, cand_s, half, strength_ref, weight, unused):  # pragma: no cover - compiled
     """Order-preserving assignment of candidate onsets to notes of one pitch (edit distance).
 
     ``note_f``: synchronised onsets (frames, increasing); ``cand_f``, ``cand_s``: candidate
     frames (increasing) and their rises. Matching note ``j`` with candidate ``k`` costs
     ``|dt| / half + weight * (1 - min(1, s / strength_ref))`` (only within ``half``), leaving a
-    note unmatched ``1 + weight``, leaving a candidate unused nothing. Returns the candidate of
-    each note, -1 for none.
+    note unmatched ``1 + weight``, leaving a candidate unused ``unused * min(1, s / strength_ref)``.
+    Returns the candidate of each note, -1 for none.
     """
     J, K = len(note_f), len(cand_f)
     miss = 1.0 + weight
     D = np.zeros((J + 1, K + 1))
     how = np.zeros((J + 1, K + 1), dtype=np.int8)  # 0 skip candidate, 1 skip note, 2 match
+    for k in range(1, K + 1):
+        D[0, k] = D[0, k - 1] + unused * min(1.0, cand_s[k - 1] / strength_ref)
     for j in range(1, J + 1):
         D[j, 0] = j * miss
         how[j, 0] = 1
     for j in range(1, J + 1):
         for k in range(1, K + 1):
-            best = D[j, k - 1]
+            best = D[j, k - 1] + unused * min(1.0, cand_s[k - 1] / strength_ref)
             h = 0
             if D[j - 1, k] + miss < best:
                 best = D[j - 1, k] + miss
@@ -339,12 +352,14 @@ def _match(note_f, cand_f, cand_s, half, strength_ref, weight):  # pragma: no co
 
 
 def locate_notes(C: np.ndarray, rows: np.ndarray, onsets: np.ndarray, frame_rate: float, params: AlignParams,
-                 limits: np.ndarray, window_s: float = 0.0):
+                 limits: np.ndarray, window_s: float = 0.0, *, search_s: float | None = None,
+                 unused: float = UNUSED_COST):
     """Each score note's performed onset, offset and strength in its pitch's activation.
 
     The candidate onsets of a pitch are the local maxima of its activation's rise (over the
     last 35 ms); the notes of that pitch take candidates in order (:func:`_match`: near their
-    synchronised onsets, strong rises preferred, each candidate at most once).
+    synchronised onsets, strong rises preferred, each candidate at most once, strong candidates
+    left unused cost ``unused``, so a run of repeated notes keeps its count).
 
     Parameters
     ----------
@@ -360,6 +375,11 @@ def locate_notes(C: np.ndarray, rows: np.ndarray, onsets: np.ndarray, frame_rate
         Latest end (s) of each note's sound (synchronised offset + ``after_s``).
     window_s : float
         Analysis window (s): offsets move back by half of it (frames are centred).
+    search_s : float, optional
+        A note's onset is searched within ``± search_s`` of its synchronised one (default
+        ``params.before_s``).
+    unused : float
+        Cost of a strong candidate left unused (see :func:`_match`).
 
     Returns
     -------
@@ -367,7 +387,7 @@ def locate_notes(C: np.ndarray, rows: np.ndarray, onsets: np.ndarray, frame_rate
         Performed onset and offset (s; the synchronised ones where no rise was found), the rise
         of the activation at the onset and its peak after it (normalised units; 0: none found).
     unique : np.ndarray [shape=(n_notes,)], bool
-        The note's onset was the only strong rise of its pitch within ``before_s`` (so it could
+        The note's onset was the only strong rise of its pitch within ``search_s`` (so it could
         not have been taken for a neighbouring repetition of the note).
     """
     n_notes = len(rows)
@@ -381,7 +401,7 @@ def locate_notes(C: np.ndarray, rows: np.ndarray, onsets: np.ndarray, frame_rate
     n_peak = max(1, int(round(0.1 * frame_rate)))
     gap = max(1, int(round(0.1 * frame_rate)))
     shift = 0.5 * window_s * frame_rate
-    half = params.before_s * frame_rate
+    half = (params.before_s if search_s is None else search_s) * frame_rate
     for r in np.unique(rows):
         idx = np.flatnonzero(rows == r)
         idx = idx[np.argsort(onsets[idx], kind="stable")]
@@ -392,7 +412,7 @@ def locate_notes(C: np.ndarray, rows: np.ndarray, onsets: np.ndarray, frame_rate
         if len(cand) == 0:
             continue
         match = _match(onsets[idx] * frame_rate, cand.astype(np.float64), up[cand], half,
-                       STRONG_RISE, MATCH_WEIGHT)
+                       STRONG_RISE, MATCH_WEIGHT, float(unused))
         found = [(j, cand[m]) for j, m in enumerate(match) if m >= 0]
         for q, (j, o) in enumerate(found):
             i = idx[j]
@@ -414,3 +434,70 @@ def locate_notes(C: np.ndarray, rows: np.ndarray, onsets: np.ndarray, frame_rate
             unique[i] = len(strong) == 1
             peak[i] = a[k]
     return onset, offset, rise, peak, unique
+
+
+def resynchronise(A: np.ndarray, rows: np.ndarray, onsets: np.ndarray, limits: np.ndarray, frame_rate: float,
+                  params: AlignParams, window_s: float = 0.0) -> np.ndarray:
+    """Correction of a coarse synchronisation by the strikes heard around each note.
+
+    A frame-level synchronisation of repeated notes or chords can slip by a repetition or two
+    (the features repeat). Here each pitch's notes take the onsets of the unconstrained
+    activations in order within ``± RESYNC_SEARCH_S`` (:func:`locate_notes`, strong strikes
+    left unused costly: the k-th note of a run takes the k-th strike), and every note moves by
+    the median offset of the strong ones within ``RESYNC_RADIUS_S`` (:func:`local_offsets`).
+
+    Parameters
+    ----------
+    A : np.ndarray [shape=(n_rows, n_frames)]
+        Per-pitch activations of the unconstrained transcription, normalised.
+    rows : np.ndarray [shape=(n_notes,)], int
+    onsets, limits : np.ndarray [shape=(n_notes,)]
+        Synchronised onsets (s) and the latest end of each note's sound (s).
+    frame_rate : float
+    params : AlignParams
+    window_s : float
+
+    Returns
+    -------
+    shift : np.ndarray [shape=(n_notes,)]
+        Seconds to add to each note's synchronised times.
+    """
+    onsets = np.asarray(onsets, dtype=np.float64)
+    found, _, rise, _, _ = locate_notes(A, rows, onsets, frame_rate, params, limits, window_s,
+                                        search_s=RESYNC_SEARCH_S, unused=RESYNC_UNUSED_COST)
+    return local_offsets(onsets, found, rise >= STRONG_RISE, RESYNC_RADIUS_S)
+
+
+def onset_rises(A: np.ndarray, rows: np.ndarray, onsets: np.ndarray, frame_rate: float, before_s: float = 0.035,
+                after_s: float = 0.07) -> np.ndarray:
+    """How much each note's pitch rises around its onset in activations ``A``.
+
+    The rise of a frame is the activation minus its minimum over the 35 ms before; a note's is
+    the largest from ``before_s`` before to ``after_s`` after its onset. On the unconstrained
+    transcription's activations it tells a note heard from one the score-informed solve only
+    filled with its neighbours' partials (there its pitch was the only one allowed).
+
+    Parameters
+    ----------
+    A : np.ndarray [shape=(n_rows, n_frames)]
+    rows : np.ndarray [shape=(n_notes,)], int
+    onsets : np.ndarray [shape=(n_notes,)]
+        Onsets (s).
+    frame_rate, before_s, after_s : float
+
+    Returns
+    -------
+    rise : np.ndarray [shape=(n_notes,)], float64 (0 for onsets past the end)
+    """
+    n = A.shape[1]
+    n_rise = max(1, int(round(0.035 * frame_rate)))
+    lo = np.clip(frames_of(np.asarray(onsets) - before_s, frame_rate), 0, n)
+    hi = np.clip(frames_of(np.asarray(onsets) + after_s, frame_rate) + 1, 0, n)
+    out = np.zeros(len(rows))
+    for r in np.unique(rows):
+        a = np.asarray(A[r], dtype=np.float64)
+        up = np.maximum(a - _prev_min(a, n_rise), 0.0)
+        for i in np.flatnonzero(rows == r):
+            if hi[i] > lo[i]:
+                out[i] = up[lo[i]:hi[i]].max()
+    return out
