@@ -80,8 +80,8 @@ def terminate_workers(grace_s: float = 0.5) -> None:
         try:
             p.join(max(0.0, deadline - time.monotonic()))
             if p.is_alive():
-                p.kill()
-                p.join(1.0)
+                p.kill()  # cannot be ignored: wait until it is gone, so that nothing is written after
+                p.join(10.0)
         except (OSError, ValueError, AssertionError, AttributeError):
             pass
 

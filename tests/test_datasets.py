@@ -110,7 +110,7 @@ def test_split_needs_maestro_and_valid_names(tmp_path):
         discover_labelled([tmp_path], split="test")
     with pytest.raises(NmftransError, match="split must be one of"):
         discover_labelled([tmp_path], split="dev")
-    with pytest.raises(NmftransError, match="guitarset audio"):
+    with pytest.raises(NmftransError, match="^guitarset_audio must be mic or mix"):
         discover_labelled([tmp_path], guitarset_audio="hex")
 
 
@@ -204,7 +204,7 @@ def test_generic_layout_preference_and_skips(tmp_path):
         (tmp_path / "sub/b.flac", "same name as b.wav, which is used"),
     ]
     assert discover_labelled([tmp_path], max_files=1).pairs == d.pairs[:1]
-    with pytest.raises(NmftransError, match="max files"):
+    with pytest.raises(NmftransError, match="^max_files must be at least 1"):
         discover_labelled([tmp_path], max_files=0)
 
 

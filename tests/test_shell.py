@@ -66,7 +66,8 @@ def test_ctrl_c_with_two_workers(kit, tmp_path):
     out.mkdir()
     proc = _cli("transcribe", *(kit / f"p{k}.wav" for k in range(4)), "-W", kit / "W.npz", "-o", out,
                 "-j", "2", "--iterations", "20000", cwd=tmp_path)
-    while not list(out.glob("*.mid")) and proc.poll() is None:
+    # A finished output, not a temporary ".<name>.mid.<random>.part.mid" beside it (glob sees dot files).
+    while not [p for p in out.glob("*.mid") if not p.name.startswith(".")] and proc.poll() is None:
         time.sleep(0.02)
     assert proc.poll() is None, "finished before the interrupt: the test needs longer files"
     stdout, stderr = _interrupt(proc)
