@@ -27,8 +27,8 @@ from nmftrans.errors import NmftransError
 from nmftrans.core.notes import pitch_activations, reference_level
 from nmftrans.core.scoreinformed import (STRONG_RISE, AlignParams, audio_features, chord_onsets, local_offsets, locate_notes,
                                     onset_rises, resynchronise, score_features, solve_constrained, support_mask)
-from nmftrans.transcribe import (SILENCE_RMS, SolverParams, _blas_controller, solver_templates, solver_threads,
-                                 transcribe_signal)
+from nmftrans.transcribe import SILENCE_RMS, SolverParams, solver_templates, solver_threads, transcribe_signal
+from nmftrans.core.threads import blas_controller
 
 STATUSES = ("played", "missing", "extra")
 # Synchronisation cells (audio frames x score frames) above which the DTW rate is lowered.
@@ -200,7 +200,7 @@ def align_signal(y: np.ndarray, score: np.ndarray, dictionary: Dictionary, param
     mask[:n_comp] = np.where(attack[:, None], masks[True][comp_row], masks[False][comp_row])
     V = spectrogram(y, settings)[:, :n]
     beta = dictionary.beta if solver.beta is None else solver.beta
-    with _blas_controller().limit(limits=1, user_api="blas"):  # threads share the cores, not BLAS
+    with blas_controller().limit(limits=1, user_api="blas"):  # threads share the cores, not BLAS
         H = solve_constrained(V, W, mask, beta, params.n_iter, gamma=solver.gamma if beta == 1.0 else None,
                               threads=solver_threads(solver.threads))
         if solver.eq_octaves > 0:  # the templates brought to the recording's colour, as transcribe does

@@ -96,7 +96,8 @@ def model_spectrogram(y: np.ndarray, dictionary, solver=None, pitches=None) -> t
     model, V : np.ndarray [shape=(n_bins, n_frames)], float32
     """
     from nmftrans.core.features import spectrogram
-    from nmftrans.transcribe import SolverParams, _blas_controller, _FrameBlocks
+    from nmftrans.transcribe import SolverParams, _FrameBlocks
+    from nmftrans.core.threads import blas_controller
 
     if dictionary.frames > 1:
         raise NmftransError("--resynth needs a single-frame dictionary (a convolutive model is not one W·H)")
@@ -109,7 +110,7 @@ def model_spectrogram(y: np.ndarray, dictionary, solver=None, pitches=None) -> t
         keep = np.flatnonzero(np.isin(dictionary.pitches, np.asarray(list(pitches), dtype=int)))
     blocks = _FrameBlocks(max(1, int(round(solver.block_s * settings.frame_rate)))).push(V, last=True)
     parts = []
-    with _blas_controller().limit(limits=1, user_api="blas"):  # as transcribe solves them
+    with blas_controller().limit(limits=1, user_api="blas"):  # as transcribe solves them
         for Vb, _, _ in blocks:
             W, H = _block_model(np.ascontiguousarray(Vb), dictionary, solver)
             parts.append(W @ H if keep is None else W[:, :n_comp][:, keep] @ H[keep])

@@ -22,6 +22,7 @@ from nmftrans.core.levels import frame_gains, frame_levels, normalise_frames
 from nmftrans.core.notes import NoteParams, activations_to_notes, pitch_activations
 from nmftrans.core.notearrays import empty_notes
 from nmftrans.core.templates import floor_templates, response_gains
+from nmftrans.core.threads import blas_controller
 
 # Below this RMS (about -80 dBFS) the input counts as silence.
 SILENCE_RMS = 1e-4
@@ -630,14 +631,6 @@ def solver_threads(requested: int = 0) -> int:
         return max(1, os.cpu_count() or 1)
 
 
-@functools.lru_cache(maxsize=1)
-def _blas_controller():
-    """threadpoolctl's view of the loaded BLAS libraries, made once (it scans the process's
-    libraries: about 1 ms a file otherwise)."""
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
 
 class _BlockSolver:
     """Solve blocks in order on ``solver.threads`` threads; collect their activations in order.
@@ -666,7 +659,7 @@ class _BlockSolver:
 
     def __enter__(self):
         # one BLAS thread always: the bits of a long product depend on BLAS's thread count
-        self._limits = _blas_controller().limit(limits=1, user_api="blas")
+        self._limits = blas_controller().limit(limits=1, user_api="blas")
         if self.threads > 1:
             from concurrent.futures import ThreadPoolExecutor
 

@@ -7,9 +7,10 @@ cores; array code that sizes a pool outside BLAS/OpenMP (scipy.fft's ``workers``
 
 from __future__ import annotations
 
+import functools
 import os
 
-__all__ = ["BUDGET_ENV", "thread_budget"]
+__all__ = ["BUDGET_ENV", "thread_budget", "blas_controller"]
 
 #: Set in worker processes: the number of threads each one may use.
 BUDGET_ENV = "NMFTRANS_THREADS"
@@ -26,3 +27,17 @@ def thread_budget() -> int:
     """
     value = os.environ.get(BUDGET_ENV, "")
     return int(value) if value.isdigit() and int(value) > 0 else -1
+
+
+@functools.lru_cache(maxsize=1)
+def blas_controller():
+    """threadpoolctl's view of the BLAS libraries loaded in this process, made once.
+
+    Block solvers run one block per thread with single-threaded BLAS:
+    ``with blas_controller().limit(limits=1, user_api="blas"): ...``. (Scanning the process's
+    libraries costs about 1 ms, hence the cache; worker processes cap all their pools once at
+    start, :mod:`nmftrans.parallel`.)
+    """
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
