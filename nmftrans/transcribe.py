@@ -18,10 +18,9 @@ from nmftrans import kernels
 from nmftrans.audio import expected_samples, stream_audio, truncation_warning
 from nmftrans.dictionary import ROLE_ATTACK, Dictionary
 from nmftrans.features import SpectrogramStream, bandwidths, frequencies, n_frames_for
-from nmftrans.glides import GlideMeter, glide_gate
+from nmftrans.motion import MotionMeter, motion_gate
 from nmftrans.levels import frame_gains, frame_levels, normalise_frames
 from nmftrans.notes import NoteParams, activations_to_notes, empty_notes, pitch_activations
-from nmftrans.steady import attackless_notes
 from nmftrans.templates import floor_templates, response_gains
 
 # Below this RMS (about -80 dBFS) the input counts as silence.
@@ -465,7 +464,7 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
 
     ``A`` is the whole-file array, or :class:`_SpilledColumns` (then tracked a few rows at a
     time, and ``activations`` is None; the notes are the same). ``gate``: per-frame factors
-    (:func:`nmftrans.glides.glide_gate`) applied with the level gains. Tracking runs on this thread,
+    (:func:`nmftrans.motion.motion_gate`) applied with the level gains. Tracking runs on this thread,
     after the last block. ``pool_columns`` > 0: ``activations`` are max-pooled to at most that
     many columns (:func:`nmftrans.pooling.max_pool_columns`), also when spilled.
     """
@@ -482,32 +481,26 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
             A = max_pool_columns(np.zeros((len(pitch_set), n_frames), dtype=np.float32), pool_columns)
         return Transcription(empty_notes(), A, pitch_set, settings.frame_rate, ["the audio is silent: no notes"],
                              n_frames if pool_columns else 0)
-
-    def track(rows: np.ndarray, pitches: np.ndarray) -> np.ndarray:
-        """The notes of these rows, less steady tones and onsets at the very end (:mod:`nmftrans.steady`)."""
-        found = notes_from_activations(rows, pitches, settings.frame_rate, note_params, settings.window_s)
-        return found[~attackless_notes(found, rows, pitches, settings.frame_rate, n_samples / settings.sample_rate,
-                                       settings.window_s)]
-
     if not spilled:
         A = normalise_frames(A, settings.frame_rate, copy=False)  # A is ours: no second whole-file array
         if gate is not None:
             A *= gate[None, :]
-        notes = track(A, pitch_set)
+        notes = notes_from_activations(A, pitch_set, settings.frame_rate, note_params, settings.window_s)
         if pool_columns:
             return Transcription(notes, max_pool_columns(A, pool_columns), pitch_set, settings.frame_rate,
                                  pooled_from=n_frames)
         return Transcription(notes, A, pitch_set, settings.frame_rate)
     gain = frame_gains(*A.levels.array(), settings.frame_rate)
-    if gate is not None:
-        gain *= gate
     group = max(1, SPILL_READ_BYTES // (4 * max(A.n, 1)))  # rows read and tracked at once
     parts, pooled = [], []
     for lo in range(0, len(pitch_set), group):
         hi = min(lo + group, len(pitch_set))
         rows = A.rows(lo, hi)
         np.multiply(rows, gain[None, :], out=rows)
-        parts.append(track(rows, pitch_set[lo:hi]))
+        if gate is not None:  # after the gains, as in the kept path: the same rounding
+            rows *= gate[None, :]
+        parts.append(notes_from_activations(rows, pitch_set[lo:hi], settings.frame_rate, note_params,
+                                            settings.window_s))
         if pool_columns:
             pooled.append(max_pool_columns(rows, pool_columns))
     notes = np.concatenate(parts) if parts else empty_notes()
@@ -538,20 +531,20 @@ def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = Sol
     sum_sq, n_samples = 0.0, 0
     capacity = n_frames_for(n_samples_hint, settings) + 2 if n_samples_hint > 0 else 1024
     spill = not keep_activations and note_params.sub_ratio <= 0  # the octave check needs all rows
-    glides = GlideMeter(frequencies(settings))  # speech: no notes where the pitch glides (nmftrans.glides)
+    motion = MotionMeter(frequencies(settings), settings.frame_rate)  # no notes in speech or hum (nmftrans.motion)
     with _BlockSolver(dictionary, solver, capacity, spill=spill) as solving:
         for y in blocks:
             sum_sq += float(np.dot(y, y))  # float32 per piece: only the silence check reads it
             n_samples += len(y)
             for V, index, own in cutter.push(stream.push(y)):
-                glides.push(V)
+                motion.push(V)
                 solving.submit(V, index, own)
             solving.start_early(*cutter.filling())
         for V, index, own in cutter.push(stream.finish(), last=True):
-            glides.push(V)
+            motion.push(V)
             solving.submit(V, index, own)
         A = solving.result()
-        gate = glide_gate(*glides.flags(), settings.frame_rate)
+        gate = motion_gate(*motion.flags(), settings.frame_rate)
         return _finish(A, sum_sq, n_samples, dictionary, note_params, pool_columns, gate)
 
 
