@@ -55,6 +55,21 @@ def test_a_glide_counts_where_it_moves_more_than_min_shift_cents(rate):
         assert fraction < 0.05
 
 
+@pytest.mark.parametrize("rate_hz", [4.5, 6.0, 7.5])
+def test_vibrato_is_not_a_glide(rate_hz):
+    # a tone at 220 Hz with vibrato of +-30 cents: it moves up to 2 pi rate 30 cents/s, 25-41 cents
+    # between compared frames (most of the time more than min_shift_cents), but returns to
+    # the same spectrum a period (133-222 ms) later, so it does not count as a glide
+    t = np.arange(4 * SR) / SR
+    f0 = 220.0 * 2 ** (30 / 1200 * np.sin(2 * np.pi * rate_hz * t))
+    phase = 2 * np.pi * np.cumsum(f0) / SR
+    y = (0.3 * sum(np.sin(m * phase) / m for m in range(1, 13)) * np.exp(-t / 3)).astype(np.float32)
+    glides, counted, _, _ = _flags(y)
+    assert counted.sum() > 100 and glides.sum() / counted.sum() < 0.02
+    glides, counted, _, _ = _flags(y, MotionParams(return_match=1.0))  # without the check for a return
+    assert glides.sum() / counted.sum() > 0.3
+
+
 def test_a_hum_is_steady_and_a_decaying_tone_is_not():
     _, _, steady, counted = _flags(_hum(50.0))
     assert counted.sum() > 300 and steady.sum() / counted.sum() > 0.9
@@ -157,7 +172,8 @@ def test_the_same_notes_whatever_the_blocks_threads_or_spilling():
 
 @pytest.mark.parametrize("bad", [dict(fmin=0), dict(fmax=100), dict(lag_frames=0), dict(min_shift_cents=100),
                                  dict(min_match=1.5), dict(steady_level=0.9), dict(steady_lag_s=0),
-                                 dict(stride=0), dict(lag_frames=3), dict(stride=3),
+                                 dict(stride=0), dict(lag_frames=3), dict(stride=3), dict(return_match=1.5),
+                                 dict(return_min_s=0.3), dict(return_min_s=0),
                                  dict(glide_on=0.2), dict(steady_off=0.5), dict(context=-1)])
 def test_motion_settings_are_checked(bad):
     with pytest.raises(ValueError):
