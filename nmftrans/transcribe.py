@@ -18,8 +18,8 @@ from nmftrans import kernels
 from nmftrans.audio import expected_samples, stream_audio, truncation_warning
 from nmftrans.dictionary import ROLE_ATTACK, Dictionary
 from nmftrans.features import SpectrogramStream, bandwidths, frequencies, n_frames_for
-from nmftrans.motion import MotionMeter, motion_gate
 from nmftrans.levels import frame_gains, frame_levels, normalise_frames
+from nmftrans.motion import MotionMeter, motion_gate
 from nmftrans.notes import NoteParams, activations_to_notes, empty_notes, pitch_activations
 from nmftrans.templates import floor_templates, response_gains
 
