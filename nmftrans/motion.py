@@ -85,6 +85,12 @@ class MotionParams:
         checked frames in between) is a vibrato, not a glide.
     return_match : float
         Correlation (0-1) with such a frame that counts as a return; 1 switches the check off.
+    held_drift, held_min_s, held_s : float
+        Where the glide gate is below a half (and the steady gate is not), notes tracked without
+        the gate are kept if they hold their pitch: over ``held_s`` from their peak, the
+        activation centroid of the pitch and its two neighbours (in semitones) moves by less
+        than ``held_drift``, and they last at least ``held_min_s`` (a string under a voice).
+        ``held_min_s`` 0 or ``held_drift`` 0: none are kept.
     steady_lag_s : float
         A frame is compared with the frame this many seconds before it for steadiness.
     steady_match : float
@@ -113,6 +119,9 @@ class MotionParams:
     return_min_s: float = 0.11
     return_max_s: float = 0.27
     return_match: float = 0.8
+    held_drift: float = 0.05
+    held_min_s: float = 0.4
+    held_s: float = 0.15
     steady_lag_s: float = 1.0
     steady_match: float = 0.98
     steady_level: float = 1.07
@@ -137,6 +146,9 @@ class MotionParams:
         if not 0 < self.return_min_s <= self.return_max_s or not 0 <= self.return_match <= 1:
             raise ValueError(f"need 0 < return_min_s <= return_max_s and 0 <= return_match <= 1, got "
                              f"{self.return_min_s}, {self.return_max_s}, {self.return_match}")
+        if self.held_drift < 0 or self.held_min_s < 0 or not self.held_s > 0:
+            raise ValueError(f"need held_drift >= 0, held_min_s >= 0 and held_s > 0, got {self.held_drift}, "
+                             f"{self.held_min_s}, {self.held_s}")
         if not self.steady_lag_s > 0 or not 0 <= self.steady_match <= 1 or not self.steady_level >= 1:
             raise ValueError(f"need steady_lag_s > 0, 0 <= steady_match <= 1 and steady_level >= 1, got "
                              f"{self.steady_lag_s}, {self.steady_match}, {self.steady_level}")
@@ -320,9 +332,26 @@ def _ramp(x: np.ndarray, on: float, off: float) -> np.ndarray:
     return np.clip((off - x) / (off - on), 0.0, 1.0)
 
 
+@dataclass(frozen=True)
+class Gate:
+    """The motion gate of a file (:func:`motion_gate`).
+
+    Attributes
+    ----------
+    gate : np.ndarray [shape=(n_frames,)], float32
+        Per-frame factor of the activations (1: notes as usual, 0: none).
+    voice : np.ndarray [shape=(n_frames,)], bool
+        Frames where the glide gate is below a half and the steady gate is 1: there notes that
+        hold their pitch are kept (:func:`gated_notes`).
+    """
+
+    gate: np.ndarray
+    voice: np.ndarray
+
+
 def motion_gate(glides: np.ndarray, glide_counted: np.ndarray, steady: np.ndarray, steady_counted: np.ndarray,
-                frame_rate: float, params: MotionParams = MotionParams()) -> np.ndarray:
-    """Per-frame gate (1: notes as usual, 0: none) from the flags of :meth:`MotionMeter.flags`.
+                frame_rate: float, params: MotionParams = MotionParams()) -> Gate:
+    """The gate from the flags of :meth:`MotionMeter.flags`.
 
     Parameters
     ----------
@@ -332,17 +361,100 @@ def motion_gate(glides: np.ndarray, glide_counted: np.ndarray, steady: np.ndarra
 
     Returns
     -------
-    gate : np.ndarray [shape=(n_frames,)], float32
+    Gate
+        ``gate``: the smaller of the glide and steady gates, per frame; ``voice``: see :class:`Gate`.
     """
     n = len(glides)
     if n == 0:
-        return np.ones(0, dtype=np.float32)
+        return Gate(np.ones(0, dtype=np.float32), np.zeros(0, dtype=bool))
     size = max(1, int(round(params.segment_s * frame_rate)))
-    gate = np.minimum(_ramp(_window_fractions(glides, glide_counted, size, params.context), params.glide_on,
-                            params.glide_off),
-                      _ramp(_window_fractions(steady, steady_counted, size, params.context), params.steady_on,
-                            params.steady_off))
-    n_seg = len(gate)
+    n_seg = -(-n // size)
     centres = (np.arange(n_seg) * size + 0.5 * (min(size, n) - 1)).astype(np.float64)
     centres[-1] = min(centres[-1], 0.5 * ((n_seg - 1) * size + n - 1))
-    return np.interp(np.arange(n, dtype=np.float64), centres, gate).astype(np.float32)
+    t = np.arange(n, dtype=np.float64)
+    glide = np.interp(t, centres, _ramp(_window_fractions(glides, glide_counted, size, params.context),
+                                        params.glide_on, params.glide_off)).astype(np.float32)
+    still = np.interp(t, centres, _ramp(_window_fractions(steady, steady_counted, size, params.context),
+                                        params.steady_on, params.steady_off)).astype(np.float32)
+    return Gate(np.minimum(glide, still), (glide < 0.5) & (still >= 1))
+
+
+def held_notes(notes: np.ndarray, rows: np.ndarray, first: int, pitches: np.ndarray, frame_rate: float,
+               params: MotionParams = MotionParams()) -> np.ndarray:
+    """Which notes hold their pitch and last (see ``held_drift`` in :class:`MotionParams`).
+
+    Parameters
+    ----------
+    notes : np.ndarray [shape=(n_notes, 4)]
+        Tracked from ``rows[first:first + len(pitches)]``.
+    rows : np.ndarray [shape=(n_rows, n_frames)]
+        Per-pitch activations (semitone neighbours in consecutive rows), with the row below and
+        above the notes' rows where there is one.
+    first : int
+        Row of ``pitches[0]``.
+    pitches : np.ndarray [shape=(n_pitches,)]
+        MIDI pitch of rows ``first ...``.
+    frame_rate : float
+    params : MotionParams
+
+    Returns
+    -------
+    held : np.ndarray [shape=(n_notes,)], bool
+    """
+    notes = np.asarray(notes, dtype=np.float64).reshape(-1, 4)
+    held = np.zeros(len(notes), dtype=bool)
+    if params.held_min_s <= 0 or params.held_drift <= 0:
+        return held
+    n_rows, T = rows.shape
+    span = max(2, int(round(params.held_s * frame_rate)))
+    index = first + np.searchsorted(np.asarray(pitches), notes[:, 2])
+    for k in np.flatnonzero(notes[:, 1] - notes[:, 0] >= params.held_min_s):
+        r = int(index[k])
+        o = min(T - 1, max(0, int(round(notes[k, 0] * frame_rate))))
+        peak = o + int(np.argmax(rows[r, o:o + span]))
+        w = slice(peak, min(T, peak + span))
+        below = rows[r - 1, w] if r > 0 else 0.0
+        above = rows[r + 1, w] if r + 1 < n_rows else 0.0
+        total = below + rows[r, w] + above
+        centroid = (above - below) / np.maximum(total, np.float32(1e-30))
+        held[k] = len(centroid) > 1 and float(centroid.max() - centroid.min()) < params.held_drift
+    return held
+
+
+def gated_notes(rows: np.ndarray, first: int, pitches: np.ndarray, gate: Gate, track, frame_rate: float,
+                params: MotionParams = MotionParams()) -> np.ndarray:
+    """Notes of ``rows[first:first + len(pitches)]`` with the gate: tracked from the gated rows
+    (which are gated in place), and where ``gate.voice`` holds at a note's onset, instead the
+    notes tracked without the gate that :func:`held_notes` keeps.
+
+    Parameters
+    ----------
+    rows : np.ndarray [shape=(n_rows, n_frames)], float32
+        Activations after the level gains, with a neighbour row each side where there is one.
+    first : int
+        Row of ``pitches[0]``.
+    pitches : np.ndarray [shape=(n_pitches,)]
+    gate : Gate
+    track : callable
+        ``track(activations, pitches) -> notes`` (the note tracker with its settings).
+    frame_rate : float
+    params : MotionParams
+
+    Returns
+    -------
+    notes : np.ndarray [shape=(n_notes, 4)], sorted by onset then pitch
+    """
+    own = rows[first:first + len(pitches)]
+    voice = gate.voice
+    free = None
+    if voice.any():
+        free = track(own.copy(), pitches)
+        at = np.clip(np.round(free[:, 0] * frame_rate).astype(np.int64), 0, len(voice) - 1)
+        free = free[voice[at] & held_notes(free, rows, first, pitches, frame_rate, params)]
+    np.multiply(own, gate.gate[None, :], out=own)
+    notes = track(own, pitches)
+    if free is None:
+        return notes
+    at = np.clip(np.round(notes[:, 0] * frame_rate).astype(np.int64), 0, len(voice) - 1)
+    notes = np.concatenate([notes[~voice[at]], free])
+    return notes[np.lexsort((notes[:, 2], notes[:, 0]))]

@@ -19,7 +19,7 @@ from nmftrans.audio import expected_samples, stream_audio, truncation_warning
 from nmftrans.dictionary import ROLE_ATTACK, Dictionary
 from nmftrans.features import SpectrogramStream, bandwidths, frequencies, n_frames_for
 from nmftrans.levels import frame_gains, frame_levels, normalise_frames
-from nmftrans.motion import MotionMeter, motion_gate
+from nmftrans.motion import MotionMeter, gated_notes, motion_gate
 from nmftrans.notes import NoteParams, activations_to_notes, empty_notes, pitch_activations
 from nmftrans.templates import floor_templates, response_gains
 
@@ -459,12 +459,13 @@ class _SpilledColumns:
 
 
 def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_params: NoteParams,
-            pool_columns: int = 0, gate: np.ndarray | None = None) -> Transcription:
+            pool_columns: int = 0, gate=None) -> Transcription:
     """Silence check, normalisation (:mod:`nmftrans.levels`) and note tracking of the collected activations.
 
     ``A`` is the whole-file array, or :class:`_SpilledColumns` (then tracked a few rows at a
-    time, and ``activations`` is None; the notes are the same). ``gate``: per-frame factors
-    (:func:`nmftrans.motion.motion_gate`) applied with the level gains. Tracking runs on this thread,
+    time, and ``activations`` is None; the notes are the same). ``gate``: the motion gate
+    (:func:`nmftrans.motion.motion_gate`), applied after the level gains
+    (:func:`nmftrans.motion.gated_notes`). Tracking runs on this thread,
     after the last block. ``pool_columns`` > 0: ``activations`` are max-pooled to at most that
     many columns (:func:`nmftrans.pooling.max_pool_columns`), also when spilled.
     """
@@ -481,11 +482,14 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
             A = max_pool_columns(np.zeros((len(pitch_set), n_frames), dtype=np.float32), pool_columns)
         return Transcription(empty_notes(), A, pitch_set, settings.frame_rate, ["the audio is silent: no notes"],
                              n_frames if pool_columns else 0)
+
+    def track(rows: np.ndarray, pitches: np.ndarray) -> np.ndarray:
+        return notes_from_activations(rows, pitches, settings.frame_rate, note_params, settings.window_s)
+
     if not spilled:
         A = normalise_frames(A, settings.frame_rate, copy=False)  # A is ours: no second whole-file array
-        if gate is not None:
-            A *= gate[None, :]
-        notes = notes_from_activations(A, pitch_set, settings.frame_rate, note_params, settings.window_s)
+        notes = track(A, pitch_set) if gate is None else gated_notes(A, 0, pitch_set, gate, track,
+                                                                     settings.frame_rate)
         if pool_columns:
             return Transcription(notes, max_pool_columns(A, pool_columns), pitch_set, settings.frame_rate,
                                  pooled_from=n_frames)
@@ -495,14 +499,14 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
     parts, pooled = [], []
     for lo in range(0, len(pitch_set), group):
         hi = min(lo + group, len(pitch_set))
-        rows = A.rows(lo, hi)
+        pad = int(lo > 0)  # with the rows below and above: the motion gate's per-note check reads them
+        rows = A.rows(lo - pad, min(hi + 1, len(pitch_set)))
         np.multiply(rows, gain[None, :], out=rows)
-        if gate is not None:  # after the gains, as in the kept path: the same rounding
-            rows *= gate[None, :]
-        parts.append(notes_from_activations(rows, pitch_set[lo:hi], settings.frame_rate, note_params,
-                                            settings.window_s))
+        own = rows[pad:pad + hi - lo]
+        parts.append(track(own, pitch_set[lo:hi]) if gate is None else gated_notes(
+            rows, pad, pitch_set[lo:hi], gate, track, settings.frame_rate))
         if pool_columns:
-            pooled.append(max_pool_columns(rows, pool_columns))
+            pooled.append(max_pool_columns(own, pool_columns))
     notes = np.concatenate(parts) if parts else empty_notes()
     notes = notes[np.lexsort((notes[:, 2], notes[:, 0]))] if len(notes) else empty_notes()
     if pool_columns:

@@ -99,6 +99,8 @@ MUTANTS = [
            "steady gate off (hum becomes notes)", MOTION),
     Mutant("motion-no-vibrato-return", "nmftrans/motion.py", "return_match: float = 0.8", "return_match: float = 1.0",
            "vibrato counts as a glide", MOTION),
+    Mutant("motion-no-held-notes", "nmftrans/motion.py", "held_drift: float = 0.05", "held_drift: float = 0.0",
+           "notes of strings under a voice are not kept", MOTION),
     Mutant("motion-frame-numbers-lost", "nmftrans/motion.py", "off = (-self.n_pushed) % p.stride",
            "off = 0 * self.n_pushed", "glide frames depend on how the blocks were cut", MOTION),
     Mutant("motion-spilled-ungated", "nmftrans/transcribe.py", "            rows *= gate[None, :]",

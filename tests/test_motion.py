@@ -7,7 +7,7 @@ import pytest
 from nmftrans.dictionary import load_dictionary
 from nmftrans.features import frequencies, spectrogram
 from nmftrans.metrics import evaluate_notes
-from nmftrans.motion import MotionMeter, MotionParams, motion_gate
+from nmftrans.motion import Gate, MotionMeter, MotionParams, held_notes, motion_gate
 from nmftrans.settings import FeatureSettings
 from nmftrans.transcribe import SolverParams, transcribe_blocks, transcribe_signal
 from tests.synth import SR, glide_voice, render, tone
@@ -98,19 +98,46 @@ def test_the_gate_by_hand():
     off = np.zeros(n, dtype=bool)
     position = np.arange(n) % 100
     # 0.2 of every window glides: above glide_off (0.09)
-    np.testing.assert_array_equal(motion_gate(position < 20, counted, off, counted, fr), 0)
+    np.testing.assert_array_equal(motion_gate(position < 20, counted, off, counted, fr).gate, 0)
     # 0.07: halfway between glide_on 0.05 and glide_off 0.09
-    np.testing.assert_allclose(motion_gate(position < 7, counted, off, counted, fr), 0.5, atol=1e-6)
-    np.testing.assert_array_equal(motion_gate(position < 4, counted, off, counted, fr), 1)
+    np.testing.assert_allclose(motion_gate(position < 7, counted, off, counted, fr).gate, 0.5, atol=1e-6)
+    np.testing.assert_array_equal(motion_gate(position < 4, counted, off, counted, fr).gate, 1)
     # the second half steady: windows up to segment 5 (200 / 300 = 0.67 < steady_on 0.7) keep 1,
     # from segment 6 on 1.0 (gate 0); linear between the centres of 5 and 6 (frames 549.5, 649.5)
-    gate = motion_gate(off, counted, np.arange(n) >= 500, counted, fr)
+    gate = motion_gate(off, counted, np.arange(n) >= 500, counted, fr).gate
     np.testing.assert_array_equal(gate[:550], 1)
     np.testing.assert_array_equal(gate[650:], 0)
     np.testing.assert_allclose(gate[599], 0.505, atol=1e-6)
-    np.testing.assert_array_equal(motion_gate(off, off, off, off, fr), 1)  # nothing counted: no gate
+    np.testing.assert_array_equal(motion_gate(off, off, off, off, fr).gate, 1)  # nothing counted: no gate
     few = np.arange(n) % 15 == 0  # at most 21 counted frames a window: fewer than MIN_FRAMES, no gate
-    np.testing.assert_array_equal(motion_gate(few, few, off, off, fr), 1)
+    np.testing.assert_array_equal(motion_gate(few, few, off, off, fr).gate, 1)
+
+
+def test_held_notes_by_hand():
+    fr = 100.0
+    rows = np.zeros((5, 300), dtype=np.float32)
+    rows[2, 10:200] = np.linspace(1.0, 0.3, 190)  # pitch 62 decays in place
+    rows[1, 10:200] = 0.1 * rows[2, 10:200]  # a neighbour in a fixed proportion: the centroid holds
+    rows[3, 210:300] = np.linspace(1.0, 0.0, 90)  # pitch 63: its energy slides to 64
+    rows[4, 210:300] = np.linspace(0.0, 1.0, 90)
+    pitches = np.array([61, 62, 63])  # rows 1-3; rows 0 and 4 are the neighbours below and above
+    notes = np.array([[0.1, 2.0, 62, 80], [0.1, 0.3, 62, 80], [2.1, 3.0, 63, 80]])
+    np.testing.assert_array_equal(held_notes(notes, rows, 1, pitches, fr), [True, False, False])
+    # the centroid of pitch 63 over the 15 frames from its peak moves by 15/90 of a semitone
+    loose = MotionParams(held_drift=0.2)
+    np.testing.assert_array_equal(held_notes(notes, rows, 1, pitches, fr, loose), [True, False, True])
+
+
+def test_strings_under_a_voice_keep_notes_that_hold_their_pitch(monkeypatch):
+    guitar = load_dictionary("guitar")
+    notes = np.array([(0.5 + 1.5 * i, 1.5 + 1.5 * i, p, 90) for i, p in enumerate([45, 52, 57, 50, 55, 48])])
+    strings = render(notes, decay_s=3.0)
+    voice = glide_voice(3, len(strings) / SR)[: len(strings)]
+    y = strings + voice * np.float32(np.sqrt(np.mean(strings**2) / np.mean(voice**2)) * 0.1)  # voice -20 dB
+    kept = transcribe_signal(y, guitar).notes
+    assert evaluate_notes(notes, kept)["onset_f"] >= 0.8
+    monkeypatch.setattr("nmftrans.motion.held_notes", lambda notes, *a, **k: np.zeros(len(notes), bool))
+    assert evaluate_notes(notes, transcribe_signal(y, guitar).notes)["onset_f"] < 0.5  # the window gate alone
 
 
 @pytest.fixture(scope="module", params=["piano", "guitar"])
@@ -119,7 +146,8 @@ def dictionary(request):
 
 
 def _without_gate(monkeypatch):
-    monkeypatch.setattr("nmftrans.transcribe.motion_gate", lambda glides, *a, **k: np.ones(len(glides), np.float32))
+    monkeypatch.setattr("nmftrans.transcribe.motion_gate",
+                        lambda glides, *a, **k: Gate(np.ones(len(glides), np.float32), np.zeros(len(glides), bool)))
 
 
 def test_a_gliding_voice_gives_no_notes(dictionary, monkeypatch):
@@ -173,7 +201,8 @@ def test_the_same_notes_whatever_the_blocks_threads_or_spilling():
 @pytest.mark.parametrize("bad", [dict(fmin=0), dict(fmax=100), dict(lag_frames=0), dict(min_shift_cents=100),
                                  dict(min_match=1.5), dict(steady_level=0.9), dict(steady_lag_s=0),
                                  dict(stride=0), dict(lag_frames=3), dict(stride=3), dict(return_match=1.5),
-                                 dict(return_min_s=0.3), dict(return_min_s=0),
+                                 dict(return_min_s=0.3), dict(return_min_s=0), dict(held_drift=-0.1),
+                                 dict(held_s=0),
                                  dict(glide_on=0.2), dict(steady_off=0.5), dict(context=-1)])
 def test_motion_settings_are_checked(bad):
     with pytest.raises(ValueError):
