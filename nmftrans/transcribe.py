@@ -19,6 +19,7 @@ from nmftrans.io.audio import expected_samples, stream_audio, truncation_warning
 from nmftrans.io.dictionary import ROLE_ATTACK, Dictionary
 from nmftrans.core.features import SpectrogramStream, bandwidths, frequencies, n_frames_for
 from nmftrans.core.levels import frame_gains, frame_levels, normalise_frames
+from nmftrans.core.motion import MotionMeter, gated_notes, motion_gate
 from nmftrans.core.notes import NoteParams, activations_to_notes, pitch_activations
 from nmftrans.core.notearrays import empty_notes
 from nmftrans.core.templates import floor_templates, response_gains
@@ -481,11 +482,13 @@ class _SpilledColumns:
 
 
 def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_params: NoteParams,
-            pool_columns: int = 0) -> Transcription:
+            pool_columns: int = 0, gate=None) -> Transcription:
     """Silence check, normalisation (:mod:`nmftrans.core.levels`) and note tracking of the collected activations.
 
     ``A`` is the whole-file array, or :class:`_SpilledColumns` (then tracked a few rows at a
-    time, and ``activations`` is None; the notes are the same). Tracking runs on this thread,
+    time, and ``activations`` is None; the notes are the same). ``gate``: the motion gate
+    (:func:`nmftrans.core.motion.motion_gate`), applied after the level gains
+    (:func:`nmftrans.core.motion.gated_notes`). Tracking runs on this thread,
     after the last block. ``pool_columns`` > 0: ``activations`` are max-pooled to at most that
     many columns (:func:`nmftrans.core.pooling.max_pool_columns`), also when spilled.
     """
@@ -502,9 +505,14 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
             A = max_pool_columns(np.zeros((len(pitch_set), n_frames), dtype=np.float32), pool_columns)
         return Transcription(empty_notes(), A, pitch_set, settings.frame_rate, ["the audio is silent: no notes"],
                              n_frames if pool_columns else 0)
+
+    def track(rows: np.ndarray, pitches: np.ndarray) -> np.ndarray:
+        return notes_from_activations(rows, pitches, settings.frame_rate, note_params, settings.window_s)
+
     if not spilled:
         A = normalise_frames(A, settings.frame_rate, copy=False)  # A is ours: no second whole-file array
-        notes = notes_from_activations(A, pitch_set, settings.frame_rate, note_params, settings.window_s)
+        notes = track(A, pitch_set) if gate is None else gated_notes(A, 0, pitch_set, gate, track,
+                                                                     settings.frame_rate)
         if pool_columns:
             return Transcription(notes, max_pool_columns(A, pool_columns), pitch_set, settings.frame_rate,
                                  pooled_from=n_frames)
@@ -514,12 +522,14 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
     parts, pooled = [], []
     for lo in range(0, len(pitch_set), group):
         hi = min(lo + group, len(pitch_set))
-        rows = A.rows(lo, hi)
+        pad = int(lo > 0)  # with the rows below and above: the motion gate's per-note check reads them
+        rows = A.rows(lo - pad, min(hi + 1, len(pitch_set)))
         np.multiply(rows, gain[None, :], out=rows)
-        parts.append(notes_from_activations(rows, pitch_set[lo:hi], settings.frame_rate, note_params,
-                                            settings.window_s))
+        own = rows[pad:pad + hi - lo]
+        parts.append(track(own, pitch_set[lo:hi]) if gate is None else gated_notes(
+            rows, pad, pitch_set[lo:hi], gate, track, settings.frame_rate))
         if pool_columns:
-            pooled.append(max_pool_columns(rows, pool_columns))
+            pooled.append(max_pool_columns(own, pool_columns))
     notes = np.concatenate(parts) if parts else empty_notes()
     notes = notes[np.lexsort((notes[:, 2], notes[:, 0]))] if len(notes) else empty_notes()
     if pool_columns:
@@ -548,17 +558,21 @@ def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = Sol
     sum_sq, n_samples = 0.0, 0
     capacity = n_frames_for(n_samples_hint, settings) + 2 if n_samples_hint > 0 else 1024
     spill = not keep_activations and note_params.sub_ratio <= 0  # the octave check needs all rows
+    motion = MotionMeter(frequencies(settings), settings.frame_rate)  # no notes in speech or hum (nmftrans.core.motion)
     with _BlockSolver(dictionary, solver, capacity, spill=spill) as solving:
         for y in blocks:
             sum_sq += float(np.dot(y, y))  # float32 per piece: only the silence check reads it
             n_samples += len(y)
             for V, index, own in cutter.push(stream.push(y)):
+                motion.push(V)
                 solving.submit(V, index, own)
             solving.start_early(*cutter.filling())
         for V, index, own in cutter.push(stream.finish(), last=True):
+            motion.push(V)
             solving.submit(V, index, own)
         A = solving.result()
-        return _finish(A, sum_sq, n_samples, dictionary, note_params, pool_columns)
+        gate = motion_gate(*motion.flags(), settings.frame_rate)
+        return _finish(A, sum_sq, n_samples, dictionary, note_params, pool_columns, gate)
 
 
 class _FrameBlocks:

@@ -6,7 +6,8 @@
 Generates (seeded, so the figures are reproducible) sounds without music: white noise at -60,
 -40 and -20 dBFS, brown "room tone" at -45 dBFS, pink noise at -30 dBFS, 8 s of tape hiss at
 -70 dBFS (white noise tilted up above 1 kHz), mains hum (50 Hz and harmonics) at -30 dBFS, clicks,
-bursts like applause, a spoken sentence (only where ``espeak-ng`` is installed) and a WAV of 8
+bursts like applause, a spoken sentence (only where ``espeak-ng`` is installed), a synthetic gliding
+voice (``tests.synth.glide_voice``), 60 Hz hum at -40 dBFS without noise and a WAV of 8
 samples; then runs ``nmftrans transcribe`` with its defaults on all of them, once per dictionary,
 and prints the notes of each and the notes per minute over the set.
 
@@ -33,8 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from nmftrans.io.audio import load_audio  # noqa: E402
-from nmftrans.io.annotations import read_reference  # noqa: E402
+from nmftrans.evaluate import read_reference  # noqa: E402
 from nmftrans.core.metrics import evaluate_notes  # noqa: E402
+from tests.synth import glide_voice  # noqa: E402
 
 SR = 22050
 QUIET_DB = -20.0
@@ -85,6 +87,9 @@ def nonmusic(seed: int = 0) -> dict[str, np.ndarray]:
     speech = _speech()
     if speech is not None:
         out["speech (espeak-ng)"] = speech
+    out["gliding voice (synthetic)"] = glide_voice(seed)
+    hum60 = sum(a * np.sin(2 * np.pi * 60 * k * t) for k, a in [(1, 1.0), (2, 0.8), (3, 0.5), (4, 0.3)])
+    out["hum 60 Hz -40 dBFS, no noise"] = _at(hum60, -40)
     out["8 samples"] = (0.1 * rng.standard_normal(8)).astype(np.float32)
     return out
 

@@ -45,6 +45,7 @@ KERNEL = ["tests/test_kernels.py", "tests/test_regression.py", "tests/test_trans
 NORMALISE = ["tests/test_notes.py", "tests/test_levels.py", "tests/test_transcribe.py", "tests/test_regression.py"]
 WRITERS = ["tests/test_midi.py", "tests/test_cli_options.py", "tests/test_outputs.py"]
 WIRING = ["tests/test_cli_options.py", "tests/test_outputs.py", "tests/test_regression.py"]
+MOTION = ["tests/test_motion.py", "tests/test_levels.py"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,19 @@ MUTANTS = [
            "music_ratio_off: float = 0.0", "no-music gate off (noise becomes notes)", NORMALISE),
     Mutant("norm-no-noise-floor", "nmftrans/core/levels.py", "noise_ratio: float = 80.0", "noise_ratio: float = 0.0",
            "the reference has no floor above the noise carpet", NORMALISE),
+    # --- the motion gate (nmftrans/core/motion.py): speech and hum ------------------------------------
+    Mutant("motion-no-glide-gate", "nmftrans/core/motion.py", "glide_on: float = 0.05", "glide_on: float = 1.0",
+           "glide gate off (speech becomes notes)", MOTION),
+    Mutant("motion-no-steady-gate", "nmftrans/core/motion.py", "steady_on: float = 0.7", "steady_on: float = 1.0",
+           "steady gate off (hum becomes notes)", MOTION),
+    Mutant("motion-no-vibrato-return", "nmftrans/core/motion.py", "return_match: float = 0.8", "return_match: float = 1.0",
+           "vibrato counts as a glide", MOTION),
+    Mutant("motion-no-held-notes", "nmftrans/core/motion.py", "held_drift: float = 0.05", "held_drift: float = 0.0",
+           "notes of strings under a voice are not kept", MOTION),
+    Mutant("motion-frame-numbers-lost", "nmftrans/core/motion.py", "off = (-self.n_pushed) % p.stride",
+           "off = 0 * self.n_pushed", "glide frames depend on how the blocks were cut", MOTION),
+    Mutant("motion-spilled-ungated", "nmftrans/transcribe.py", "            rows *= gate[None, :]",
+           "            pass", "the flat-memory path ignores the gate", MOTION),
     # --- the kernel (nmftrans/core/kernels.py) --------------------------------------------------------
     Mutant("kl-gamma-175-as-1", "nmftrans/core/kernels.py", "x[j] *= t * r * math.sqrt(r)", "x[j] *= t",
            "the over-relaxed KL step (gamma 1.75) becomes the plain step", KERNEL),
