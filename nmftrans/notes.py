@@ -402,3 +402,9 @@ def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float
         return empty_notes()
     notes = np.concatenate(parts)
     return notes[np.lexsort((notes[:, 2], notes[:, 0]))]
+
+
+# start-up: load the cached kernels without registering all of Numba (see kernelcache)
+from nmftrans.kernelcache import load_without_refresh  # noqa: E402
+
+load_without_refresh(vars())
