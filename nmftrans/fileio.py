@@ -10,6 +10,7 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -17,6 +18,21 @@ from nmftrans.errors import NmftransError
 
 # Temporary files being written by this process, removed by remove_partial() on an interrupt.
 _PARTIAL: set[Path] = set()
+# Per thread: a function saying the run was stopped, asked before each output is committed.
+_GUARD = threading.local()
+
+
+@contextlib.contextmanager
+def commit_guard(stopped) -> Iterator[None]:
+    """Within the block, this thread's outputs are dropped instead of committed (renamed into
+    place or copied into a stream) once ``stopped()`` is true: a task on a cluster whose run was
+    interrupted (:mod:`nmftrans.clusterstop`)."""
+    previous = getattr(_GUARD, "stopped", None)
+    _GUARD.stopped = stopped
+    try:
+        yield
+    finally:
+        _GUARD.stopped = previous
 
 
 def remove_partial() -> None:
@@ -166,6 +182,9 @@ def atomic_path(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
     try:
         yield tmp_path
+        stopped = getattr(_GUARD, "stopped", None)
+        if stopped is not None and stopped():
+            raise NmftransError(f"{path}: not written (the run was interrupted)")
         if own is not None:  # the shell's stream: write at its offset, never reopen or truncate it
             _copy_to_descriptor(tmp_path, own)
         elif special:
