@@ -402,7 +402,8 @@ def transcribe(
             log.info(f"{path}: exists, skipped (use --overwrite to replace it)")
 
     try:
-        from nmftrans.plot import parse_time_range
+        if plot_range is not None:  # nmftrans.plot is not imported by a plain run
+            from nmftrans.plot import parse_time_range
 
         options = run.TranscribeOptions(
             dictionary=dictionary, onset_threshold=onset_threshold, frame_threshold=frame_threshold,
