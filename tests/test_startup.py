@@ -42,6 +42,14 @@ def test_rfft_is_scipy_fft_rfft_bit_for_bit(n, dtype, workers):
         np.testing.assert_allclose(got[:, 1], x.astype(np.float64) @ k, rtol=1e-4, atol=1e-3)
 
 
+def test_rfft_falls_back_to_scipy_fft_where_the_extension_is_not_found(monkeypatch):
+    from nmftrans import fft
+
+    monkeypatch.setattr(fft, "_pocketfft", lambda: None)  # another SciPy layout
+    x = np.random.default_rng(2).standard_normal((4, 300)).astype(np.float32)
+    np.testing.assert_array_equal(fft.rfft(x), scipy.fft.rfft(x, axis=-1))
+
+
 def test_rfft_of_a_strided_view_equals_its_copy():
     x = np.random.default_rng(1).standard_normal(5000).astype(np.float32)
     frames = np.lib.stride_tricks.sliding_window_view(x, 256)[::100]
