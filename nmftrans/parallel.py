@@ -414,6 +414,10 @@ def _connect(scheduler, timeout: float):
     address = getattr(scheduler, "scheduler_address", scheduler)  # LocalCluster and friends
     if isinstance(address, str) and "://" not in address:
         address = "tcp://" + address
+    if isinstance(address, str) and address.startswith("inproc://") and f"/{os.getpid()}/" not in address:
+        # another process's in-process scheduler: unreachable, and a Client half built for it
+        # blocks the exit for 10 s and prints a traceback
+        raise NmftransError(f"{address} is an in-process scheduler of another process; give its tcp://HOST:PORT")
     if isinstance(address, str) and address.startswith("tcp://"):
         from distributed.comm.addressing import parse_address, parse_host_port
 

@@ -95,3 +95,15 @@ def test_ctrl_c_stops_the_cluster_run_and_its_outputs(tmp_path, tcp_cluster, mon
     assert sorted(p.name for p in out.iterdir()) == []  # no .mid, no temporary file
     assert len(started) == running == 2  # the queued files never started
     _wait(lambda: not tcp_cluster.scheduler.tasks, 10, "the scheduler to forget the run")
+
+
+def test_another_processes_inproc_scheduler_is_one_line(tmp_path):
+    """An inproc:// address of another process gave the one-line error, then a 10 s wait and an
+    "Exception ignored in Client.__del__" traceback at exit."""
+    sf.write(tmp_path / "a.wav", np.zeros(2205, dtype=np.float32), 22050)
+    cmd = [sys.executable, "-m", "nmftrans", "transcribe", str(tmp_path / "a.wav"), "-o", str(tmp_path / "a.mid"),
+           "--scheduler", "inproc://192.0.2.2/1/1"]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip() == ("error: inproc://192.0.2.2/1/1 is an in-process scheduler of another process; "
+                                   "give its tcp://HOST:PORT")
