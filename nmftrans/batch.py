@@ -423,9 +423,11 @@ def _write_outputs(targets: dict[str, Path], notes, activations, pitches, frame_
             plot_transcription(target, activations, pitches, frame_rate, notes, title=title,
                                time_range=options.plot_range, n_frames=pooled_from)
         elif kind == "sonify":
+            from nmftrans.io.audio import native_format
             from nmftrans.io.sonify import write_sonification
 
-            write_sonification(target, notes, get_dictionary())
+            rate, length = native_format(meta["source"]) or (None, None)  # the input's, to line up with it
+            write_sonification(target, notes, get_dictionary(), sample_rate=rate, n_samples=length)
         elif kind == "model":
             from nmftrans.resynth import write_model_audio
 

@@ -446,12 +446,12 @@ def transcribe(
             sys.stdout.write(stream.item(audio, result.notes) if stream is not None else result.stdout)
             sys.stdout.flush()
         for path in result.written:
-            typer.echo(str(path))
+            if not run.is_stream(path):  # -o /dev/stdout: the notes are the output, not its name
+                typer.echo(str(path))
         for path in result.skipped:
             log.info(f"{path}: exists, skipped (use --overwrite to replace it)")
 
     try:
-
         options = run.TranscribeOptions(
             dictionary=dictionary, onset_threshold=onset_threshold, frame_threshold=frame_threshold,
             min_note_ms=min_note_ms, pitch_range=_pitch_range(lowest, highest, None), iterations=iterations,

@@ -65,9 +65,15 @@ def terminate_workers(grace_s: float = 0.5) -> None:
 
     Each worker gets SIGTERM (it removes its half-written files and exits, see
     :func:`nmftrans.interrupt.worker_signals`); one still alive after ``grace_s`` is killed.
-    Returns once all of them are gone, so that no file is written afterwards.
+    Returns once all of them are gone, so that no file is written afterwards. Runs on a dask
+    cluster are cancelled, their running tasks told to write nothing more
+    (:func:`nmftrans.clusterstop.stop_runs`).
     """
+    import sys
     import time
+
+    if "nmftrans.clusterstop" in sys.modules:  # only a --scheduler run imports it
+        sys.modules["nmftrans.clusterstop"].stop_runs()
 
     processes = [p for ex in list(_EXECUTORS) for p in list((getattr(ex, "_processes", None) or {}).values())]
     for p in processes:
@@ -398,6 +404,10 @@ def _connect(scheduler, timeout: float):
     address = getattr(scheduler, "scheduler_address", scheduler)  # LocalCluster and friends
     if isinstance(address, str) and "://" not in address:
         address = "tcp://" + address
+    if isinstance(address, str) and address.startswith("inproc://") and f"/{os.getpid()}/" not in address:
+        # another process's in-process scheduler: unreachable, and a Client half built for it
+        # blocks the exit for 10 s and prints a traceback
+        raise NmftransError(f"{address} is an in-process scheduler of another process; give its tcp://HOST:PORT")
     if isinstance(address, str) and address.startswith("tcp://"):
         from distributed.comm.addressing import parse_address, parse_host_port
 
@@ -416,7 +426,11 @@ def _connect(scheduler, timeout: float):
 def _dask(client, fn, items):
     if not items:
         return
-    futures = client.map(fn, items, pure=False)
+    from nmftrans import clusterstop
+
+    name, task = clusterstop.guarded(fn)  # an interrupt cancels these and stops their outputs
+    futures = client.map(task, items, pure=False)
+    clusterstop.track(name, client, futures)
     try:
         for i, (item, future) in enumerate(zip(items, futures)):
             try:
@@ -427,6 +441,7 @@ def _dask(client, fn, items):
                 yield item, result, None
             futures[i] = None  # drop our reference: the cluster forgets the result
     finally:
+        clusterstop.untrack(name)
         remaining = [f for f in futures if f is not None and not f.done()]
         if remaining:
             client.cancel(remaining)

@@ -674,6 +674,10 @@ class _BlockSolver:
     def __enter__(self):
         # one BLAS thread always: the bits of a long product depend on BLAS's thread count
         self._limits = blas_controller().limit(limits=1, user_api="blas")
+        # entered and exited as a context: threadpoolctl lets one thread at a time control a shared
+        # OpenBLAS pool and releases it only on exit; a bare restore kept it with this thread for
+        # good, so a later transcription from another thread (a dask worker) ran with all cores
+        self._limits.__enter__()
         if self.threads > 1:
             from concurrent.futures import ThreadPoolExecutor
 
@@ -740,7 +744,7 @@ class _BlockSolver:
                 future.cancel()
             self._pool.shutdown(wait=True)
         if self._limits is not None:
-            self._limits.restore_original_limits()
+            self._limits.__exit__(None, None, None)  # restores the limits, releases the control
         if isinstance(self.columns, _SpilledColumns):
             self.columns.close()
         return False

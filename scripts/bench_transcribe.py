@@ -5,6 +5,7 @@ Usage::
     python scripts/bench_transcribe.py [--data DIR] [--audio FILE] [--seconds 180]
                                        [--repeats 3] [--long-minutes 60] [--no-memory]
                                        [--no-reference] [--profile]
+    python scripts/bench_transcribe.py --startup-only [--repeats 7] [--baseline ../main]
 
 Without ``--audio`` a piano recording of ``--seconds`` seconds is made by concatenating
 ``DATA/pieces/*fluidr3-piano.flac`` (repeated as needed) into a temporary FLAC.
@@ -21,7 +22,10 @@ the ratios):
   as nmftrans runs, ``tol=0``; bins merged as the settings say; no over-relaxation and no W
   adaptation), then the same note extraction and MIDI writing;
 * the real CLI in a subprocess (``python -m nmftrans transcribe FILE -o out.mid``) once, and
-  ``nmftrans --help``; start-up = CLI wall time minus the in-process time.
+  ``nmftrans --help``; start-up = CLI wall time minus the in-process time;
+* start-up: the whole process on a 2 s file, median wall and CPU seconds of at least 5 runs, as a
+  ratio of the 0.5 s target; ``--baseline DIR`` runs another checkout's CLI interleaved with this
+  one's and prints the ratio of the two (the only figure worth comparing on a loaded machine).
 
 Peak memory (``--no-memory`` skips it): every pipeline runs once in a fresh subprocess of this
 script, which reports its own peak RSS (``VmHWM``; ``ru_maxrss`` of a child
@@ -284,30 +288,68 @@ def table(rows: list[tuple], headers: tuple) -> str:
 TARGET_STARTUP_S = 0.5  # issue 23: a 2 s file as a whole process, after the first run
 
 
-def print_startup(tmp: Path, repeats: int) -> None:
-    """Whole-process time of ``nmftrans transcribe`` on a 2 s file (best of ``repeats``, after a
-    warm-up run that fills Numba's cache), against the 0.5 s target."""
+def run_stats(args: list[str], repeats: int, pythonpath: Path = REPO) -> tuple[float, float]:
+    """(median wall s, median CPU s of the child: user + system, all threads) of ``repeats`` runs."""
+    import resource
+    import statistics
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(pythonpath) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    walls, cpus = [], []
+    for _ in range(repeats):
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        proc = subprocess.run(args, env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
+        walls.append(time.perf_counter() - t0)
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def print_startup(tmp: Path, repeats: int, baseline: Path | None = None) -> None:
+    """Whole-process time of ``nmftrans transcribe`` on a 2 s file (median of ``repeats`` >= 5,
+    after a warm-up run that fills Numba's cache), against the 0.5 s target. With ``baseline``
+    (another checkout's root), the same command from that checkout runs interleaved with this
+    one's, round by round, so that the ratio compares runs under the same load."""
     import numpy as np
     import soundfile as sf
 
+    repeats = max(5, repeats)
     sr = 44100
     t = np.arange(2 * sr) / sr
     y = sum(np.sin(2 * np.pi * m * 261.63 * t) / m * np.exp(-t * m**0.5 / 1.5) for m in range(1, 12))
     short = tmp / "two_seconds.flac"
     sf.write(short, (0.2 * y).astype(np.float32), sr)
     cmd = [sys.executable, "-m", "nmftrans", "transcribe", str(short), "-o", str(tmp / "short.mid"), "--overwrite", "-q"]
-    subprocess_time(cmd)  # warm-up: the first run compiles or loads the kernels
-    whole = subprocess_time(cmd, repeats=max(1, repeats))
-    bare = subprocess_time([sys.executable, "-c", "pass"], repeats=max(1, repeats))
-    imports = subprocess_time([sys.executable, "-c", "import nmftrans.cli"], repeats=max(1, repeats))
-    print("\nstart-up: nmftrans transcribe of a 2 s file, whole process (best of "
-          f"{max(1, repeats)}, after a warm-up run)")
-    print(table([
-        ("python -c pass", bare, ""),
-        ("import nmftrans.cli (what --help needs)", imports, ""),
-        ("nmftrans transcribe 2s.flac -o out.mid", whole, f"target <= {TARGET_STARTUP_S} s: "
-         + ("met" if whole <= TARGET_STARTUP_S else "NOT met")),
-    ], ("command", "seconds", "")))
+    checkouts = {"this checkout": REPO} | ({f"baseline {baseline}": baseline} if baseline else {})
+    for root in checkouts.values():
+        run_stats(cmd, 1, root)  # warm-up: the first run compiles or loads the kernels
+    rounds = {name: [] for name in checkouts}
+    for _ in range(repeats):  # interleaved: load changes hit every checkout alike
+        for name, root in checkouts.items():
+            rounds[name].append(run_stats(cmd, 1, root))
+    import statistics
+
+    whole = {name: (statistics.median(w for w, _ in r), statistics.median(c for _, c in r)) for name, r in rounds.items()}
+    bare = run_stats([sys.executable, "-c", "pass"], repeats)
+    imports = run_stats([sys.executable, "-c", "import nmftrans.cli"], repeats)
+    wall = whole["this checkout"][0]
+    print(f"\nstart-up: nmftrans transcribe of a 2 s file, whole process (median of {repeats}, after a "
+          f"warm-up run; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+    rows = [("python -c pass", *bare, bare[0] / wall, ""),
+            ("import nmftrans.cli (what --help needs)", *imports, imports[0] / wall, "")]
+    for name, (w, c) in whole.items():
+        label = "nmftrans transcribe 2s.flac -o out.mid" + ("" if name == "this checkout" else f" ({name})")
+        verdict = "" if name != "this checkout" else (
+            f"target <= {TARGET_STARTUP_S} s: " + ("met" if w <= TARGET_STARTUP_S else "NOT met")
+            + f" ({w / TARGET_STARTUP_S:.2f}x the target)")
+        rows.append((label, w, c, w / wall, verdict))
+    print(table(rows, ("command", "wall s", "cpu s", "vs this transcribe", "")))
+    if baseline:
+        (w0, c0), (w1, c1) = whole[f"baseline {baseline}"], whole["this checkout"]
+        print(f"this checkout / baseline: wall {w1 / w0:.2f}, cpu {c1 / c0:.2f}")
 
 
 def main() -> None:
@@ -322,6 +364,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="also print a cProfile stage breakdown")
     parser.add_argument("--startup-only", action="store_true",
                         help="only the whole-process time of a 2 s file (needs no development data)")
+    parser.add_argument("--baseline", type=Path,
+                        help="root of another checkout (e.g. main) whose start-up runs interleaved with this one's")
     parser.add_argument("--child", nargs=3, metavar=("MODE", "AUDIO", "MIDI"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -329,7 +373,7 @@ def main() -> None:
         return
     if args.startup_only:
         with tempfile.TemporaryDirectory(prefix="nmftrans-bench-") as tmpname:
-            print_startup(Path(tmpname), args.repeats)
+            print_startup(Path(tmpname), args.repeats, args.baseline)
         return
 
     with tempfile.TemporaryDirectory(prefix="nmftrans-bench-") as tmpname:
@@ -383,7 +427,7 @@ def main() -> None:
             ("  start-up (CLI minus in-process)", t_cli - base, ""),
         ], ("command", "seconds", "")))
         print(f"target --help < {TARGET_HELP_S:.0f} s: {'met' if t_help < TARGET_HELP_S else 'NOT met'}")
-        print_startup(tmp, args.repeats)
+        print_startup(tmp, args.repeats, args.baseline)
 
         if args.profile:
             print("\ncProfile of one nmftrans run (cumulative seconds; profiling adds overhead)")

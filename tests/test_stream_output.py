@@ -69,3 +69,39 @@ def test_character_device_is_a_file_and_extras_beside_it_are_refused(kit, tmp_pa
     two = runner.invoke(app, ["transcribe", str(kit / "p.wav"), str(kit / "p.wav"), "-W", W, "-o", os.devnull])
     assert two.exit_code != 0 and "stream" in two.output
     assert set(os.listdir("/dev")) == before
+
+
+@pytest.mark.parametrize("name", ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"])
+def test_stdout_redirected_to_a_file_is_written_through(kit, tmp_path, name):
+    """`-o /dev/stdout > notes.mid`: /dev/stdout leads to a regular file; it was taken as a folder
+    ("folder /dev/stdout does not exist"). The MIDI goes through the descriptor: `>` gets exactly
+    the file `-o ref.mid` writes, `>>` keeps what was there, and no path is printed into it."""
+    import subprocess
+    import sys
+
+    W = str(kit / "W.npz")
+    ref = tmp_path / "ref.mid"
+    assert runner.invoke(app, ["transcribe", str(kit / "p.wav"), "-W", W, "-o", str(ref)]).exit_code == 0
+    cmd = [sys.executable, "-m", "nmftrans", "transcribe", str(kit / "p.wav"), "-W", W, "-o", name]
+    out = tmp_path / "notes.mid"
+    with open(out, "wb") as f:  # the shell's `> notes.mid`
+        done = subprocess.run(cmd, stdout=f, stderr=subprocess.PIPE, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() == ref.read_bytes()
+    assert [p for p, _ in _note_ons(out.read_bytes())] == [int(p) for p in NOTES[:, 2]]
+    out.write_bytes(b"kept\n")
+    with open(out, "ab") as f:  # `>> notes.mid`
+        done = subprocess.run(cmd, stdout=f, stderr=subprocess.PIPE, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() == b"kept\n" + ref.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.mid", "ref.mid"]  # no folder, no temporary file
+
+
+def test_stdin_as_output_is_refused_before_any_work(kit, tmp_path):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "nmftrans", "transcribe", str(kit / "p.wav"), "-W", str(kit / "W.npz"), "-o", "/dev/stdin"]
+    done = subprocess.run(cmd, input="", capture_output=True, text=True, cwd=tmp_path, timeout=300)  # a pipe's read end
+    assert done.returncode == 1 and done.stderr.strip() == "error: /dev/stdin: cannot write (open for reading only)"
+    assert done.stdout == "" and list(tmp_path.iterdir()) == []

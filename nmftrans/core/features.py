@@ -269,7 +269,7 @@ def spectrogram_of_padded(padded: np.ndarray, settings: FeatureSettings, n_frame
     -------
     V : np.ndarray [shape=(n_bins, n_frames)], float32
     """
-    import scipy.fft
+    from nmftrans.core.fft import rfft
 
     n_fft, hop = settings.n_fft, settings.hop_length
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:n_frames]
@@ -281,7 +281,7 @@ def spectrogram_of_padded(padded: np.ndarray, settings: FeatureSettings, n_frame
     V = np.empty((n_bins, n_frames), dtype=np.float32)
     for start in range(0, n_frames, _CHUNK_FRAMES):
         stop = min(start + _CHUNK_FRAMES, n_frames)
-        spec = scipy.fft.rfft(frames[start:stop] * win, axis=1, workers=thread_budget())[:, keep]
+        spec = rfft(frames[start:stop] * win, workers=thread_budget())[:, keep]
         mag = np.abs(spec).astype(np.float32, copy=False)
         if settings.power != 1.0:
             mag **= np.float32(settings.power)

@@ -1067,3 +1067,9 @@ def conv_divergence(V, W, H, beta: float = 1.0, eps: float = 1e-10) -> float:
     """``D_β(V | sum_τ W[:, :, τ] @ shift(H, τ))`` (see :func:`beta_divergence`)."""
     S, comp, shift = stack_patches(W)
     return beta_divergence(V, S @ shifted_activations(H, comp, shift), beta, eps)
+
+
+# start-up: load the cached kernels without registering all of Numba (see core/jitcache.py)
+from nmftrans.core.jitcache import load_without_refresh  # noqa: E402
+
+load_without_refresh(vars())

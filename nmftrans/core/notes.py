@@ -418,3 +418,9 @@ def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float
         return empty_notes()
     notes = np.concatenate(parts)
     return notes[np.lexsort((notes[:, 2], notes[:, 0]))]
+
+
+# start-up: load the cached kernels without registering all of Numba (see core/jitcache.py)
+from nmftrans.core.jitcache import load_without_refresh  # noqa: E402
+
+load_without_refresh(vars())

@@ -7,7 +7,6 @@ cores; array code that sizes a pool outside BLAS/OpenMP (scipy.fft's ``workers``
 
 from __future__ import annotations
 
-import functools
 import os
 
 __all__ = ["BUDGET_ENV", "thread_budget", "blas_controller"]
@@ -29,14 +28,14 @@ def thread_budget() -> int:
     return int(value) if value.isdigit() and int(value) > 0 else -1
 
 
-@functools.lru_cache(maxsize=1)
 def blas_controller():
-    """threadpoolctl's view of the BLAS libraries loaded in this process, made once.
+    """threadpoolctl's view of the BLAS libraries loaded in this process now.
 
     Block solvers run one block per thread with single-threaded BLAS:
-    ``with blas_controller().limit(limits=1, user_api="blas"): ...``. (Scanning the process's
-    libraries costs about 1 ms, hence the cache; worker processes cap all their pools once at
-    start, :mod:`nmftrans.parallel`.)
+    ``with blas_controller().limit(limits=1, user_api="blas"): ...``. Made afresh for each use
+    (a scan of the process's libraries, about 1 ms): a library loaded later (SciPy's own OpenBLAS,
+    brought in by ``scipy.ndimage``) is limited too. Worker processes cap all their pools once at
+    start (:mod:`nmftrans.parallel`).
     """
     from threadpoolctl import ThreadpoolController
 

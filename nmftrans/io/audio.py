@@ -262,3 +262,17 @@ def stream_audio(path: str | Path, sample_rate: int, *, block_s: float = 30.0):
                 break
         if total == 0:
             raise NmftransError(f"{path}: the audio has no samples")
+
+
+def native_format(path: str | Path) -> tuple[int, int] | None:
+    """(sample rate, samples per channel) of an audio file from its header; None when unknown."""
+    import soundfile as sf
+
+    try:
+        with decoder_quiet(path):
+            info = sf.info(str(path))
+    except Exception:  # noqa: BLE001 - not readable here (moved, or a format only librosa decodes)
+        return None
+    if info.frames <= 0 or info.samplerate <= 0:
+        return None
+    return int(info.samplerate), int(info.frames)

@@ -11,6 +11,7 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -18,6 +19,21 @@ from nmftrans.errors import NmftransError
 
 # Temporary files being written by this process, removed by remove_partial() on an interrupt.
 _PARTIAL: set[Path] = set()
+# Per thread: a function saying the run was stopped, asked before each output is committed.
+_GUARD = threading.local()
+
+
+@contextlib.contextmanager
+def commit_guard(stopped) -> Iterator[None]:
+    """Within the block, this thread's outputs are dropped instead of committed (renamed into
+    place or copied into a stream) once ``stopped()`` is true: a task on a cluster whose run was
+    interrupted (:mod:`nmftrans.clusterstop`)."""
+    previous = getattr(_GUARD, "stopped", None)
+    _GUARD.stopped = stopped
+    try:
+        yield
+    finally:
+        _GUARD.stopped = previous
 
 
 def files_under(folder: str | Path, suffixes: tuple[str, ...] | None = None) -> list[Path]:
@@ -64,9 +80,36 @@ def _stat(path: Path):
         raise NmftransError(f"{path}: cannot write ({exc.strerror})") from None
 
 
+def own_descriptor(path: str | Path) -> int | None:
+    """The open file descriptor of this process that ``path`` names (``/dev/stdout``,
+    ``/dev/stderr``, ``/dev/fd/N``, ``/proc/self/fd/N``), else None.
+
+    Such a path is the stream the shell gave this process, whatever it is open on: with
+    ``-o /dev/stdout > notes.mid`` it leads to a regular file, which must be written through
+    the descriptor (at its offset, keeping ``>>``'s append) rather than replaced by name.
+    """
+    text = os.path.abspath(str(path))  # not resolved: /dev/stdout is itself a link
+    named = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
+    if text in named:
+        fd = named[text]
+    else:
+        head, _, tail = text.rpartition("/")
+        if head not in ("/dev/fd", "/proc/self/fd", f"/proc/{os.getpid()}/fd") or not tail.isdigit():
+            return None
+        fd = int(tail)
+    try:
+        os.fstat(fd)
+    except OSError:
+        return None
+    return fd
+
+
 def is_stream(path: str | Path) -> bool:
-    """Whether ``path`` is (or links to) a device or FIFO (``/dev/stdout``, a named pipe): an
-    output that is one file, written through, never a folder."""
+    """Whether ``path`` is (or links to) a device or FIFO (``/dev/stdout``, a named pipe), or names
+    one of this process's open descriptors (:func:`own_descriptor`): an output that is one file,
+    written through, never a folder."""
+    if own_descriptor(path) is not None:
+        return True
     try:
         mode = os.stat(path).st_mode
     except OSError:
@@ -76,7 +119,10 @@ def is_stream(path: str | Path) -> bool:
 
 def existing_file(path: str | Path) -> bool:
     """Whether ``path`` is (or links to) a regular file: an output that ``--overwrite`` guards.
-    Devices and FIFOs are not: writing into them is what the user asked for."""
+    Devices, FIFOs and this process's own descriptors are not: writing into them is what the
+    user asked for."""
+    if own_descriptor(path) is not None:
+        return False
     try:
         return stat.S_ISREG(os.stat(path).st_mode)
     except OSError:
@@ -97,6 +143,13 @@ def check_output(path: str | Path, *, overwrite: bool) -> None:
     """
     path = Path(path)
     if str(path) == "-":
+        return
+    own = own_descriptor(path)
+    if own is not None:  # the shell's stream (/dev/stdout): written through if it is open for writing
+        import fcntl
+
+        if fcntl.fcntl(own, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
+            raise NmftransError(f"{path}: cannot write (open for reading only)")
         return
     st = _stat(path)
     if st is not None and stat.S_ISDIR(st.st_mode):
@@ -121,7 +174,8 @@ def atomic_path(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
 
     A symlink is written through: its target is replaced and the link stays. A device or FIFO
     (``/dev/stdout``, a named pipe) cannot be renamed onto: the finished temporary file is
-    copied into it instead.
+    copied into it instead; a path naming this process's own descriptor (``/dev/stdout``
+    redirected to a file) is written through that descriptor.
 
     Parameters
     ----------
@@ -133,8 +187,9 @@ def atomic_path(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     """
     path = Path(path)
     check_output(path, overwrite=overwrite)
-    st = _stat(path)
-    special = st is not None and not stat.S_ISREG(st.st_mode)
+    own = own_descriptor(path)
+    st = _stat(path) if own is None else None
+    special = own is not None or (st is not None and not stat.S_ISREG(st.st_mode))
     final = Path(os.path.realpath(path)) if path.is_symlink() and not special else path
     folder = final.parent if str(final.parent) else Path(".")
     try:
@@ -152,7 +207,12 @@ def atomic_path(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
     try:
         yield tmp_path
-        if special:
+        stopped = getattr(_GUARD, "stopped", None)
+        if stopped is not None and stopped():
+            raise NmftransError(f"{path}: not written (the run was interrupted)")
+        if own is not None:  # the shell's stream: write at its offset, never reopen or truncate it
+            _copy_to_descriptor(tmp_path, own)
+        elif special:
             with open(tmp_path, "rb") as src, open(path, "wb") as dst:
                 shutil.copyfileobj(src, dst)
         else:
@@ -163,6 +223,21 @@ def atomic_path(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
         _PARTIAL.discard(tmp_path)
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _copy_to_descriptor(src: Path, fd: int) -> None:
+    """Write the bytes of file ``src`` to open descriptor ``fd`` (after what Python buffered for it)."""
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            if stream.fileno() == fd:
+                stream.flush()
+    with open(src, "rb") as f:
+        while chunk := f.read(1 << 20):
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
 
 
 def write_text_atomic(path: str | Path, text: str, *, overwrite: bool = True) -> None:

@@ -158,8 +158,16 @@ def _pitch_tone(dictionary, p: int, n: int, sr: int, chunk: int = 1 << 15) -> _T
     return _Tone(out, 0.5 / max(np.abs(amps).sum(), 1.0))
 
 
-def write_sonification(path: str | Path, notes: np.ndarray, dictionary) -> None:
-    """Sonify ``notes`` and write the audio (``.wav``/``.flac``/``.ogg`` by suffix) atomically."""
+def write_sonification(path: str | Path, notes: np.ndarray, dictionary, *, sample_rate: int | None = None,
+                       n_samples: int | None = None) -> None:
+    """Sonify ``notes`` and write the audio (``.wav``/``.flac``/``.ogg`` by suffix) atomically.
+
+    The notes are rendered at the dictionary's sample rate. ``sample_rate`` and ``n_samples``
+    (the input's, so that the sonification lines up with it sample for sample): the mix lasts
+    ``n_samples / sample_rate`` seconds, is resampled to ``sample_rate`` at the end (soxr, as
+    the audio is read) and written with exactly ``n_samples`` samples. Without them: the
+    dictionary's rate and the notes' length (the last offset plus :data:`TAIL_S`).
+    """
     import soundfile as sf
 
     from nmftrans.io.fileio import atomic_path
@@ -171,20 +179,36 @@ def write_sonification(path: str | Path, notes: np.ndarray, dictionary) -> None:
     import tempfile
 
     sr = int(dictionary.settings.sample_rate)
+    out_sr = int(sample_rate or sr)
+    duration = n_samples / out_sr if n_samples else None
     # Two passes over a float32 scratch file, so that only one block of the mix is in memory:
-    # the first mixes and finds the peak, the second scales and encodes (same samples as sonify_notes).
+    # the first mixes and finds the peak, the second scales, resamples and encodes (same samples
+    # as sonify_notes before resampling).
     peak = 0.0
     with tempfile.TemporaryFile(prefix="nmftrans-sonify-") as scratch:
-        for y in _mix_blocks(notes, dictionary, sr, None):
+        for y in _mix_blocks(notes, dictionary, sr, duration):
             peak = max(peak, _peak(y))
             scratch.write(y.data)
         size = scratch.tell() // 4
         scratch.seek(0)
         scale = _scale(peak)
+        want = n_samples if n_samples else int(round(size * out_sr / sr))
+        stream = None
+        if out_sr != sr:
+            import soxr
+
+            stream = soxr.ResampleStream(sr, out_sr, 1, dtype="float32", quality="HQ")
+        written = 0
         with atomic_path(path, overwrite=True) as tmp:
-            with sf.SoundFile(str(tmp), "w", sr, 1, format=fmt, subtype="PCM_16" if fmt != "OGG" else None) as out:
+            with sf.SoundFile(str(tmp), "w", out_sr, 1, format=fmt, subtype="PCM_16" if fmt != "OGG" else None) as out:
                 for i in range(0, size, MIX_BLOCK):
                     y = np.empty(min(MIX_BLOCK, size - i), dtype=np.float32)
                     scratch.readinto(memoryview(y).cast("B"))
                     y *= scale
+                    if stream is not None:
+                        y = stream.resample_chunk(y, last=i + MIX_BLOCK >= size)
+                    y = y[: max(0, want - written)]
                     out.write(y)
+                    written += len(y)
+                if written < want:  # the resampler's last samples: pad to the exact length
+                    out.write(np.zeros(want - written, dtype=np.float32))

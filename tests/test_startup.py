@@ -1,0 +1,105 @@
+"""Start-up of a short transcription (issue 23): what a run imports, and that the shortcuts taken
+for it leave every number as it was.
+
+* ``nmftrans.core.fft.rfft`` calls SciPy's pocketfft extension without importing ``scipy.fft``: its
+  result must be ``scipy.fft.rfft``'s, bit for bit.
+* ``core.jitcache.load_without_refresh`` loads cached kernels without registering all of Numba's
+  extensions: a transcription must give the same bits as one after Numba's full registration.
+
+No timings here (``scripts/bench_transcribe.py --startup-only`` prints them).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.fft
+
+from nmftrans.core.fft import rfft
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("n", [2048, 1000, 511, 1])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("workers", [1, -1])
+def test_rfft_is_scipy_fft_rfft_bit_for_bit(n, dtype, workers):
+    x = np.random.default_rng(n).standard_normal((37, n)).astype(dtype)
+    got = rfft(x, workers=workers)
+    want = scipy.fft.rfft(x, axis=-1, workers=workers)
+    assert got.dtype == want.dtype and got.shape == (37, n // 2 + 1)
+    np.testing.assert_array_equal(got, want)
+    # and it is a Fourier transform: bin 0 is the sum, bin 1 the first harmonic (numpy's own DFT)
+    np.testing.assert_allclose(got[:, 0].real, x.astype(np.float64).sum(axis=1), rtol=1e-4, atol=1e-3)
+    if n > 2:
+        k = np.exp(-2j * np.pi * np.arange(n) / n)
+        np.testing.assert_allclose(got[:, 1], x.astype(np.float64) @ k, rtol=1e-4, atol=1e-3)
+
+
+def test_rfft_falls_back_to_scipy_fft_where_the_extension_is_not_found(monkeypatch):
+    from nmftrans.core import fft
+
+    monkeypatch.setattr(fft, "_pocketfft", lambda: None)  # another SciPy layout
+    x = np.random.default_rng(2).standard_normal((4, 300)).astype(np.float32)
+    np.testing.assert_array_equal(fft.rfft(x), scipy.fft.rfft(x, axis=-1))
+
+
+def test_rfft_of_a_strided_view_equals_its_copy():
+    x = np.random.default_rng(1).standard_normal(5000).astype(np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(x, 256)[::100]
+    np.testing.assert_array_equal(rfft(frames), scipy.fft.rfft(np.ascontiguousarray(frames), axis=-1))
+
+
+# A short transcription in a fresh interpreter: which heavy modules it imported, and a digest of
+# its activations and notes. With FULL set, Numba's context is fully registered first (what
+# Numba's own cache loader does), as the reference.
+_RUN = textwrap.dedent("""
+    import hashlib, json, sys
+    FULL = {full}
+    if FULL:
+        from numba.core.registry import cpu_target
+        cpu_target.target_context.refresh()
+    import numpy as np
+    from nmftrans.io.dictionary import load_dictionary
+    from nmftrans.kernelcache import kernels_cached
+    from nmftrans.transcribe import transcribe_signal
+    d = load_dictionary("piano")
+    sr = d.settings.sample_rate
+    t = np.arange(int(0.7 * sr)) / sr
+    tone = lambda f: sum(np.sin(2 * np.pi * m * f * t) / m for m in range(1, 8)) * np.exp(-3 * t)
+    y = np.concatenate([tone(261.63), tone(392.0)])  # C4, then G4
+    r = transcribe_signal((0.2 * y).astype(np.float32), d)
+    heavy = ["scipy.fft", "scipy.linalg", "numba.np.arraymath", "numba.np.random.generator_methods",
+             "numba.typed.typeddict", "numba.core.typing.cffi_utils"]
+    print(json.dumps({{
+        "cached": kernels_cached(),
+        "imported": [m for m in heavy if m in sys.modules],
+        "activations": hashlib.sha256(np.ascontiguousarray(r.activations).tobytes()).hexdigest(),
+        "notes": r.notes.tolist(),
+    }}))
+""")
+
+
+def _run(full: bool) -> dict:
+    proc = subprocess.run([sys.executable, "-c", _RUN.format(full=full)], cwd=REPO, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_short_transcription_imports_little_and_gives_the_same_bits():
+    reference = _run(full=True)  # also compiles and caches the kernels if the cache is cold
+    light = _run(full=False)
+    if not light["cached"]:
+        pytest.skip("Numba's cache is not writable here: every run compiles")
+    assert light["imported"] == []
+    assert "scipy.linalg" in reference["imported"]  # what the full registration pulls in
+    assert light["activations"] == reference["activations"]
+    assert light["notes"] == reference["notes"]
+    assert {int(n[2]) for n in light["notes"]} >= {60, 67}  # C4 and G4 were played
