@@ -9,7 +9,7 @@ With no SCORE, the development data's piano scores are rendered: every ``pieces/
 are ``.csv`` / ``.mid`` / anything :func:`nmftrans.annotations.read_notes` reads (MIDI offsets
 extended by the sustain pedal). ``--generated N`` adds N seeded random pieces made by
 ``scripts/render_training_pieces.py``'s piece generator (chords, arpeggios and re-strikes under the
-pedal, ...), here played by the real piano's notes instead of fluidsynth.
+pedal, ...), here played by the real piano's notes instead of fluidsynth (``--only-generated``: those alone).
 
 Each note is the recorded note of its pitch (``M_M<pitch>_S*.flac`` with its MAPS ``.txt``
 onset), from its annotated onset on:
@@ -157,10 +157,11 @@ def main() -> None:
     parser.add_argument("--generated", type=int, default=0)
     parser.add_argument("--seed", type=int, default=101)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--only-generated", action="store_true", help="no scores, only the --generated pieces")
     args = parser.parse_args()
     samples = load_samples(args.samples or args.data / "isolated" / "piano-maps-real")
     scores = list(args.scores)
-    if not scores:
+    if not scores and not args.only_generated:
         scores = sorted((args.data / "pieces").glob("*__fluidr3-piano.csv")) + sorted(
             (args.data / "real").glob("*__real-piano.csv"))
     jobs = [(p.stem.split("__")[0], read_notes(p)) for p in scores]
