@@ -80,4 +80,15 @@ def test_short_signals(n):
     stream.push(V)
     counts = stream.finish()
     assert counts.shape == (1, n)
-    assert (counts == stream.n_partials[0]).all()  # everything rises from the silence before the start
+    assert (counts == len(stream.lo)).all()  # every partial rises from the silence before the start
+
+
+def test_resolved_pitches_by_hand():
+    """10 Hz bins: a semitone (5.95 % of f0) is at least 10 Hz from f0 = 168.2 Hz on: MIDI 52
+    (164.8 Hz, 9.8 Hz) is not resolved, 53 (174.6 Hz, 10.4 Hz) is."""
+    from nmftrans.onset_channel import resolved_pitches
+
+    freqs = np.arange(10.0, 5000.0, 10.0)
+    assert resolved_pitches(freqs, np.array([40, 52, 53, 69, 100])).tolist() == [False, False, True, True, True]
+    stream = PartialRiseStream(freqs, np.array([52, 53]), 1.2)
+    assert stream.n_partials[0] == 0 and stream.n_partials[1] == 10  # no split for the unresolved pitch
