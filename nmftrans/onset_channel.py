@@ -166,12 +166,13 @@ class PartialRiseStream:
     """
 
     def __init__(self, freqs: np.ndarray, pitches: np.ndarray, rise: float):
-        self.lo, self.hi, self.owner = partial_bands(freqs, pitches)
+        lo, hi, owner = partial_bands(freqs, pitches)
+        keep = resolved_pitches(freqs, pitches)[owner]  # no bands (no counts) for unresolved pitches
+        self.lo, self.hi, self.owner = lo[keep], hi[keep], owner[keep]
+        self.pitches = np.asarray(pitches)
         self.n_pitches = len(pitches)
         self.rise = float(rise)
-        # partials per pitch, 0 where the bins do not resolve the pitch from its neighbours
         self.n_partials = np.bincount(self.owner, minlength=self.n_pitches).astype(np.int64)
-        self.n_partials[~resolved_pitches(freqs, pitches)] = 0
         self._before = np.zeros((len(self.lo), BEFORE), dtype=np.float32)
         self._pending = np.zeros((len(self.lo), 0), dtype=np.float32)  # band maxima not yet counted
         self._parts: list[np.ndarray] = []
@@ -249,13 +250,14 @@ def split_restrikes(notes: np.ndarray, candidates: np.ndarray, rises: np.ndarray
     return out[np.lexsort((out[:, 2], out[:, 0]))]
 
 
-def restrike_candidates(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float, params, window_s: float) -> np.ndarray:
+def restrike_candidates(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float, params, window_s: float,
+                        lowest: int = 0) -> np.ndarray:
     """Notes tracked in the normalised activations ``A`` with ``rise_ratio`` lowered to
-    ``params.restrike_ratio`` (a :class:`~nmftrans.notes.NoteParams`): the candidate re-strikes of
-    :func:`split_restrikes`, shape ``(n, 4)``."""
+    ``params.restrike_ratio`` (a :class:`~nmftrans.notes.NoteParams`), pitches from ``lowest`` up:
+    the candidate re-strikes of :func:`split_restrikes`, shape ``(n, 4)``."""
     import dataclasses
 
     from nmftrans.notes import activations_to_notes
 
-    return activations_to_notes(A, pitch_set, frame_rate, dataclasses.replace(params, rise_ratio=params.restrike_ratio),
-                                window_s)
+    params = dataclasses.replace(params, rise_ratio=params.restrike_ratio, lowest=max(params.lowest, int(lowest)))
+    return activations_to_notes(A, pitch_set, frame_rate, params, window_s)

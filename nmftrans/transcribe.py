@@ -484,7 +484,7 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
         A = normalise_frames(A, settings.frame_rate, copy=False)  # A is ours: no second whole-file array
         notes = notes_from_activations(A, pitch_set, settings.frame_rate, note_params, settings.window_s)
         if rises is not None:
-            candidates = [_restrike_candidates(A, pitch_set, settings, note_params)]
+            candidates = [_restrike_candidates(A, pitch_set, settings, note_params, rises)]
             notes = _split_restrikes(notes, candidates, rises, pitch_set, settings, note_params)
         if pool_columns:
             return Transcription(notes, max_pool_columns(A, pool_columns), pitch_set, settings.frame_rate,
@@ -500,7 +500,7 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
         parts.append(notes_from_activations(rows, pitch_set[lo:hi], settings.frame_rate, note_params,
                                             settings.window_s))
         if rises is not None:
-            candidates.append(_restrike_candidates(rows, pitch_set[lo:hi], settings, note_params))
+            candidates.append(_restrike_candidates(rows, pitch_set[lo:hi], settings, note_params, rises))
         if pool_columns:
             pooled.append(max_pool_columns(rows, pool_columns))
     notes = np.concatenate(parts) if parts else empty_notes()
@@ -511,10 +511,14 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
     return Transcription(notes, None, pitch_set, settings.frame_rate)
 
 
-def _restrike_candidates(A: np.ndarray, pitch_set: np.ndarray, settings, note_params: NoteParams) -> np.ndarray:
+def _restrike_candidates(A: np.ndarray, pitch_set: np.ndarray, settings, note_params: NoteParams, rises) -> np.ndarray:
     from nmftrans.onset_channel import restrike_candidates
 
-    return restrike_candidates(A, pitch_set, settings.frame_rate, note_params, settings.window_s)
+    splittable = rises.pitches[rises.n_partials > 0]  # the resolved pitches: MIDI 54 and up by default
+    if len(splittable) == 0:
+        return empty_notes()
+    return restrike_candidates(A, pitch_set, settings.frame_rate, note_params, settings.window_s,
+                               lowest=int(splittable.min()))
 
 
 def _split_restrikes(notes: np.ndarray, candidates, rises, pitch_set: np.ndarray, settings,

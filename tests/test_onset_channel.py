@@ -75,12 +75,13 @@ def test_split_only_where_enough_partials_rise():
 
 @pytest.mark.parametrize("n", [0, 1, 2])
 def test_short_signals(n):
-    stream = PartialRiseStream(np.geomspace(30.0, 4000.0, 50), np.array([60]), 1.2)
-    V = np.ones((50, n), dtype=np.float32)
+    stream = PartialRiseStream(np.geomspace(30.0, 4000.0, 200), np.array([60]), 1.2)
+    V = np.ones((200, n), dtype=np.float32)
     stream.push(V)
     counts = stream.finish()
     assert counts.shape == (1, n)
-    assert (counts == len(stream.lo)).all()  # every partial rises from the silence before the start
+    assert len(stream.lo) == stream.n_partials[0] == 10
+    assert (counts == 10).all()  # every partial rises from the silence before the start
 
 
 def test_resolved_pitches_by_hand():
