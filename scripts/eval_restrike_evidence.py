@@ -17,7 +17,9 @@ evidence:
   comb, over the comb's magnitude the frame before (a relative measure of new energy at the
   pitch's own partials);
 * ``short NMF``: positive log-difference (lag 2) of per-pitch activations of a second NMF of the
-  ``--n-fft`` spectrogram with the dictionary's templates interpolated to its bins (20 MU updates).
+  ``--n-fft`` spectrogram with the dictionary's templates interpolated to its bins (20 MU updates);
+* ``partial share``: the fraction of the pitch's partials that rise (:mod:`nmftrans.onset_channel`,
+  on the transcription's own spectrogram, whatever ``--n-fft``; 0 for pitches it does not resolve).
 
 Positives: ground-truth onsets of a pitch already sounding (an earlier note of the pitch ends less
 than 0.25 s before, as :mod:`nmftrans.note_errors` counts re-strikes). Negatives: at every
@@ -43,6 +45,7 @@ from nmftrans.annotations import read_notes  # noqa: E402
 from nmftrans.dictionary import load_dictionary  # noqa: E402
 from nmftrans.features import frequencies, spectrogram  # noqa: E402
 from nmftrans.notes import pitch_activations  # noqa: E402
+from nmftrans.onset_channel import PartialRiseStream  # noqa: E402
 from nmftrans.transcribe import solver_templates, transcribe_file  # noqa: E402
 
 
@@ -95,13 +98,17 @@ def evidences(y: np.ndarray, A: np.ndarray, pitches, dictionary, n_fft: int) -> 
     H, _ = kernels.update_activations(V, Ws, beta=dictionary.beta, n_iter=20, tol=0, gamma=1.75)
     S, _ = pitch_activations(H[:dictionary.W.shape[1]], dictionary.pitches)
     T = A.shape[1]
+    stream = PartialRiseStream(frequencies(st), pitches, 1.2 ** st.power)
+    stream.push(spectrogram(y, st))
+    share = stream.finish() / np.maximum(stream.n_partials, 1)[:, None]
 
     def fit(E):
         E = E[:, :T]
         return np.pad(E, ((0, 0), (0, T - E.shape[1])))
 
     return {"activation": lag_flux(A, 0.01), "comb flux": fit(lag_flux(comb, 1e-3 * comb.max())),
-            "complex comb": fit(complex_comb), "short NMF": fit(lag_flux(S, 0.01 * np.percentile(S.max(0), 90)))}
+            "complex comb": fit(complex_comb), "short NMF": fit(lag_flux(S, 0.01 * np.percentile(S.max(0), 90))),
+            "partial share": fit(share)}
 
 
 def samples(E: np.ndarray, ref: np.ndarray, pitches, frame_rate: float) -> tuple[list, list]:
