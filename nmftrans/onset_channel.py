@@ -81,9 +81,10 @@ def _band_maxima(V, lo, hi):  # pragma: no cover - compiled
     return out
 
 
-def resolved_pitches(freqs: np.ndarray, pitches: np.ndarray) -> np.ndarray:
+def resolved_pitches(freqs: np.ndarray, pitches: np.ndarray, min_spacing: float = 0.0) -> np.ndarray:
     """Whether the spectrogram's bins resolve each pitch's fundamental from its semitone neighbours
-    (a semitone there at least the spacing of the bins around it), shape ``(n_pitches,)`` bool.
+    (a semitone there at least the spacing of the bins around it, and at least ``min_spacing`` Hz:
+    the STFT's own bin spacing, for bins interpolated from it), shape ``(n_pitches,)`` bool.
 
     Below that (MIDI 54 with the default 2048-point STFT at 22050 Hz) the bands of a pitch's
     partials are the same bins as its neighbours' and as the partials of the chords above it, so
@@ -93,7 +94,7 @@ def resolved_pitches(freqs: np.ndarray, pitches: np.ndarray) -> np.ndarray:
     freqs = np.asarray(freqs, dtype=np.float64)
     f0 = 440.0 * 2.0 ** ((np.asarray(pitches, dtype=np.float64) - 69.0) / 12.0)
     i = np.clip(np.searchsorted(freqs, f0), 1, len(freqs) - 1)
-    spacing = freqs[i] - freqs[i - 1]
+    spacing = np.maximum(freqs[i] - freqs[i - 1], float(min_spacing))
     return f0 * (2.0 ** (1.0 / 12.0) - 1.0) >= spacing
 
 
@@ -163,11 +164,13 @@ class PartialRiseStream:
     pitches : np.ndarray [shape=(n_pitches,)], int
     rise : float
         See :func:`partial_rises`.
+    min_spacing : float
+        See :func:`resolved_pitches`.
     """
 
-    def __init__(self, freqs: np.ndarray, pitches: np.ndarray, rise: float):
+    def __init__(self, freqs: np.ndarray, pitches: np.ndarray, rise: float, min_spacing: float = 0.0):
         lo, hi, owner = partial_bands(freqs, pitches)
-        keep = resolved_pitches(freqs, pitches)[owner]  # no bands (no counts) for unresolved pitches
+        keep = resolved_pitches(freqs, pitches, min_spacing)[owner]  # no bands (no counts) for unresolved pitches
         self.lo, self.hi, self.owner = lo[keep], hi[keep], owner[keep]
         self.pitches = np.asarray(pitches)
         self.n_pitches = len(pitches)

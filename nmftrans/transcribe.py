@@ -541,7 +541,8 @@ def _restrike_stream(dictionary: Dictionary, note_params: NoteParams):
     from nmftrans.onset_channel import PartialRiseStream
 
     settings = dictionary.settings
-    return PartialRiseStream(frequencies(settings), dictionary.pitch_set, note_params.restrike_rise ** settings.power)
+    return PartialRiseStream(frequencies(settings), dictionary.pitch_set, note_params.restrike_rise ** settings.power,
+                             min_spacing=settings.sample_rate / settings.n_fft)
 
 
 def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = SolverParams(),

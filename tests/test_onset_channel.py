@@ -93,3 +93,6 @@ def test_resolved_pitches_by_hand():
     assert resolved_pitches(freqs, np.array([40, 52, 53, 69, 100])).tolist() == [False, False, True, True, True]
     stream = PartialRiseStream(freqs, np.array([52, 53]), 1.2)
     assert stream.n_partials[0] == 0 and stream.n_partials[1] == 10  # no split for the unresolved pitch
+    # finer bins interpolated from a 20 Hz STFT resolve no more than the STFT: MIDI 65 (349 Hz, 20.8 Hz) on
+    fine = np.arange(10.0, 5000.0, 2.0)
+    assert resolved_pitches(fine, np.array([53, 64, 65]), min_spacing=20.0).tolist() == [False, False, True]
