@@ -13,7 +13,7 @@ import os
 __all__ = ["kernels_cached", "KERNEL_MODULES"]
 
 #: Modules whose ``@numba.njit(cache=True)`` functions a transcription calls.
-KERNEL_MODULES = ("nmftrans.core.kernels", "nmftrans.core.notes")
+KERNEL_MODULES = ("nmftrans.core.kernels", "nmftrans.core.notes", "nmftrans.core.onset_channel")
 
 
 def kernels_cached() -> bool:

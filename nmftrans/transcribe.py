@@ -482,15 +482,17 @@ class _SpilledColumns:
 
 
 def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_params: NoteParams,
-            pool_columns: int = 0, gate=None) -> Transcription:
+            pool_columns: int = 0, gate=None, rises=None) -> Transcription:
     """Silence check, normalisation (:mod:`nmftrans.core.levels`) and note tracking of the collected activations.
 
     ``A`` is the whole-file array, or :class:`_SpilledColumns` (then tracked a few rows at a
     time, and ``activations`` is None; the notes are the same). ``gate``: the motion gate
     (:func:`nmftrans.core.motion.motion_gate`), applied after the level gains
-    (:func:`nmftrans.core.motion.gated_notes`). Tracking runs on this thread,
-    after the last block. ``pool_columns`` > 0: ``activations`` are max-pooled to at most that
-    many columns (:func:`nmftrans.core.pooling.max_pool_columns`), also when spilled.
+    (:func:`nmftrans.core.motion.gated_notes`). ``rises``: the
+    :class:`~nmftrans.core.onset_channel.PartialRiseStream` of the input (None: no re-strike
+    splits); the notes the gate keeps are split at the re-strikes of ringing notes. Tracking runs
+    on this thread, after the last block. ``pool_columns`` > 0: ``activations`` are max-pooled to
+    at most that many columns (:func:`nmftrans.core.pooling.max_pool_columns`), also when spilled.
     """
     from nmftrans.core.pooling import max_pool_columns
 
@@ -513,13 +515,16 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
         A = normalise_frames(A, settings.frame_rate, copy=False)  # A is ours: no second whole-file array
         notes = track(A, pitch_set) if gate is None else gated_notes(A, 0, pitch_set, gate, track,
                                                                      settings.frame_rate)
+        if rises is not None:
+            candidates = [_restrike_candidates(A, pitch_set, settings, note_params, rises)]
+            notes = _split_restrikes(notes, candidates, rises, pitch_set, settings, note_params)
         if pool_columns:
             return Transcription(notes, max_pool_columns(A, pool_columns), pitch_set, settings.frame_rate,
                                  pooled_from=n_frames)
         return Transcription(notes, A, pitch_set, settings.frame_rate)
     gain = frame_gains(*A.levels.array(), settings.frame_rate)
     group = max(1, SPILL_READ_BYTES // (4 * max(A.n, 1)))  # rows read and tracked at once
-    parts, pooled = [], []
+    parts, pooled, candidates = [], [], []
     for lo in range(0, len(pitch_set), group):
         hi = min(lo + group, len(pitch_set))
         pad = int(lo > 0)  # with the rows below and above: the motion gate's per-note check reads them
@@ -528,13 +533,50 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
         own = rows[pad:pad + hi - lo]
         parts.append(track(own, pitch_set[lo:hi]) if gate is None else gated_notes(
             rows, pad, pitch_set[lo:hi], gate, track, settings.frame_rate))
+        if rises is not None:
+            candidates.append(_restrike_candidates(own, pitch_set[lo:hi], settings, note_params, rises))
         if pool_columns:
             pooled.append(max_pool_columns(own, pool_columns))
     notes = np.concatenate(parts) if parts else empty_notes()
     notes = notes[np.lexsort((notes[:, 2], notes[:, 0]))] if len(notes) else empty_notes()
+    notes = _split_restrikes(notes, candidates, rises, pitch_set, settings, note_params)
     if pool_columns:
         return Transcription(notes, np.concatenate(pooled), pitch_set, settings.frame_rate, pooled_from=A.n)
     return Transcription(notes, None, pitch_set, settings.frame_rate)
+
+
+def _restrike_candidates(A: np.ndarray, pitch_set: np.ndarray, settings, note_params: NoteParams, rises) -> np.ndarray:
+    from nmftrans.core.onset_channel import restrike_candidates
+
+    splittable = rises.pitches[rises.n_partials > 0]  # the resolved pitches: MIDI 54 and up by default
+    if len(splittable) == 0:
+        return empty_notes()
+    return restrike_candidates(A, pitch_set, settings.frame_rate, note_params, settings.window_s,
+                               lowest=int(splittable.min()))
+
+
+def _split_restrikes(notes: np.ndarray, candidates, rises, pitch_set: np.ndarray, settings,
+                     note_params: NoteParams) -> np.ndarray:
+    """Notes split at the re-strikes of ringing notes (:mod:`nmftrans.core.onset_channel`); ``candidates``:
+    the candidate notes (:func:`_restrike_candidates`) of each group of pitch rows."""
+    from nmftrans.core.onset_channel import split_restrikes
+
+    if rises is None or len(notes) == 0:
+        return notes
+    candidates = np.concatenate(candidates) if candidates else empty_notes()
+    return split_restrikes(notes, candidates, rises.finish(), rises.n_partials, pitch_set, settings.frame_rate,
+                           note_params.restrike_share, note_params.restrike_gap_s)
+
+
+def _restrike_stream(dictionary: Dictionary, note_params: NoteParams):
+    """The per-pitch partial-rise counts of the input as it streams, or None (re-strikes off)."""
+    if note_params.restrike_ratio <= 0:
+        return None
+    from nmftrans.core.onset_channel import PartialRiseStream
+
+    settings = dictionary.settings
+    return PartialRiseStream(frequencies(settings), dictionary.pitch_set, note_params.restrike_rise ** settings.power,
+                             min_spacing=settings.sample_rate / settings.n_fft)
 
 
 def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = SolverParams(),
@@ -558,21 +600,28 @@ def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = Sol
     sum_sq, n_samples = 0.0, 0
     capacity = n_frames_for(n_samples_hint, settings) + 2 if n_samples_hint > 0 else 1024
     spill = not keep_activations and note_params.sub_ratio <= 0  # the octave check needs all rows
+    rises = _restrike_stream(dictionary, note_params)
     motion = MotionMeter(frequencies(settings), settings.frame_rate)  # no notes in speech or hum (nmftrans.core.motion)
     with _BlockSolver(dictionary, solver, capacity, spill=spill) as solving:
         for y in blocks:
             sum_sq += float(np.dot(y, y))  # float32 per piece: only the silence check reads it
             n_samples += len(y)
-            for V, index, own in cutter.push(stream.push(y)):
+            piece = stream.push(y)
+            if rises is not None:
+                rises.push(piece)
+            for V, index, own in cutter.push(piece):
                 motion.push(V)
                 solving.submit(V, index, own)
             solving.start_early(*cutter.filling())
-        for V, index, own in cutter.push(stream.finish(), last=True):
+        piece = stream.finish()
+        if rises is not None:
+            rises.push(piece)
+        for V, index, own in cutter.push(piece, last=True):
             motion.push(V)
             solving.submit(V, index, own)
         A = solving.result()
         gate = motion_gate(*motion.flags(), settings.frame_rate)
-        return _finish(A, sum_sq, n_samples, dictionary, note_params, pool_columns, gate)
+        return _finish(A, sum_sq, n_samples, dictionary, note_params, pool_columns, gate, rises)
 
 
 class _FrameBlocks:

@@ -196,6 +196,7 @@ DOCUMENTED_DEFAULTS = dict(
     candidate_min=0.005, peak_window_s=0.1, sub_intervals=(12, 19, 24, 28), sub_ratio=0.0, sub_window_s=0.024,
     floor=0.005, min_duration_s=0.05, min_note_s=0.0, min_ioi_s=0.06, onset_lag_s=0.0, onset_rise_fraction=0.3,
     offset_gap_s=0.1, offset_shift_s=None, steepest_onset=False, lowest=0, highest=127,
+    restrike_ratio=1.1, restrike_share=0.8, restrike_rise=1.2, restrike_gap_s=0.1,
 )
 
 

@@ -88,6 +88,12 @@ class NoteParams:
         Move each onset to the steepest rise before its peak (before ``onset_rise_fraction``).
     lowest, highest : int
         MIDI pitch range kept.
+    restrike_ratio : float
+        Re-strikes of ringing notes (:mod:`nmftrans.core.onset_channel`, applied by ``transcribe``): onsets
+        tracked with ``rise_ratio`` lowered to this split a note when ``restrike_share`` of the
+        pitch's partials rise by ``restrike_rise`` (in magnitude) within a frame of them, more
+        than ``restrike_gap_s`` inside the note. 0: off.
+    restrike_share, restrike_rise, restrike_gap_s : float
     """
 
     onset_threshold: float = 0.3
@@ -111,6 +117,10 @@ class NoteParams:
     steepest_onset: bool = False
     lowest: int = 0
     highest: int = 127
+    restrike_ratio: float = 1.1
+    restrike_share: float = 0.8
+    restrike_rise: float = 1.2
+    restrike_gap_s: float = 0.1
 
     def __post_init__(self) -> None:
         from nmftrans.errors import SettingError
