@@ -143,7 +143,7 @@ def parse_time_range(text: str) -> tuple[float | None, float | None]:
 
 
 #: Python setting names whose option is not ``--`` + the name with hyphens (and without ``_s``).
-_OPTION_NAMES = {"n_iter": "iterations", "n_mels": "mels"}
+_OPTION_NAMES = {"n_iter": "iterations", "n_mels": "mels", "time_range": "plot-range"}
 
 
 def _option(setting: str) -> str:
@@ -153,11 +153,16 @@ def _option(setting: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def _say(error: str | Exception) -> str:
+    """The one line a user reads for an error: a setting is named by its option."""
+    if isinstance(error, SettingError):
+        return f"{_option(error.setting)} {error.problem}"
+    return str(error)
+
+
 def _fail(message: str | Exception, code: int = 1) -> None:
-    """Print ``error: message`` (a setting named by its option) on stderr and exit with ``code``."""
-    if isinstance(message, SettingError):
-        message = f"{_option(message.setting)} {message.problem}"
-    typer.echo(f"error: {message}", err=True)
+    """Print ``error: message`` on stderr and exit with ``code``."""
+    typer.echo(f"error: {_say(message)}", err=True)
     raise typer.Exit(code)
 
 
@@ -527,7 +532,7 @@ def transcribe(
             for job, result, error in map_ordered(work, jobs, jobs=n_jobs, scheduler=scheduler):
                 bar.start(job.audio.name)
                 if error is not None:
-                    log.error(str(error))
+                    log.error(_say(error))
                     failed += 1
                 else:
                     _report(result, prefix=f"{job.audio}: ", audio=job.audio)
@@ -903,7 +908,7 @@ def align(
                                                          overwrite=overwrite, program=program, sustain=sustain,
                                                          time_range=time_range)
                 except NmftransError as exc:
-                    log.error(str(exc))
+                    log.error(_say(exc))
                     failed += 1
                     bar.advance()
                     continue

@@ -27,3 +27,6 @@ class SettingError(NmftransError):
         self.setting = setting
         self.problem = problem
         super().__init__(f"{setting} {problem}")
+
+    def __reduce__(self):  # picklable (a worker process or a dask task sends it back)
+        return SettingError, (self.setting, self.problem)

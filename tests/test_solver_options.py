@@ -158,3 +158,14 @@ def test_the_cli_names_the_option_of_a_setting_the_core_refuses(tmp_path, argv, 
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), lines
+
+
+def test_a_setting_error_survives_a_worker_process():
+    """-j and dask send a file's error back pickled: the setting's name must come with it."""
+    import pickle
+
+    from nmftrans.errors import SettingError
+
+    back = pickle.loads(pickle.dumps(SettingError("time_range", "starts at 100 s, after the end (3.41 s)")))
+    assert isinstance(back, SettingError) and back.setting == "time_range"
+    assert str(back) == "time_range starts at 100 s, after the end (3.41 s)"

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nmftrans.errors import NmftransError
+from nmftrans.errors import NmftransError, SettingError
 from nmftrans.io.fileio import atomic_path
 from nmftrans.core.note_errors import match_onsets
 from nmftrans.core.pitches import midi_to_name
@@ -167,7 +167,7 @@ def _draw_roll(path, notes, reference, title, time_range, overwrite, activity, p
     start, end = time_range if time_range is not None else (None, None)
     t0 = float(start) if start is not None else (-0.5 / frame_rate if activity is not None else 0.0)
     if start is not None and float(start) >= end_of_all:
-        raise NmftransError(f"--plot-range starts at {float(start):g} s, after the end ({end_of_all:.2f} s)")
+        raise SettingError("time_range", f"starts at {float(start):g} s, after the end ({end_of_all:.2f} s)")
     t1 = min(float(end), end_of_all) if end is not None else end_of_all  # a window past the end is clipped
 
     def inside(rows_: np.ndarray) -> np.ndarray:
