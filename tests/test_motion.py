@@ -207,3 +207,17 @@ def test_the_same_notes_whatever_the_blocks_threads_or_spilling():
 def test_motion_settings_are_checked(bad):
     with pytest.raises(ValueError):
         MotionParams(**bad)
+
+
+@pytest.mark.parametrize("shape, half", [((300, 40), 3), ((7, 5), 3), ((1, 4), 2), ((60, 9), 12)])
+def test_the_moving_average_is_scipys_uniform_filter(shape, half):
+    """The peaks' moving average (written out to spare a short run the import of scipy.ndimage)
+    against scipy.ndimage.uniform_filter1d, mode 'nearest', as the reference."""
+    from scipy.ndimage import uniform_filter1d
+
+    from nmftrans.core.motion import _moving_average
+
+    X = (np.random.default_rng(1).random(shape) ** 4 * 100).astype(np.float32)
+    got = _moving_average(X, half)
+    assert got.dtype == np.float32 and got.shape == X.shape
+    np.testing.assert_allclose(got, uniform_filter1d(X, 2 * half + 1, axis=0, mode="nearest"), rtol=1e-6, atol=1e-6)
