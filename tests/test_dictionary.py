@@ -100,3 +100,19 @@ def test_shipped_dictionaries_load(name):
     assert d.provenance["sources"] == [f"isolated/{name}-fluidr3"]
     assert d.provenance["learned"] == list(range(lo, hi + 1))
     assert json.loads(json.dumps(d.provenance)) == d.provenance  # plain JSON values only
+
+
+def test_a_checkout_without_the_installed_dictionaries_package_finds_them_beside_the_package(monkeypatch):
+    """A non-editable install run against the checkout (CI's ``pythonpath = '.'``) has no
+    ``nmftrans.dictionaries`` package: the shipped files are then read from ``dictionaries/``."""
+    import importlib.resources
+
+    from nmftrans.io.dictionary import shipped_path
+
+    def missing(name):
+        raise ModuleNotFoundError(name)
+
+    monkeypatch.setattr(importlib.resources, "files", missing)
+    for name in ("piano", "guitar"):
+        path = shipped_path(name)
+        assert path.is_file() and path.parent.name == "dictionaries" and path.parent.parent.joinpath("nmftrans").is_dir()

@@ -197,7 +197,7 @@ def shipped_path(name: str) -> Path:
     try:
         return Path(str(files("nmftrans.dictionaries").joinpath(f"{name}.npz")))
     except ModuleNotFoundError:
-        return Path(__file__).resolve().parent.parent / "dictionaries" / f"{name}.npz"
+        return Path(__file__).resolve().parents[2] / "dictionaries" / f"{name}.npz"
 
 
 def resolve_dictionary(name_or_path: str | Path | None) -> Path:
