@@ -515,6 +515,7 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
         A = normalise_frames(A, settings.frame_rate, copy=False)  # A is ours: no second whole-file array
         notes = track(A, pitch_set) if gate is None else gated_notes(A, 0, pitch_set, gate, track,
                                                                      settings.frame_rate)
+        notes = _add_chord_notes(notes, [_chord_candidates(A, pitch_set, settings, note_params)], note_params)
         if rises is not None:
             candidates = [_restrike_candidates(A, pitch_set, settings, note_params, rises)]
             notes = _split_restrikes(notes, candidates, rises, pitch_set, settings, note_params)
@@ -524,7 +525,7 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
         return Transcription(notes, A, pitch_set, settings.frame_rate)
     gain = frame_gains(*A.levels.array(), settings.frame_rate)
     group = max(1, SPILL_READ_BYTES // (4 * max(A.n, 1)))  # rows read and tracked at once
-    parts, pooled, candidates = [], [], []
+    parts, pooled, candidates, chords = [], [], [], []
     for lo in range(0, len(pitch_set), group):
         hi = min(lo + group, len(pitch_set))
         pad = int(lo > 0)  # with the rows below and above: the motion gate's per-note check reads them
@@ -535,14 +536,41 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
             rows, pad, pitch_set[lo:hi], gate, track, settings.frame_rate))
         if rises is not None:
             candidates.append(_restrike_candidates(own, pitch_set[lo:hi], settings, note_params, rises))
+        chords.append(_chord_candidates(own, pitch_set[lo:hi], settings, note_params))
         if pool_columns:
             pooled.append(max_pool_columns(own, pool_columns))
     notes = np.concatenate(parts) if parts else empty_notes()
     notes = notes[np.lexsort((notes[:, 2], notes[:, 0]))] if len(notes) else empty_notes()
+    notes = _add_chord_notes(notes, chords, note_params)
     notes = _split_restrikes(notes, candidates, rises, pitch_set, settings, note_params)
     if pool_columns:
         return Transcription(notes, np.concatenate(pooled), pitch_set, settings.frame_rate, pooled_from=A.n)
     return Transcription(notes, None, pitch_set, settings.frame_rate)
+
+
+def _chord_candidates(A: np.ndarray, pitch_set: np.ndarray, settings, note_params: NoteParams) -> np.ndarray:
+    from nmftrans.core.chord_notes import chord_candidates
+    from nmftrans.core.onset_channel import resolved_pitches
+
+    if note_params.chord_ratio <= 0:
+        return empty_notes()
+    resolved = np.asarray(pitch_set)[resolved_pitches(
+        frequencies(settings), pitch_set, min_spacing=settings.sample_rate / settings.n_fft)]
+    if len(resolved) == 0:
+        return empty_notes()
+    return chord_candidates(A, pitch_set, settings.frame_rate, note_params, settings.window_s,
+                            lowest=int(resolved.min()))
+
+
+def _add_chord_notes(notes: np.ndarray, candidates, note_params: NoteParams) -> np.ndarray:
+    """Notes plus the soft chord notes (:mod:`nmftrans.core.chord_notes`) among ``candidates``, the
+    :func:`_chord_candidates` of each group of pitch rows; the same notes whole or spilled."""
+    from nmftrans.core.chord_notes import add_chord_notes
+
+    if note_params.chord_ratio <= 0:
+        return notes
+    candidates = np.concatenate(candidates) if candidates else empty_notes()
+    return add_chord_notes(notes, candidates, note_params.chord_window_s, note_params.min_ioi_s)
 
 
 def _restrike_candidates(A: np.ndarray, pitch_set: np.ndarray, settings, note_params: NoteParams, rises) -> np.ndarray:

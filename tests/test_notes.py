@@ -197,6 +197,7 @@ DOCUMENTED_DEFAULTS = dict(
     floor=0.005, min_duration_s=0.05, min_note_s=0.0, min_ioi_s=0.06, onset_lag_s=0.0, onset_rise_fraction=0.3,
     offset_gap_s=0.1, offset_shift_s=None, steepest_onset=False, lowest=0, highest=127,
     restrike_ratio=1.1, restrike_share=0.8, restrike_rise=1.2, restrike_gap_s=0.1,
+    chord_ratio=0.9, chord_window_s=0.03,
 )
 
 

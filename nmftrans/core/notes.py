@@ -94,6 +94,11 @@ class NoteParams:
         pitch's partials rise by ``restrike_rise`` (in magnitude) within a frame of them, more
         than ``restrike_gap_s`` inside the note. 0: off.
     restrike_share, restrike_rise, restrike_gap_s : float
+    chord_ratio : float
+        Soft chord notes (:mod:`nmftrans.core.chord_notes`, applied by ``transcribe``): an onset whose
+        peak reaches only this fraction of ``onset_threshold`` is kept when a tracked note of another
+        pitch, not an octave, twelfth or double octave away, starts within ``chord_window_s``. 0: off.
+    chord_window_s : float
     """
 
     onset_threshold: float = 0.3
@@ -121,6 +126,8 @@ class NoteParams:
     restrike_share: float = 0.8
     restrike_rise: float = 1.2
     restrike_gap_s: float = 0.1
+    chord_ratio: float = 0.9
+    chord_window_s: float = 0.03
 
     def __post_init__(self) -> None:
         from nmftrans.errors import SettingError
@@ -129,7 +136,10 @@ class NoteParams:
             value = getattr(self, name)
             if not 0 <= value <= 1e3:  # NaN fails too
                 raise SettingError(name, f"must be 0 or more (activations are normalised to about 1), got {value}")
-        for name in ("rise_s", "peak_window_s", "sub_window_s", "min_duration_s", "min_note_s", "min_ioi_s",
+        if not 0 <= self.chord_ratio < 1:
+            raise SettingError("chord_ratio", f"must be 0 (off) or above 0 and below 1 (a fraction of "
+                                              f"onset_threshold), got {self.chord_ratio}")
+        for name in ("rise_s", "peak_window_s", "sub_window_s", "chord_window_s", "min_duration_s", "min_note_s", "min_ioi_s",
                      "onset_lag_s", "offset_gap_s"):
             value = getattr(self, name)
             if not 0 <= value <= 1e3:
