@@ -46,6 +46,7 @@ NORMALISE = ["tests/test_notes.py", "tests/test_levels.py", "tests/test_transcri
 WRITERS = ["tests/test_midi.py", "tests/test_cli_options.py", "tests/test_outputs.py"]
 WIRING = ["tests/test_cli_options.py", "tests/test_outputs.py", "tests/test_regression.py"]
 MOTION = ["tests/test_motion.py", "tests/test_levels.py"]
+RESTRIKES = ["tests/test_restrikes.py", "tests/test_onset_channel.py", "tests/test_chord_notes.py"]
 
 
 @dataclass(frozen=True)
@@ -103,8 +104,14 @@ MUTANTS = [
            "notes of strings under a voice are not kept", MOTION),
     Mutant("motion-frame-numbers-lost", "nmftrans/core/motion.py", "off = (-self.n_pushed) % p.stride",
            "off = 0 * self.n_pushed", "glide frames depend on how the blocks were cut", MOTION),
-    Mutant("motion-spilled-ungated", "nmftrans/transcribe.py", "            rows *= gate[None, :]",
-           "            pass", "the flat-memory path ignores the gate", MOTION),
+    Mutant("restrikes-off", "nmftrans/core/notes.py", "restrike_ratio: float = 1.1", "restrike_ratio: float = 0.0",
+           "no re-strike splits of ringing notes (core/onset_channel.py)", RESTRIKES),
+    Mutant("chord-notes-off", "nmftrans/core/notes.py", "chord_ratio: float = 0.9", "chord_ratio: float = 0.0",
+           "soft chord notes below the threshold no longer kept (core/chord_notes.py)", RESTRIKES),
+    Mutant("motion-spilled-ungated", "nmftrans/transcribe.py",
+           "parts.append(track(own, pitch_set[lo:hi]) if gate is None else gated_notes(",
+           "parts.append(track(own, pitch_set[lo:hi]) if True else gated_notes(",
+           "the flat-memory path ignores the gate", MOTION),
     # --- the kernel (nmftrans/core/kernels.py) --------------------------------------------------------
     Mutant("kl-gamma-175-as-1", "nmftrans/core/kernels.py", "x[j] *= t * r * math.sqrt(r)", "x[j] *= t",
            "the over-relaxed KL step (gamma 1.75) becomes the plain step", KERNEL),
@@ -139,7 +146,7 @@ MUTANTS = [
            'given = {"n_iter": None,', "--iterations ignored", WIRING),
     Mutant("wire-floor-octaves", "nmftrans/batch.py", '"floor_octaves": options.floor_octaves,',
            '"floor_octaves": None,', "--floor-octaves ignored", WIRING),
-    Mutant("wire-eq-octaves", "nmftrans/batch.py", '"eq_octaves": options.eq_octaves}', '"eq_octaves": None}',
+    Mutant("wire-eq-octaves", "nmftrans/batch.py", '"eq_octaves": options.eq_octaves,', '"eq_octaves": None,',
            "--eq-octaves ignored", WIRING),
     Mutant("wire-tempo", "nmftrans/batch.py", "write_notes(target, notes, tempo=options.tempo,",
            "write_notes(target, notes, tempo=120.0,", "--tempo ignored", WIRING),
