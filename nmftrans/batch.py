@@ -351,12 +351,12 @@ def run_transcription(job: Job, options: TranscribeOptions) -> JobResult:
     return result
 
 
-def _window_s(saved: dict) -> float:
-    """Analysis window (seconds) of the settings stored with saved activations."""
+def _saved_settings(saved: dict):
+    """The feature settings stored with saved activations."""
     from nmftrans.core.settings import FeatureSettings
 
     try:
-        return FeatureSettings.from_json(str(saved["settings"])).window_s
+        return FeatureSettings.from_json(str(saved["settings"]))
     except NmftransError as exc:
         raise NmftransError(f"the activations' {exc}") from None
 
@@ -367,13 +367,12 @@ def run_reextraction(activations_path: Path, output: Path | None, options: Trans
     ``output`` as for one input (a file, ``-``, a folder, or None for ``<stem>.mid`` here). A
     ``--sonify`` uses ``options.dictionary`` or else the dictionary the activations were made with.
     """
-    from nmftrans.transcribe import notes_from_activations
+    from nmftrans.transcribe import track_activations
 
     saved = load_activations(activations_path)
     name = activations_path.name
     stem = name[: -len(".activations.npz")] if name.endswith(".activations.npz") else activations_path.stem
-    notes = notes_from_activations(saved["activations"], saved["pitches"], saved["frame_rate"], _note_params(options),
-                                   _window_s(saved))
+    notes = track_activations(saved["activations"], saved["pitches"], _saved_settings(saved), _note_params(options))
     result = JobResult()
     if output is not None and str(output) == "-":
         result.stdout = _note_text(notes, json_=options.json)

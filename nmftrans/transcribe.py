@@ -22,6 +22,7 @@ from nmftrans.core.levels import frame_gains, frame_levels, normalise_frames
 from nmftrans.core.motion import MotionMeter, gated_notes, motion_gate
 from nmftrans.core.notes import NoteParams, activations_to_notes, pitch_activations
 from nmftrans.core.notearrays import empty_notes
+from nmftrans.core.settings import FeatureSettings
 from nmftrans.core.templates import floor_templates, response_gains
 from nmftrans.core.threads import blas_controller
 
@@ -439,6 +440,32 @@ def notes_from_activations(activations: np.ndarray, pitches: np.ndarray, frame_r
     notes : np.ndarray [shape=(n_notes, 4)]
     """
     return activations_to_notes(activations, pitches, frame_rate, note_params, window_s)
+
+
+def track_activations(activations: np.ndarray, pitches: np.ndarray, settings: FeatureSettings,
+                      note_params: NoteParams = NoteParams()) -> np.ndarray:
+    """Notes from saved activations as a transcription tracks them, minus what needs the audio.
+
+    The tracker (:func:`notes_from_activations`) and the soft chord notes
+    (:mod:`nmftrans.core.chord_notes`), which read the activations only; the motion gate and the
+    re-strike splits read the spectrogram and are not applied.
+
+    Parameters
+    ----------
+    activations : np.ndarray [shape=(n_pitches, n_frames)]
+        As stored in :attr:`Transcription.activations` (normalised frame by frame).
+    pitches : np.ndarray [shape=(n_pitches,)]
+    settings : FeatureSettings
+        The features the activations were solved on (frame rate, window, bins).
+    note_params : NoteParams
+
+    Returns
+    -------
+    notes : np.ndarray [shape=(n_notes, 4)]
+    """
+    A = np.asarray(activations, dtype=np.float32)
+    notes = notes_from_activations(A, pitches, settings.frame_rate, note_params, settings.window_s)
+    return _add_chord_notes(notes, [_chord_candidates(A, np.asarray(pitches), settings, note_params)], note_params)
 
 
 class _SpilledColumns:

@@ -116,3 +116,26 @@ def test_the_default_settings_keep_soft_chord_partners(dictionary):
     assert sum(found(on, p, CHORD_TIMES) for p in PARTNERS) == CHORDS
     assert sum(found(off, p, CHORD_TIMES) for p in PARTNERS) == 0
     assert found(on, LOUD, CHORD_TIMES) == CHORDS and found(on, OCTAVE, CHORD_TIMES) == 0
+
+
+def test_retracking_saved_activations_keeps_the_soft_chord_notes(dictionary, tmp_path):
+    """``transcribe --activations`` re-tracks with the soft chord notes too (they read the
+    activations only): the same notes as the run that saved them (before: 8 of its 12)."""
+    from typer.testing import CliRunner
+
+    from nmftrans.cli import app
+    from nmftrans.io.annotations import read_notes
+    from nmftrans.io.dictionary import save_dictionary
+
+    runner = CliRunner()
+    sf.write(tmp_path / "chords.wav", piece(soft=0.11), SR)
+    save_dictionary(dictionary, tmp_path / "W.npz")
+    first = runner.invoke(app, ["transcribe", str(tmp_path / "chords.wav"), "-W", str(tmp_path / "W.npz"),
+                                "-o", str(tmp_path / "first.csv"), "--save-activations"])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(app, ["transcribe", "--activations", str(tmp_path / "first.activations.npz"),
+                                "-o", str(tmp_path / "again.csv")])
+    assert again.exit_code == 0, again.output
+    before, after = read_notes(tmp_path / "first.csv"), read_notes(tmp_path / "again.csv")
+    assert sum(found(before, p, CHORD_TIMES) for p in PARTNERS) == CHORDS
+    np.testing.assert_array_equal(after, before)
