@@ -6,7 +6,7 @@ on: tasks being run finish and write their files after the message, and dask can
 that a worker thread is running. So each task of a run is wrapped (:func:`guarded`): it runs under
 :func:`nmftrans.io.fileio.commit_guard`, which asks the run's ``distributed.Event`` before a file is
 committed (renamed into place) and drops the file once the event is set. On an interrupt,
-:func:`stop_runs` sets the events of this process's runs and cancels their futures, within a
+:func:`stop_runs` (an :func:`nmftrans.interrupt.on_abort` hook) sets the events of this process's runs and cancels their futures, within a
 bounded time (the scheduler may be unreachable).
 """
 
@@ -17,6 +17,7 @@ import threading
 import uuid
 
 from nmftrans.errors import NmftransError
+from nmftrans.interrupt import on_abort
 
 __all__ = ["guarded", "track", "untrack", "stop_runs"]
 
@@ -67,6 +68,9 @@ def stop_runs(timeout_s: float = 0.5) -> None:
     thread = threading.Thread(target=stop, name="nmftrans-cluster-stop", daemon=True)
     thread.start()
     thread.join(timeout_s)
+
+
+on_abort(stop_runs)  # an interrupt stops the runs of this process (imported by every --scheduler run)
 
 
 def _run_guarded(fn, name: str, item):

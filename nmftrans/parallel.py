@@ -65,15 +65,10 @@ def terminate_workers(grace_s: float = 0.5) -> None:
 
     Each worker gets SIGTERM (it removes its half-written files and exits, see
     :func:`nmftrans.interrupt.worker_signals`); one still alive after ``grace_s`` is killed.
-    Returns once all of them are gone, so that no file is written afterwards. Runs on a dask
-    cluster are cancelled, their running tasks told to write nothing more
-    (:func:`nmftrans.clusterstop.stop_runs`).
+    Returns once all of them are gone, so that no file is written afterwards. (Runs on a dask
+    cluster are stopped by :func:`nmftrans.clusterstop.stop_runs`, its own interrupt hook.)
     """
-    import sys
     import time
-
-    if "nmftrans.clusterstop" in sys.modules:  # only a --scheduler run imports it
-        sys.modules["nmftrans.clusterstop"].stop_runs()
 
     processes = [p for ex in list(_EXECUTORS) for p in list((getattr(ex, "_processes", None) or {}).values())]
     for p in processes:
