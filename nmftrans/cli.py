@@ -401,7 +401,7 @@ def transcribe(
     tempo: float = typer.Option(120.0, help="MIDI tempo in BPM (note times stay in seconds)."),
     program: int = typer.Option(-1, help="MIDI program (0 piano, 24 nylon guitar).", show_default="from the dictionary"),
     onset_threshold: Optional[float] = typer.Option(None, help="Onset sensitivity: lower finds more notes.", show_default="0.3"),
-    frame_threshold: Optional[float] = typer.Option(None, help="How long notes last: lower gives longer notes.", show_default="0.05"),
+    frame_threshold: Optional[float] = typer.Option(None, help="How long fading notes last: lower gives longer notes (a note that stops, released or damped, ends where it stops).", show_default="0.05"),
     min_note_ms: Optional[float] = typer.Option(None, help="Drop notes shorter than this (ms).", show_default="0"),
     lowest: Optional[str] = typer.Option(None, help="Lowest pitch to transcribe (e.g. E2 or 40).", show_default="the dictionary's lowest"),
     highest: Optional[str] = typer.Option(None, help="Highest pitch to transcribe (e.g. C8).", show_default="the dictionary's highest"),

@@ -56,6 +56,29 @@ def note_end(a: list[float], start: int, stop: int, threshold: float, length: in
     return stop
 
 
+def released_end(a: list[float], peak: int, end: int, rate: float, p) -> float | None:
+    """Where a note whose activation fell steeply just before ``end`` ends (``NoteParams.release_*``),
+    or None when it did not (or the rule is off)."""
+    if p.release_fall_db <= 0:
+        return None
+    length = _frames(p.release_fall_s, rate)
+    ratio = 10 ** (p.release_fall_db / 20)
+
+    def steep(t: int) -> bool:
+        return 0 <= t and t + length < len(a) and a[t] >= ratio * a[t + length]
+
+    if not (steep(end - 1) or steep(end - 2)):
+        return None
+    first = max(end - 1, peak)
+    while first > peak and steep(first - 1):
+        first -= 1
+    level = a[first] * 10 ** (-p.release_end_db / 20)
+    for t in range(first + 1, end + 1):
+        if t < len(a) and a[t] <= level:
+            return t - 1 + (a[t - 1] - level) / max(a[t - 1] - a[t], EPS)
+    return float(end)
+
+
 def _track_pitch(a: list[float], sub_rises: list[list[float]], rate: float, p, window_s: float):
     n = len(a)
     n_rise = _frames(p.rise_s, rate)
@@ -107,7 +130,8 @@ def _track_pitch(a: list[float], sub_rises: list[list[float]], rate: float, p, w
     for j, (o, k) in enumerate(zip(onsets, peaks)):
         peak = a[k]
         end = note_end(a, k, limits[j], max(p.floor, p.frame_threshold * peak), gap)
-        end = max(k + 1.0, end - shift)
+        released = released_end(a, k, end, rate, p)
+        end = max(k + 1.0, end - shift) if released is None else released
         if end - o < p.min_note_s * rate:  # too short: dropped
             continue
         end = max(end, float(min(o + _frames(p.min_duration_s, rate), n)))  # short: lengthened

@@ -101,17 +101,38 @@ def test_short_dips_below_the_offset_threshold_are_bridged():
 
 
 def test_offsets_move_back_by_half_the_analysis_window_by_default():
+    """A note that fades under ``frame_threshold`` (no steep release) ends half a window earlier."""
     a = bump(300, 50, 100, 1.0, decay=0.005)  # sounds from frame 50 to 149
-    default = activations_to_notes(a[None], np.array([60]), FR, window_s=0.1)
-    unshifted = activations_to_notes(a[None], np.array([60]), FR, NoteParams(offset_shift_s=0.0), window_s=0.1)
-    explicit = activations_to_notes(a[None], np.array([60]), FR, NoteParams(offset_shift_s=0.02), window_s=0.1)
-    assert unshifted[0, 1] == pytest.approx(1.50, abs=1e-9)
-    assert default[0, 1] == pytest.approx(1.45, abs=1e-9)
-    assert explicit[0, 1] == pytest.approx(1.48, abs=1e-9)
+    a[150:260] = a[149] * 10 ** (-0.3 * np.arange(1, 111) / 20)  # a tail of 0.3 dB a frame: no release
+    fades = dict(release_fall_db=0.0)
+    unshifted = activations_to_notes(a[None], np.array([60]), FR, NoteParams(offset_shift_s=0.0, **fades), window_s=0.1)
+    default = activations_to_notes(a[None], np.array([60]), FR, NoteParams(**fades), window_s=0.1)
+    explicit = activations_to_notes(a[None], np.array([60]), FR, NoteParams(offset_shift_s=0.02, **fades), window_s=0.1)
+    end = 150 + np.argmax(a[150:] < 0.05)  # first frame under 5 % of the peak (1.0)
+    assert unshifted[0, 1] == pytest.approx(end / FR, abs=1e-9)
+    assert default[0, 1] == pytest.approx(end / FR - 0.05, abs=1e-9)
+    assert explicit[0, 1] == pytest.approx(end / FR - 0.02, abs=1e-9)
     assert default[0, 0] == unshifted[0, 0] == explicit[0, 0]  # onsets do not move
     # the shift is exact in seconds, not rounded to frames (0.093 s is 9.3 frames here)
-    odd = activations_to_notes(a[None], np.array([60]), FR, window_s=0.186)
-    assert odd[0, 1] == pytest.approx(1.50 - 0.093, abs=1e-9)
+    odd = activations_to_notes(a[None], np.array([60]), FR, NoteParams(**fades), window_s=0.186)
+    assert odd[0, 1] == pytest.approx(end / FR - 0.093, abs=1e-9)
+    # the same tail is no release for the default rule either (1.8 dB in 0.06 s, under 3 dB)
+    assert activations_to_notes(a[None], np.array([60]), FR, window_s=0.1)[0, 1] == default[0, 1]
+
+
+@pytest.mark.parametrize("fall_db_per_frame", [1.0, 3.0, 10.0])
+def test_a_released_note_ends_where_its_fall_has_lost_3_db(fall_db_per_frame):
+    """A steep fall (a damper, a muted string) ends the note where it is 3 dB down from where the
+    fall began, not where its tail passes under ``frame_threshold``, and not half a window earlier."""
+    a = bump(300, 50, 100, 1.0, decay=0.002)  # held from frame 50 to 149
+    a[150:250] = a[149] * 10 ** (-fall_db_per_frame * np.arange(1, 101) / 20)  # released at 149
+    notes = activations_to_notes(a[None], np.array([60]), FR, window_s=0.1)
+    # 3 dB below a[149]: between frame 149 and the frame where the fall reaches it
+    crossing = 149 + 3.0 / fall_db_per_frame  # in dB the fall is linear
+    assert notes[0, 1] == pytest.approx(crossing / FR, abs=0.2 / FR)  # interpolated between frames
+    fades = activations_to_notes(a[None], np.array([60]), FR, NoteParams(release_fall_db=0.0), window_s=0.1)
+    tail_end = (150 + np.argmax(a[150:] < 0.05 * a.max())) / FR - 0.05  # under 5 % of the peak, half a window back
+    assert fades[0, 1] == pytest.approx(tail_end, abs=1e-9)
 
 
 # --- the tracker's array helpers against plain loops -------------------------------------------
@@ -172,14 +193,19 @@ def test_first_long_run_matches_a_loop(rng):
 
 def _random_activations(rng, n_frames=1500):
     """Per-pitch activations of a random piece: ramped, decaying notes (some re-struck while they
-    sound), octave and twelfth partials leaking into the rows above, and a low noise floor."""
+    sound, half of them damped: a steep fall after their release), octave and twelfth partials
+    leaking into the rows above, and a low noise floor."""
     pitches = np.array([36, 43, 48, 55, 60, 62, 64, 67, 72, 76, 79, 84])
     t = np.arange(n_frames, dtype=float)
     A = 0.003 * rng.random((len(pitches), n_frames))
     for i in range(len(pitches)):
         for onset in np.sort(rng.integers(0, n_frames - 20, int(rng.integers(3, 25)))):
             ramp = np.clip((t - onset + rng.uniform(0, 6)) / rng.uniform(2, 10), 0.0, 1.0)
-            A[i] += rng.uniform(0.05, 1.6) * ramp * np.exp(-rng.uniform(0.005, 0.08) * np.maximum(t - onset, 0.0))
+            note = rng.uniform(0.05, 1.6) * ramp * np.exp(-rng.uniform(0.005, 0.08) * np.maximum(t - onset, 0.0))
+            if rng.random() < 0.5:  # damped: 2-7 dB per frame after the release
+                release = onset + rng.integers(5, 80)
+                note *= np.exp(-rng.uniform(0.25, 0.8) * np.maximum(t - release, 0.0))
+            A[i] += note
     for i, p in enumerate(pitches):  # partials of the pitches below
         for j, q in enumerate(pitches):
             if p - q in (12, 19):
@@ -197,7 +223,7 @@ DOCUMENTED_DEFAULTS = dict(
     floor=0.005, min_duration_s=0.05, min_note_s=0.0, min_ioi_s=0.06, onset_lag_s=0.0, onset_rise_fraction=0.3,
     offset_gap_s=0.1, offset_shift_s=None, steepest_onset=False, lowest=0, highest=127,
     restrike_ratio=1.1, restrike_share=0.8, restrike_rise=1.2, restrike_gap_s=0.1,
-    chord_ratio=0.9, chord_window_s=0.03,
+    chord_ratio=0.9, chord_window_s=0.03, release_fall_db=3.0, release_fall_s=0.06, release_end_db=3.0,
 )
 
 
@@ -225,6 +251,8 @@ def test_default_settings_are_the_documented_ones():
     dict(onset_threshold=0.1, frame_threshold=0.1, offset_gap_s=0.0, offset_shift_s=0.0, onset_lag_s=0.02),
     dict(rise_s=0.3, min_ioi_s=0.2, lowest=45, highest=80),
     dict(onset_threshold=0.6, onset_rise_fraction=0.5, min_duration_s=0.2, offset_shift_s=0.01),
+    dict(release_fall_db=0.0),
+    dict(release_fall_db=1.0, release_fall_s=0.01, release_end_db=10.0, offset_gap_s=0.0),
 ])
 def test_tracker_follows_the_documented_rules(rng, changes):
     """The compiled tracker gives the notes of an independent tracker written from the docstrings'

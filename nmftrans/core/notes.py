@@ -16,7 +16,10 @@ the dictionary was learned from. For each pitch it
    note's partial, the classic octave error of NMF), and times it where the activation has risen
    ``onset_rise_fraction`` of the way from that minimum to its peak;
 3. ends the note where the activation falls below ``frame_threshold`` times its peak, or at the
-   next accepted onset of the same pitch (a re-struck note).
+   next accepted onset of the same pitch (a re-struck note); where the activation fell steeply
+   just before that end (``release_fall_db`` within ``release_fall_s``: a damper, a muted string,
+   a lifted pedal), the note ends where that fall has lost ``release_end_db`` instead: the
+   release, not its tail.
 
 Each pitch row is scanned by one compiled function (Numba, :func:`_track_row`); the loop over
 pitches and the octave check's choice of rows stay in Python.
@@ -99,6 +102,18 @@ class NoteParams:
         peak reaches only this fraction of ``onset_threshold`` is kept when a tracked note of another
         pitch, not an octave, twelfth or double octave away, starts within ``chord_window_s``. 0: off.
     chord_window_s : float
+    release_fall_db : float
+        Releases (a damper, a muted string, a lifted pedal). A fall is steep at frame ``t`` where
+        ``a[t] >= 10 ** (release_fall_db / 20) * a[t + L]`` (``L``: ``release_fall_s`` in whole
+        frames, at least 1; ``t + L`` inside the row). If it is steep at either of the two frames
+        before the end ``e`` found with ``frame_threshold``, the fall's first frame ``s`` is found by
+        stepping back from ``e - 1`` while the frame before is steep, no further than the peak; the
+        note then ends at the first frame in ``s+1 .. e`` (inside the row) whose activation is at most
+        ``a[s] * 10 ** (-release_end_db / 20)`` (linearly interpolated with the frame before it;
+        ``e`` if none), with no ``offset_shift_s`` (a centred frame's level marks the release
+        itself). Without it a note ends with its release's tail, 0.05-0.2 s after the key or
+        string was let go. 0: off.
+    release_fall_s, release_end_db : float
     """
 
     onset_threshold: float = 0.3
@@ -128,6 +143,9 @@ class NoteParams:
     restrike_gap_s: float = 0.1
     chord_ratio: float = 0.9
     chord_window_s: float = 0.03
+    release_fall_db: float = 3.0
+    release_fall_s: float = 0.06
+    release_end_db: float = 3.0
 
     def __post_init__(self) -> None:
         from nmftrans.errors import SettingError
@@ -136,11 +154,15 @@ class NoteParams:
             value = getattr(self, name)
             if not 0 <= value <= 1e3:  # NaN fails too
                 raise SettingError(name, f"must be 0 or more (activations are normalised to about 1), got {value}")
+        if not 0 <= self.release_fall_db <= 120:
+            raise SettingError("release_fall_db", f"must be 0 (off) to 120 dB, got {self.release_fall_db}")
+        if not 0 <= self.release_end_db <= 120:
+            raise SettingError("release_end_db", f"must be 0 to 120 dB, got {self.release_end_db}")
         if not 0 <= self.chord_ratio < 1:
             raise SettingError("chord_ratio", f"must be 0 (off) or above 0 and below 1 (a fraction of "
                                               f"onset_threshold), got {self.chord_ratio}")
         for name in ("rise_s", "peak_window_s", "sub_window_s", "chord_window_s", "min_duration_s", "min_note_s", "min_ioi_s",
-                     "onset_lag_s", "offset_gap_s"):
+                     "onset_lag_s", "offset_gap_s", "release_fall_s"):
             value = getattr(self, name)
             if not 0 <= value <= 1e3:
                 raise SettingError(name, f"must be 0 or more seconds, got {value}")
@@ -267,6 +289,31 @@ def _first_long_run(a, start, stop, threshold, length):  # pragma: no cover - co
 
 
 @numba.njit(cache=True, nogil=True)
+def _steep(a, t, length, ratio):  # pragma: no cover - compiled
+    """Whether ``a`` falls steeply at ``t``: ``a[t] >= ratio * a[t + length]``, both inside ``a``."""
+    return t >= 0 and t + length < len(a) and a[t] >= ratio * a[t + length]
+
+
+@numba.njit(cache=True, nogil=True)
+def _release_end(a, k, end, length, ratio, end_ratio):  # pragma: no cover - compiled
+    """Fractional frame where a note released just before ``end`` ends, or -1.0 (no release).
+
+    The release is the run of steep frames (:func:`_steep`) through ``end - 1`` or ``end - 2``,
+    back to no earlier than the peak ``k``; it ends where the activation first falls to
+    ``1 / end_ratio`` of its level at the run's first frame (``end`` if it never does)."""
+    if not (_steep(a, end - 1, length, ratio) or _steep(a, end - 2, length, ratio)):
+        return -1.0
+    s = max(end - 1, k)
+    while s > k and _steep(a, s - 1, length, ratio):
+        s -= 1
+    level = a[s] / end_ratio
+    for t in range(s + 1, min(end, len(a) - 1) + 1):
+        if a[t] <= level:
+            return t - 1 + (a[t - 1] - level) / max(a[t - 1] - a[t], _EPS)
+    return float(end)
+
+
+@numba.njit(cache=True, nogil=True)
 def _rise_time(a, o, k, back, fraction):  # pragma: no cover - compiled
     """Fractional frame where ``a`` first reaches ``fraction`` of its rise from the minimum of
     ``a[o-back : o+1]`` (its first occurrence) to the peak ``a[k]`` (``k >= o``)."""
@@ -285,7 +332,7 @@ def _rise_time(a, o, k, back, fraction):  # pragma: no cover - compiled
 @numba.njit(cache=True, nogil=True)
 def _track_row(a, prev, sub_rises, n_rise, n_peak, sub_w, min_ioi, min_len, gap, shift, frame_rate,
                onset_threshold, frame_threshold, rise_threshold, rise_ratio, candidate_min, sub_ratio, floor,
-               drop_len, onset_lag_s, rise_fraction, steepest_onset):  # pragma: no cover - compiled
+               drop_len, onset_lag_s, rise_fraction, steepest_onset, release_len, release_ratio, release_end_ratio):  # pragma: no cover - compiled
     """Notes of one pitch: steps 1-3 of the module docstring on one activation row.
 
     ``a``: the row (float64, ``n`` frames); ``prev``: :func:`_prev_min` of it over ``n_rise``;
@@ -356,8 +403,9 @@ def _track_row(a, prev, sub_rises, n_rise, n_peak, sub_w, min_ioi, min_len, gap,
         o, k = onsets[j], peaks[j]
         lim = onsets[j + 1] if j + 1 < n_on else n
         peak = a[k]
-        end = _first_long_run(a, k, lim, max(floor, frame_threshold * peak), gap)
-        end = max(k + 1.0, end - shift)
+        run = _first_long_run(a, k, lim, max(floor, frame_threshold * peak), gap)
+        released = _release_end(a, k, run, release_len, release_ratio, release_end_ratio) if release_len > 0 else -1.0
+        end = max(k + 1.0, run - shift) if released < 0 else released
         if end - o < drop_len:
             continue
         end = max(end, float(min(o + min_len, n)))
@@ -410,7 +458,10 @@ def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float
                  floor=float(params.floor), drop_len=float(params.min_note_s * frame_rate),
                  onset_lag_s=float(params.onset_lag_s),
                  rise_fraction=-1.0 if params.onset_rise_fraction is None else float(params.onset_rise_fraction),
-                 steepest_onset=bool(params.steepest_onset))
+                 steepest_onset=bool(params.steepest_onset),
+                 release_len=frames(params.release_fall_s) if params.release_fall_db > 0 else 0,
+                 release_ratio=float(10.0 ** (params.release_fall_db / 20.0)),
+                 release_end_ratio=float(10.0 ** (params.release_end_db / 20.0)))
     row_of = {int(p): i for i, p in enumerate(pitch_set)}
     no_subs = np.zeros((0, n))
     rises: dict[int, np.ndarray] = {}  # rise rows of the pitches below, for the octave check
