@@ -407,7 +407,7 @@ def transcribe(
     highest: Optional[str] = typer.Option(None, help="Highest pitch to transcribe (e.g. C8).", show_default="the dictionary's highest"),
     iterations: Optional[int] = typer.Option(None, help="MU iterations of the solver.", show_default="12"),
     floor_octaves: Optional[float] = typer.Option(
-        None, help="Octaves between the broadband floor templates that take noise and knocks (0: none).", show_default="2"),
+        None, help="Octaves between the broadband floor templates that take noise and knocks (0: none).", show_default="the dictionary's, else 2"),
     eq_octaves: Optional[float] = typer.Option(
         None, help="Smoothing (octaves) of the gain that fits the templates to the recording's colour (0: none).", show_default="0.5"),
     beta: Optional[float] = typer.Option(None, "--beta", help="β of the divergence H is solved for, 0-2 (2 Euclidean, 1 KL, 0 Itakura-Saito).", show_default="the dictionary's"),
@@ -597,6 +597,8 @@ def show(
         + (f", {s.bins_per_semitone} bins/semitone" if s.frontend == "logfreq" else "") + f", power {s.power:g}",
         f"beta         {d.beta:g}",
     ]
+    if d.floor_octaves is not None:
+        lines.append(f"floor        {d.floor_octaves:g} octaves between the floor templates (transcribe's default with it)")
     if d.deep_W is not None:
         lines.append(f"deep         {d.deep_W.shape[0]} unfolded MU layers with their own templates "
                      + ("(they replace the first solve; the adaptation of W follows)" if d.deep_adapt

@@ -38,6 +38,8 @@ SOLVE_COLUMNS = 512
 # With ``keep_activations=False``, the spilled activations are read back and tracked this many
 # bytes of rows at a time (the pitches are tracked independently then).
 SPILL_READ_BYTES = 4 << 20
+#: Octaves between the floor templates when neither the solver nor the dictionary sets them.
+DEFAULT_FLOOR_OCTAVES = 2.0
 
 
 @dataclass(frozen=True)
@@ -79,12 +81,13 @@ class SolverParams:
         transcriptions that 20 + 10 plain ones gave (``scripts/eval_accuracy.py``).
     attack_weight : float
         Weight of the attack templates in a pitch's activation (sustain templates weigh 1).
-    floor_octaves : float
+    floor_octaves : float or None
         Octaves between the fixed broadband "floor" templates solved alongside the dictionary
         (:func:`nmftrans.core.templates.floor_templates`; 2 gives 4 templates over the default
         25 Hz - 5 kHz). They take noise, hammer knocks and room sound, which pitch templates
         would otherwise explain as quiet spurious notes; they are not adapted to the input and
-        not tracked. 0: none.
+        not tracked. 0: none. None (default): the dictionary's ``floor_octaves`` (the shipped
+        guitar's 0.25), else :data:`DEFAULT_FLOOR_OCTAVES`.
     threads : int
         Blocks solved at once, each on one core with single-threaded BLAS (coarse-grained, so
         a busy machine degrades gracefully). 0: one per core this process may use. The result
@@ -109,7 +112,7 @@ class SolverParams:
     eq_octaves: float = 0.5
     gamma: float | None = 1.75
     attack_weight: float = 0.5
-    floor_octaves: float = 2.0
+    floor_octaves: float | None = None
     threads: int = 0
     sparsity: float = 0.0
 
@@ -130,7 +133,7 @@ class SolverParams:
             raise SettingError("n_iter", f"must be at least 1, got {self.n_iter}")
         if self.refine_w_iter < 0 or self.refine_h_iter < 0:
             raise SettingError("refine_w_iter", "and refine_h_iter must be 0 or more")
-        if not 0 <= self.floor_octaves <= 100:
+        if self.floor_octaves is not None and not 0 <= self.floor_octaves <= 100:
             raise SettingError("floor_octaves", f"must be between 0 (no floor templates) and 100, got {self.floor_octaves}")
         if not 0 <= self.eq_octaves <= 100:
             raise SettingError("eq_octaves", f"must be between 0 (no response gain) and 100, got {self.eq_octaves}")
@@ -162,6 +165,16 @@ class Transcription:
     pooled_from: int = 0
 
 
+def floor_spacing(dictionary: Dictionary, solver: SolverParams = SolverParams()) -> float:
+    """Octaves between the floor templates solved with ``dictionary``: the solver's ``floor_octaves``,
+    else the dictionary's, else :data:`DEFAULT_FLOOR_OCTAVES` (0: no floor templates)."""
+    if solver.floor_octaves is not None:
+        return float(solver.floor_octaves)
+    if dictionary.floor_octaves is not None:
+        return float(dictionary.floor_octaves)
+    return DEFAULT_FLOOR_OCTAVES
+
+
 def solver_templates(dictionary: Dictionary, solver: SolverParams = SolverParams()) -> np.ndarray:
     """The dictionary's W with the solver's floor templates appended after its columns.
 
@@ -171,9 +184,10 @@ def solver_templates(dictionary: Dictionary, solver: SolverParams = SolverParams
         For a convolutive dictionary ``(n_bins, n_components + n_floor, n_frames)``, the floor
         templates one frame long.
     """
-    if solver.floor_octaves <= 0:
+    octaves = floor_spacing(dictionary, solver)
+    if octaves <= 0:
         return dictionary.W
-    floor = _floor(dictionary.settings, float(solver.floor_octaves))
+    floor = _floor(dictionary.settings, octaves)
     if dictionary.frames > 1:
         from nmftrans.core.convolutive import with_frames
 

@@ -42,7 +42,24 @@ def _tamper(tmp_path, small, **changes):
     return bad
 
 
+def test_floor_octaves_round_trip_and_absent_by_default(tmp_path, small):
+    assert small.floor_octaves is None
+    save_dictionary(small, tmp_path / "plain.npz")
+    assert load_dictionary(tmp_path / "plain.npz").floor_octaves is None
+    with np.load(tmp_path / "plain.npz") as npz:
+        assert "floor_octaves" not in npz.files  # files without it stay as they were
+    import dataclasses
+
+    save_dictionary(dataclasses.replace(small, floor_octaves=0.25), tmp_path / "narrow.npz")
+    assert load_dictionary(tmp_path / "narrow.npz").floor_octaves == 0.25
+    with pytest.raises(NmftransError, match="floor_octaves must be between 0"):
+        dataclasses.replace(small, floor_octaves=-1.0)
+
+
 @pytest.mark.parametrize("changes, message", [
+    ({"floor_octaves": np.array(float("nan"))}, "floor_octaves must be between 0"),
+    ({"floor_octaves": np.array([0.25, 0.5])}, "entry 'floor_octaves' must be a number"),
+    ({"floor_octaves": np.array("0.25")}, "entry 'floor_octaves' must be numeric"),
     ({"W": None}, "missing W"),
     ({"pitches": None}, "missing pitches"),
     ({"W": np.ones((10, 13), np.float32)}, "frequency bins"),
@@ -97,8 +114,14 @@ def test_shipped_dictionaries_load(name):
     # provenance says where the templates came from and which GM program plays them back
     program = 0 if name == "piano" else 24
     assert d.provenance["program"] == program and f"GM program {program}" in d.provenance["description"]
-    assert d.provenance["sources"] == [f"isolated/{name}-fluidr3"]
+    assert d.provenance["sources"][0] == f"isolated/{name}-fluidr3"
     assert d.provenance["learned"] == list(range(lo, hi + 1))
+    if name == "guitar":  # also the steel-string guitar's notes, rendered by the build script; narrow floors
+        assert d.provenance["sources"][1:] == ['rendered: FluidR3_GM.sf2 program 25, FluidR3 GM "Steel String '
+                                               'Guitar" (GM program 25)']
+        assert d.provenance["n_files"] == 2 * 98 and d.floor_octaves == 0.25
+    else:
+        assert len(d.provenance["sources"]) == 1 and d.floor_octaves is None
     assert json.loads(json.dumps(d.provenance)) == d.provenance  # plain JSON values only
 
 

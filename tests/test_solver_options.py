@@ -169,3 +169,33 @@ def test_a_setting_error_survives_a_worker_process():
     back = pickle.loads(pickle.dumps(SettingError("time_range", "starts at 100 s, after the end (3.41 s)")))
     assert isinstance(back, SettingError) and back.setting == "time_range"
     assert str(back) == "time_range starts at 100 s, after the end (3.41 s)"
+
+
+def test_floor_spacing_comes_from_the_solver_then_the_dictionary_then_two_octaves(dictionary):
+    """SolverParams.floor_octaves None (the default) takes the dictionary's spacing (the shipped guitar
+    stores 0.25), else 2 octaves; an explicit value (CLI --floor-octaves) wins. The count of floor
+    templates is the docstring's 1 + floor(octaves spanned / spacing), from the bin frequencies."""
+    import dataclasses
+
+    from nmftrans.core.features import frequencies
+    from nmftrans.transcribe import SolverParams, solver_templates
+
+    f = frequencies(dictionary.settings)
+    span = np.log2(f[-1] / f[0])
+    K = dictionary.W.shape[1]
+
+    def n_floor(d, solver=SolverParams()):
+        return solver_templates(d, solver).shape[1] - K
+
+    narrow = dataclasses.replace(dictionary, floor_octaves=0.25)
+    assert dictionary.floor_octaves is None
+    assert n_floor(dictionary) == 1 + int(span // 2)
+    assert n_floor(narrow) == 1 + int(span // 0.25) > n_floor(dictionary)
+    assert n_floor(narrow, SolverParams(floor_octaves=2.0)) == 1 + int(span // 2)
+    assert n_floor(narrow, SolverParams(floor_octaves=0)) == 0
+    # and the solve uses them: a narrow-floor dictionary gives other activations on the same audio
+    y = render(example_notes(np.random.default_rng(5), pitches=PITCHES, n=6, spacing=0.3))
+    a = transcribe_signal(y, dictionary).activations
+    b = transcribe_signal(y, narrow).activations
+    c = transcribe_signal(y, narrow, SolverParams(floor_octaves=2.0)).activations
+    assert np.abs(a - b).max() > 1e-3 and np.array_equal(a, c)

@@ -20,6 +20,9 @@ key                dtype / shape               meaning
                                                dictionary (:mod:`nmftrans.core.deep`); absent otherwise
 ``deep_adapt``     int8, ()                    optional, with ``deep_W``: 1 = after the layers, the
                                                per-block adaptation of W and its H updates run
+``floor_octaves``  float64, ()                 optional: the spacing of the solver's floor templates
+                                               this dictionary is meant for (absent: the solver's
+                                               default, 2 octaves)
 =================  ==========================  ==================================================
 """
 
@@ -70,6 +73,13 @@ class Dictionary:
     deep_adapt : bool
         Deep dictionary only: the layers replace the first solve only, and the per-block
         adaptation of W (from the last layer's templates) and its H updates follow as usual.
+    floor_octaves : float or None
+        Octaves between the broadband floor templates solved along with these templates
+        (:func:`nmftrans.core.templates.floor_templates`) when ``SolverParams.floor_octaves`` is None
+        (the default); None: the solver's default spacing. The shipped guitar sets 0.25: narrow
+        floors take a guitar body's resonances (energy near 100 and 200 Hz on a real steel-string
+        guitar), which 2-octave floors leave to the pitch templates an octave or a twelfth below
+        the played notes.
     """
 
     W: np.ndarray
@@ -80,6 +90,7 @@ class Dictionary:
     provenance: dict = field(default_factory=dict)
     deep_W: np.ndarray | None = None
     deep_adapt: bool = False
+    floor_octaves: float | None = None
 
     def __post_init__(self) -> None:
         self.W = np.ascontiguousarray(self.W, dtype=np.float32)
@@ -92,6 +103,8 @@ class Dictionary:
         elif self.deep_adapt:
             raise NmftransError("dictionary: deep_adapt needs deep_W")
         self.deep_adapt = bool(self.deep_adapt)
+        if self.floor_octaves is not None:
+            self.floor_octaves = _check_floor(self.floor_octaves, "dictionary")
 
     @property
     def frames(self) -> int:
@@ -102,6 +115,13 @@ class Dictionary:
     def pitch_set(self) -> np.ndarray:
         """Sorted distinct MIDI pitches, shape ``(n_pitches,)``."""
         return np.unique(self.pitches)
+
+
+def _check_floor(value, source: str) -> float:
+    value = float(value)
+    if not 0 <= value <= 100:  # NaN fails too
+        raise NmftransError(f"{source}: floor_octaves must be between 0 (no floor templates) and 100, got {value}")
+    return value
 
 
 def _validate(W, pitches, roles, settings, beta, source) -> None:
@@ -174,6 +194,8 @@ def save_dictionary(dictionary: Dictionary, path: str | Path, *, overwrite: bool
     if dictionary.deep_W is not None:
         arrays["deep_W"] = dictionary.deep_W
         arrays["deep_adapt"] = np.array(int(dictionary.deep_adapt), dtype=np.int8)
+    if dictionary.floor_octaves is not None:
+        arrays["floor_octaves"] = np.array(float(dictionary.floor_octaves))
     with atomic_path(path, overwrite=overwrite) as tmp:
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
@@ -254,8 +276,13 @@ def load_dictionary(name_or_path: str | Path | None = None) -> Dictionary:
         _validate_deep(deep_W, W, float(arrays["beta"]), source)
     if deep_adapt is not None and (deep_adapt.shape != () or int(deep_adapt) not in (0, 1)):
         raise NmftransError(f"{source}: entry 'deep_adapt' must be 0 or 1")
+    floor = _optional_array(path, "floor_octaves", source)
+    if floor is not None:
+        if floor.shape != () or floor.dtype.kind not in "fiu":
+            raise NmftransError(f"{source}: entry 'floor_octaves' must be a number")
+        floor = _check_floor(floor, source)
     return Dictionary(W, pitches.astype(np.int16), roles.astype(np.int8), settings, float(arrays["beta"]), provenance,
-                      deep_W, bool(deep_adapt is not None and int(deep_adapt)))
+                      deep_W, bool(deep_adapt is not None and int(deep_adapt)), floor)
 
 
 def check_compatible(dictionary: Dictionary, settings: FeatureSettings) -> None:
