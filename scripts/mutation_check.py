@@ -97,6 +97,10 @@ MUTANTS = [
            "music_ratio_off: float = 0.0", "no-music gate off (noise becomes notes)", NORMALISE),
     Mutant("norm-no-noise-floor", "nmftrans/core/levels.py", "noise_ratio: float = 80.0", "noise_ratio: float = 0.0",
            "the reference has no floor above the noise carpet", NORMALISE),
+    Mutant("norm-carpet-quartile-only", "nmftrans/core/levels.py", "CARPET_ABOVE = 12", "CARPET_ABOVE = 0",
+           "the carpet is the upper quartile for any pitch count (chords silenced with a narrow dictionary)", NORMALISE),
+    Mutant("norm-carpet-no-median-bound", "nmftrans/core/levels.py", "CARPET_LOWEST = 0.5", "CARPET_LOWEST = 0.0",
+           "a small dictionary's carpet sinks to its weakest pitch", NORMALISE),
     # --- the motion gate (nmftrans/core/motion.py): speech and hum ------------------------------------
     Mutant("motion-no-glide-gate", "nmftrans/core/motion.py", "glide_on: float = 0.05", "glide_on: float = 1.0",
            "glide gate off (speech becomes notes)", MOTION),

@@ -26,11 +26,19 @@ def _at(y, dbfs):
     return (y * 10 ** (dbfs / 20) / np.sqrt(np.mean(np.square(y, dtype=np.float64)))).astype(np.float32)
 
 
-def test_frame_levels_are_the_peak_and_the_upper_quartile():
+def test_frame_levels_are_the_peak_and_the_carpet():
     A = np.arange(12, dtype=np.float32).reshape(4, 3)[::-1].copy()  # columns 9,6,3,0 / 10,7,4,1 / ...
     peak, carpet = frame_levels(A)
     np.testing.assert_array_equal(peak, [9, 10, 11])
-    np.testing.assert_array_equal(carpet, [6, 7, 8])  # rank int(0.75 * 3) = 2 of 4 from the bottom
+    np.testing.assert_array_equal(carpet, [3, 4, 5])  # 4 pitches: the median, rank int(0.5 * 3) = 1 from the bottom
+
+
+@pytest.mark.parametrize("n_pitches, index", [(88, 65), (49, 36), (29, 16), (25, 12), (13, 6), (2, 0), (1, 0)])
+def test_the_carpet_has_a_quarter_of_the_pitches_and_at_least_12_above_it_down_to_the_median(n_pitches, index):
+    A = np.arange(n_pitches, dtype=np.float32)[::-1, None] * np.ones((1, 3), dtype=np.float32)  # row i: n - 1 - i
+    peak, carpet = frame_levels(A)
+    np.testing.assert_array_equal(peak, n_pitches - 1)
+    np.testing.assert_array_equal(carpet, index)  # the value at rank ``index`` from the bottom is ``index``
 
 
 def test_music_gets_one_over_its_reference_and_noise_gets_nothing():
@@ -89,6 +97,55 @@ def test_noise_clicks_and_a_near_empty_file_give_no_notes(name):
     signals = _nonmusic(np.random.default_rng(0))  # the hum: no notes from nmftrans.core.motion's gate
     counts = {k: len(transcribe_signal(y, d).notes) for k, y in signals.items()}
     assert counts == {k: 0 for k in signals}
+
+
+NARROW = np.arange(48, 73)  # two octaves: 25 pitches
+
+
+def _chords(rng, n, sizes=(4, 7), step=0.6, length=0.55):
+    """``n`` chords of 4-6 notes of ``NARROW``, one every ``step`` seconds."""
+    rows, t = [], 0.3
+    for size in rng.integers(*sizes, n):
+        for p in rng.choice(NARROW, size=size, replace=False):
+            rows.append((t, t + length, float(p), float(rng.integers(70, 110))))
+        t += step
+    return np.array(rows)
+
+
+@pytest.fixture(scope="module")
+def narrow(tmp_path_factory):
+    """A two-octave dictionary learned with H = Y (``method="fixed"``) from 30 labelled chords:
+    its templates smear over the pitches sounding with their own."""
+    from nmftrans.io.midi import notes_to_csv
+    from nmftrans.learn import learn_from_sources
+
+    folder = tmp_path_factory.mktemp("chords")
+    notes = _chords(np.random.default_rng(9), 30)
+    sf.write(folder / "chords.wav", render(notes), SR)
+    (folder / "chords.csv").write_text(notes_to_csv(notes))
+    d, _ = learn_from_sources([folder], method="fixed")
+    assert list(d.pitch_set) == list(NARROW)
+    return d
+
+
+@pytest.mark.parametrize("which", ["two octaves, H = Y", "one octave of combs"])
+def test_noise_and_clicks_give_no_notes_with_a_narrow_dictionary(narrow, which):
+    from nmftrans.learn import learn_harmonic
+
+    d = narrow if which.startswith("two") else learn_harmonic((60, 72))  # 13 pitches: the carpet is their median
+    signals = _nonmusic(np.random.default_rng(1))
+    counts = {k: len(transcribe_signal(y, d).notes) for k, y in signals.items()}
+    assert counts == {k: 0 for k in signals}
+
+
+def test_chords_are_music_to_a_two_octave_dictionary(narrow):
+    """Chords of 4-6 notes light up a dozen of the 25 pitches (the notes, their octaves and
+    twelfths, the smear of templates learned with H = Y): a carpet at the upper quartile (6
+    pitches above it) sat among them and the music check silenced the piece (4 notes of 84)."""
+    ref = _chords(np.random.default_rng(4), 16)
+    est = transcribe_signal(render(ref), narrow).notes
+    assert len(ref) >= 64
+    assert evaluate_notes(ref, est)["onset_f"] > 0.8
 
 
 @pytest.fixture(scope="module")

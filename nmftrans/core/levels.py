@@ -3,9 +3,28 @@ notes where there is no music. Pure array code (no I/O, no solving).
 
 Two numbers per frame summarise the activations (:func:`frame_levels`): the *peak* (the
 strongest pitch) and the *carpet* (the pitch at rank ``CARPET_RANK`` of the frame's pitches,
-from the bottom: 0.75 is the upper quartile). Music is sparse over pitch (a few pitches
+from the bottom: 0.75 is the upper quartile, but with at least ``CARPET_ABOVE`` = 12 pitches
+above it, down to the median: :func:`carpet_index`). Music is sparse over pitch (a few pitches
 far above the rest); noise, hiss, rumble, clicks and applause are explained by many pitch
 templates at once, smoothly, so their strongest pitch stays within a small multiple of the carpet.
+
+Why a count and not only a fraction: a chord lights up more pitches than it has notes (its
+notes, the pitches at their octaves and twelfths, which explain their partials, and with
+templates learned with H = Y, ``learn --method fixed``, the notes each template was learned
+with). The upper quartile has 22 pitches above it in the shipped piano dictionary (88 pitches)
+and 12 in the guitar (49), but only 7 in a 29-pitch dictionary (MIDI 44-72) learned with H = Y
+from the first half of the real GuitarSet track; on its second half a median of 15 of those
+pitches were within 1/20 of the frame's peak, so the quartile was music: the music ratio fell to
+13-15 (69 with the shipped guitar) and the music check and the noise bound below gave no notes
+at all (onset F 0). With 12 pitches above the carpet that ratio is 34-39 there (and 89-102 with
+the informed dictionary of the same pitches, 135-196 with harmonic combs C3-C5), while noise
+stays at 4-8 with such narrow dictionaries (white, pink, brown noise, hiss, clicks, bursts with
+25-29 pitches; the quartile gave 3-4); the shipped dictionaries' carpets are unchanged. The
+median bound keeps small dictionaries (25 pitches or fewer) from a carpet among their weakest
+pitches, which noise leaves far down (the 6th weakest of 29 was up to 22 times below the peak in
+noise, the 2nd weakest of 25 up to 98 times). Music that holds half of the dictionary's pitches
+still reads partly as noise: 4-6-note chords ringing 1.5 s, one every 0.6 s (12-18 notes
+sounding of 25 pitches), kept onset F 0.48 (0 with the quartile).
 
 Frames are grouped in segments of ``segment_s`` seconds counted from the first frame (so the
 result does not depend on how the audio was read or solved), and each segment looks at the
@@ -41,8 +60,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Rank (fraction of the pitches, from the bottom) of the frame's "carpet" level.
+# Rank (fraction of the pitches, from the bottom) of the frame's "carpet" level ...
 CARPET_RANK = 0.75
+# ... but at least this many pitches above it (a chord and the pitches its partials light up) ...
+CARPET_ABOVE = 12
+# ... as long as that leaves it at this rank or higher (the median).
+CARPET_LOWEST = 0.5
 # Frames whose peak is below this fraction of the file's highest peak count as silence.
 SILENCE_FRACTION = 1e-3
 # Frames whose levels are taken at once (bounds the copy that the partition makes).
@@ -109,8 +132,16 @@ class LevelParams:
             raise ValueError("need 0 <= music_ratio_off <= music_ratio_on and noise_ratio >= 0")
 
 
+def carpet_index(n_pitches: int) -> int:
+    """Index, from the bottom, of the carpet among ``n_pitches`` sorted activations: the upper
+    quartile, lowered to leave ``CARPET_ABOVE`` pitches above it, but not below the median
+    (88 pitches: 65; 49: 36; 29: 16; 25 or fewer: the median)."""
+    top = n_pitches - 1
+    return max(min(int(CARPET_RANK * top), top - CARPET_ABOVE), int(CARPET_LOWEST * top), 0)
+
+
 def frame_levels(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each frame's peak and carpet (the pitch at rank ``CARPET_RANK`` from the bottom).
+    """Each frame's peak and carpet (the pitch at :func:`carpet_index` from the bottom).
 
     Parameters
     ----------
@@ -126,7 +157,7 @@ def frame_levels(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     carpet = np.zeros(A.shape[1], dtype=np.float32)
     if A.shape[0] == 0:
         return peak, carpet
-    k = int(CARPET_RANK * (A.shape[0] - 1))
+    k = carpet_index(A.shape[0])
     for lo in range(0, A.shape[1], _LEVEL_COLUMNS):  # a few columns at a time: bounded copies
         cols = A[:, lo:lo + _LEVEL_COLUMNS]
         peak[lo:lo + cols.shape[1]] = cols.max(axis=0)
