@@ -304,24 +304,18 @@ def _rescale_columns(den, level, prev, expo, floor):  # pragma: no cover - compi
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", parallel=_PARALLEL)
-def _scale_rows(X, num, inv_den):  # pragma: no cover - compiled
-    """X[k] *= num[k] * inv_den[k] (the γ = 1 step with a per-row constant denominator)."""
+def _scale_rows(X, num, inv_den, gamma):  # pragma: no cover - compiled
+    """X[k] *= (num[k] * inv_den[k]) ** gamma (the step with a per-row constant denominator);
+    γ = 1, 1.5, 1.75 and 2 without pow. One kernel for every γ: each cached kernel costs a
+    short run a few milliseconds to load."""
     for k in numba.prange(X.shape[0]):
         x = X[k]
         nk = num[k]
         c = inv_den[k]
-        for j in range(X.shape[1]):
-            x[j] *= nk[j] * c
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=_PARALLEL)
-def _scale_rows_pow(X, num, inv_den, gamma):  # pragma: no cover - compiled
-    """X[k] *= (num[k] * inv_den[k]) ** gamma; γ = 1.5, 1.75 and 2 without pow."""
-    for k in numba.prange(X.shape[0]):
-        x = X[k]
-        nk = num[k]
-        c = inv_den[k]
-        if gamma == 1.5:
+        if gamma == 1.0:
+            for j in range(X.shape[1]):
+                x[j] *= nk[j] * c
+        elif gamma == 1.5:
             for j in range(X.shape[1]):
                 t = nk[j] * c
                 x[j] *= t * math.sqrt(t)
@@ -490,10 +484,8 @@ def _mu_loop(V, F, Ft, X, beta, mode, gamma, l1, eps, n_iter, tol, check_every, 
             else:
                 obj += _beta_ratio(Vb[j], FX, B_all[: m * w].reshape(m, w), beta, mode, eps, want, fresh)
             np.matmul(Ft, FX, out=num)
-            if mode == _KL and gamma == 1.0:
-                _scale_rows(x, num, inv_den)
-            elif mode == _KL:
-                _scale_rows_pow(x, num, inv_den, gamma)
+            if mode == _KL:
+                _scale_rows(x, num, inv_den, gamma)
             else:
                 if fresh:
                     np.matmul(Ft, B_all[: m * w].reshape(m, w), out=dens[j])

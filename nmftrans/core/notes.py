@@ -330,18 +330,20 @@ def _rise_time(a, o, k, back, fraction):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _track_row(a, prev, sub_rises, n_rise, n_peak, sub_w, min_ioi, min_len, gap, shift, frame_rate,
+def _track_row(a, sub_rises, n_rise, n_peak, sub_w, min_ioi, min_len, gap, shift, frame_rate,
                onset_threshold, frame_threshold, rise_threshold, rise_ratio, candidate_min, sub_ratio, floor,
                drop_len, onset_lag_s, rise_fraction, steepest_onset, release_len, release_ratio, release_end_ratio):  # pragma: no cover - compiled
     """Notes of one pitch: steps 1-3 of the module docstring on one activation row.
 
-    ``a``: the row (float64, ``n`` frames); ``prev``: :func:`_prev_min` of it over ``n_rise``;
+    ``a``: the row (float64, ``n`` frames), compared with its :func:`_prev_min` over ``n_rise``
+    (computed here: one cached kernel less to load per run);
     ``sub_rises``: ``(n_sub, n)`` :func:`_rise` rows of the pitches below it for the octave check
     (``sub_ratio > 0``); ``rise_fraction < 0``: onsets at the first rising frame; ``shift``:
     ``offset_shift_s`` in (fractional) frames. Returns ``(onset_s, offset_s, velocity)``, one
     entry per note, float64.
     """
     n = len(a)
+    prev = _prev_min(a, n_rise)
     rise = np.empty(n)
     # 1. candidate onsets: the first frame of each run of rising frames
     n_starts = 0
@@ -482,7 +484,7 @@ def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float
             continue
         subs = [row_of[int(p) - k] for k in params.sub_intervals if int(p) - k in row_of]
         sub_rises = np.stack([rise(j) for j in subs]) if subs and params.sub_ratio > 0 else no_subs
-        onset, offset, velocity = _track_row(a, _prev_min(a, n_rise), sub_rises, **fixed)
+        onset, offset, velocity = _track_row(a, sub_rises, **fixed)
         if len(onset):
             parts.append(np.stack([onset, offset, np.full(len(onset), float(p)), velocity], axis=1))
     if not parts:
