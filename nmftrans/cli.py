@@ -440,6 +440,9 @@ def transcribe(
     written), 2 usage error, 130 interrupted (finished outputs are kept).
     """
     log = Log(quiet)
+    from nmftrans.core.threads import one_blas_thread_at_load
+
+    one_blas_thread_at_load()  # before NumPy loads: no BLAS thread pool that would only spin
     from nmftrans import batch as run
 
     stream = None  # several inputs with -o -: one CSV with a file column, or one JSON document
