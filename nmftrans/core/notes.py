@@ -330,6 +330,27 @@ def _rise_time(a, o, k, back, fraction):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
+def _sorted_unique(x):  # pragma: no cover - compiled
+    """``np.unique(x)`` of a 1-D integer array, sorting ``x`` in place (an insertion sort: the
+    arrays here, onsets moved to their steepest rise, are nearly in order). ``np.unique`` in
+    :func:`_track_row` compiled Numba's whole sort into that kernel: 358 -> 302 KB of cached
+    code for every run to load."""
+    for i in range(1, len(x)):
+        v = x[i]
+        j = i - 1
+        while j >= 0 and x[j] > v:
+            x[j + 1] = x[j]
+            j -= 1
+        x[j + 1] = v
+    n = 0
+    for i in range(len(x)):
+        if n == 0 or x[i] != x[n - 1]:
+            x[n] = x[i]
+            n += 1
+    return x[:n]
+
+
+@numba.njit(cache=True, nogil=True)
 def _track_row(a, sub_rises, n_rise, n_peak, sub_w, min_ioi, min_len, gap, shift, frame_rate,
                onset_threshold, frame_threshold, rise_threshold, rise_ratio, candidate_min, sub_ratio, floor,
                drop_len, onset_lag_s, rise_fraction, steepest_onset, release_len, release_ratio, release_end_ratio):  # pragma: no cover - compiled
@@ -385,7 +406,7 @@ def _track_row(a, sub_rises, n_rise, n_peak, sub_w, min_ioi, min_len, gap, shift
                 if a[t] - a[t - 1] > (a[best] - a[best - 1] if best > 0 else a[best]):
                     best = t
             moved[i] = best
-        onsets = np.unique(moved)
+        onsets = _sorted_unique(moved)
         n_on = len(onsets)
     # 3. peaks, onset times, ends
     onset_s = np.empty(n_on)
