@@ -244,7 +244,8 @@ def _prev_min(a, k):  # pragma: no cover - compiled
     out = np.zeros(n, dtype=a.dtype)
     if n > k:
         m = out[k:]
-        m[:] = a[: n - k]
+        for t in range(n - k):  # loops, not slice assignments: these kernels load faster
+            m[t] = a[t]
         for j in range(1, k):  # k shifted minima: vectorised passes
             for t in range(n - k):
                 m[t] = min(m[t], a[j + t])
@@ -380,13 +381,23 @@ def _track_row(a, sub_rises, n_rise, n_peak, sub_w, min_ioi, min_len, gap, shift
         was = now
     starts = starts[:n_starts]
     # 2. accepted onsets
+    # (scalar loops, not array expressions: NumPy's ufuncs compiled into this kernel made it
+    # longer to load for every run)
     r = _max_at(rise, starts, -sub_w, sub_w)
-    keep = (_max_at(a, starts, 0, n_peak - 1) >= onset_threshold) & (r >= rise_threshold)
+    top = _max_at(a, starts, 0, n_peak - 1)
+    keep = np.empty(n_starts, dtype=np.bool_)
+    for i in range(n_starts):
+        keep[i] = top[i] >= onset_threshold and r[i] >= rise_threshold
     if sub_ratio > 0 and sub_rises.shape[0] > 0:
         sub_rise = np.zeros(n_starts)
         for j in range(sub_rises.shape[0]):
-            sub_rise = np.maximum(sub_rise, _max_at(sub_rises[j], starts, -sub_w, sub_w))
-        keep &= ~(sub_rise > sub_ratio * r)
+            below = _max_at(sub_rises[j], starts, -sub_w, sub_w)
+            for i in range(n_starts):
+                if below[i] > sub_rise[i]:
+                    sub_rise[i] = below[i]
+        for i in range(n_starts):
+            if sub_rise[i] > sub_ratio * r[i]:
+                keep[i] = False
     onsets = np.empty(n_starts, dtype=np.int64)
     n_on = 0
     for i in range(n_starts):

@@ -69,7 +69,9 @@ def _band_maxima(V, lo, hi):  # pragma: no cover - compiled
     out = np.empty((len(lo), V.shape[1]), dtype=np.float32)
     for b in range(len(lo)):
         row = out[b]
-        row[:] = V[lo[b]]
+        first = V[lo[b]]
+        for t in range(V.shape[1]):  # a loop, not a slice assignment: the kernel loads faster
+            row[t] = first[t]
         for k in range(lo[b] + 1, hi[b]):
             src = V[k]
             for t in range(V.shape[1]):
