@@ -5,7 +5,9 @@ were processed), 2 usage error, 130 interrupted (Ctrl-C). Results go to stdout; 
 Heavy modules (NumPy, Numba, librosa) are imported inside the commands, so ``--help`` is fast.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` in this module: Typer reads every command's annotations
+# at each start (typing.get_type_hints), and a string annotation costs a compile and an eval:
+# building the commands took 6.1 ms with them, 3.2 ms without.
 
 import sys
 from pathlib import Path
