@@ -5,7 +5,7 @@ Usage::
     python scripts/bench_transcribe.py [--data DIR] [--audio FILE] [--seconds 180]
                                        [--repeats 3] [--long-minutes 60] [--no-memory]
                                        [--no-reference] [--profile]
-    python scripts/bench_transcribe.py --startup-only [--repeats 7] [--baseline ../main]
+    python scripts/bench_transcribe.py --startup-only [--repeats 7] [--baseline ../main] [--bytecode]
 
 Without ``--audio`` a piano recording of ``--seconds`` seconds is made by concatenating
 ``DATA/pieces/*fluidr3-piano.flac`` (repeated as needed) into a temporary FLAC.
@@ -26,6 +26,10 @@ the ratios):
 * start-up: the whole process on a 2 s file, median wall and CPU seconds of at least 5 runs, as a
   ratio of the 0.5 s target; ``--baseline DIR`` runs another checkout's CLI interleaved with this
   one's and prints the ratio of the two (the only figure worth comparing on a loaded machine).
+  With ``PYTHONDONTWRITEBYTECODE`` set (as in some sandboxes) a checkout's modules have no
+  bytecode and every run compiles them from source (~50 ms); ``--bytecode`` runs every command
+  with bytecode written to and read from a temporary ``PYTHONPYCACHEPREFIX`` (filled by the
+  warm-up run, nothing written into the checkouts), as an installed package runs.
 
 Peak memory (``--no-memory`` skips it): every pipeline runs once in a fresh subprocess of this
 script, which reports its own peak RSS (``VmHWM``; ``ru_maxrss`` of a child
@@ -288,12 +292,19 @@ def table(rows: list[tuple], headers: tuple) -> str:
 TARGET_STARTUP_S = 0.5  # issue 23: a 2 s file as a whole process, after the first run
 
 
+# --bytecode: the folder every child writes and reads its bytecode in (PYTHONPYCACHEPREFIX)
+BYTECODE_PREFIX: Path | None = None
+
+
 def run_stats(args: list[str], repeats: int, pythonpath: Path = REPO) -> tuple[float, float]:
     """(median wall s, median CPU s of the child: user + system, all threads) of ``repeats`` runs."""
     import resource
     import statistics
 
     env = dict(os.environ)
+    if BYTECODE_PREFIX is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(BYTECODE_PREFIX)
     env["PYTHONPATH"] = str(pythonpath) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     walls, cpus = [], []
     for _ in range(repeats):
@@ -338,6 +349,11 @@ def print_startup(tmp: Path, repeats: int, baseline: Path | None = None) -> None
     wall = whole["this checkout"][0]
     print(f"\nstart-up: nmftrans transcribe of a 2 s file, whole process (median of {repeats}, after a "
           f"warm-up run; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+    if BYTECODE_PREFIX is not None:
+        print("  (--bytecode: modules read from bytecode the warm-up run wrote, as an installed package runs)")
+    elif sys.flags.dont_write_bytecode and not (REPO / "nmftrans" / "__pycache__").is_dir():
+        print("  (PYTHONDONTWRITEBYTECODE is set and nmftrans has no bytecode: every run compiles its modules "
+              "from source; --bytecode measures with bytecode)")
     rows = [("python -c pass", *bare, bare[0] / wall, ""),
             ("import nmftrans.cli (what --help needs)", *imports, imports[0] / wall, "")]
     for name, (w, c) in whole.items():
@@ -366,6 +382,9 @@ def main() -> None:
                         help="only the whole-process time of a 2 s file (needs no development data)")
     parser.add_argument("--baseline", type=Path,
                         help="root of another checkout (e.g. main) whose start-up runs interleaved with this one's")
+    parser.add_argument("--bytecode", action="store_true",
+                        help="--startup-only: run with bytecode (a temporary PYTHONPYCACHEPREFIX) even where "
+                             "PYTHONDONTWRITEBYTECODE is set")
     parser.add_argument("--child", nargs=3, metavar=("MODE", "AUDIO", "MIDI"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -373,6 +392,9 @@ def main() -> None:
         return
     if args.startup_only:
         with tempfile.TemporaryDirectory(prefix="nmftrans-bench-") as tmpname:
+            global BYTECODE_PREFIX
+            if args.bytecode:
+                BYTECODE_PREFIX = Path(tmpname) / "pycache"
             print_startup(Path(tmpname), args.repeats, args.baseline)
         return
 

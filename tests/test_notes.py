@@ -311,3 +311,17 @@ def test_reference_level_is_the_90th_percentile_of_the_sounding_frames():
     expected = 0.1 + 0.9 * (2.0 - 0.1)  # the 90th percentile of an even ramp, by hand
     assert reference_level(A) == pytest.approx(expected, rel=1e-6)
     np.testing.assert_allclose(normalise_activations(A), A / expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sorted_unique_is_np_unique(seed):
+    """The tracker's in-place sort + dedupe of its moved onsets equals np.unique (random, nearly
+    sorted, with duplicates, empty and one-element arrays)."""
+    from nmftrans.core.notes import _sorted_unique
+
+    rng = np.random.default_rng(seed)
+    cases = [np.zeros(0, np.int64), np.array([7], np.int64), rng.integers(0, 50, 200),
+             np.sort(rng.integers(0, 10_000, 300)) + rng.integers(-40, 40, 300), np.full(5, 3, np.int64)]
+    for x in cases:
+        x = np.asarray(x, dtype=np.int64)
+        np.testing.assert_array_equal(_sorted_unique(x.copy()), np.unique(x))

@@ -103,3 +103,41 @@ def test_short_transcription_imports_little_and_gives_the_same_bits():
     assert light["activations"] == reference["activations"]
     assert light["notes"] == reference["notes"]
     assert {int(n[2]) for n in light["notes"]} >= {60, 67}  # C4 and G4 were played
+
+
+# The CLI asks for one BLAS thread before NumPy loads (the solvers use one anyway): OpenBLAS then
+# starts no thread pool whose threads would only spin. A value the user set is kept.
+_CLI_BLAS = textwrap.dedent("""
+    import json, sys
+    from nmftrans.cli import main
+    sys.argv = ["nmftrans", "transcribe", {audio!r}, "-o", {midi!r}, "-q"]
+    try:
+        main()
+    except SystemExit as exc:
+        assert not exc.code, exc.code
+    from threadpoolctl import threadpool_info
+    blas = [i for i in threadpool_info() if i["user_api"] == "blas" and "numpy" in i["filepath"]]
+    print(json.dumps([i["num_threads"] for i in blas]))
+""")
+
+
+@pytest.mark.parametrize("preset", [None, "2"])
+def test_cli_transcribe_loads_blas_with_one_thread_unless_told(tmp_path, preset):
+    import os
+
+    import soundfile as sf
+
+    sr = 22050
+    t = np.arange(sr) / sr
+    sf.write(tmp_path / "a.wav", (0.2 * np.sin(2 * np.pi * 261.63 * t) * np.exp(-2 * t)).astype(np.float32), sr)
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if preset is not None:
+        env["OPENBLAS_NUM_THREADS"] = preset
+    code = _CLI_BLAS.format(audio=str(tmp_path / "a.wav"), midi=str(tmp_path / "a.mid"))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    threads = json.loads(proc.stdout.strip().splitlines()[-1])
+    if not threads:
+        pytest.skip("NumPy's BLAS is not an OpenBLAS that threadpoolctl sees here")
+    assert threads == ([1] if preset is None else [min(2, os.cpu_count() or 1)])
+    assert (tmp_path / "a.mid").stat().st_size > 0

@@ -304,24 +304,18 @@ def _rescale_columns(den, level, prev, expo, floor):  # pragma: no cover - compi
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", parallel=_PARALLEL)
-def _scale_rows(X, num, inv_den):  # pragma: no cover - compiled
-    """X[k] *= num[k] * inv_den[k] (the γ = 1 step with a per-row constant denominator)."""
+def _scale_rows(X, num, inv_den, gamma):  # pragma: no cover - compiled
+    """X[k] *= (num[k] * inv_den[k]) ** gamma (the step with a per-row constant denominator);
+    γ = 1, 1.5, 1.75 and 2 without pow. One kernel for every γ: each cached kernel costs a
+    short run a few milliseconds to load."""
     for k in numba.prange(X.shape[0]):
         x = X[k]
         nk = num[k]
         c = inv_den[k]
-        for j in range(X.shape[1]):
-            x[j] *= nk[j] * c
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy", parallel=_PARALLEL)
-def _scale_rows_pow(X, num, inv_den, gamma):  # pragma: no cover - compiled
-    """X[k] *= (num[k] * inv_den[k]) ** gamma; γ = 1.5, 1.75 and 2 without pow."""
-    for k in numba.prange(X.shape[0]):
-        x = X[k]
-        nk = num[k]
-        c = inv_den[k]
-        if gamma == 1.5:
+        if gamma == 1.0:
+            for j in range(X.shape[1]):
+                x[j] *= nk[j] * c
+        elif gamma == 1.5:
             for j in range(X.shape[1]):
                 t = nk[j] * c
                 x[j] *= t * math.sqrt(t)
@@ -384,20 +378,6 @@ def _dot64(A, B):  # pragma: no cover - compiled
     return s
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _inv_col_sums(F, l1, eps):  # pragma: no cover - compiled
-    """1 / max(F.sum(axis=0) + l1, eps) as float32 (sums in float64)."""
-    k = F.shape[1]
-    acc = np.zeros(k, dtype=np.float64)
-    for r in range(F.shape[0]):
-        for c in range(k):
-            acc[c] += F[r, c]
-    out = np.empty(k, dtype=np.float32)
-    for c in range(k):
-        out[c] = np.float32(1.0) / max(np.float32(acc[c]) + l1, eps)
-    return out
-
-
 # ---------------------------------------------------------------------------------------
 # Iteration drivers
 #
@@ -458,7 +438,9 @@ def _mu_loop(V, F, Ft, X, beta, mode, gamma, l1, eps, n_iter, tol, check_every, 
     FX_all = np.empty(m * width, dtype=np.float32)
     num_all = np.empty(k * width, dtype=np.float32)
     if mode == _KL:
-        inv_den = _inv_col_sums(F, l1, eps)  # the denominator F^T 1 + l1 is constant
+        # the denominator F^T 1 + l1 is constant: 1 / max(column sums + l1, eps) in float32, the
+        # sums in float64 (NumPy adds the rows in order; one compiled kernel less to load per run)
+        inv_den = np.float32(1.0) / np.maximum(F.sum(axis=0, dtype=np.float64).astype(np.float32) + l1, eps)
     else:
         B_all = np.empty(m * width, dtype=np.float32)
         dens = [np.empty((k, x.shape[1]), dtype=np.float32) for x in Xb]
@@ -490,10 +472,8 @@ def _mu_loop(V, F, Ft, X, beta, mode, gamma, l1, eps, n_iter, tol, check_every, 
             else:
                 obj += _beta_ratio(Vb[j], FX, B_all[: m * w].reshape(m, w), beta, mode, eps, want, fresh)
             np.matmul(Ft, FX, out=num)
-            if mode == _KL and gamma == 1.0:
-                _scale_rows(x, num, inv_den)
-            elif mode == _KL:
-                _scale_rows_pow(x, num, inv_den, gamma)
+            if mode == _KL:
+                _scale_rows(x, num, inv_den, gamma)
             else:
                 if fresh:
                     np.matmul(Ft, B_all[: m * w].reshape(m, w), out=dens[j])

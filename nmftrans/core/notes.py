@@ -244,7 +244,8 @@ def _prev_min(a, k):  # pragma: no cover - compiled
     out = np.zeros(n, dtype=a.dtype)
     if n > k:
         m = out[k:]
-        m[:] = a[: n - k]
+        for t in range(n - k):  # loops, not slice assignments: these kernels load faster
+            m[t] = a[t]
         for j in range(1, k):  # k shifted minima: vectorised passes
             for t in range(n - k):
                 m[t] = min(m[t], a[j + t])
@@ -330,18 +331,41 @@ def _rise_time(a, o, k, back, fraction):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _track_row(a, prev, sub_rises, n_rise, n_peak, sub_w, min_ioi, min_len, gap, shift, frame_rate,
+def _sorted_unique(x):  # pragma: no cover - compiled
+    """``np.unique(x)`` of a 1-D integer array, sorting ``x`` in place (an insertion sort: the
+    arrays here, onsets moved to their steepest rise, are nearly in order). ``np.unique`` in
+    :func:`_track_row` compiled Numba's whole sort into that kernel: 358 -> 302 KB of cached
+    code for every run to load."""
+    for i in range(1, len(x)):
+        v = x[i]
+        j = i - 1
+        while j >= 0 and x[j] > v:
+            x[j + 1] = x[j]
+            j -= 1
+        x[j + 1] = v
+    n = 0
+    for i in range(len(x)):
+        if n == 0 or x[i] != x[n - 1]:
+            x[n] = x[i]
+            n += 1
+    return x[:n]
+
+
+@numba.njit(cache=True, nogil=True)
+def _track_row(a, sub_rises, n_rise, n_peak, sub_w, min_ioi, min_len, gap, shift, frame_rate,
                onset_threshold, frame_threshold, rise_threshold, rise_ratio, candidate_min, sub_ratio, floor,
                drop_len, onset_lag_s, rise_fraction, steepest_onset, release_len, release_ratio, release_end_ratio):  # pragma: no cover - compiled
     """Notes of one pitch: steps 1-3 of the module docstring on one activation row.
 
-    ``a``: the row (float64, ``n`` frames); ``prev``: :func:`_prev_min` of it over ``n_rise``;
+    ``a``: the row (float64, ``n`` frames), compared with its :func:`_prev_min` over ``n_rise``
+    (computed here: one cached kernel less to load per run);
     ``sub_rises``: ``(n_sub, n)`` :func:`_rise` rows of the pitches below it for the octave check
     (``sub_ratio > 0``); ``rise_fraction < 0``: onsets at the first rising frame; ``shift``:
     ``offset_shift_s`` in (fractional) frames. Returns ``(onset_s, offset_s, velocity)``, one
     entry per note, float64.
     """
     n = len(a)
+    prev = _prev_min(a, n_rise)
     rise = np.empty(n)
     # 1. candidate onsets: the first frame of each run of rising frames
     n_starts = 0
@@ -357,13 +381,23 @@ def _track_row(a, prev, sub_rises, n_rise, n_peak, sub_w, min_ioi, min_len, gap,
         was = now
     starts = starts[:n_starts]
     # 2. accepted onsets
+    # (scalar loops, not array expressions: NumPy's ufuncs compiled into this kernel made it
+    # longer to load for every run)
     r = _max_at(rise, starts, -sub_w, sub_w)
-    keep = (_max_at(a, starts, 0, n_peak - 1) >= onset_threshold) & (r >= rise_threshold)
+    top = _max_at(a, starts, 0, n_peak - 1)
+    keep = np.empty(n_starts, dtype=np.bool_)
+    for i in range(n_starts):
+        keep[i] = top[i] >= onset_threshold and r[i] >= rise_threshold
     if sub_ratio > 0 and sub_rises.shape[0] > 0:
         sub_rise = np.zeros(n_starts)
         for j in range(sub_rises.shape[0]):
-            sub_rise = np.maximum(sub_rise, _max_at(sub_rises[j], starts, -sub_w, sub_w))
-        keep &= ~(sub_rise > sub_ratio * r)
+            below = _max_at(sub_rises[j], starts, -sub_w, sub_w)
+            for i in range(n_starts):
+                if below[i] > sub_rise[i]:
+                    sub_rise[i] = below[i]
+        for i in range(n_starts):
+            if sub_rise[i] > sub_ratio * r[i]:
+                keep[i] = False
     onsets = np.empty(n_starts, dtype=np.int64)
     n_on = 0
     for i in range(n_starts):
@@ -383,7 +417,7 @@ def _track_row(a, prev, sub_rises, n_rise, n_peak, sub_w, min_ioi, min_len, gap,
                 if a[t] - a[t - 1] > (a[best] - a[best - 1] if best > 0 else a[best]):
                     best = t
             moved[i] = best
-        onsets = np.unique(moved)
+        onsets = _sorted_unique(moved)
         n_on = len(onsets)
     # 3. peaks, onset times, ends
     onset_s = np.empty(n_on)
@@ -482,7 +516,7 @@ def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float
             continue
         subs = [row_of[int(p) - k] for k in params.sub_intervals if int(p) - k in row_of]
         sub_rises = np.stack([rise(j) for j in subs]) if subs and params.sub_ratio > 0 else no_subs
-        onset, offset, velocity = _track_row(a, _prev_min(a, n_rise), sub_rises, **fixed)
+        onset, offset, velocity = _track_row(a, sub_rises, **fixed)
         if len(onset):
             parts.append(np.stack([onset, offset, np.full(len(onset), float(p)), velocity], axis=1))
     if not parts:

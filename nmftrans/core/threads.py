@@ -8,8 +8,9 @@ cores; array code that sizes a pool outside BLAS/OpenMP (scipy.fft's ``workers``
 from __future__ import annotations
 
 import os
+import sys
 
-__all__ = ["BUDGET_ENV", "thread_budget", "blas_controller"]
+__all__ = ["BUDGET_ENV", "thread_budget", "blas_controller", "one_blas_thread_at_load"]
 
 #: Set in worker processes: the number of threads each one may use.
 BUDGET_ENV = "NMFTRANS_THREADS"
@@ -40,3 +41,17 @@ def blas_controller():
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
+
+
+def one_blas_thread_at_load() -> None:
+    """Ask the BLAS that NumPy will load for one thread, before NumPy is imported.
+
+    The solvers run BLAS on one thread always (a long product's bits depend on the thread count,
+    :func:`blas_controller`), but OpenBLAS starts a thread per core when it loads, and each of them
+    spins before it sleeps: about 70 ms of CPU for every short ``transcribe`` run, for threads that
+    never work. A value the user set (``OPENBLAS_NUM_THREADS``) is kept; once NumPy is loaded (the
+    Python API, tests) this does nothing. Worker processes set their own share
+    (:mod:`nmftrans.parallel`).
+    """
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
