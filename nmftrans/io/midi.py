@@ -1,4 +1,4 @@
-"""Writing note lists: MIDI, CSV and JSON. Outputs are written atomically.
+"""Writing note lists: MIDI (mido), CSV and JSON. Outputs are written atomically.
 
 A note list is ``np.ndarray [shape=(n_notes, 4)]`` with columns onset (s), offset (s), MIDI pitch,
 MIDI velocity.
@@ -7,7 +7,6 @@ MIDI velocity.
 from __future__ import annotations
 
 import json
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -16,15 +15,8 @@ from nmftrans.errors import NmftransError
 from nmftrans.io.fileio import atomic_path, write_text_atomic
 
 
-def notes_to_midi_bytes(notes: np.ndarray, *, tempo: float = 120.0, program: int = 0,
-                        ticks_per_beat: int = 480) -> bytes:
-    """A Standard MIDI File (format 1, one track) of a note list, as bytes.
-
-    The track holds the tempo, the program change (channel 0) and each note's note_on and
-    note_off (velocity 0), sorted by tick (at one tick: note_offs first, then by pitch), with
-    running status, then the end of track: the bytes ``mido.MidiFile.save`` writes for these
-    messages (``tests/test_midi.py`` compares them), without importing mido (a few ms of a short
-    run's start-up, and a message object per event for a long file).
+def notes_to_midifile(notes: np.ndarray, *, tempo: float = 120.0, program: int = 0, ticks_per_beat: int = 480):
+    """Build a one-track ``mido.MidiFile`` from a note list.
 
     Parameters
     ----------
@@ -35,13 +27,18 @@ def notes_to_midi_bytes(notes: np.ndarray, *, tempo: float = 120.0, program: int
     program : int
         General MIDI program (0 = acoustic grand piano, 24 = nylon guitar).
     """
+    import mido
+
     if not 0 <= program <= 127:
         raise NmftransError(f"MIDI program must be 0-127, got {program}")
     if not tempo > 0:
         raise NmftransError(f"tempo must be positive, got {tempo}")
-    us_per_beat = int(round(60 * 1e6 / tempo))  # microseconds per quarter note (mido.bpm2tempo)
-    if not 0 <= us_per_beat <= 0xFFFFFF:
-        raise NmftransError(f"tempo {tempo} is too slow for a MIDI file (at least 3.58 beats per minute)")
+    mid = mido.MidiFile(ticks_per_beat=ticks_per_beat)
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    us_per_beat = mido.bpm2tempo(tempo)
+    track.append(mido.MetaMessage("set_tempo", tempo=us_per_beat, time=0))
+    track.append(mido.Message("program_change", program=int(program), channel=0, time=0))
     ticks_per_s = ticks_per_beat * 1e6 / us_per_beat
     notes = np.asarray(notes, dtype=np.float64).reshape(-1, 4)
     on = np.round(notes[:, 0] * ticks_per_s).astype(np.int64)
@@ -56,39 +53,18 @@ def notes_to_midi_bytes(notes: np.ndarray, *, tempo: float = 120.0, program: int
     velocity = np.concatenate([velocity, np.zeros(n, np.int64)])
     order = np.lexsort((velocity, pitch, is_on, tick))
     delta = np.diff(tick[order], prepend=0)
-    if n and delta.min() < 0:
-        raise NmftransError("MIDI: note times must not be negative")
-    track = bytearray(b"\x00\xff\x51\x03" + us_per_beat.to_bytes(3, "big"))  # set_tempo
-    track += bytes([0, 0xC0, int(program)])  # program_change, channel 0
-    running = 0xC0  # running status: a channel message's status byte is left out after the same one
+    kinds = ("note_off", "note_on")
     for i, dt in zip(order.tolist(), delta.tolist()):
-        track += _variable_length(dt)
-        status = 0x90 if is_on[i] else 0x80  # note_on / note_off, channel 0
-        if status != running:
-            track.append(status)
-            running = status
-        track += bytes([int(pitch[i]), int(velocity[i])])
-    track += b"\x00\xff\x2f\x00"  # end_of_track
-    header = struct.pack(">4sLhhh", b"MThd", 6, 1, 1, ticks_per_beat)
-    return header + struct.pack(">4sL", b"MTrk", len(track)) + bytes(track)
-
-
-def _variable_length(value: int) -> bytes:
-    """A MIDI variable-length quantity: 7 bits a byte, most significant first, the high bit set
-    on every byte but the last."""
-    out = [value & 0x7F]
-    value >>= 7
-    while value:
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    return bytes(reversed(out))
+        track.append(mido.Message(kinds[is_on[i]], note=int(pitch[i]), velocity=int(velocity[i]), channel=0, time=dt))
+    track.append(mido.MetaMessage("end_of_track", time=0))
+    return mid
 
 
 def write_midi(path: str | Path, notes: np.ndarray, *, tempo: float = 120.0, program: int = 0, overwrite: bool = True) -> None:
-    """Write a note list as a standard MIDI file (type 1, one track; :func:`notes_to_midi_bytes`)."""
-    data = notes_to_midi_bytes(notes, tempo=tempo, program=program)
+    """Write a note list as a standard MIDI file (type 1, one track)."""
+    mid = notes_to_midifile(notes, tempo=tempo, program=program)
     with atomic_path(path, overwrite=overwrite) as tmp:
-        Path(tmp).write_bytes(data)
+        mid.save(str(tmp))
 
 
 def notes_to_csv(notes: np.ndarray) -> str:
