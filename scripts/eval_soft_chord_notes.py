@@ -138,7 +138,7 @@ def main() -> None:
 
 def report(rows) -> None:
     xs = (0.0, 0.6, 0.8, 0.9, 1.0)
-    print(f"{'folder':<16}{'window':<6}{'evidence':<10}" + "".join(f"{'>=' + str(x):>9}" for x in xs))
+    print(f"{'folder':<16}{'window':<8}{'evidence':<10}" + "".join(f"{'>=' + str(x):>9}" for x in xs))
     for folder in sorted(set(r["folder"] for r in rows)) + ["ALL"]:
         for window in ("30ms", "wide"):
             sel = [r for r in rows if folder in ("ALL", r["folder"]) and (window == "wide" or r["narrow"])]
@@ -147,7 +147,7 @@ def report(rows) -> None:
                 for x in xs:
                     ok = [r for r in sel if r[name] >= x - 1e-9 and (name != "own" or r["n own"] >= 2)]
                     cells.append(f"{sum(r['truth'] for r in ok)}/{sum(not r['truth'] for r in ok)}")
-                print(f"{folder[:15]:<16}{window:<6}{name:<10}" + "".join(f"{c:>9}" for c in cells))
+                print(f"{folder[:15]:<16}{window:<8}{name:<10}" + "".join(f"{c:>9}" for c in cells))
 
 
 if __name__ == "__main__":
