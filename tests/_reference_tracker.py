@@ -63,15 +63,31 @@ def released_end(a: list[float], peak: int, end: int, rate: float, p) -> float |
         return None
     length = _frames(p.release_fall_s, rate)
     ratio = 10 ** (p.release_fall_db / 20)
+    slow_length = _frames(p.release_slow_s, rate)
+    slow_ratio = 10 ** (p.release_slow_db / 20)
 
     def steep(t: int) -> bool:
         return 0 <= t and t + length < len(a) and a[t] >= ratio * a[t + length]
 
-    if not (steep(end - 1) or steep(end - 2)):
+    def slow_fall(t: int) -> bool:  # release_slow_db: 6 dB in 0.15 s also counts as steep
+        return p.release_slow_db > 0 and 0 <= t and t + slow_length < len(a) and a[t] >= slow_ratio * a[t + slow_length]
+
+    def first_of_run(counts) -> int | None:
+        """First frame of the run of frames that ``counts`` through end - 1 or end - 2, back to the peak."""
+        if not (counts(end - 1) or counts(end - 2)):
+            return None
+        first = max(end - 1, peak)
+        while first > peak and counts(first - 1):
+            first -= 1
+        return first
+
+    first = first_of_run(lambda t: steep(t) or slow_fall(t)) if p.release_slow_db > 0 else None
+    if first is not None and first <= peak + 1:  # back to the peak: a fading note, the steep rule alone
+        first = None
+    if first is None:
+        first = first_of_run(steep)
+    if first is None:
         return None
-    first = max(end - 1, peak)
-    while first > peak and steep(first - 1):
-        first -= 1
     level = a[first] * 10 ** (-p.release_end_db / 20)
     for t in range(first + 1, end + 1):
         if t < len(a) and a[t] <= level:

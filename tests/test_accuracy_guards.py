@@ -202,3 +202,47 @@ def test_the_response_gain_follows_a_recordings_colour(dictionary, rng):
     at = lambda hz: gains["dark"][np.argmin(np.abs(f - hz))]  # noqa: E731
     assert at(400) / at(3200) >= 1.3
     assert onset_prf(ref, transcribe_signal(dark, dictionary).notes)[2] >= 0.9
+
+
+def test_released_notes_end_at_their_release_in_a_room(dictionary):
+    """Held notes (0.4-1.0 s, slowly decaying tones, 0.5 s apart) in a synthetic room: a direct path
+    and an exponentially decaying noise tail (RT60 0.4 s, as much energy as the direct path).
+
+    The room's tail after each release wavers, so the frames steep by ``release_fall_db`` stop a
+    few frames in and notes end with the tail. Measured (seeds 0 and 1): 90th percentile of the end
+    errors 0.13 / 0.22 s and frame F 0.961 / 0.945 without ``release_slow_db``, 0.017 / 0.007 s and
+    0.986 / 0.988 with 6 dB in 0.15 s; onsets all found either way.
+    """
+    from scipy.signal import fftconvolve
+
+    from nmftrans.core.metrics import evaluate_notes
+    from nmftrans.core.notes import NoteParams
+    from tests.synth import SR
+
+    for seed in (0, 1):
+        rng = np.random.default_rng(seed)
+        rows, t = [], 0.3
+        for k in range(16):
+            duration = (0.4, 0.6, 0.8, 1.0)[k % 4]
+            rows.append((t, t + duration, int(rng.choice([52, 55, 59, 62, 64, 67, 71, 74])), 80))
+            t += duration + 0.5
+        ref = sort_notes(rows)
+        y = render(ref, decay_s=4.0)
+        tail_t = np.arange(int(0.4 * SR)) / SR
+        room = rng.standard_normal(len(tail_t)) * np.exp(-6.91 * tail_t / 0.4)
+        room[0] = 0.0
+        room /= np.sqrt(np.sum(room**2))
+        room[0] = 1.0  # the direct path
+        wet = fftconvolve(y, room)[: len(y)]
+        x = (0.5 * wet / np.abs(wet).max()).astype(np.float32)
+        hz = mir_eval.util.midi_to_hz
+        late, frame_f = [], []
+        for slow_db in (0.0, 6.0):
+            est = transcribe_signal(x, dictionary, note_params=NoteParams(release_slow_db=slow_db)).notes
+            matched = mir_eval.transcription.match_notes(ref[:, :2], hz(ref[:, 2]), est[:, :2], hz(est[:, 2]),
+                                                         offset_ratio=None)
+            assert len(matched) == len(ref)
+            late.append(float(np.percentile([est[j, 1] - ref[i, 1] for i, j in matched], 90)))
+            frame_f.append(evaluate_notes(ref, est)["frame_f"])
+        assert late[0] >= 0.1 and frame_f[0] <= 0.965, (seed, late, frame_f)  # the tails, without it
+        assert late[1] <= 0.05 and frame_f[1] >= 0.975, (seed, late, frame_f)

@@ -224,6 +224,7 @@ DOCUMENTED_DEFAULTS = dict(
     offset_gap_s=0.1, offset_shift_s=None, steepest_onset=False, lowest=0, highest=127,
     restrike_ratio=1.1, restrike_share=0.8, restrike_rise=1.2, restrike_gap_s=0.1,
     chord_ratio=0.9, chord_window_s=0.03, release_fall_db=3.0, release_fall_s=0.06, release_end_db=3.0,
+    release_slow_db=0.0, release_slow_s=0.15,
 )
 
 
@@ -253,6 +254,9 @@ def test_default_settings_are_the_documented_ones():
     dict(onset_threshold=0.6, onset_rise_fraction=0.5, min_duration_s=0.2, offset_shift_s=0.01),
     dict(release_fall_db=0.0),
     dict(release_fall_db=1.0, release_fall_s=0.01, release_end_db=10.0, offset_gap_s=0.0),
+    dict(release_slow_db=6.0),
+    dict(release_slow_db=2.0, release_slow_s=0.3, release_end_db=6.0),
+    dict(release_slow_db=6.0, release_fall_db=0.0),
 ])
 def test_tracker_follows_the_documented_rules(rng, changes):
     """The compiled tracker gives the notes of an independent tracker written from the docstrings'

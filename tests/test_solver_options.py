@@ -129,6 +129,9 @@ def test_the_beta_range_is_the_same_in_the_python_api():
     (lambda: __import__("nmftrans.core.notes", fromlist=["NoteParams"]).NoteParams(onset_threshold=-5), "onset_threshold"),
     (lambda: __import__("nmftrans.core.notes", fromlist=["NoteParams"]).NoteParams(frame_threshold=float("nan")), "frame_threshold"),
     (lambda: __import__("nmftrans.core.notes", fromlist=["NoteParams"]).NoteParams(lowest=90, highest=80), "lowest"),
+    (lambda: __import__("nmftrans.core.notes", fromlist=["NoteParams"]).NoteParams(release_slow_db=-6), "release_slow_db"),
+    (lambda: __import__("nmftrans.core.notes", fromlist=["NoteParams"]).NoteParams(release_slow_db=float("nan")), "release_slow_db"),
+    (lambda: __import__("nmftrans.core.notes", fromlist=["NoteParams"]).NoteParams(release_slow_s=-0.1), "release_slow_s"),
     (lambda: __import__("nmftrans.transcribe", fromlist=["SolverParams"]).SolverParams(floor_octaves=-1), "floor_octaves"),
     (lambda: __import__("nmftrans.transcribe", fromlist=["SolverParams"]).SolverParams(n_iter=0), "n_iter"),
 ])

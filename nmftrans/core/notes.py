@@ -19,7 +19,9 @@ the dictionary was learned from. For each pitch it
    next accepted onset of the same pitch (a re-struck note); where the activation fell steeply
    just before that end (``release_fall_db`` within ``release_fall_s``: a damper, a muted string,
    a lifted pedal), the note ends where that fall has lost ``release_end_db`` instead: the
-   release, not its tail.
+   release, not its tail. With ``release_slow_db`` (off by default) the fall is followed back
+   through slower, longer falls too (a release's tail in a reverberant room, whose level wavers
+   and interrupts the steep frames), unless that takes it back to the note's peak.
 
 Each pitch row is scanned by one compiled function (Numba, :func:`_track_row`); the loop over
 pitches and the octave check's choice of rows stay in Python.
@@ -114,6 +116,17 @@ class NoteParams:
         itself). Without it a note ends with its release's tail, 0.05-0.2 s after the key or
         string was let go. 0: off.
     release_fall_s, release_end_db : float
+    release_slow_db : float
+        Releases in a room. A room's tail after a release falls at its reverberation rate
+        (60 dB per RT60) and its level wavers (the room's response is noise-like), so the frames
+        steep by ``release_fall_db`` stop a few frames into the tail and the note ends 0.1-0.4 s
+        after its release. With ``release_slow_db > 0`` a frame ``t`` also counts as steep (when
+        the release is looked for and followed back) where ``a[t] >= 10 ** (release_slow_db / 20)
+        * a[t + S]`` (``S``: ``release_slow_s`` in whole frames, at least 1); if the fall so
+        followed back reaches the peak or the frame after it (a note fading since its peak: a
+        plucked string, a high piano note), the rule falls back to ``release_fall_db`` alone.
+        6 dB in 0.15 s (40 dB/s: the tail of a room of RT60 up to 1.5 s). 0: off (the default).
+    release_slow_s : float
     """
 
     onset_threshold: float = 0.3
@@ -146,6 +159,8 @@ class NoteParams:
     release_fall_db: float = 3.0
     release_fall_s: float = 0.06
     release_end_db: float = 3.0
+    release_slow_db: float = 0.0
+    release_slow_s: float = 0.15
 
     def __post_init__(self) -> None:
         from nmftrans.errors import SettingError
@@ -158,11 +173,13 @@ class NoteParams:
             raise SettingError("release_fall_db", f"must be 0 (off) to 120 dB, got {self.release_fall_db}")
         if not 0 <= self.release_end_db <= 120:
             raise SettingError("release_end_db", f"must be 0 to 120 dB, got {self.release_end_db}")
+        if not 0 <= self.release_slow_db <= 120:
+            raise SettingError("release_slow_db", f"must be 0 (off) to 120 dB, got {self.release_slow_db}")
         if not 0 <= self.chord_ratio < 1:
             raise SettingError("chord_ratio", f"must be 0 (off) or above 0 and below 1 (a fraction of "
                                               f"onset_threshold), got {self.chord_ratio}")
         for name in ("rise_s", "peak_window_s", "sub_window_s", "chord_window_s", "min_duration_s", "min_note_s", "min_ioi_s",
-                     "onset_lag_s", "offset_gap_s", "release_fall_s"):
+                     "onset_lag_s", "offset_gap_s", "release_fall_s", "release_slow_s"):
             value = getattr(self, name)
             if not 0 <= value <= 1e3:
                 raise SettingError(name, f"must be 0 or more seconds, got {value}")
@@ -296,17 +313,35 @@ def _steep(a, t, length, ratio):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _release_end(a, k, end, length, ratio, end_ratio):  # pragma: no cover - compiled
+def _falls(a, t, length, ratio, slow_length, slow_ratio):  # pragma: no cover - compiled
+    """Whether ``a`` falls steeply at ``t`` (:func:`_steep`), or slowly but long (``slow_length > 0``)."""
+    return _steep(a, t, length, ratio) or (slow_length > 0 and _steep(a, t, slow_length, slow_ratio))
+
+
+@numba.njit(cache=True, nogil=True)
+def _release_end(a, k, end, length, ratio, end_ratio, slow_length, slow_ratio):  # pragma: no cover - compiled
     """Fractional frame where a note released just before ``end`` ends, or -1.0 (no release).
 
-    The release is the run of steep frames (:func:`_steep`) through ``end - 1`` or ``end - 2``,
-    back to no earlier than the peak ``k``; it ends where the activation first falls to
-    ``1 / end_ratio`` of its level at the run's first frame (``end`` if it never does)."""
-    if not (_steep(a, end - 1, length, ratio) or _steep(a, end - 2, length, ratio)):
-        return -1.0
-    s = max(end - 1, k)
-    while s > k and _steep(a, s - 1, length, ratio):
-        s -= 1
+    The release is the run of steep frames (:func:`_steep`; with ``slow_length > 0``
+    :func:`_falls`) through ``end - 1`` or ``end - 2``, back to no earlier than the peak ``k``; it
+    ends where the activation first falls to ``1 / end_ratio`` of its level at the run's first
+    frame (``end`` if it never does). A run of :func:`_falls` back to ``k + 1`` or earlier is
+    replaced by the run of :func:`_steep` frames (a note fading since its peak is no release)."""
+    slow = slow_length > 0
+    s = -1
+    if slow and (_falls(a, end - 1, length, ratio, slow_length, slow_ratio)
+                 or _falls(a, end - 2, length, ratio, slow_length, slow_ratio)):
+        s = max(end - 1, k)
+        while s > k and _falls(a, s - 1, length, ratio, slow_length, slow_ratio):
+            s -= 1
+        if s <= k + 1:
+            s = -1
+    if s < 0:
+        if not (_steep(a, end - 1, length, ratio) or _steep(a, end - 2, length, ratio)):
+            return -1.0
+        s = max(end - 1, k)
+        while s > k and _steep(a, s - 1, length, ratio):
+            s -= 1
     level = a[s] / end_ratio
     for t in range(s + 1, min(end, len(a) - 1) + 1):
         if a[t] <= level:
@@ -354,7 +389,7 @@ def _sorted_unique(x):  # pragma: no cover - compiled
 @numba.njit(cache=True, nogil=True)
 def _track_row(a, sub_rises, n_rise, n_peak, sub_w, min_ioi, min_len, gap, shift, frame_rate,
                onset_threshold, frame_threshold, rise_threshold, rise_ratio, candidate_min, sub_ratio, floor,
-               drop_len, onset_lag_s, rise_fraction, steepest_onset, release_len, release_ratio, release_end_ratio):  # pragma: no cover - compiled
+               drop_len, onset_lag_s, rise_fraction, steepest_onset, release_len, release_ratio, release_end_ratio, slow_len, slow_ratio):  # pragma: no cover - compiled
     """Notes of one pitch: steps 1-3 of the module docstring on one activation row.
 
     ``a``: the row (float64, ``n`` frames), compared with its :func:`_prev_min` over ``n_rise``
@@ -438,7 +473,7 @@ def _track_row(a, sub_rises, n_rise, n_peak, sub_w, min_ioi, min_len, gap, shift
         lim = onsets[j + 1] if j + 1 < n_on else n
         peak = a[k]
         run = _first_long_run(a, k, lim, max(floor, frame_threshold * peak), gap)
-        released = _release_end(a, k, run, release_len, release_ratio, release_end_ratio) if release_len > 0 else -1.0
+        released = _release_end(a, k, run, release_len, release_ratio, release_end_ratio, slow_len, slow_ratio) if release_len > 0 else -1.0
         end = max(k + 1.0, run - shift) if released < 0 else released
         if end - o < drop_len:
             continue
@@ -495,7 +530,9 @@ def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float
                  steepest_onset=bool(params.steepest_onset),
                  release_len=frames(params.release_fall_s) if params.release_fall_db > 0 else 0,
                  release_ratio=float(10.0 ** (params.release_fall_db / 20.0)),
-                 release_end_ratio=float(10.0 ** (params.release_end_db / 20.0)))
+                 release_end_ratio=float(10.0 ** (params.release_end_db / 20.0)),
+                 slow_len=frames(params.release_slow_s) if params.release_fall_db > 0 and params.release_slow_db > 0 else 0,
+                 slow_ratio=float(10.0 ** (params.release_slow_db / 20.0)))
     row_of = {int(p): i for i, p in enumerate(pitch_set)}
     no_subs = np.zeros((0, n))
     rises: dict[int, np.ndarray] = {}  # rise rows of the pitches below, for the octave check
