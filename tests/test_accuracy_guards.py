@@ -127,6 +127,17 @@ def test_input_20_and_40_db_below_the_training_notes(dictionary, rng):
         assert f >= 0.9 and abs(f - full) <= 0.05, (gain, f, full)
 
 
+def note_sequence(rng, n, durations, gap):
+    """``n`` single notes from 0.3 s on, lasting ``durations`` in turn, ``gap`` seconds apart, at
+    random pitches of a G-major-like set, velocity 80 (sorted note list)."""
+    rows, t = [], 0.3
+    for k in range(n):
+        duration = durations[k % len(durations)]
+        rows.append((t, t + duration, int(rng.choice([52, 55, 59, 62, 64, 67, 71, 74])), 80))
+        t += duration + gap
+    return sort_notes(rows)
+
+
 def test_note_ends_are_placed_at_the_key_release(dictionary, rng):
     """Notes of 0.15-1.2 s (30 ms release): the estimated ends sit within 25 ms of the releases.
 
@@ -134,12 +145,7 @@ def test_note_ends_are_placed_at_the_key_release(dictionary, rng):
     without the half-window offset correction (``offset_shift_s=0``: median +33 ms), which on
     the rendered pieces costs 0.017 frame F.
     """
-    rows, t = [], 0.3
-    for k in range(24):
-        duration = (0.15, 0.3, 0.6, 1.2)[k % 4]
-        rows.append((t, t + duration, int(rng.choice([52, 55, 59, 62, 64, 67, 71, 74])), 80))
-        t += duration + 0.15
-    ref = sort_notes(rows)
+    ref = note_sequence(rng, 24, (0.15, 0.3, 0.6, 1.2), gap=0.15)
     est = transcribe_signal(render(ref), dictionary).notes
     hz = mir_eval.util.midi_to_hz
     matched = mir_eval.transcription.match_notes(ref[:, :2], hz(ref[:, 2]), est[:, :2], hz(est[:, 2]), offset_ratio=None)
@@ -221,12 +227,7 @@ def test_released_notes_end_at_their_release_in_a_room(dictionary):
 
     for seed in (0, 1):
         rng = np.random.default_rng(seed)
-        rows, t = [], 0.3
-        for k in range(16):
-            duration = (0.4, 0.6, 0.8, 1.0)[k % 4]
-            rows.append((t, t + duration, int(rng.choice([52, 55, 59, 62, 64, 67, 71, 74])), 80))
-            t += duration + 0.5
-        ref = sort_notes(rows)
+        ref = note_sequence(rng, 16, (0.4, 0.6, 0.8, 1.0), gap=0.5)
         y = render(ref, decay_s=4.0)
         tail_t = np.arange(int(0.4 * SR)) / SR
         room = rng.standard_normal(len(tail_t)) * np.exp(-6.91 * tail_t / 0.4)
