@@ -80,7 +80,7 @@ MUTANTS = [
            "released notes end with their tail again (no release rule)", TRACKER + ["tests/test_releases.py"]),
     Mutant("release-end-at-fall-start", "nmftrans/core/notes.py", "    level = a[s] / end_ratio", "    level = a[s]",
            "a released note ends where its fall begins, not 3 dB down", TRACKER),
-    Mutant("release-slow-ignored", "nmftrans/core/notes.py", "    slow = slow_length > 0", "    slow = False",
+    Mutant("release-slow-ignored", "nmftrans/core/notes.py", "    if slow_length > 0:\n        s = _fall_start(", "    if False:\n        s = _fall_start(",
            "release_slow_db no longer bridges a room's wavering tail", TRACKER + ["tests/test_accuracy_guards.py"]),
     Mutant("release-slow-no-peak-check", "nmftrans/core/notes.py", "        if s <= k + 1:", "        if s < k:",
            "a slow fall back to the peak (a fading note) counts as a release", TRACKER),

@@ -319,6 +319,19 @@ def _falls(a, t, length, ratio, slow_length, slow_ratio):  # pragma: no cover - 
 
 
 @numba.njit(cache=True, nogil=True)
+def _fall_start(a, k, end, length, ratio, slow_length, slow_ratio):  # pragma: no cover - compiled
+    """First frame of the run of :func:`_falls` frames through ``end - 1`` or ``end - 2``, back to
+    no earlier than ``k``; -1 when neither falls."""
+    if not (_falls(a, end - 1, length, ratio, slow_length, slow_ratio)
+            or _falls(a, end - 2, length, ratio, slow_length, slow_ratio)):
+        return -1
+    s = max(end - 1, k)
+    while s > k and _falls(a, s - 1, length, ratio, slow_length, slow_ratio):
+        s -= 1
+    return s
+
+
+@numba.njit(cache=True, nogil=True)
 def _release_end(a, k, end, length, ratio, end_ratio, slow_length, slow_ratio):  # pragma: no cover - compiled
     """Fractional frame where a note released just before ``end`` ends, or -1.0 (no release).
 
@@ -327,21 +340,15 @@ def _release_end(a, k, end, length, ratio, end_ratio, slow_length, slow_ratio): 
     ends where the activation first falls to ``1 / end_ratio`` of its level at the run's first
     frame (``end`` if it never does). A run of :func:`_falls` back to ``k + 1`` or earlier is
     replaced by the run of :func:`_steep` frames (a note fading since its peak is no release)."""
-    slow = slow_length > 0
     s = -1
-    if slow and (_falls(a, end - 1, length, ratio, slow_length, slow_ratio)
-                 or _falls(a, end - 2, length, ratio, slow_length, slow_ratio)):
-        s = max(end - 1, k)
-        while s > k and _falls(a, s - 1, length, ratio, slow_length, slow_ratio):
-            s -= 1
+    if slow_length > 0:
+        s = _fall_start(a, k, end, length, ratio, slow_length, slow_ratio)
         if s <= k + 1:
             s = -1
     if s < 0:
-        if not (_steep(a, end - 1, length, ratio) or _steep(a, end - 2, length, ratio)):
+        s = _fall_start(a, k, end, length, ratio, 0, slow_ratio)
+        if s < 0:
             return -1.0
-        s = max(end - 1, k)
-        while s > k and _steep(a, s - 1, length, ratio):
-            s -= 1
     level = a[s] / end_ratio
     for t in range(s + 1, min(end, len(a) - 1) + 1):
         if a[t] <= level:
