@@ -117,7 +117,7 @@ class SolverParams:
     sparsity: float = 0.0
 
     def __post_init__(self) -> None:
-        from nmftrans.core.settings import check_beta
+        from nmftrans.core.settings import check_beta, check_floor_octaves
         from nmftrans.errors import SettingError
 
         if self.beta is not None:
@@ -133,8 +133,8 @@ class SolverParams:
             raise SettingError("n_iter", f"must be at least 1, got {self.n_iter}")
         if self.refine_w_iter < 0 or self.refine_h_iter < 0:
             raise SettingError("refine_w_iter", "and refine_h_iter must be 0 or more")
-        if self.floor_octaves is not None and not 0 <= self.floor_octaves <= 100:
-            raise SettingError("floor_octaves", f"must be between 0 (no floor templates) and 100, got {self.floor_octaves}")
+        if self.floor_octaves is not None:
+            check_floor_octaves(self.floor_octaves)
         if not 0 <= self.eq_octaves <= 100:
             raise SettingError("eq_octaves", f"must be between 0 (no response gain) and 100, got {self.eq_octaves}")
 

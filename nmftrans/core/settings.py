@@ -30,6 +30,23 @@ def check_beta(beta: float) -> float:
     return value
 
 
+#: Largest spacing (octaves) of the solver's floor templates accepted anywhere.
+FLOOR_OCTAVES_MAX = 100.0
+
+
+def check_floor_octaves(value: float) -> float:
+    """``value`` as a float if it is a floor-template spacing of 0 (none) to
+    :data:`FLOOR_OCTAVES_MAX` octaves, else a one-line SettingError."""
+    try:
+        octaves = float(value)
+    except (TypeError, ValueError):
+        raise SettingError("floor_octaves", f"must be a number, got {value!r}") from None
+    if not 0 <= octaves <= FLOOR_OCTAVES_MAX:  # NaN fails too
+        raise SettingError("floor_octaves", f"must be between 0 (no floor templates) and "
+                                            f"{FLOOR_OCTAVES_MAX:g}, got {octaves:g}")
+    return octaves
+
+
 @dataclass(frozen=True)
 class FeatureSettings:
     """How audio becomes a nonnegative spectrogram.

@@ -118,10 +118,12 @@ class Dictionary:
 
 
 def _check_floor(value, source: str) -> float:
-    value = float(value)
-    if not 0 <= value <= 100:  # NaN fails too
-        raise NmftransError(f"{source}: floor_octaves must be between 0 (no floor templates) and 100, got {value}")
-    return value
+    from nmftrans.core.settings import check_floor_octaves
+
+    try:
+        return check_floor_octaves(value)
+    except NmftransError as e:
+        raise NmftransError(f"{source}: {e}") from None
 
 
 def _validate(W, pitches, roles, settings, beta, source) -> None:
