@@ -843,11 +843,11 @@ def align(
     dictionary: Optional[str] = typer.Option(None, "-W", "--dictionary", help="piano, guitar or a .npz path [default: piano]."),
     csv: bool = typer.Option(False, "--csv", help="Folders: write <name>.csv instead of <name>.mid."),
     extra: bool = typer.Option(False, "--extra", help="Also report notes heard that no score note explains (status extra)."),
-    before: float = typer.Option(0.2, "--before", help="Seconds before a synchronised onset where a note may start (0-5)."),
-    after: float = typer.Option(0.5, "--after", help="Seconds after a synchronised offset where a note may still sound (0-10)."),
-    threshold: float = typer.Option(0.08, "--threshold", help="Rise of the activation that counts as played (lower: fewer missing)."),
-    iterations: int = typer.Option(15, "--iterations", help="MU iterations of the score-informed refinement (1-1000)."),
-    onset_rise_fraction: float = typer.Option(0.3, "--onset-rise-fraction", help="Time onsets where the activation has risen this fraction of the way to its peak (0-1; sharper attacks: higher)."),
+    before: Optional[float] = typer.Option(None, "--before", help="Seconds before a synchronised onset where a note may start (0-5).", show_default="0.2"),
+    after: Optional[float] = typer.Option(None, "--after", help="Seconds after a synchronised offset where a note may still sound (0-10).", show_default="0.5"),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="Rise of the activation that counts as played (lower: fewer missing).", show_default="0.08"),
+    iterations: Optional[int] = typer.Option(None, "--iterations", help="MU iterations of the score-informed refinement (1-1000).", show_default="15"),
+    onset_rise_fraction: Optional[float] = typer.Option(None, "--onset-rise-fraction", help="Time onsets where the activation has risen this fraction of the way to its peak (0-1; sharper attacks: higher).", show_default="0.3"),
     plot: bool = typer.Option(False, "--plot", help="Also draw activations, performed notes and the synchronised score as <name>.png."),
     plot_range: Optional[str] = typer.Option(None, "--plot-range", metavar="START:END", help="With --plot: draw only these seconds (10:25, :30, 12:).", show_default=False),
     program: int = typer.Option(-1, help="MIDI program of the output; default: from the dictionary."),
@@ -863,18 +863,19 @@ def align(
 
     \b
     Examples:
-      nmftrans align take.wav score.mid -o take.csv        every note: times, status, confidence
-      nmftrans align take.wav score.mid -o take.mid        the notes heard, at their performed times
+      nmftrans align take.wav score.mid -o take.csv    times, status, confidence
+      nmftrans align take.wav score.mid -o take.mid    the notes heard, as played
       nmftrans align take.wav score.mid -o take.csv --extra --plot
-      nmftrans align takes/ scores/ -o aligned/ --csv      folders: paired by file name
+      nmftrans align takes/ scores/ -o aligned/ --csv  folders: paired by name
     """
     log = Log(quiet)
     try:
         from nmftrans import align as use_case
         from nmftrans.core.scoreinformed import AlignParams
 
-        params = AlignParams(before_s=before, after_s=after, threshold=threshold, n_iter=iterations,
-                             onset_rise_fraction=onset_rise_fraction)
+        given = {"before_s": before, "after_s": after, "threshold": threshold, "n_iter": iterations,
+                 "onset_rise_fraction": onset_rise_fraction}
+        params = AlignParams(**{name: value for name, value in given.items() if value is not None})
         time_range = None
         if plot_range is not None:
     
@@ -956,7 +957,7 @@ def decompose(
     \b
     Examples:
       nmftrans decompose mix.wav a.flac b.flac c.flac -o mix.csv --plot mix.png
-      nmftrans decompose mix.wav refs/*.flac -o - --levels 1      single resolution
+      nmftrans decompose mix.wav refs/*.flac -o - --levels 1   one resolution
     """
     log = Log(quiet)
     from nmftrans.decompose import DecomposeSettings, decompose as run_decompose, decomposition_to_csv

@@ -273,7 +273,7 @@ def test_one_rule_for_existing_outputs(kit, tmp_path):
 
 # -- 7. help and the Python API -----------------------------------------------------------------
 
-@pytest.mark.parametrize("command", ["", "learn", "transcribe", "evaluate", "show"])
+@pytest.mark.parametrize("command", ["", "learn", "transcribe", "evaluate", "show", "align", "decompose"])
 def test_help_fits_80_columns_without_bool_metavars(command):
     result = runner.invoke(app, [c for c in (command, "--help") if c], env={"COLUMNS": "200"})  # a wide terminal
     assert result.exit_code == 0
@@ -293,6 +293,7 @@ def _default_of(help_text: str, option: str) -> str:
 
 def test_help_shows_the_true_defaults():
     from nmftrans.core.notes import NoteParams
+    from nmftrans.core.scoreinformed import AlignParams
     from nmftrans.transcribe import SolverParams
 
     text = runner.invoke(app, ["transcribe", "--help"]).stdout
@@ -305,6 +306,13 @@ def test_help_shows_the_true_defaults():
     assert float(_default_of(text, "--eq-octaves")) == solver.eq_octaves
     assert _default_of(text, "--dictionary") == "piano"
     assert _default_of(text, "--program") == "from the dictionary"
+    align = runner.invoke(app, ["align", "--help"]).stdout
+    params = AlignParams()
+    assert float(_default_of(align, "--before")) == params.before_s
+    assert float(_default_of(align, "--after")) == params.after_s
+    assert float(_default_of(align, "--threshold")) == params.threshold
+    assert int(_default_of(align, "--iterations")) == params.n_iter
+    assert float(_default_of(align, "--onset-rise-fraction")) == params.onset_rise_fraction
     # the re-tracking example uses another threshold than the default (else it changes nothing)
     example = text.split("--activations song.activations.npz --onset-threshold ")[1].split()[0]
     assert float(example) != notes.onset_threshold
