@@ -214,13 +214,13 @@ def _random_activations(rng, n_frames=1500):
 
 
 # The tracker's defaults as the project documents them (README "How it works": rise 1.5x the recent
-# minimum, onsets at 30 % of the rise, 0.1 s bridged dips, ends half a window back; the rest as
+# minimum, onsets at 20 % of the rise, 0.1 s bridged dips, ends half a window back; the rest as
 # NoteParams' docstring describes them). Written here, not read from the code: a default changed
 # on purpose is changed here too, in the same commit, and the regression fixtures regenerated.
 DOCUMENTED_DEFAULTS = dict(
     onset_threshold=0.3, frame_threshold=0.05, rise_threshold=0.03, rise_s=0.035, rise_ratio=1.5,
     candidate_min=0.005, peak_window_s=0.1, sub_intervals=(12, 19, 24, 28), sub_ratio=0.0, sub_window_s=0.024,
-    floor=0.005, min_duration_s=0.05, min_note_s=0.0, min_ioi_s=0.06, onset_lag_s=0.0, onset_rise_fraction=0.3,
+    floor=0.005, min_duration_s=0.05, min_note_s=0.0, min_ioi_s=0.06, onset_lag_s=0.0, onset_rise_fraction=0.2,
     offset_gap_s=0.1, offset_shift_s=None, steepest_onset=False, lowest=0, highest=127,
     restrike_ratio=1.1, restrike_share=0.8, restrike_rise=1.2, restrike_gap_s=0.1,
     chord_ratio=0.9, chord_window_s=0.03, release_fall_db=3.0, release_fall_s=0.06, release_end_db=3.0,
@@ -288,7 +288,7 @@ def test_default_tracker_follows_the_documented_rules(rng):
 
 
 def test_onset_is_interpolated_between_frames():
-    """Onsets are timed where the activation has risen 30 % of the way from its minimum to its peak,
+    """Onsets are timed where the activation has risen a fraction of the way from its minimum to its peak,
     interpolated between frames: a ramp 0, 0.25, 0.5, 0.75, 1 from frame 50 reaches 0.3 a fifth of
     the way from frame 51 to 52; with 50 % at 52 exactly; with 40 % at 51.6. Worked by hand."""
     a = np.zeros(200)

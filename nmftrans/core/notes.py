@@ -144,7 +144,7 @@ class NoteParams:
     min_note_s: float = 0.0
     min_ioi_s: float = 0.06
     onset_lag_s: float = 0.0
-    onset_rise_fraction: float | None = 0.3
+    onset_rise_fraction: float | None = 0.2
     offset_gap_s: float = 0.1
     offset_shift_s: float | None = None
     steepest_onset: bool = False
