@@ -460,9 +460,10 @@ def track_activations(activations: np.ndarray, pitches: np.ndarray, settings: Fe
                       note_params: NoteParams = NoteParams()) -> np.ndarray:
     """Notes from saved activations as a transcription tracks them, minus what needs the audio.
 
-    The tracker (:func:`notes_from_activations`) and the soft chord notes
-    (:mod:`nmftrans.core.chord_notes`), which read the activations only; the motion gate and the
-    re-strike splits read the spectrogram and are not applied.
+    The tracker (:func:`notes_from_activations`), the soft chord notes
+    (:mod:`nmftrans.core.chord_notes`) and the harmonic ghosts (:mod:`nmftrans.core.ghosts`), which
+    read the activations only; the motion gate and the re-strike splits read the spectrogram and
+    are not applied.
 
     Parameters
     ----------
@@ -479,7 +480,8 @@ def track_activations(activations: np.ndarray, pitches: np.ndarray, settings: Fe
     """
     A = np.asarray(activations, dtype=np.float32)
     notes = notes_from_activations(A, pitches, settings.frame_rate, note_params, settings.window_s)
-    return _add_chord_notes(notes, [_chord_candidates(A, np.asarray(pitches), settings, note_params)], note_params)
+    notes = _add_chord_notes(notes, [_chord_candidates(A, np.asarray(pitches), settings, note_params)], note_params)
+    return _drop_ghosts(notes, lambda i: A[i], np.asarray(pitches), settings, note_params)
 
 
 class _SpilledColumns:
@@ -560,6 +562,7 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
         if rises is not None:
             candidates = [_restrike_candidates(A, pitch_set, settings, note_params, rises)]
             notes = _split_restrikes(notes, candidates, rises, pitch_set, settings, note_params)
+        notes = _drop_ghosts(notes, lambda i: A[i], pitch_set, settings, note_params)
         if pool_columns:
             return Transcription(notes, max_pool_columns(A, pool_columns), pitch_set, settings.frame_rate,
                                  pooled_from=n_frames)
@@ -584,6 +587,7 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
     notes = notes[np.lexsort((notes[:, 2], notes[:, 0]))] if len(notes) else empty_notes()
     notes = _add_chord_notes(notes, chords, note_params)
     notes = _split_restrikes(notes, candidates, rises, pitch_set, settings, note_params)
+    notes = _drop_ghosts(notes, lambda i: A.rows(i, i + 1)[0] * gain, pitch_set, settings, note_params)
     if pool_columns:
         return Transcription(notes, np.concatenate(pooled), pitch_set, settings.frame_rate, pooled_from=A.n)
     return Transcription(notes, None, pitch_set, settings.frame_rate)
@@ -612,6 +616,31 @@ def _add_chord_notes(notes: np.ndarray, candidates, note_params: NoteParams) -> 
         return notes
     candidates = np.concatenate(candidates) if candidates else empty_notes()
     return add_chord_notes(notes, candidates, note_params.chord_window_s, note_params.min_ioi_s)
+
+
+def _drop_ghosts(notes: np.ndarray, row, pitch_set: np.ndarray, settings, note_params: NoteParams) -> np.ndarray:
+    """Notes without the harmonic ghosts (:mod:`nmftrans.core.ghosts`); ``row(i)``: the normalised
+    activations of pitch row ``i``, read only for the notes in question (the same notes whole or
+    spilled)."""
+    from nmftrans.core.ghosts import drop_ghosts, ghost_pairs, onset_peak
+
+    if note_params.ghost_ratio <= 0 or len(notes) == 0:
+        return notes
+    pairs = ghost_pairs(notes, tuple(note_params.ghost_intervals), note_params.ghost_window_s)
+    if len(pairs) == 0:
+        return notes
+    index = {int(p): i for i, p in enumerate(pitch_set)}
+    frames = max(1, int(round(note_params.peak_window_s * settings.frame_rate)))
+    peaks = np.empty(pairs.shape, dtype=np.float64)
+    wanted: dict[int, list] = {}  # pitch row -> the (pair, side) peaks read from it
+    for n, pair in enumerate(pairs):
+        for side, m in enumerate(pair):
+            wanted.setdefault(index[int(notes[m, 2])], []).append((n, side, m))
+    for i, entries in wanted.items():  # one row in memory at a time, whatever the file's length
+        a = np.asarray(row(i), dtype=np.float32)
+        for n, side, m in entries:
+            peaks[n, side] = onset_peak(a, float(notes[m, 0]), settings.frame_rate, frames)
+    return drop_ghosts(notes, pairs, peaks[:, 0], peaks[:, 1], note_params.ghost_ratio)
 
 
 def _restrike_candidates(A: np.ndarray, pitch_set: np.ndarray, settings, note_params: NoteParams, rises) -> np.ndarray:

@@ -127,6 +127,13 @@ class NoteParams:
         plucked string, a high piano note), the rule falls back to ``release_fall_db`` alone.
         6 dB in 0.15 s (40 dB/s: the tail of a room of RT60 up to 1.5 s). 0: off (the default).
     release_slow_s : float
+    ghost_ratio : float
+        Harmonic ghosts (:mod:`nmftrans.core.ghosts`, applied by ``transcribe``): a note starting
+        within ``ghost_window_s`` of a note ``ghost_intervals`` semitones below it (its 3rd and
+        5th harmonics) is dropped when its activation peak at its onset is below ``ghost_ratio``
+        times that note's. 0: off.
+    ghost_intervals : tuple of int
+    ghost_window_s : float
     """
 
     onset_threshold: float = 0.3
@@ -161,6 +168,9 @@ class NoteParams:
     release_end_db: float = 3.0
     release_slow_db: float = 0.0
     release_slow_s: float = 0.15
+    ghost_ratio: float = 0.5
+    ghost_intervals: tuple = (19, 28)
+    ghost_window_s: float = 0.03
 
     def __post_init__(self) -> None:
         from nmftrans.errors import SettingError
@@ -175,11 +185,15 @@ class NoteParams:
             raise SettingError("release_end_db", f"must be 0 to 120 dB, got {self.release_end_db}")
         if not 0 <= self.release_slow_db <= 120:
             raise SettingError("release_slow_db", f"must be 0 (off) to 120 dB, got {self.release_slow_db}")
+        if not 0 <= self.ghost_ratio <= 1e3:
+            raise SettingError("ghost_ratio", f"must be 0 (off) or more, got {self.ghost_ratio}")
+        if not all(isinstance(k, (int, np.integer)) and 0 < k <= 127 for k in self.ghost_intervals):
+            raise SettingError("ghost_intervals", f"must be semitones from 1 to 127, got {self.ghost_intervals}")
         if not 0 <= self.chord_ratio < 1:
             raise SettingError("chord_ratio", f"must be 0 (off) or above 0 and below 1 (a fraction of "
                                               f"onset_threshold), got {self.chord_ratio}")
         for name in ("rise_s", "peak_window_s", "sub_window_s", "chord_window_s", "min_duration_s", "min_note_s", "min_ioi_s",
-                     "onset_lag_s", "offset_gap_s", "release_fall_s", "release_slow_s"):
+                     "onset_lag_s", "offset_gap_s", "release_fall_s", "release_slow_s", "ghost_window_s"):
             value = getattr(self, name)
             if not 0 <= value <= 1e3:
                 raise SettingError(name, f"must be 0 or more seconds, got {value}")
