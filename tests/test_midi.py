@@ -25,6 +25,18 @@ def test_midi_round_trip(tmp_path, tempo):
     assert programs == [24]
 
 
+def test_midi_clips_out_of_range_values_to_a_valid_file(tmp_path):
+    """Messages are written without mido's own checks: the writer's clipping is what keeps the file
+    valid. A note before 0 s starts at 0; pitch and velocity outside 0-127 are clipped."""
+    path = tmp_path / "x.mid"
+    write_midi(path, np.array([[-0.5, 0.25, 60, 90], [0.5, 1.0, 200, 300], [0.5, 1.0, -3, 0]]))
+    events = [m for m in mido.MidiFile(path).tracks[0] if m.type in ("note_on", "note_off")]
+    assert all(m.time >= 0 and 0 <= m.note <= 127 and 0 <= m.velocity <= 127 for m in events)
+    back = read_notes(path, sustain=False)
+    assert back[:, 2].tolist() == [60, 0, 127] and back[:, 3].tolist() == [90, 1, 127]
+    np.testing.assert_allclose(back[:, 0], [0.0, 0.5, 0.5], atol=2e-3)
+
+
 def test_csv_and_json_round_trip(tmp_path):
     path = tmp_path / "x.csv"
     write_notes(path, NOTES)
