@@ -178,7 +178,7 @@ def main() -> None:
         if args.only is not None and name != args.only:
             continue
         source = args.data / "isolated" / folder
-        rendered = RENDERED.get(name, {}) if args.guitarset is None else {}
+        rendered = RENDERED.get(name, {})  # with --guitarset too: the stacked templates are the shipped guitar's
         with tempfile.TemporaryDirectory() as tmp:
             for sub, (gm, _) in rendered.items():
                 render_isolated(SOUNDFONT, gm, Path(tmp) / sub, range(pitch_range[0], pitch_range[1] + 1), prefix=name)
@@ -194,14 +194,16 @@ def main() -> None:
                        + "".join(f" + {sub} notes rendered from {SOUNDFONT.name} program {gm}" for sub, (gm, _) in rendered.items())
                        + f", pitches {pitch_range[0]}-{pitch_range[1]}, comb_share {comb_share:g})",
         })
-        if name in FLOOR_OCTAVES and args.guitarset is None:
+        if name in FLOOR_OCTAVES:
             dictionary.floor_octaves = FLOOR_OCTAVES[name]
         if args.guitarset is not None:
             exclude = HELD_OUT + tuple(args.exclude)
+            fill = dictionary
             dictionary, stems, filled = guitarset_dictionary(args.guitarset, args.guitarset_audio, exclude,
-                                                             dictionary, pitch_range)
+                                                             fill, pitch_range)
+            dictionary.floor_octaves = fill.floor_octaves
             dictionary.provenance.update({
-                "sources": [f"GuitarSet {args.guitarset_audio} audio, {len(stems)} tracks"] + [f"isolated/{folder}"],
+                "sources": [f"GuitarSet {args.guitarset_audio} audio, {len(stems)} tracks"] + fill.provenance["sources"],
                 "tracks": stems,
                 "isolated_only": filled,
                 "description": f"score-informed from {len(stems)} GuitarSet tracks ({args.guitarset_audio}), "
