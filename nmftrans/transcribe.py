@@ -19,6 +19,7 @@ from nmftrans.io.audio import expected_samples, stream_audio, truncation_warning
 from nmftrans.io.dictionary import ROLE_ATTACK, Dictionary
 from nmftrans.core.features import SpectrogramStream, bandwidths, frequencies, n_frames_for
 from nmftrans.core.levels import frame_gains, frame_levels, normalise_frames
+from nmftrans.core.standout import frame_carpet
 from nmftrans.core.motion import MotionMeter, gated_notes, motion_gate
 from nmftrans.core.notes import NoteParams, activations_to_notes, pitch_activations
 from nmftrans.core.notearrays import empty_notes
@@ -481,13 +482,15 @@ def track_activations(activations: np.ndarray, pitches: np.ndarray, settings: Fe
     A = np.asarray(activations, dtype=np.float32)
     notes = notes_from_activations(A, pitches, settings.frame_rate, note_params, settings.window_s)
     notes = _add_chord_notes(notes, [_chord_candidates(A, np.asarray(pitches), settings, note_params)], note_params)
-    return _drop_ghosts(notes, lambda i: A[i], np.asarray(pitches), settings, note_params)
+    notes = _drop_ghosts(notes, lambda i: A[i], np.asarray(pitches), settings, note_params)
+    return _drop_flat(notes, lambda i: A[i], lambda: frame_carpet(A), np.asarray(pitches), settings, note_params)
 
 
 class _SpilledColumns:
     """Per-pitch activations written block by block to an anonymous temporary file.
 
-    Keeps only each frame's peak and carpet in memory (:func:`nmftrans.core.levels.frame_levels`), and
+    Keeps only each frame's peak and carpet (:func:`nmftrans.core.levels.frame_levels`) and the
+    standout carpet (:func:`nmftrans.core.standout.frame_carpet`) in memory, and
     reads the activations back a few pitch rows at a time (``SPILL_READ_BYTES``), so memory
     does not grow with the file's length.
     """
@@ -497,14 +500,14 @@ class _SpilledColumns:
 
         self.file = tempfile.TemporaryFile(prefix="nmftrans-activations-")
         self.blocks: list[tuple[int, int]] = []  # (byte offset, frames) of each block
-        self.levels = _Columns(2)  # peak, carpet
+        self.levels = _Columns(3)  # peak, carpet, standout carpet
         self.n = 0
 
     def append(self, block: np.ndarray) -> None:
         block = np.ascontiguousarray(block, dtype=np.float32)
         self.blocks.append((self.file.tell(), block.shape[1]))
         self.file.write(block.data)
-        self.levels.append(np.stack(frame_levels(block)))
+        self.levels.append(np.stack(frame_levels(block) + (frame_carpet(block),)))
         self.n += block.shape[1]
 
     def rows(self, lo: int, hi: int) -> np.ndarray:
@@ -563,11 +566,13 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
             candidates = [_restrike_candidates(A, pitch_set, settings, note_params, rises)]
             notes = _split_restrikes(notes, candidates, rises, pitch_set, settings, note_params)
         notes = _drop_ghosts(notes, lambda i: A[i], pitch_set, settings, note_params)
+        notes = _drop_flat(notes, lambda i: A[i], lambda: frame_carpet(A), pitch_set, settings, note_params)
         if pool_columns:
             return Transcription(notes, max_pool_columns(A, pool_columns), pitch_set, settings.frame_rate,
                                  pooled_from=n_frames)
         return Transcription(notes, A, pitch_set, settings.frame_rate)
-    gain = frame_gains(*A.levels.array(), settings.frame_rate)
+    levels = A.levels.array()
+    gain = frame_gains(levels[0], levels[1], settings.frame_rate)
     group = max(1, SPILL_READ_BYTES // (4 * max(A.n, 1)))  # rows read and tracked at once
     parts, pooled, candidates, chords = [], [], [], []
     for lo in range(0, len(pitch_set), group):
@@ -588,6 +593,8 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
     notes = _add_chord_notes(notes, chords, note_params)
     notes = _split_restrikes(notes, candidates, rises, pitch_set, settings, note_params)
     notes = _drop_ghosts(notes, lambda i: A.rows(i, i + 1)[0] * gain, pitch_set, settings, note_params)
+    notes = _drop_flat(notes, lambda i: A.rows(i, i + 1)[0] * gain, lambda: levels[2] * gain, pitch_set, settings,
+                       note_params)
     if pool_columns:
         return Transcription(notes, np.concatenate(pooled), pitch_set, settings.frame_rate, pooled_from=A.n)
     return Transcription(notes, None, pitch_set, settings.frame_rate)
@@ -641,6 +648,28 @@ def _drop_ghosts(notes: np.ndarray, row, pitch_set: np.ndarray, settings, note_p
         for n, side, m in entries:
             peaks[n, side] = onset_peak(a, float(notes[m, 0]), settings.frame_rate, frames)
     return drop_ghosts(notes, pairs, peaks[:, 0], peaks[:, 1], note_params.ghost_ratio)
+
+
+def _drop_flat(notes: np.ndarray, row, carpet, pitch_set: np.ndarray, settings, note_params: NoteParams) -> np.ndarray:
+    """Notes without those that do not stand out of their frames (:mod:`nmftrans.core.standout`);
+    ``row(i)``: the normalised activations of pitch row ``i`` (one row in memory at a time);
+    ``carpet()``: the normalised frames' standout carpet."""
+    from nmftrans.core.ghosts import onset_peak
+    from nmftrans.core.standout import standing_out
+
+    if note_params.carpet_ratio <= 0 or len(notes) == 0:
+        return notes
+    floor = np.asarray(carpet(), dtype=np.float32)
+    frames = max(1, int(round(note_params.peak_window_s * settings.frame_rate)))
+    index = {int(p): i for i, p in enumerate(pitch_set)}
+    peaks = np.empty(len(notes), dtype=np.float64)
+    carpets = np.array([onset_peak(floor, float(on), settings.frame_rate, frames) for on in notes[:, 0]])
+    rows = notes[:, 2].astype(np.int64)
+    for p in np.unique(rows):
+        a = np.asarray(row(index[int(p)]), dtype=np.float32)
+        for m in np.flatnonzero(rows == p):
+            peaks[m] = onset_peak(a, float(notes[m, 0]), settings.frame_rate, frames)
+    return notes[standing_out(peaks, carpets, note_params.carpet_ratio)]
 
 
 def _restrike_candidates(A: np.ndarray, pitch_set: np.ndarray, settings, note_params: NoteParams, rises) -> np.ndarray:

@@ -134,6 +134,11 @@ class NoteParams:
         times that note's. 0: off.
     ghost_intervals : tuple of int
     ghost_window_s : float
+    carpet_ratio : float
+        Notes that do not stand out of their frames (:mod:`nmftrans.core.standout`, applied by
+        ``transcribe``): a note is dropped when its onset peak (over ``peak_window_s``) is below
+        this multiple of the frames' carpet there (the activation with 22 pitches above it: a
+        hammer or pick noise, a click or a consonant lights up many pitches at once). 0: off.
     """
 
     onset_threshold: float = 0.3
@@ -171,6 +176,7 @@ class NoteParams:
     ghost_ratio: float = 0.5
     ghost_intervals: tuple = (19, 28)
     ghost_window_s: float = 0.03
+    carpet_ratio: float = 10.0
 
     def __post_init__(self) -> None:
         from nmftrans.errors import SettingError
@@ -185,6 +191,8 @@ class NoteParams:
             raise SettingError("release_end_db", f"must be 0 to 120 dB, got {self.release_end_db}")
         if not 0 <= self.release_slow_db <= 120:
             raise SettingError("release_slow_db", f"must be 0 (off) to 120 dB, got {self.release_slow_db}")
+        if not 0 <= self.carpet_ratio <= 1e3:
+            raise SettingError("carpet_ratio", f"must be 0 (off) or more, got {self.carpet_ratio}")
         if not 0 <= self.ghost_ratio <= 1e3:
             raise SettingError("ghost_ratio", f"must be 0 (off) or more, got {self.ghost_ratio}")
         if not all(isinstance(k, (int, np.integer)) and 0 < k <= 127 for k in self.ghost_intervals):
