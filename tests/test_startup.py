@@ -109,10 +109,10 @@ def test_short_transcription_imports_little_and_gives_the_same_bits():
 # starts no thread pool whose threads would only spin. A value the user set is kept.
 _CLI_BLAS = textwrap.dedent("""
     import json, sys
-    from nmftrans.cli import main
+    from nmftrans.cli import app  # main() would end the process when the command returns
     sys.argv = ["nmftrans", "transcribe", {audio!r}, "-o", {midi!r}, "-q"]
     try:
-        main()
+        app()
     except SystemExit as exc:
         assert not exc.code, exc.code
     from threadpoolctl import threadpool_info
@@ -141,3 +141,41 @@ def test_cli_transcribe_loads_blas_with_one_thread_unless_told(tmp_path, preset)
         pytest.skip("NumPy's BLAS is not an OpenBLAS that threadpoolctl sees here")
     assert threads == ([1] if preset is None else [min(2, os.cpu_count() or 1)])
     assert (tmp_path / "a.mid").stat().st_size > 0
+
+
+def _python_m_nmftrans(args, tmp_path, *pre):
+    env = {k: v for k, v in __import__("os").environ.items() if k != "NMFTRANS_FORCE_TTY"}
+    return subprocess.run([sys.executable, *pre, "-m", "nmftrans", *args], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=300)
+
+
+def test_the_console_entry_ends_with_every_output_and_the_exit_code(tmp_path):
+    """``main`` ends the process without the interpreter's teardown: stdout must still carry every
+    note (400 notes of JSON, several times the stream's buffer), files must be complete, codes must
+    be kept."""
+    import soundfile as sf
+
+    from tests.synth import SR, render
+
+    notes = np.array([[0.15 * i, 0.15 * i + 0.12, 48 + (7 * i) % 25, 100] for i in range(400)])  # 60 s
+    sf.write(tmp_path / "many.wav", render(notes), SR)
+    ok = _python_m_nmftrans(["transcribe", "many.wav", "-o", "-", "--json"], tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    rows = json.loads(ok.stdout)  # complete and valid: nothing cut off at exit
+    assert len(rows) >= 380
+    done = _python_m_nmftrans(["transcribe", "many.wav", "-o", "many.mid"], tmp_path)
+    assert done.returncode == 0 and (tmp_path / "many.mid").stat().st_size > 1000
+    import mido
+
+    assert sum(m.type == "note_on" and m.velocity > 0 for m in mido.MidiFile(tmp_path / "many.mid")) == len(rows)
+    missing = _python_m_nmftrans(["transcribe", "nothere.wav", "-o", "x.mid"], tmp_path)
+    assert missing.returncode != 0 and missing.stderr.strip().count("\n") == 0 and "nothere.wav" in missing.stderr
+    usage = _python_m_nmftrans(["transcribe", "many.wav", "--no-such-option"], tmp_path)
+    assert usage.returncode == 2
+
+
+def test_under_a_profiler_the_interpreter_exits_as_usual(tmp_path):
+    """``python -m cProfile -o F -m nmftrans ...`` writes its profile at exit: the fast exit is skipped."""
+    run = _python_m_nmftrans(["--help"], tmp_path, "-m", "cProfile", "-o", str(tmp_path / "prof.out"))
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "prof.out").stat().st_size > 0
