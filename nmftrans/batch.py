@@ -61,6 +61,7 @@ class TranscribeOptions:
     onset_threshold: float | None = None
     frame_threshold: float | None = None
     min_note_ms: float | None = None
+    standout: float | None = None
     pitch_range: tuple[int, int] | None = None
     iterations: int | None = None
     floor_octaves: float | None = None
@@ -293,6 +294,8 @@ def _note_params(options: TranscribeOptions):
         changes["frame_threshold"] = options.frame_threshold
     if options.min_note_ms is not None:
         changes["min_note_s"] = options.min_note_ms / 1000.0
+    if options.standout is not None:
+        changes["carpet_ratio"] = options.standout
     if options.pitch_range is not None:
         changes["lowest"], changes["highest"] = options.pitch_range
     return replace(params, **changes)

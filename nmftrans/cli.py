@@ -145,7 +145,7 @@ def parse_time_range(text: str) -> tuple[float | None, float | None]:
 
 
 #: Python setting names whose option is not ``--`` + the name with hyphens (and without ``_s``).
-_OPTION_NAMES = {"n_iter": "iterations", "n_mels": "mels", "time_range": "plot-range"}
+_OPTION_NAMES = {"n_iter": "iterations", "n_mels": "mels", "time_range": "plot-range", "carpet_ratio": "standout"}
 
 
 def _option(setting: str) -> str:
@@ -405,6 +405,10 @@ def transcribe(
     onset_threshold: Optional[float] = typer.Option(None, help="Onset sensitivity: lower finds more notes.", show_default="0.3"),
     frame_threshold: Optional[float] = typer.Option(None, help="How long fading notes last: lower gives longer notes (a note that stops, released or damped, ends where it stops).", show_default="0.05"),
     min_note_ms: Optional[float] = typer.Option(None, help="Drop notes shorter than this (ms).", show_default="0"),
+    standout: Optional[float] = typer.Option(
+        None, help="Keep a note only if its onset stands this many times above its frames' carpet (many pitches lit "
+                   "at once: hammer noise, clicks); lower (5-7) for dictionaries learned with H = Y, 0: off.",
+        show_default="10"),
     lowest: Optional[str] = typer.Option(None, help="Lowest pitch to transcribe (e.g. E2 or 40).", show_default="the dictionary's lowest"),
     highest: Optional[str] = typer.Option(None, help="Highest pitch to transcribe (e.g. C8).", show_default="the dictionary's highest"),
     iterations: Optional[int] = typer.Option(None, help="MU iterations of the solver.", show_default="12"),
@@ -464,7 +468,8 @@ def transcribe(
     try:
         options = run.TranscribeOptions(
             dictionary=dictionary, onset_threshold=onset_threshold, frame_threshold=frame_threshold,
-            min_note_ms=min_note_ms, pitch_range=_pitch_range(lowest, highest, None), iterations=iterations,
+            min_note_ms=min_note_ms, standout=standout, pitch_range=_pitch_range(lowest, highest, None),
+            iterations=iterations,
             floor_octaves=floor_octaves, eq_octaves=eq_octaves, beta=beta, tol=tol, adapt=not no_adapt,
             sparsity=sparsity, resynth=resynth, resynth_pitches=_pitch_list(resynth_pitches),
             tempo=tempo, program=program, csv=csv, json=json_,
@@ -654,6 +659,7 @@ def evaluate(
     onset_threshold: Optional[float] = typer.Option(None, help="DATASET: onset sensitivity, as in transcribe.", show_default="0.3"),
     frame_threshold: Optional[float] = typer.Option(None, help="DATASET: note length threshold, as in transcribe.", show_default="0.05"),
     min_note_ms: Optional[float] = typer.Option(None, help="DATASET: drop notes shorter than this (ms).", show_default="0"),
+    standout: Optional[float] = typer.Option(None, help="DATASET: note standout ratio, as in transcribe.", show_default="10"),
     beta: Optional[float] = typer.Option(None, "--beta", help="DATASET: β of the divergence, 0-2, as in transcribe.", show_default="the dictionary's"),
     tol: Optional[float] = typer.Option(None, "--tol", help="DATASET: relative-decrease stop of the solver, as in transcribe.", show_default="0"),
     no_adapt: bool = typer.Option(False, "--no-adapt", help="DATASET: W strictly fixed, as in transcribe."),
@@ -686,7 +692,7 @@ def evaluate(
     log = Log(quiet)
     dataset_only = {"--split": split, "--guitarset-audio": guitarset_audio, "--max-files": max_files,
                     "--onset-threshold": onset_threshold, "--frame-threshold": frame_threshold,
-                    "--min-note-ms": min_note_ms, "--jobs": None if n_jobs == 1 else n_jobs,
+                    "--min-note-ms": min_note_ms, "--standout": standout, "--jobs": None if n_jobs == 1 else n_jobs,
                     "--beta": beta, "--tol": tol, "--no-adapt": no_adapt or None, "--sparsity": sparsity,
                     "--scheduler": scheduler}
     if len(paths) == 2:
@@ -704,7 +710,7 @@ def evaluate(
 
             check_dataset_options(split=split, guitarset_audio=guitarset_audio or "mic", max_files=max_files)
             check_options(TranscribeOptions(onset_threshold=onset_threshold, frame_threshold=frame_threshold,
-                                            min_note_ms=min_note_ms))
+                                            min_note_ms=min_note_ms, standout=standout))
         except NmftransError as exc:
             _fail(exc, 2)
     else:
@@ -770,7 +776,7 @@ def evaluate(
             _say_if_compiling(log)
             W = load_dictionary(dictionary)
             chosen = TranscribeOptions(onset_threshold=onset_threshold, frame_threshold=frame_threshold,
-                                       min_note_ms=min_note_ms, beta=beta, tol=tol, adapt=not no_adapt, sparsity=sparsity)
+                                       min_note_ms=min_note_ms, standout=standout, beta=beta, tol=tol, adapt=not no_adapt, sparsity=sparsity)
             params = _note_params(chosen)
             solver = _solver_params(chosen)
             with contextlib.ExitStack() as stack:

@@ -301,6 +301,7 @@ def test_help_shows_the_true_defaults():
     assert float(_default_of(text, "--onset-threshold")) == notes.onset_threshold
     assert float(_default_of(text, "--frame-threshold")) == notes.frame_threshold
     assert float(_default_of(text, "--min-note-ms")) == notes.min_note_s * 1000
+    assert float(_default_of(text, "--standout")) == notes.carpet_ratio
     assert int(_default_of(text, "--iterations")) == solver.n_iter
     assert solver.floor_octaves is None and _default_of(text, "--floor-octaves") == "the dictionary's, else 2"
     assert float(_default_of(text, "--eq-octaves")) == solver.eq_octaves

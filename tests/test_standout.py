@@ -95,3 +95,39 @@ def test_same_notes_whole_spilled_and_retracked(dictionary, tmp_path):
 def test_bad_settings_are_refused(bad):
     with pytest.raises(SettingError):
         NoteParams(**bad)
+
+
+def test_cli_standout_acts_on_audio_and_saved_activations(dictionary, tmp_path):
+    """``--standout`` sets the ratio for ``transcribe`` (audio or ``--activations``) and ``evaluate``
+    DATASET; a negative one is a usage error naming the option."""
+    import csv
+    import io
+
+    from typer.testing import CliRunner
+
+    from nmftrans.cli import app
+    from nmftrans.io.dictionary import save_dictionary
+
+    runner = CliRunner()
+    W = tmp_path / "tones.npz"
+    save_dictionary(dictionary, W)
+    audio = tmp_path / "burst.wav"
+    sf.write(audio, struck_soft_note(60, 20.0, seed=0), SR)
+
+    def count(*args):
+        given = [] if "--activations" in args else ["-W", str(W)]
+        result = runner.invoke(app, ["transcribe", *args, *given, "-o", "-"])
+        assert result.exit_code == 0, result.output
+        return len(list(csv.DictReader(io.StringIO(result.stdout))))
+
+    default, off = count(str(audio)), count(str(audio), "--standout", "0")
+    assert off >= 4 and default < off and default >= 1
+    saved = runner.invoke(app, ["transcribe", str(audio), "-W", str(W), "-o", str(tmp_path / "b.mid"),
+                                "--save-activations", "-q"])
+    assert saved.exit_code == 0, saved.output
+    npz = str(tmp_path / "b.activations.npz")
+    assert (count("--activations", npz, "--standout", "0"), count("--activations", npz)) == (off, default)
+    for argv in (["transcribe", str(audio), "-o", str(tmp_path / "x.mid"), "--standout", "-1"],
+                 ["evaluate", str(tmp_path), "-W", str(W), "--standout", "-1"]):
+        bad = runner.invoke(app, argv)
+        assert bad.exit_code == 2 and bad.stderr.strip().startswith("error: --standout "), bad.output
