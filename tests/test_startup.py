@@ -179,3 +179,27 @@ def test_under_a_profiler_the_interpreter_exits_as_usual(tmp_path):
     run = _python_m_nmftrans(["--help"], tmp_path, "-m", "cProfile", "-o", str(tmp_path / "prof.out"))
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "prof.out").stat().st_size > 0
+
+
+def test_the_cli_imports_numba_without_pyyaml_and_leaves_it_importable(tmp_path):
+    """``transcribe`` hides PyYAML while Numba loads (Numba imports it only for an optional
+    ``.numba_config.yaml``); afterwards ``import yaml`` works as before."""
+    pytest.importorskip("yaml")
+    import soundfile as sf
+
+    sf.write(tmp_path / "a.wav", np.zeros(22050, dtype=np.float32), 22050)
+    code = textwrap.dedent(f"""
+        import sys
+        from nmftrans.cli import app
+        sys.argv = ["nmftrans", "transcribe", {str(tmp_path / "a.wav")!r}, "-o", {str(tmp_path / "a.mid")!r}, "-q"]
+        try:
+            app()
+        except SystemExit as exc:
+            assert not exc.code, exc.code
+        print("numba" in sys.modules, "yaml" in sys.modules)
+        import yaml
+        print(yaml.safe_load("a: 1") == {{"a": 1}})
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-3:] == ["True", "False", "True"]  # after the written path
