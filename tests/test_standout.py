@@ -32,11 +32,30 @@ def struck_soft_note(pitch: int, burst: float, seed: int = 0) -> np.ndarray:
     return y
 
 
-@pytest.mark.parametrize("n_pitches, above", [(30, 22), (50, 22), (10, 22), (5, 0), (40, 39)])
+@pytest.mark.parametrize("n_pitches, above", [(30, 22), (50, 22), (23, 22), (5, 0), (40, 39)])
 def test_frame_carpet_is_the_value_with_that_many_pitches_above(n_pitches, above):
     A = np.random.default_rng(n_pitches).random((n_pitches, 37)).astype(np.float32)
-    rank = min(above, n_pitches - 1)  # fewer pitches than that: the lowest
-    np.testing.assert_array_equal(frame_carpet(A, above), np.sort(A, axis=0)[::-1][rank])
+    np.testing.assert_array_equal(frame_carpet(A, above), np.sort(A, axis=0)[::-1][above])
+
+
+@pytest.mark.parametrize("n_pitches", [22, 10, 1, 0])
+def test_no_carpet_with_that_many_pitches_or_fewer(n_pitches):
+    """A small dictionary: a chord may light every pitch, so nothing counts as the carpet."""
+    A = np.random.default_rng(n_pitches).random((n_pitches, 11)).astype(np.float32) + 0.5
+    np.testing.assert_array_equal(frame_carpet(A, 22), np.zeros(11, dtype=np.float32))
+
+
+def test_a_small_dictionary_keeps_a_chord_of_all_its_pitches(tmp_path):
+    """A C major chord over two octaves (five notes) with a dictionary of those five pitches: every
+    note is kept."""
+    played = [48, 52, 55, 60, 64]
+    W = tone_dictionary(tmp_path, played)
+    y = np.zeros(3 * SR, dtype=np.float32)
+    for p in played:
+        x = tone(p, 1.0, amplitude=0.06)
+        y[int(0.5 * SR):int(0.5 * SR) + len(x)] += x
+    est = transcribe_signal(y, W).notes
+    assert sorted(est[:, 2].astype(int).tolist()) == played
 
 
 def test_frame_carpet_scales_with_the_frames():

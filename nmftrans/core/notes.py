@@ -138,7 +138,8 @@ class NoteParams:
         Notes that do not stand out of their frames (:mod:`nmftrans.core.standout`, applied by
         ``transcribe``): a note is dropped when its onset peak (over ``peak_window_s``) is below
         this multiple of the frames' carpet there (the activation with 22 pitches above it: a
-        hammer or pick noise, a click or a consonant lights up many pitches at once). 0: off.
+        hammer or pick noise, a click or a consonant lights up many pitches at once; dictionaries of
+        22 pitches or fewer have no carpet). 0: off.
     """
 
     onset_threshold: float = 0.3

@@ -8,6 +8,8 @@ two-hand chord and the pitches its partials light up stay above it; the level ca
 :mod:`nmftrans.core.levels` keeps 12 above with the guitar's 49 pitches, too few here), and a
 note is kept only when its onset peak (the highest activation over ``peak_window_s`` from its
 onset, as the ghost rule reads it) reaches ``ratio`` times the highest carpet over the same frames.
+A dictionary of ``ABOVE`` pitches or fewer has no carpet (a chord may light all of them): the rule
+keeps every note there.
 
 Measured with ratio 10 (the tracker's ``carpet_ratio``): the 88 notes of a real piano played one
 at a time (MAPS) gave 1494 false notes, 290 with the rule (the lowest notes' inharmonic partials
@@ -27,7 +29,8 @@ _COLUMNS = 4096
 
 
 def frame_carpet(A: np.ndarray, above: int = ABOVE) -> np.ndarray:
-    """Each frame's activation with ``above`` pitches above it (the lowest when there are fewer).
+    """Each frame's activation with ``above`` pitches above it; 0 (no note dropped) with ``above``
+    pitches or fewer, where a chord may light every pitch of the dictionary.
 
     Parameters
     ----------
@@ -41,9 +44,9 @@ def frame_carpet(A: np.ndarray, above: int = ABOVE) -> np.ndarray:
     """
     A = np.asarray(A, dtype=np.float32)
     carpet = np.zeros(A.shape[1], dtype=np.float32)
-    if A.shape[0] == 0:
+    if A.shape[0] <= int(above):
         return carpet
-    k = max(A.shape[0] - 1 - int(above), 0)
+    k = A.shape[0] - 1 - int(above)
     for lo in range(0, A.shape[1], _COLUMNS):
         rows = np.ascontiguousarray(A[:, lo:lo + _COLUMNS].T)  # a frame per row
         carpet[lo:lo + rows.shape[0]] = np.partition(rows, k, axis=1)[:, k]
