@@ -221,19 +221,23 @@ def _draw_roll(path, notes, reference, title, time_range, overwrite, activity, p
         colorbar = fig.colorbar(image, ax=ax, pad=0.01, fraction=0.03)
         colorbar.set_label("activation (dB)")
 
-    from matplotlib.patches import Patch, Rectangle
+    from matplotlib.patches import Patch
 
     def rgba(colour, alpha):
         return (*matplotlib.colors.to_rgb(colour), alpha)
 
     def boxes(rows_, colour, *, fill_alpha: float, style: str = "-", width_: float = 1.2):
-        from matplotlib.collections import PatchCollection
+        from matplotlib.collections import PolyCollection
 
-        rects = [Rectangle((onset, pitch - 0.4), max(offset - onset, 0.01), 0.8)
-                 for onset, offset, pitch, _ in rows_ if lo <= pitch <= hi]
-        if rects:  # one collection, not a patch per note: a long file has thousands
-            ax.add_collection(PatchCollection(rects, linewidths=width_, linestyles=style, edgecolors=colour,
-                                              facecolors=rgba(colour, fill_alpha)), autolim=False)
+        rows_ = np.asarray(rows_, dtype=np.float64).reshape(-1, 4)
+        rows_ = rows_[(rows_[:, 2] >= lo) & (rows_[:, 2] <= hi)]
+        if len(rows_):  # one collection of vertex arrays, no patch object per note: a long file has thousands
+            x0, x1 = rows_[:, 0], rows_[:, 0] + np.maximum(rows_[:, 1] - rows_[:, 0], 0.01)
+            y0, y1 = rows_[:, 2] - 0.4, rows_[:, 2] + 0.4
+            verts = np.stack([np.stack([x0, y0], 1), np.stack([x0, y1], 1), np.stack([x1, y1], 1),
+                              np.stack([x1, y0], 1)], axis=1)
+            ax.add_collection(PolyCollection(verts, closed=True, linewidths=width_, linestyles=style,
+                                             edgecolors=colour, facecolors=rgba(colour, fill_alpha)), autolim=False)
 
     if ref is None:
         boxes(notes[note_in], _NOTE_COLOUR, fill_alpha=0.25)
