@@ -276,3 +276,26 @@ def test_dataset_plots_are_drawn_over_the_activations(tmp_path, monkeypatch):
     np.testing.assert_allclose(ref, notes)
     assert kwargs["time_range"] == (0.5, None)
     assert kwargs["title"].startswith("piece.wav: onset F ")
+
+
+def test_note_boxes_are_drawn_where_the_notes_are(tmp_path):
+    """Each note is a box in the notes' colour (#ff7f0e) over its time span: in the picture's left
+    half for a note at 1-3 s of 10 s, none in the right half, none without notes."""
+    import matplotlib.image
+
+    A = np.zeros((25, 690), dtype=np.float32)  # 10 s at 69 frames/s, MIDI 48-72
+    pitches = np.arange(48, 73)
+
+    def orange_columns(notes):
+        path = tmp_path / f"n{len(notes)}.png"
+        plot_transcription(path, A, pitches, 69.0, notes)
+        rgb = matplotlib.image.imread(path)[..., :3]
+        orange = (np.abs(rgb - np.array([1.0, 0.498, 0.055])).max(axis=2) < 0.12)  # edge and filled box
+        return np.flatnonzero(orange.sum(axis=0) > 3)
+
+    cols = orange_columns(np.array([[1.0, 3.0, 60, 100]]))
+    assert len(cols) > 20
+    width = matplotlib.image.imread(tmp_path / "n1.png").shape[1]
+    assert cols.max() < width / 2  # 1-3 s of 10 s: the left half, not the legend's swatch alone
+    assert cols.max() - cols.min() > width / 10
+    assert len(orange_columns(np.zeros((0, 4)))) < len(cols) / 2  # without notes: at most the legend swatch
