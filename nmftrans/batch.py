@@ -177,8 +177,9 @@ def expand_inputs(inputs: list[Path], stdin: TextIO | None = None, skipped: list
     """Files as given, folders searched recursively for audio, ``-`` read from stdin (one path a line).
 
     Existing files that are not audio by their suffix (a shell glob's ``.csv``, ``.mid``
-    siblings) are left out and appended to ``skipped``; missing files are kept, to be reported per
-    file, so that the batch goes on.
+    siblings) and folders without audio files (a glob's output folder) are left out and appended
+    to ``skipped``; missing files are kept, to be reported per file, so that the batch goes on.
+    Nothing left to transcribe is an error.
     """
     paths: list[Path] = []
     left_out: list[Path] = []
@@ -199,7 +200,7 @@ def expand_inputs(inputs: list[Path], stdin: TextIO | None = None, skipped: list
         elif item.is_dir():
             found = files_under(item, AUDIO_SUFFIXES)
             if not found:
-                raise NmftransError(f"{item}: no audio files in this folder")
+                left_out.append(item)
             paths.extend(found)
         else:
             add(item)
@@ -207,7 +208,9 @@ def expand_inputs(inputs: list[Path], stdin: TextIO | None = None, skipped: list
         skipped.extend(left_out)
     if not paths:
         if left_out:
-            raise NmftransError(f"{left_out[0]}: not an audio file ({', '.join(AUDIO_SUFFIXES[:4])}, ...)"
+            what = ("no audio files in this folder" if left_out[0].is_dir()
+                    else f"not an audio file ({', '.join(AUDIO_SUFFIXES[:4])}, ...)")
+            raise NmftransError(f"{left_out[0]}: {what}"
                                 + (f"; nor are the {len(left_out) - 1} other inputs" if len(left_out) > 1 else ""))
         raise NmftransError("no input files")
     return paths

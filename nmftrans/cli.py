@@ -514,7 +514,7 @@ def transcribe(
         not_audio: list = []
         paths = run.expand_inputs(inputs, stdin=sys.stdin, skipped=not_audio)
         for path in not_audio:
-            log.info(f"{path}: not audio, skipped")
+            log.info(f"{path}: {'no audio files in this folder' if path.is_dir() else 'not audio'}, skipped")
         jobs = run.plan_outputs(paths, output, options)
         run.check_outputs(jobs, options)
         if scheduler is not None:

@@ -203,6 +203,21 @@ def test_shell_glob_skips_non_audio_with_a_note(kit, tmp_path):
     assert only.exit_code == 1 and only.stderr.startswith("error: ") and "not an audio file" in only.stderr
 
 
+def test_shell_glob_skips_a_folder_without_audio(kit, tmp_path):
+    """`transcribe work/* -o work/out/` run again: the glob now holds the output folder (MIDI only)."""
+    folder = tmp_path / "work"
+    (folder / "out").mkdir(parents=True)
+    (folder / "p0.wav").write_bytes((kit / "p0.wav").read_bytes())
+    (folder / "out" / "old.mid").write_bytes(b"MThd")
+    glob = sorted(folder.iterdir())
+    result = runner.invoke(app, ["transcribe", *map(str, glob), "-W", str(kit / "W.npz"), "-o", str(folder / "out")])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (folder / "out").iterdir()) == ["old.mid", "p0.mid"]
+    assert f"{folder / 'out'}: no audio files in this folder, skipped" in result.stderr
+    alone = runner.invoke(app, ["transcribe", str(folder / "out"), "-o", str(tmp_path / "x")])
+    assert alone.exit_code == 1 and alone.stderr.strip() == f"error: {folder / 'out'}: no audio files in this folder"
+
+
 # -- 5. cheap checks first --------------------------------------------------------------------
 
 def test_bad_outputs_and_missing_extras_are_found_before_any_work(kit, tmp_path, monkeypatch):
