@@ -654,21 +654,19 @@ def _drop_flat(notes: np.ndarray, row, carpet, pitch_set: np.ndarray, settings, 
     """Notes without those that do not stand out of their frames (:mod:`nmftrans.core.standout`);
     ``row(i)``: the normalised activations of pitch row ``i`` (one row in memory at a time);
     ``carpet()``: the normalised frames' standout carpet."""
-    from nmftrans.core.ghosts import onset_peak
-    from nmftrans.core.standout import standing_out
+    from nmftrans.core.standout import onset_maxima, standing_out
 
     if note_params.carpet_ratio <= 0 or len(notes) == 0:
         return notes
-    floor = np.asarray(carpet(), dtype=np.float32)
     frames = max(1, int(round(note_params.peak_window_s * settings.frame_rate)))
+    carpets = onset_maxima(np.asarray(carpet(), dtype=np.float32), notes[:, 0], settings.frame_rate, frames)
     index = {int(p): i for i, p in enumerate(pitch_set)}
     peaks = np.empty(len(notes), dtype=np.float64)
-    carpets = np.array([onset_peak(floor, float(on), settings.frame_rate, frames) for on in notes[:, 0]])
     rows = notes[:, 2].astype(np.int64)
     for p in np.unique(rows):
-        a = np.asarray(row(index[int(p)]), dtype=np.float32)
-        for m in np.flatnonzero(rows == p):
-            peaks[m] = onset_peak(a, float(notes[m, 0]), settings.frame_rate, frames)
+        mine = np.flatnonzero(rows == p)
+        peaks[mine] = onset_maxima(np.asarray(row(index[int(p)]), dtype=np.float32), notes[mine, 0],
+                                   settings.frame_rate, frames)
     return notes[standing_out(peaks, carpets, note_params.carpet_ratio)]
 
 
