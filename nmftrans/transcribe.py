@@ -629,7 +629,7 @@ def _drop_ghosts(notes: np.ndarray, row, pitch_set: np.ndarray, settings, note_p
     """Notes without the harmonic ghosts (:mod:`nmftrans.core.ghosts`); ``row(i)``: the normalised
     activations of pitch row ``i``, read only for the notes in question (the same notes whole or
     spilled)."""
-    from nmftrans.core.ghosts import drop_ghosts, ghost_pairs, onset_peak
+    from nmftrans.core.ghosts import drop_ghosts, ghost_pairs, onset_peaks
 
     if note_params.ghost_ratio <= 0 or len(notes) == 0:
         return notes
@@ -644,9 +644,9 @@ def _drop_ghosts(notes: np.ndarray, row, pitch_set: np.ndarray, settings, note_p
         for side, m in enumerate(pair):
             wanted.setdefault(index[int(notes[m, 2])], []).append((n, side, m))
     for i, entries in wanted.items():  # one row in memory at a time, whatever the file's length
-        a = np.asarray(row(i), dtype=np.float32)
-        for n, side, m in entries:
-            peaks[n, side] = onset_peak(a, float(notes[m, 0]), settings.frame_rate, frames)
+        e = np.asarray(entries, dtype=np.int64).reshape(-1, 3)  # (pair, side, note)
+        peaks[e[:, 0], e[:, 1]] = onset_peaks(np.asarray(row(i), dtype=np.float32), notes[e[:, 2], 0],
+                                              settings.frame_rate, frames)
     return drop_ghosts(notes, pairs, peaks[:, 0], peaks[:, 1], note_params.ghost_ratio)
 
 
@@ -654,19 +654,20 @@ def _drop_flat(notes: np.ndarray, row, carpet, pitch_set: np.ndarray, settings, 
     """Notes without those that do not stand out of their frames (:mod:`nmftrans.core.standout`);
     ``row(i)``: the normalised activations of pitch row ``i`` (one row in memory at a time);
     ``carpet()``: the normalised frames' standout carpet."""
-    from nmftrans.core.standout import onset_maxima, standing_out
+    from nmftrans.core.ghosts import onset_peaks
+    from nmftrans.core.standout import standing_out
 
     if note_params.carpet_ratio <= 0 or len(notes) == 0:
         return notes
     frames = max(1, int(round(note_params.peak_window_s * settings.frame_rate)))
-    carpets = onset_maxima(np.asarray(carpet(), dtype=np.float32), notes[:, 0], settings.frame_rate, frames)
+    carpets = onset_peaks(np.asarray(carpet(), dtype=np.float32), notes[:, 0], settings.frame_rate, frames)
     index = {int(p): i for i, p in enumerate(pitch_set)}
     peaks = np.empty(len(notes), dtype=np.float64)
     rows = notes[:, 2].astype(np.int64)
     for p in np.unique(rows):
         mine = np.flatnonzero(rows == p)
-        peaks[mine] = onset_maxima(np.asarray(row(index[int(p)]), dtype=np.float32), notes[mine, 0],
-                                   settings.frame_rate, frames)
+        peaks[mine] = onset_peaks(np.asarray(row(index[int(p)]), dtype=np.float32), notes[mine, 0],
+                                  settings.frame_rate, frames)
     return notes[standing_out(peaks, carpets, note_params.carpet_ratio)]
 
 

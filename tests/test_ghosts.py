@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from nmftrans.core.ghosts import drop_ghosts, ghost_pairs, onset_peak
+from nmftrans.core.ghosts import drop_ghosts, ghost_pairs, onset_peaks
 from nmftrans.core.notes import NoteParams
 from nmftrans.errors import SettingError
 from nmftrans.transcribe import transcribe_file, transcribe_signal
@@ -59,12 +59,26 @@ def test_pairs_are_twelfths_and_seventeenths_starting_together():
     assert ghost_pairs(notes, (), 0.03).shape == (0, 2)
 
 
-def test_onset_peak_reads_the_window_from_the_onset_frame():
+def test_onset_peaks_read_the_window_from_the_onset_frame():
     row = np.array([0.0, 0.2, 0.9, 0.4, 0.1, 3.0], dtype=np.float32)
     # 10 frames/s: an onset at 0.15 s is in frame 1; 3 frames: max(0.2, 0.9, 0.4)
-    assert onset_peak(row, 0.15, 10.0, 3) == pytest.approx(0.9)
-    assert onset_peak(row, 0.31, 10.0, 2) == pytest.approx(0.4)  # frames 3-4
-    assert onset_peak(row, 9.0, 10.0, 3) == pytest.approx(3.0)   # past the end: the last frame
+    assert onset_peaks(row, [0.15], 10.0, 3) == pytest.approx([0.9])
+    assert onset_peaks(row, [0.31, 9.0, -1.0], 10.0, 2) == pytest.approx([0.4, 3.0, 0.2])  # frames 3-4; past
+    # the end: the last frame; before the start: frames 0-1
+
+
+def test_onset_peaks_are_the_window_maxima_of_each_onset():
+    """Against a plain slice per onset, for onsets before, inside and past a random row."""
+    rng = np.random.default_rng(7)
+    row = rng.random(50).astype(np.float32)
+    onsets = np.array([0.0, 0.013, 0.5, 0.71, 0.999, 1.2, 9.0, -1.0])  # 50 frames/s
+    for frames in (1, 3, 7):
+        want = []
+        for t in onsets:
+            k = min(max(0, int(np.floor(t * 50.0 + 1e-9))), len(row) - 1)
+            want.append(float(max(row[k:k + frames])))
+        np.testing.assert_array_equal(onset_peaks(row, onsets, 50.0, frames), want)
+    assert onset_peaks(np.zeros(0, np.float32), onsets, 50.0, 3).tolist() == [0.0] * len(onsets)
 
 
 def test_drop_ghosts_keeps_upper_notes_at_or_above_the_ratio():

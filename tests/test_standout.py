@@ -151,15 +151,3 @@ def test_cli_standout_acts_on_audio_and_saved_activations(dictionary, tmp_path):
         bad = runner.invoke(app, argv)
         assert bad.exit_code == 2 and bad.stderr.strip().startswith("error: --standout "), bad.output
 
-
-def test_onset_maxima_is_the_ghost_rule_onset_peak_for_every_onset():
-    from nmftrans.core.ghosts import onset_peak
-    from nmftrans.core.standout import onset_maxima
-
-    rng = np.random.default_rng(7)
-    row = rng.random(50).astype(np.float32)
-    onsets = np.array([0.0, 0.013, 0.5, 0.71, 0.999, 1.2, 9.0, -1.0])  # 50 frames/s: up to and past the end
-    for frames in (1, 3, 7):
-        want = [onset_peak(row, float(t), 50.0, frames) for t in onsets]
-        np.testing.assert_array_equal(onset_maxima(row, onsets, 50.0, frames), want)
-    assert onset_maxima(np.zeros(0, np.float32), onsets, 50.0, 3).tolist() == [0.0] * len(onsets)

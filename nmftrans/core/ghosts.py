@@ -59,10 +59,28 @@ def ghost_pairs(notes: np.ndarray, intervals: tuple, window_s: float) -> np.ndar
     return np.array(out, dtype=np.int64).reshape(-1, 2)
 
 
-def onset_peak(row: np.ndarray, onset_s: float, frame_rate: float, frames: int) -> float:
-    """Largest value of an activation row over ``frames`` frames from the frame of ``onset_s``."""
-    t = min(max(0, int(np.floor(onset_s * frame_rate + 1e-9))), max(len(row) - 1, 0))
-    return float(np.max(row[t:t + max(1, frames)], initial=0.0))
+def onset_peaks(row: np.ndarray, onsets_s: np.ndarray, frame_rate: float, frames: int) -> np.ndarray:
+    """The largest value of an activation row over ``frames`` frames from each onset's frame (an
+    onset before the row reads from its first frame, one past it reads its last).
+
+    Parameters
+    ----------
+    row : np.ndarray [shape=(n_frames,)]
+    onsets_s : np.ndarray [shape=(n_onsets,)]
+    frame_rate : float
+    frames : int
+
+    Returns
+    -------
+    peaks : np.ndarray [shape=(n_onsets,)], float64 (0 where the row is empty)
+    """
+    row = np.asarray(row)
+    onsets_s = np.asarray(onsets_s, dtype=np.float64).reshape(-1)
+    if len(row) == 0:
+        return np.zeros(len(onsets_s))
+    starts = np.clip(np.floor(onsets_s * frame_rate + 1e-9).astype(np.int64), 0, len(row) - 1)
+    idx = np.minimum(starts[:, None] + np.arange(max(1, int(frames)))[None, :], len(row) - 1)
+    return row[idx].max(axis=1).astype(np.float64)  # a window past the end holds the last frame anyway
 
 
 def drop_ghosts(notes: np.ndarray, pairs: np.ndarray, upper_peaks: np.ndarray, lower_peaks: np.ndarray,
@@ -76,7 +94,7 @@ def drop_ghosts(notes: np.ndarray, pairs: np.ndarray, upper_peaks: np.ndarray, l
     pairs : np.ndarray [shape=(n_pairs, 2)], int
         From :func:`ghost_pairs`.
     upper_peaks, lower_peaks : np.ndarray [shape=(n_pairs,)]
-        :func:`onset_peak` of each pair's upper and lower note.
+        :func:`onset_peaks` of each pair's upper and lower note.
     ratio : float
 
     Returns

@@ -53,38 +53,14 @@ def frame_carpet(A: np.ndarray, above: int = ABOVE) -> np.ndarray:
     return carpet
 
 
-def onset_maxima(x: np.ndarray, onsets_s: np.ndarray, frame_rate: float, frames: int) -> np.ndarray:
-    """The largest value of ``x`` over ``frames`` frames from each onset's frame, at once:
-    :func:`nmftrans.core.ghosts.onset_peak` for many onsets of one row.
-
-    Parameters
-    ----------
-    x : np.ndarray [shape=(n_frames,)], nonnegative
-    onsets_s : np.ndarray [shape=(n_onsets,)]
-    frame_rate : float
-    frames : int
-
-    Returns
-    -------
-    maxima : np.ndarray [shape=(n_onsets,)], float64 (0 where ``x`` is empty)
-    """
-    x = np.asarray(x)
-    onsets_s = np.asarray(onsets_s, dtype=np.float64).reshape(-1)
-    if len(x) == 0:
-        return np.zeros(len(onsets_s))
-    starts = np.clip(np.floor(onsets_s * frame_rate + 1e-9).astype(np.int64), 0, len(x) - 1)
-    idx = np.minimum(starts[:, None] + np.arange(max(1, int(frames)))[None, :], len(x) - 1)
-    return x[idx].max(axis=1).astype(np.float64)  # a window past the end holds the last frame anyway
-
-
 def standing_out(peaks: np.ndarray, carpets: np.ndarray, ratio: float) -> np.ndarray:
     """Which notes stand out: ``peaks >= ratio * carpets``.
 
     Parameters
     ----------
     peaks, carpets : np.ndarray [shape=(n_notes,)]
-        Each note's onset peak and the highest carpet over the same frames (:func:`onset_maxima`
-        of its row and of the carpet).
+        Each note's onset peak and the highest carpet over the same frames
+        (:func:`nmftrans.core.ghosts.onset_peaks` of its row and of the carpet).
     ratio : float
         0 keeps every note.
 
