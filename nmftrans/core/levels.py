@@ -140,6 +140,27 @@ def carpet_index(n_pitches: int) -> int:
     return max(min(int(CARPET_RANK * top), top - CARPET_ABOVE), int(CARPET_LOWEST * top), 0)
 
 
+def frame_rank(A: np.ndarray, k: int) -> np.ndarray:
+    """Each frame's ``k``-th smallest activation (0: the lowest), a few thousand frames at a time
+    (bounded copies).
+
+    Parameters
+    ----------
+    A : np.ndarray [shape=(n_pitches, n_frames)], n_pitches > k
+    k : int
+
+    Returns
+    -------
+    values : np.ndarray [shape=(n_frames,)], float32
+    """
+    A = np.asarray(A, dtype=np.float32)
+    values = np.zeros(A.shape[1], dtype=np.float32)
+    for lo in range(0, A.shape[1], _LEVEL_COLUMNS):
+        rows = np.ascontiguousarray(A[:, lo:lo + _LEVEL_COLUMNS].T)  # a frame per row: contiguous partitions
+        values[lo:lo + rows.shape[0]] = np.partition(rows, k, axis=1)[:, k]
+    return values
+
+
 def frame_levels(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each frame's peak and carpet (the pitch at :func:`carpet_index` from the bottom).
 
@@ -153,17 +174,9 @@ def frame_levels(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     peak, carpet : np.ndarray [shape=(n_frames,)], float32
     """
     A = np.asarray(A, dtype=np.float32)
-    peak = np.zeros(A.shape[1], dtype=np.float32)
-    carpet = np.zeros(A.shape[1], dtype=np.float32)
     if A.shape[0] == 0:
-        return peak, carpet
-    k = carpet_index(A.shape[0])
-    for lo in range(0, A.shape[1], _LEVEL_COLUMNS):  # a few columns at a time: bounded copies
-        cols = A[:, lo:lo + _LEVEL_COLUMNS]
-        peak[lo:lo + cols.shape[1]] = cols.max(axis=0)
-        rows = np.ascontiguousarray(cols.T)  # a frame per row: the partition runs on contiguous data
-        carpet[lo:lo + cols.shape[1]] = np.partition(rows, k, axis=1)[:, k]
-    return peak, carpet
+        return np.zeros(A.shape[1], dtype=np.float32), np.zeros(A.shape[1], dtype=np.float32)
+    return A.max(axis=0), frame_rank(A, carpet_index(A.shape[0]))
 
 
 def frame_gains(peak: np.ndarray, carpet: np.ndarray, frame_rate: float,

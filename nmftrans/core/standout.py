@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from nmftrans.core.levels import frame_rank
+
 # Pitches above a frame's carpet.
 ABOVE = 22
-# Frames partitioned at once (bounds the copy that the partition makes).
-_COLUMNS = 4096
 
 
 def frame_carpet(A: np.ndarray, above: int = ABOVE) -> np.ndarray:
@@ -43,14 +43,9 @@ def frame_carpet(A: np.ndarray, above: int = ABOVE) -> np.ndarray:
     carpet : np.ndarray [shape=(n_frames,)], float32
     """
     A = np.asarray(A, dtype=np.float32)
-    carpet = np.zeros(A.shape[1], dtype=np.float32)
     if A.shape[0] <= int(above):
-        return carpet
-    k = A.shape[0] - 1 - int(above)
-    for lo in range(0, A.shape[1], _COLUMNS):
-        rows = np.ascontiguousarray(A[:, lo:lo + _COLUMNS].T)  # a frame per row
-        carpet[lo:lo + rows.shape[0]] = np.partition(rows, k, axis=1)[:, k]
-    return carpet
+        return np.zeros(A.shape[1], dtype=np.float32)
+    return frame_rank(A, A.shape[0] - 1 - int(above))
 
 
 def standing_out(peaks: np.ndarray, carpets: np.ndarray, ratio: float) -> np.ndarray:
