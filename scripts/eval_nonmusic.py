@@ -6,7 +6,8 @@
 Generates (seeded, so the figures are reproducible) sounds without music: white noise at -60,
 -40 and -20 dBFS, brown "room tone" at -45 dBFS, pink noise at -30 dBFS, 8 s of tape hiss at
 -70 dBFS (white noise tilted up above 1 kHz), mains hum (50 Hz and harmonics) at -30 dBFS, clicks,
-bursts like applause, a spoken sentence (only where ``espeak-ng`` is installed), a synthetic gliding
+bursts like applause, 20 keystroke-like bursts over a quiet room (0.5-4 ms decays, the room 54 dB
+under the loudest), a spoken sentence (only where ``espeak-ng`` is installed), a synthetic gliding
 voice (``tests.synth.glide_voice``), 60 Hz hum at -40 dBFS without noise and a WAV of 8
 samples; then runs ``nmftrans transcribe`` with its defaults on all of them, once per dictionary,
 and prints the notes of each and the notes per minute over the set.
@@ -84,6 +85,12 @@ def nonmusic(seed: int = 0) -> dict[str, np.ndarray]:
         bursts[pos:pos + length] += (rng.standard_normal(length) * np.exp(-np.arange(length) / (length / 5))
                                      * rng.uniform(0.2, 1.0))
     out["applause-like bursts -25 dBFS"] = _at(bursts, -25)
+    keys = rng.standard_normal(n) * 0.002  # a quiet room, 54 dB under the loudest keystrokes
+    for pos in rng.integers(0, n - SR // 30, 20):
+        k = np.arange(SR // 30)
+        keys[pos:pos + len(k)] += (rng.uniform(0.3, 1.0) * rng.standard_normal(len(k))
+                                   * np.exp(-k / (rng.uniform(0.0005, 0.004) * SR)))
+    out["keystrokes over a quiet room"] = _at(keys, -30)
     speech = _speech()
     if speech is not None:
         out["speech (espeak-ng)"] = speech

@@ -132,6 +132,11 @@ MUTANTS = [
            "the carpet is the upper quartile for any pitch count (chords silenced with a narrow dictionary)", NORMALISE),
     Mutant("norm-carpet-no-median-bound", "nmftrans/core/levels.py", "CARPET_LOWEST = 0.5", "CARPET_LOWEST = 0.0",
            "a small dictionary's carpet sinks to its weakest pitch", NORMALISE),
+    Mutant("norm-no-loud-carpet", "nmftrans/core/levels.py", "loud_carpet: float = 0.8", "loud_carpet: float = 0.0",
+           "sparse clicks over a quiet room read as music (the loud frames' carpet unread)", NORMALISE),
+    Mutant("norm-loud-carpet-all-frames", "nmftrans/core/levels.py",
+           "loudest = carpets[peaks >= _quantile(peaks, 100.0 * params.loud_quantile)]", "loudest = carpets",
+           "the loud frames' carpet read over all frames", NORMALISE),
     # --- the motion gate (nmftrans/core/motion.py): speech and hum ------------------------------------
     Mutant("motion-no-glide-gate", "nmftrans/core/motion.py", "glide_on: float = 0.05", "glide_on: float = 1.0",
            "glide gate off (speech becomes notes)", MOTION),

@@ -78,6 +78,40 @@ def test_gains_scale_exactly_with_the_level():
     np.testing.assert_allclose(b * 0.01, a, rtol=1e-5)
 
 
+def test_sparse_clicks_over_a_quiet_room_are_not_music():
+    """Clicks in 3 of every 10 frames: their peaks are 100x the room's carpet, but only 10x their
+    own frames' carpet (a click lights up every pitch). Music's loud frames keep a low carpet."""
+    n = int(12 * FR)
+    click = (np.arange(n) % 10) < 3
+    peak = np.where(click, 100.0, 2.0)
+    clicks = frame_gains(peak, np.where(click, 10.0, 1.0), FR)
+    np.testing.assert_array_equal(clicks, 0)
+    off = frame_gains(peak, np.where(click, 10.0, 1.0), FR, LevelParams(loud_carpet=0))
+    np.testing.assert_allclose(off, 1 / 100, rtol=1e-6)  # without the loud frames' carpet: music
+    notes = frame_gains(peak, np.where(click, 3.0, 1.0), FR)  # notes: 33x their frames' carpet
+    np.testing.assert_allclose(notes, 1 / 100, rtol=1e-6)
+    # the loud frames' carpet counts at 0.8: 20x of it is 25x (music), 16x is 20x (half way)
+    np.testing.assert_allclose(frame_gains(peak, np.where(click, 5.0, 1.0), FR), 1 / 100, rtol=1e-6)
+    np.testing.assert_allclose(frame_gains(peak, np.where(click, 6.25, 1.0), FR), 0.5 / 100, rtol=1e-6)
+
+
+def _keystrokes(rng, count, floor_dbfs=-54.0):
+    """4 s of noise bursts (0.5-4 ms decays) at random times over a quiet white-noise room."""
+    n = 4 * SR
+    y = rng.standard_normal(n) * 10 ** (floor_dbfs / 20)
+    for start in rng.integers(0, n - SR // 20, count):
+        k = np.arange(SR // 30)
+        y[start:start + len(k)] += (0.3 * rng.uniform(0.3, 1.0) * rng.standard_normal(len(k))
+                                    * np.exp(-k / (rng.uniform(0.0005, 0.004) * SR)))
+    return y.astype(np.float32)
+
+
+@pytest.mark.parametrize("count", [10, 25])
+def test_keystrokes_over_a_quiet_room_give_no_notes(piano, count):
+    y = _keystrokes(np.random.default_rng(count), count)
+    assert len(transcribe_signal(y, piano).notes) == 0
+
+
 def _nonmusic(rng):
     n = 4 * SR
     t = np.arange(n) / SR
@@ -187,7 +221,8 @@ def test_the_same_notes_at_any_input_level(piano, loud_then_quiet):
 
 @pytest.mark.parametrize("bad", [dict(min_relative=0), dict(min_relative=1.5), dict(segment_s=0),
                                  dict(music_ratio_off=30), dict(noise_ratio=-1), dict(percentile=0),
-                                 dict(knee_low=0.7), dict(knee_high=1.5), dict(music_context=-1)])
+                                 dict(knee_low=0.7), dict(knee_high=1.5), dict(music_context=-1),
+                                 dict(loud_quantile=1.0), dict(loud_quantile=-0.1), dict(loud_carpet=-1)])
 def test_level_settings_are_checked(bad):
     with pytest.raises(ValueError):
         LevelParams(**bad)
