@@ -651,24 +651,48 @@ def _drop_ghosts(notes: np.ndarray, row, pitch_set: np.ndarray, settings, note_p
 
 
 def _drop_flat(notes: np.ndarray, row, carpet, pitch_set: np.ndarray, settings, note_params: NoteParams) -> np.ndarray:
-    """Notes without those that do not stand out of their frames (:mod:`nmftrans.core.standout`);
-    ``row(i)``: the normalised activations of pitch row ``i`` (one row in memory at a time);
-    ``carpet()``: the normalised frames' standout carpet."""
-    from nmftrans.core.ghosts import onset_peaks
-    from nmftrans.core.standout import standing_out
+    """Notes without those that do not stand out of their frames, nor above either semitone
+    neighbour (:mod:`nmftrans.core.standout`); ``row(i)``: the normalised activations of pitch row
+    ``i`` (at most three rows in memory at a time); ``carpet()``: the normalised frames' standout
+    carpet."""
+    from nmftrans.core.ghosts import onset_peak_frames
+    from nmftrans.core.standout import between_neighbours, standing_out
 
-    if note_params.carpet_ratio <= 0 or len(notes) == 0:
+    ratio, neighbours = note_params.carpet_ratio, note_params.neighbour_ratio
+    if (ratio <= 0 and neighbours <= 0) or len(notes) == 0:
         return notes
     frames = max(1, int(round(note_params.peak_window_s * settings.frame_rate)))
-    carpets = onset_peaks(np.asarray(carpet(), dtype=np.float32), notes[:, 0], settings.frame_rate, frames)
     index = {int(p): i for i, p in enumerate(pitch_set)}
-    peaks = np.empty(len(notes), dtype=np.float64)
+    at = np.zeros(len(notes), dtype=np.int64)  # each note's onset-peak frame
+    peaks, lower, upper = (np.zeros(len(notes)) for _ in range(3))
     rows = notes[:, 2].astype(np.int64)
+    loaded: dict[int, np.ndarray] = {}
+
+    def read(i: int) -> np.ndarray:
+        if i not in loaded:
+            for old in [k for k in loaded if k < i - 1]:
+                del loaded[old]
+            loaded[i] = np.asarray(row(i), dtype=np.float32)
+        return loaded[i]
+
     for p in np.unique(rows):
         mine = np.flatnonzero(rows == p)
-        peaks[mine] = onset_peaks(np.asarray(row(index[int(p)]), dtype=np.float32), notes[mine, 0],
-                                  settings.frame_rate, frames)
-    return notes[standing_out(peaks, carpets, note_params.carpet_ratio)]
+        i = index[int(p)]
+        own = read(i)
+        at[mine] = onset_peak_frames(own, notes[mine, 0], settings.frame_rate, frames)
+        peaks[mine] = own[at[mine]]
+        if neighbours > 0:
+            if i > 0 and pitch_set[i - 1] == p - 1:
+                lower[mine] = read(i - 1)[at[mine]]
+            if i + 1 < len(pitch_set) and pitch_set[i + 1] == p + 1:
+                upper[mine] = read(i + 1)[at[mine]]
+    keep = ~between_neighbours(peaks, lower, upper, neighbours)
+    if ratio > 0:
+        from nmftrans.core.ghosts import onset_peaks
+
+        carpets = onset_peaks(np.asarray(carpet(), dtype=np.float32), notes[:, 0], settings.frame_rate, frames)
+        keep &= standing_out(peaks, carpets, ratio)
+    return notes[keep]
 
 
 def _restrike_candidates(A: np.ndarray, pitch_set: np.ndarray, settings, note_params: NoteParams, rises) -> np.ndarray:

@@ -140,6 +140,12 @@ class NoteParams:
         this multiple of the frames' carpet there (the activation with 22 pitches above it: a
         hammer or pick noise, a click or a consonant lights up many pitches at once; dictionaries of
         22 pitches or fewer have no carpet). 0: off.
+    neighbour_ratio : float
+        Notes between lit neighbours (:func:`nmftrans.core.standout.between_neighbours`, applied by
+        ``transcribe``): a note is dropped when, at the frame of its onset peak, the pitches a
+        semitone below and above both reach this fraction of its activation (a bird's chirp or a
+        burst spread over adjacent templates; a played note stands above at least one of its
+        neighbours). 0: off.
     """
 
     onset_threshold: float = 0.3
@@ -178,6 +184,7 @@ class NoteParams:
     ghost_intervals: tuple = (19, 28)
     ghost_window_s: float = 0.03
     carpet_ratio: float = 10.0
+    neighbour_ratio: float = 0.5
 
     def __post_init__(self) -> None:
         from nmftrans.errors import SettingError
@@ -194,6 +201,8 @@ class NoteParams:
             raise SettingError("release_slow_db", f"must be 0 (off) to 120 dB, got {self.release_slow_db}")
         if not 0 <= self.carpet_ratio <= 1e3:
             raise SettingError("carpet_ratio", f"must be 0 (off) or more, got {self.carpet_ratio}")
+        if not 0 <= self.neighbour_ratio <= 1e3:
+            raise SettingError("neighbour_ratio", f"must be 0 (off) or more, got {self.neighbour_ratio}")
         if not 0 <= self.ghost_ratio <= 1e3:
             raise SettingError("ghost_ratio", f"must be 0 (off) or more, got {self.ghost_ratio}")
         if not all(isinstance(k, (int, np.integer)) and 0 < k <= 127 for k in self.ghost_intervals):

@@ -68,3 +68,33 @@ def standing_out(peaks: np.ndarray, carpets: np.ndarray, ratio: float) -> np.nda
     if ratio <= 0:
         return np.ones(peaks.shape, dtype=bool)
     return peaks >= ratio * carpets
+
+
+def between_neighbours(peaks: np.ndarray, lower: np.ndarray, upper: np.ndarray, ratio: float) -> np.ndarray:
+    """Which notes have both semitone neighbours lit at their onset peak:
+    ``lower >= ratio * peaks`` and ``upper >= ratio * peaks``.
+
+    A played note stands above at least one of its neighbours (a run or a trill lights one side);
+    a chirp (a bird, a whistle gliding faster than a frame can hold) or a burst of noise spread over
+    adjacent narrow templates lights both alike.
+
+    Parameters
+    ----------
+    peaks : np.ndarray [shape=(n_notes,)]
+        Each note's onset peak (:func:`nmftrans.core.ghosts.onset_peaks`).
+    lower, upper : np.ndarray [shape=(n_notes,)]
+        The activations a semitone below and above at the peak's frame
+        (:func:`nmftrans.core.ghosts.onset_peak_frames`; 0 where the dictionary has no such pitch).
+    ratio : float
+        0 marks no note.
+
+    Returns
+    -------
+    between : np.ndarray [shape=(n_notes,)], bool
+        False where a note's peak is 0 (the motion gate's held notes under a voice are tracked
+        from ungated activations, the rows read here are gated: nothing to judge them by).
+    """
+    peaks = np.asarray(peaks, dtype=np.float64)
+    if ratio <= 0:
+        return np.zeros(peaks.shape, dtype=bool)
+    return (peaks > 0) & (np.asarray(lower) >= ratio * peaks) & (np.asarray(upper) >= ratio * peaks)
