@@ -652,9 +652,9 @@ def _drop_ghosts(notes: np.ndarray, row, pitch_set: np.ndarray, settings, note_p
 
 def _drop_flat(notes: np.ndarray, row, carpet, pitch_set: np.ndarray, settings, note_params: NoteParams) -> np.ndarray:
     """Notes without those that do not stand out of their frames, nor above either semitone
-    neighbour (:mod:`nmftrans.core.standout`); ``row(i)``: the normalised activations of pitch row
-    ``i`` (at most three rows in memory at a time); ``carpet()``: the normalised frames' standout
-    carpet."""
+    neighbour (:mod:`nmftrans.core.standout`; the dictionary's top pitch by the one below it);
+    ``row(i)``: the normalised activations of pitch row ``i`` (at most three rows in memory at a
+    time); ``carpet()``: the normalised frames' standout carpet."""
     from nmftrans.core.ghosts import onset_peak_frames
     from nmftrans.core.standout import between_neighbours, standing_out
 
@@ -686,6 +686,8 @@ def _drop_flat(notes: np.ndarray, row, carpet, pitch_set: np.ndarray, settings, 
                 lower[mine] = read(i - 1)[at[mine]]
             if i + 1 < len(pitch_set) and pitch_set[i + 1] == p + 1:
                 upper[mine] = read(i + 1)[at[mine]]
+            elif i + 1 == len(pitch_set):  # the top pitch takes all that sounds above it: judged by
+                upper[mine] = np.inf  # the pitch below alone (a gap inside the dictionary: not judged)
     keep = ~between_neighbours(peaks, lower, upper, neighbours)
     if ratio > 0:
         from nmftrans.core.ghosts import onset_peaks

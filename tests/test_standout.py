@@ -133,6 +133,34 @@ def test_onset_peak_frames_are_the_first_largest_frame_of_each_window():
     assert got.tolist() == expected == [1, 1, 1, 4, 4, 7]
 
 
+def _one_frame_notes(pitches, lit):
+    """Activations of ``pitches`` (13 or fewer: no carpet) with a struck-and-decaying note at each
+    pitch in ``lit`` (pitch -> peak), all starting at 0.5 s; the notes that ``track_activations`` keeps."""
+    from nmftrans.core.settings import FeatureSettings
+
+    settings = FeatureSettings()
+    n = int(2 * settings.frame_rate)
+    t0 = int(0.5 * settings.frame_rate)
+    A = np.zeros((len(pitches), n), dtype=np.float32)
+    decay = np.exp(-np.arange(n - t0) / (0.4 * settings.frame_rate)).astype(np.float32)
+    for p, peak in lit.items():
+        A[list(pitches).index(p), t0:] = peak * decay
+    notes = track_activations(A, np.asarray(pitches), settings)
+    return sorted(notes[:, 2].astype(int).tolist())
+
+
+def test_neighbours_at_the_top_of_the_dictionary_and_at_a_gap():
+    full = list(range(60, 73))
+    assert _one_frame_notes(full, {66: 1.0, 65: 0.4, 67: 0.6}) == [65, 66, 67]  # 0.4 below: the middle kept
+    assert _one_frame_notes(full, {66: 1.0, 65: 0.6, 67: 0.6}) == [65, 67]  # the rule's cost: a 3-semitone cluster
+    assert _one_frame_notes(full, {66: 1.0, 65: 0.6}) == [65, 66]  # one side lit: kept
+    assert _one_frame_notes(full, {72: 1.0, 71: 0.6}) == [71]  # the top pitch: the one below decides
+    assert _one_frame_notes(full, {72: 1.0, 71: 0.25}) == [72]  # 0.25 below it: kept (71 under the onset threshold)
+    assert _one_frame_notes(full, {60: 1.0, 61: 0.6}) == [60, 61]  # the bottom pitch: not judged by one side
+    gap = [p for p in full if p != 67]
+    assert _one_frame_notes(gap, {66: 1.0, 65: 0.6}) == [65, 66]  # a pitch the dictionary lacks is not lit
+
+
 def chirps(seed: int, centre: float = 1500.0) -> np.ndarray:
     """4 s of bird-like chirps: 0.12 s sine bursts every 0.3 s, frequency-modulated by ±600 Hz at
     6-10 Hz around ``centre`` (± 300 Hz), in faint noise."""

@@ -145,7 +145,8 @@ class NoteParams:
         ``transcribe``): a note is dropped when, at the frame of its onset peak, the pitches a
         semitone below and above both reach this fraction of its activation (a bird's chirp or a
         burst spread over adjacent templates; a played note stands above at least one of its
-        neighbours). 0: off.
+        neighbours). The dictionary's top pitch, the only template for whatever sounds above it,
+        is judged by the pitch below alone; a pitch the dictionary lacks is not lit. 0: off.
     """
 
     onset_threshold: float = 0.3
