@@ -10,7 +10,8 @@ bursts like applause, 20 keystroke-like bursts over a quiet room (0.5-4 ms decay
 under the loudest), a spoken sentence (only where ``espeak-ng`` is installed), a synthetic gliding
 voice (``tests.synth.glide_voice``), 60 Hz hum at -40 dBFS without noise and a WAV of 8
 samples; then runs ``nmftrans transcribe`` with its defaults on all of them, once per dictionary,
-and prints the notes of each and the notes per minute over the set.
+and prints the notes of each and the notes per minute over the set. Apart from them, tonal sounds
+that are not music (bird-like chirps, a siren, an engine running up, a sine sweep): their notes.
 
 The quiet-passage case: a development piece (``haydn_op20n1-01``, 13.5 s, and ``maestro_2018``,
 46 s, for the piano, ``slakh_Track00001_S07``, 46.5 s, for the guitar) whose second half is 20 dB down, against the same
@@ -101,6 +102,25 @@ def nonmusic(seed: int = 0) -> dict[str, np.ndarray]:
     return out
 
 
+def tonal(seed: int = 0) -> dict[str, np.ndarray]:
+    """Tonal sounds that are not music, 8 s each at ``SR``: a pitch is there, notes are not (a few
+    are defensible, hundreds are not). Printed apart from the noises."""
+    rng = np.random.default_rng(seed + 1)
+    n = 8 * SR
+    t = np.arange(n) / SR
+    birds = np.zeros(n)
+    for start in np.arange(0.2, 7.8, 0.35):  # chirps: 0.12 s, 3 kHz ± 1.5 kHz at 8 Hz
+        k = np.arange(int(0.12 * SR))
+        f = 3000 + 1500 * np.sin(2 * np.pi * 8 * k / SR) + rng.uniform(-500, 500)
+        birds[int(start * SR):int(start * SR) + len(k)] += np.sin(2 * np.pi * np.cumsum(f) / SR) * np.hanning(len(k))
+    siren = np.sin(2 * np.pi * np.cumsum(900 + 300 * np.sin(2 * np.pi * 0.25 * t)) / SR)
+    phase = 2 * np.pi * np.cumsum(30 + 60 * t / 8) / SR  # an engine running up, 30 -> 90 Hz
+    engine = sum(np.sin(h * phase) / h for h in range(1, 20)) + 0.05 * rng.standard_normal(n)
+    sweep = np.sin(2 * np.pi * np.cumsum(50 * 100 ** (t / 8)) / SR)  # 50 Hz -> 5 kHz
+    return {name: _at(y, -20) for name, y in [("bird-like chirps (3 kHz FM)", birds), ("siren 600-1200 Hz", siren),
+                                               ("engine run-up 30-90 Hz", engine), ("sine sweep 50 Hz-5 kHz", sweep)]}
+
+
 def _speech() -> np.ndarray | None:
     """A spoken sentence from ``espeak-ng`` at ``SR`` (peak -6 dBFS), or None without it."""
     if shutil.which("espeak-ng") is None:
@@ -148,6 +168,11 @@ def main() -> None:
             paths[name] = tmp / f"nonmusic{i:02d}.wav"
             sf.write(paths[name], y, SR, subtype="FLOAT" if name != "8 samples" else "PCM_16")
         minutes = sum(len(y) for y in signals.values()) / SR / 60
+        tones = tonal()
+        tone_paths = {}
+        for i, (name, y) in enumerate(tones.items()):
+            tone_paths[name] = tmp / f"tonal{i:02d}.wav"
+            sf.write(tone_paths[name], y, SR, subtype="FLOAT")
         for dname in args.dictionaries:
             label = Path(dname).stem  # a name (piano) or a .npz path
             quiet = {}
@@ -162,7 +187,7 @@ def main() -> None:
                 sf.write(quiet[piece][0], np.concatenate([y[:cut], g * y[cut:]]), SR)
                 sf.write(quiet[piece][1], g * y[cut:], SR)
             extra = [p for q in quiet.values() for p in q[:2]]
-            notes = transcribe_all(list(paths.values()) + extra, dname, tmp / label)
+            notes = transcribe_all(list(paths.values()) + list(tone_paths.values()) + extra, dname, tmp / label)
             print(f"dictionary {dname}: notes written")
             total = 0
             for name, path in paths.items():
@@ -170,6 +195,9 @@ def main() -> None:
                 total += n
                 print(f"  {name:<32}{len(signals[name]) / SR:>7.2f} s {n:>6}")
             print(f"  {'notes per minute':<32}{minutes * 60:>7.1f} s {total / minutes:>6.1f}")
+            print("  tonal, not music:")
+            for name, path in tone_paths.items():
+                print(f"  {name:<32}{len(tones[name]) / SR:>7.2f} s {len(notes[path]):>6}")
             for piece, (half, alone_path, cut_s) in quiet.items():
                 ref, _ = read_reference(piece.with_suffix(".csv"))
                 start = cut_s + SKIP_S
