@@ -59,13 +59,6 @@ def ghost_pairs(notes: np.ndarray, intervals: tuple, window_s: float) -> np.ndar
     return np.array(out, dtype=np.int64).reshape(-1, 2)
 
 
-def _onset_windows(n_frames: int, onsets_s: np.ndarray, frame_rate: float, frames: int) -> np.ndarray:
-    """Frame indices of each onset's window, shape ``(n_onsets, frames)``: ``frames`` frames from
-    the onset's frame, clipped to ``0 .. n_frames - 1``."""
-    starts = np.clip(np.floor(onsets_s * frame_rate + 1e-9).astype(np.int64), 0, n_frames - 1)
-    return np.minimum(starts[:, None] + np.arange(max(1, int(frames)))[None, :], n_frames - 1)
-
-
 def onset_peaks(row: np.ndarray, onsets_s: np.ndarray, frame_rate: float, frames: int) -> np.ndarray:
     """The largest value of an activation row over ``frames`` frames from each onset's frame (an
     onset before the row reads from its first frame, one past it reads its last).
@@ -82,15 +75,13 @@ def onset_peaks(row: np.ndarray, onsets_s: np.ndarray, frame_rate: float, frames
     peaks : np.ndarray [shape=(n_onsets,)], float64 (0 where the row is empty)
     """
     row = np.asarray(row)
-    onsets_s = np.asarray(onsets_s, dtype=np.float64).reshape(-1)
-    if len(row) == 0:
-        return np.zeros(len(onsets_s))
-    idx = _onset_windows(len(row), onsets_s, frame_rate, frames)
-    return row[idx].max(axis=1).astype(np.float64)  # a window past the end holds the last frame anyway
+    at = onset_peak_frames(row, onsets_s, frame_rate, frames)
+    return row[at].astype(np.float64) if len(row) else np.zeros(len(at))
 
 
 def onset_peak_frames(row: np.ndarray, onsets_s: np.ndarray, frame_rate: float, frames: int) -> np.ndarray:
-    """The frame of each :func:`onset_peaks` value (the first of equal ones).
+    """The frame of each :func:`onset_peaks` value (the first of equal ones): a gather over each
+    onset's window of ``frames`` frames from its frame, clipped to the row.
 
     Returns
     -------
@@ -100,7 +91,8 @@ def onset_peak_frames(row: np.ndarray, onsets_s: np.ndarray, frame_rate: float, 
     onsets_s = np.asarray(onsets_s, dtype=np.float64).reshape(-1)
     if len(row) == 0:
         return np.zeros(len(onsets_s), dtype=np.int64)
-    idx = _onset_windows(len(row), onsets_s, frame_rate, frames)
+    starts = np.clip(np.floor(onsets_s * frame_rate + 1e-9).astype(np.int64), 0, len(row) - 1)
+    idx = np.minimum(starts[:, None] + np.arange(max(1, int(frames)))[None, :], len(row) - 1)
     return idx[np.arange(len(idx)), np.argmax(row[idx], axis=1)]
 
 
