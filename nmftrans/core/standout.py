@@ -84,7 +84,9 @@ def between_neighbours(peaks: np.ndarray, lower: np.ndarray, upper: np.ndarray, 
         Each note's onset peak (:func:`nmftrans.core.ghosts.onset_peaks`).
     lower, upper : np.ndarray [shape=(n_notes,)]
         The activations a semitone below and above at the peak's frame
-        (:func:`nmftrans.core.ghosts.onset_peak_frames`; 0 where the dictionary has no such pitch).
+        (:func:`nmftrans.core.ghosts.onset_peak_frames`). 0 where the dictionary lacks that pitch
+        (a side never lit); ``inf`` above the dictionary's top pitch, which takes whatever sounds
+        above it (judged by the side below alone).
     ratio : float
         0 marks no note.
 
