@@ -44,7 +44,8 @@ The gate is 1 up to ``glide_on`` / ``steady_on`` and 0 from ``glide_off`` / ``st
 tracked without the gate are kept if they hold their pitch and last (:func:`held_notes`: a
 string under a voice; no voice note of 25 voices, 134 s, passed with the piano dictionary, one
 with the guitar; the Slakh guitar part under a gliding voice 20 dB down kept onset F 0.494
-instead of 0.000). Everything is a ratio within a frame, between frames, or a count, so it does
+instead of 0.000), or, where the window glides little, if no frame within ``clear_s`` of their
+onset glides (music with a voice under it, heard in its gaps). Everything is a ratio within a frame, between frames, or a count, so it does
 not depend on the input level.
 """
 
@@ -95,6 +96,14 @@ class MotionParams:
         activation centroid of the pitch and its two neighbours (in semitones) moves by less
         than ``held_drift``, and they last at least ``held_min_s`` (a string under a voice).
         ``held_min_s`` 0 or ``held_drift`` 0: none are kept.
+    clear_s, clear_glide_max : float
+        Music with a voice under it: where the window's glide fraction is below
+        ``clear_glide_max`` (a voice heard in the music's gaps; speech alone gave 0.20-0.61), a
+        note tracked without the gate is also kept when no frame within ``clear_s`` of its onset
+        glides. Piano pieces and recordings with espeak speech or a gliding voice 20-30 dB under
+        them: of the notes starting in voice frames, 67 % of the true ones had no gliding frame
+        within 0.25 s, 13 % of the false ones and none of 947 notes tracked in speech alone.
+        ``clear_s`` 0: off.
     steady_lag_s : float
         A frame is compared with the frame this many seconds before it for steadiness.
     steady_match : float
@@ -126,6 +135,8 @@ class MotionParams:
     held_drift: float = 0.05
     held_min_s: float = 0.4
     held_s: float = 0.15
+    clear_s: float = 0.25
+    clear_glide_max: float = 0.15
     steady_lag_s: float = 1.0
     steady_match: float = 0.98
     steady_level: float = 1.07
@@ -153,6 +164,9 @@ class MotionParams:
         if self.held_drift < 0 or self.held_min_s < 0 or not self.held_s > 0:
             raise ValueError(f"need held_drift >= 0, held_min_s >= 0 and held_s > 0, got {self.held_drift}, "
                              f"{self.held_min_s}, {self.held_s}")
+        if not 0 <= self.clear_s <= 1e3 or not 0 <= self.clear_glide_max <= 1:
+            raise ValueError(f"need 0 <= clear_s and 0 <= clear_glide_max <= 1, got {self.clear_s}, "
+                             f"{self.clear_glide_max}")
         if not self.steady_lag_s > 0 or not 0 <= self.steady_match <= 1 or not self.steady_level >= 1:
             raise ValueError(f"need steady_lag_s > 0, 0 <= steady_match <= 1 and steady_level >= 1, got "
                              f"{self.steady_lag_s}, {self.steady_match}, {self.steady_level}")
@@ -357,10 +371,15 @@ class Gate:
     voice : np.ndarray [shape=(n_frames,)], bool
         Frames where the glide gate is below a half and the steady gate is 1: there notes that
         hold their pitch are kept (:func:`gated_notes`).
+    clear : np.ndarray [shape=(n_frames,)], bool, or None
+        Voice frames of a window that glides little (``clear_glide_max``) with no gliding frame
+        within ``clear_s``: a note starting there is kept too (music with a voice under it).
+        None: no such frames.
     """
 
     gate: np.ndarray
     voice: np.ndarray
+    clear: np.ndarray | None = None
 
 
 def motion_gate(glides: np.ndarray, glide_counted: np.ndarray, steady: np.ndarray, steady_counted: np.ndarray,
@@ -386,11 +405,21 @@ def motion_gate(glides: np.ndarray, glide_counted: np.ndarray, steady: np.ndarra
     centres = (np.arange(n_seg) * size + 0.5 * (min(size, n) - 1)).astype(np.float64)
     centres[-1] = min(centres[-1], 0.5 * ((n_seg - 1) * size + n - 1))
     t = np.arange(n, dtype=np.float64)
-    glide = np.interp(t, centres, _ramp(_window_fractions(glides, glide_counted, size, params.context),
-                                        params.glide_on, params.glide_off)).astype(np.float32)
+    fraction = _window_fractions(glides, glide_counted, size, params.context)
+    glide = np.interp(t, centres, _ramp(fraction, params.glide_on, params.glide_off)).astype(np.float32)
     still = np.interp(t, centres, _ramp(_window_fractions(steady, steady_counted, size, params.context),
                                         params.steady_on, params.steady_off)).astype(np.float32)
-    return Gate(np.minimum(glide, still), (glide < 0.5) & (still >= 1))
+    voice = (glide < 0.5) & (still >= 1)
+    clear = None
+    if params.clear_s > 0 and voice.any():
+        half = int(round(params.clear_s * frame_rate))
+        seen = np.concatenate([[0], np.cumsum(glides, dtype=np.int64)])  # gliding frames before each frame
+        idx = np.arange(n)
+        near = seen[np.minimum(idx + half + 1, n)] - seen[np.maximum(idx - half, 0)]
+        # segments without a fraction (too few counted frames) are not "gliding little"
+        little = np.interp(t, centres, np.where(fraction >= 0, fraction, 1.0)) < params.clear_glide_max
+        clear = voice & little & (near == 0)
+    return Gate(np.minimum(glide, still), voice, clear)
 
 
 def held_notes(notes: np.ndarray, rows: np.ndarray, first: int, pitches: np.ndarray, frame_rate: float,
@@ -439,7 +468,8 @@ def gated_notes(rows: np.ndarray, first: int, pitches: np.ndarray, gate: Gate, t
                 params: MotionParams = MotionParams()) -> np.ndarray:
     """Notes of ``rows[first:first + len(pitches)]`` with the gate: tracked from the gated rows
     (which are gated in place), and where ``gate.voice`` holds at a note's onset, instead the
-    notes tracked without the gate that :func:`held_notes` keeps.
+    notes tracked without the gate that :func:`held_notes` keeps or that start in a
+    ``gate.clear`` frame.
 
     Parameters
     ----------
@@ -464,7 +494,10 @@ def gated_notes(rows: np.ndarray, first: int, pitches: np.ndarray, gate: Gate, t
     if voice.any():
         free = track(own.copy(), pitches)
         at = np.clip(np.round(free[:, 0] * frame_rate).astype(np.int64), 0, len(voice) - 1)
-        free = free[voice[at] & held_notes(free, rows, first, pitches, frame_rate, params)]
+        kept = held_notes(free, rows, first, pitches, frame_rate, params)
+        if gate.clear is not None:
+            kept |= gate.clear[at]
+        free = free[voice[at] & kept]
     np.multiply(own, gate.gate[None, :], out=own)
     notes = track(own, pitches)
     if free is None:
