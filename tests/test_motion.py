@@ -242,11 +242,25 @@ def test_the_same_notes_whatever_the_blocks_threads_or_spilling():
         np.testing.assert_array_equal(other, ref)
 
 
+def test_the_same_notes_under_a_quiet_voice_whatever_the_blocks_threads_or_spilling():
+    piano = load_dictionary("piano")
+    notes = example_notes(np.random.default_rng(0), n=40, spacing=0.3)
+    music = render(notes)
+    voice = glide_voice(0, len(music) / SR)[: len(music)]
+    y = music + voice * np.float32(np.sqrt(np.mean(music**2) / np.mean(voice**2)) * 10 ** (-25 / 20))
+    pieces = [y[i:i + 7777] for i in range(0, len(y), 7777)]
+    runs = [transcribe_blocks(iter(pieces), piano, SolverParams(block_s=4.0, threads=threads),
+                              keep_activations=keep).notes for threads, keep in [(1, True), (2, True), (3, False)]]
+    assert evaluate_notes(notes, runs[0])["onset_f"] >= 0.95
+    for other in runs[1:]:
+        np.testing.assert_array_equal(other, runs[0])
+
+
 @pytest.mark.parametrize("bad", [dict(fmin=0), dict(fmax=100), dict(lag_frames=0), dict(min_shift_cents=100),
                                  dict(min_match=1.5), dict(steady_level=0.9), dict(steady_lag_s=0),
                                  dict(stride=0), dict(lag_frames=3), dict(stride=3), dict(return_match=1.5),
                                  dict(return_min_s=0.3), dict(return_min_s=0), dict(held_drift=-0.1),
-                                 dict(held_s=0),
+                                 dict(held_s=0), dict(clear_s=-0.1), dict(clear_glide_max=1.5),
                                  dict(glide_on=0.2), dict(steady_off=0.5), dict(context=-1)])
 def test_motion_settings_are_checked(bad):
     with pytest.raises(ValueError):
