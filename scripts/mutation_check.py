@@ -158,6 +158,13 @@ MUTANTS = [
     Mutant("norm-loud-carpet-all-frames", "nmftrans/core/levels.py",
            "loudest = carpets[peaks >= _quantile(peaks, 100.0 * params.loud_quantile)]", "loudest = carpets",
            "the loud frames' carpet read over all frames", NORMALISE),
+    Mutant("norm-no-sparse-verdict", "nmftrans/core/levels.py", "sparse_quantile: float = 0.99",
+           "sparse_quantile: float = 1.0", "sparse notes over a quiet room read as noise", NORMALISE),
+    Mutant("norm-no-sparse-share", "nmftrans/core/levels.py", "sparse_share: float = 0.5", "sparse_share: float = 0.0",
+           "sparse notes judged against the room's level (every partial a note)", NORMALISE),
+    Mutant("norm-sparse-ratio-of-means", "nmftrans/core/levels.py",
+           "ratios = peaks[top] / np.maximum(carpets[top], 1e-30)", "ratios = peaks[top] / max(_quantile(carpets, 50.0), 1e-30)",
+           "the loudest frames judged against the window's carpet, not their own", NORMALISE),
     # --- the motion gate (nmftrans/core/motion.py): speech and hum ------------------------------------
     Mutant("motion-no-glide-gate", "nmftrans/core/motion.py", "glide_on: float = 0.05", "glide_on: float = 1.0",
            "glide gate off (speech becomes notes)", MOTION),
