@@ -163,7 +163,8 @@ MUTANTS = [
     Mutant("norm-no-sparse-share", "nmftrans/core/levels.py", "sparse_share: float = 0.5", "sparse_share: float = 0.0",
            "sparse notes judged against the room's level (every partial a note)", NORMALISE),
     Mutant("norm-sparse-ratio-of-means", "nmftrans/core/levels.py",
-           "ratios = peaks[top] / np.maximum(carpets[top], 1e-30)", "ratios = peaks[top] / max(_quantile(carpets, 50.0), 1e-30)",
+           "ratios = peaks[loudest_few] / np.maximum(carpets[loudest_few], 1e-30)",
+           "ratios = peaks[loudest_few] / max(_quantile(carpets, 50.0), 1e-30)",
            "the loudest frames judged against the window's carpet, not their own", NORMALISE),
     # --- the motion gate (nmftrans/core/motion.py): speech and hum ------------------------------------
     Mutant("motion-no-glide-gate", "nmftrans/core/motion.py", "glide_on: float = 0.05", "glide_on: float = 1.0",

@@ -259,7 +259,8 @@ def frame_gains(peak: np.ndarray, carpet: np.ndarray, frame_rate: float,
     music = np.empty(n_seg)
 
     def window(s: int, context: int) -> tuple[float, float] | None:
-        """The percentile of the active peaks and the median carpet of segments ``s ± context``."""
+        """The loud notes' level (:func:`_level`) and the median carpet of the active frames of
+        segments ``s ± context``."""
         lo, hi = max(0, (s - context) * size), min(n, (s + context + 1) * size)
         on = active[lo:hi]
         if not on.any():
@@ -277,8 +278,8 @@ def frame_gains(peak: np.ndarray, carpet: np.ndarray, frame_rate: float,
             floor = max(floor, params.loud_carpet * _quantile(loudest, 50.0))
         verdict = _music(_quantile(peaks, params.percentile) / max(floor, 1e-30), params)
         if params.sparse_quantile < 1 and verdict < 1:
-            top = peaks >= _quantile(peaks, 100.0 * params.sparse_quantile)
-            ratios = peaks[top] / np.maximum(carpets[top], 1e-30)
+            loudest_few = peaks >= _quantile(peaks, 100.0 * params.sparse_quantile)
+            ratios = peaks[loudest_few] / np.maximum(carpets[loudest_few], 1e-30)
             verdict = max(verdict, _ramp(_quantile(ratios, 50.0), params.sparse_ratio_off, params.sparse_ratio_on))
         return verdict
 
