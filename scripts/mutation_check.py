@@ -214,8 +214,8 @@ MUTANTS = [
     Mutant("csv-3-decimals", "nmftrans/io/midi.py", 'f"{onset:.4f},{offset:.4f},', 'f"{onset:.3f},{offset:.3f},',
            "CSV times rounded to 1 ms", WRITERS),
     # --- option wiring (nmftrans/cli.py, nmftrans/batch.py) --------------------------------------
-    Mutant("wire-min-note-ms", "nmftrans/cli.py", "min_note_ms=min_note_ms, pitch_range=",
-           "min_note_ms=None, pitch_range=", "--min-note-ms disconnected in transcribe", WIRING),
+    Mutant("wire-min-note-ms", "nmftrans/cli.py", "min_note_ms=min_note_ms, standout=standout, pitch_range=",
+           "min_note_ms=None, standout=standout, pitch_range=", "--min-note-ms disconnected in transcribe", WIRING),
     Mutant("wire-onset-threshold", "nmftrans/batch.py", 'changes["onset_threshold"] = options.onset_threshold',
            "pass", "--onset-threshold ignored", WIRING),
     Mutant("wire-frame-threshold", "nmftrans/batch.py", 'changes["frame_threshold"] = options.frame_threshold',
