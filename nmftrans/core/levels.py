@@ -252,7 +252,7 @@ def frame_gains(peak: np.ndarray, carpet: np.ndarray, frame_rate: float,
     if n == 0 or not top > 0:
         return np.zeros(n, dtype=np.float32)
     active = peak > SILENCE_FRACTION * top
-    whole = _level(peak[active], carpet[active], params)
+    whole = _level(peak[active], _quantile(carpet[active], 50.0), params)
     size = max(1, int(round(params.segment_s * frame_rate)))
     n_seg = -(-n // size)
     ref = np.empty(n_seg)
@@ -265,7 +265,8 @@ def frame_gains(peak: np.ndarray, carpet: np.ndarray, frame_rate: float,
         on = active[lo:hi]
         if not on.any():
             return None
-        return _level(peak[lo:hi][on], carpet[lo:hi][on], params), _quantile(carpet[lo:hi][on], 50.0)
+        floor = _quantile(carpet[lo:hi][on], 50.0)
+        return _level(peak[lo:hi][on], floor, params), floor
 
     def music_of(s: int) -> float:
         """The music verdict (0-1) of the ``music_context`` window of segment ``s``."""
@@ -298,15 +299,16 @@ def frame_gains(peak: np.ndarray, carpet: np.ndarray, frame_rate: float,
     return gain.astype(np.float32)
 
 
-def _level(peaks: np.ndarray, carpets: np.ndarray, params: LevelParams) -> float:
-    """The loud notes' level among frames of ``peaks`` and ``carpets``: the ``percentile`` of the
-    peaks; where that is not music by itself (below ``music_ratio_on`` times the median carpet:
+def _level(peaks: np.ndarray, median_carpet: float, params: LevelParams) -> float:
+    """The loud notes' level among frames of ``peaks`` whose carpets have the median
+    ``median_carpet``: the ``percentile`` of the peaks; where that is not music by itself (below
+    ``music_ratio_on`` times the median carpet:
     notes in fewer than a tenth of the frames over a room), ``sparse_share`` of their
     ``sparse_quantile`` if that is higher (where the percentile is music, a few loud accents
     among quiet notes do not raise it)."""
     level = _quantile(peaks, params.percentile)
     if (params.sparse_share > 0 and params.sparse_quantile < 1
-            and level < params.music_ratio_on * _quantile(carpets, 50.0)):
+            and level < params.music_ratio_on * median_carpet):
         level = max(level, params.sparse_share * _quantile(peaks, 100.0 * params.sparse_quantile))
     return level
 
