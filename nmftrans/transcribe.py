@@ -626,16 +626,20 @@ def _add_chord_notes(notes: np.ndarray, candidates, note_params: NoteParams) -> 
 
 
 def _drop_ghosts(notes: np.ndarray, row, pitch_set: np.ndarray, settings, note_params: NoteParams) -> np.ndarray:
-    """Notes without the harmonic ghosts (:mod:`nmftrans.core.ghosts`); ``row(i)``: the normalised
-    activations of pitch row ``i``, read only for the notes in question (the same notes whole or
-    spilled)."""
-    from nmftrans.core.ghosts import drop_ghosts, ghost_pairs, onset_peaks
+    """Notes without the harmonic and semitone ghosts (:mod:`nmftrans.core.ghosts`); ``row(i)``: the
+    normalised activations of pitch row ``i``, read only for the notes in question (the same notes
+    whole or spilled)."""
+    from nmftrans.core.ghosts import SEMITONES, drop_ghosts, ghost_pairs, onset_peaks
 
-    if note_params.ghost_ratio <= 0 or len(notes) == 0:
+    rules = [(tuple(note_params.ghost_intervals), note_params.ghost_ratio), (SEMITONES, note_params.semitone_ratio)]
+    rules = [(intervals, ratio) for intervals, ratio in rules if ratio > 0]
+    if not rules or len(notes) == 0:
         return notes
-    pairs = ghost_pairs(notes, tuple(note_params.ghost_intervals), note_params.ghost_window_s)
+    found = [ghost_pairs(notes, intervals, note_params.ghost_window_s) for intervals, _ in rules]
+    pairs = np.concatenate(found)
     if len(pairs) == 0:
         return notes
+    ratios = np.concatenate([np.full(len(p), ratio) for p, (_, ratio) in zip(found, rules)])
     index = {int(p): i for i, p in enumerate(pitch_set)}
     frames = max(1, int(round(note_params.peak_window_s * settings.frame_rate)))
     peaks = np.empty(pairs.shape, dtype=np.float64)
@@ -647,7 +651,7 @@ def _drop_ghosts(notes: np.ndarray, row, pitch_set: np.ndarray, settings, note_p
         e = np.asarray(entries, dtype=np.int64).reshape(-1, 3)  # (pair, side, note)
         peaks[e[:, 0], e[:, 1]] = onset_peaks(np.asarray(row(i), dtype=np.float32), notes[e[:, 2], 0],
                                               settings.frame_rate, frames)
-    return drop_ghosts(notes, pairs, peaks[:, 0], peaks[:, 1], note_params.ghost_ratio)
+    return drop_ghosts(notes, pairs, peaks[:, 0], peaks[:, 1], ratios)
 
 
 def _drop_flat(notes: np.ndarray, row, carpet, pitch_set: np.ndarray, settings, note_params: NoteParams) -> np.ndarray:

@@ -72,10 +72,12 @@ def test_min_note_ms_drops_exactly_the_short_notes(kit, base, tmp_path):
 
 def test_onset_threshold_lower_finds_more_notes(kit, base, tmp_path):
     """--onset-threshold: "Onset sensitivity: lower finds more notes". A high threshold loses the
-    two soft notes and keeps the rest as they were; a low one keeps all and finds more."""
+    two soft notes and keeps the rest as they were; a low one keeps all and finds more (at 0.05:
+    the tones a whole tone under two of the notes; at 0.1 the extras were semitone neighbours,
+    which the semitone-ghost rule drops)."""
     strict = transcribe(kit, tmp_path / "s.csv", "--onset-threshold", 0.6)
     np.testing.assert_array_equal(strict, base[~np.isin(base[:, 2], [65, 69])])
-    loose = transcribe(kit, tmp_path / "l.csv", "--onset-threshold", 0.1)
+    loose = transcribe(kit, tmp_path / "l.csv", "--onset-threshold", 0.05)
     assert len(loose) > len(base)
     assert {tuple(n) for n in base.tolist()} <= {tuple(n) for n in loose.tolist()}
 
