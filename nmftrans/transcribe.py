@@ -627,31 +627,47 @@ def _add_chord_notes(notes: np.ndarray, candidates, note_params: NoteParams) -> 
 
 def _drop_ghosts(notes: np.ndarray, row, pitch_set: np.ndarray, settings, note_params: NoteParams) -> np.ndarray:
     """Notes without the harmonic and semitone ghosts (:mod:`nmftrans.core.ghosts`); ``row(i)``: the
-    normalised activations of pitch row ``i``, read only for the notes in question (the same notes
-    whole or spilled)."""
-    from nmftrans.core.ghosts import SEMITONES, drop_ghosts, ghost_pairs, onset_peaks
+    normalised activations of pitch row ``i``, read only for the notes in question, one row at a
+    time (the same notes whole or spilled)."""
+    from nmftrans.core.ghosts import SEMITONES, drop_ghosts, ghost_pairs, onset_peak_frames, sounding_pairs
 
-    rules = [(tuple(note_params.ghost_intervals), note_params.ghost_ratio), (SEMITONES, note_params.semitone_ratio)]
-    rules = [(intervals, ratio) for intervals, ratio in rules if ratio > 0]
-    if not rules or len(notes) == 0:
+    if len(notes) == 0:
         return notes
-    found = [ghost_pairs(notes, intervals, note_params.ghost_window_s) for intervals, _ in rules]
-    pairs = np.concatenate(found)
-    if len(pairs) == 0:
+    found, ratios = [], []  # (pairs, whether the source is read at the ghost's peak frame), their ratio
+    window = note_params.ghost_window_s
+    if note_params.ghost_ratio > 0:
+        found.append((ghost_pairs(notes, tuple(note_params.ghost_intervals), window), False))
+        ratios.append(note_params.ghost_ratio)
+    if note_params.semitone_ratio > 0:
+        found.append((ghost_pairs(notes, SEMITONES, window), False))
+        ratios.append(note_params.semitone_ratio)
+    if note_params.semitone_sounding_ratio > 0:
+        found.append((sounding_pairs(notes, SEMITONES, window), True))
+        ratios.append(note_params.semitone_sounding_ratio)
+    if not found or sum(len(p) for p, _ in found) == 0:
         return notes
-    ratios = np.concatenate([np.full(len(p), ratio) for p, (_, ratio) in zip(found, rules)])
+    pairs = np.concatenate([p for p, _ in found])
+    at_ghost = np.concatenate([np.full(len(p), flag) for p, flag in found])
+    ratio = np.concatenate([np.full(len(p), r) for (p, _), r in zip(found, ratios)])
     index = {int(p): i for i, p in enumerate(pitch_set)}
     frames = max(1, int(round(note_params.peak_window_s * settings.frame_rate)))
-    peaks = np.empty(pairs.shape, dtype=np.float64)
-    wanted: dict[int, list] = {}  # pitch row -> the (pair, side) peaks read from it
-    for n, pair in enumerate(pairs):
-        for side, m in enumerate(pair):
-            wanted.setdefault(index[int(notes[m, 2])], []).append((n, side, m))
-    for i, entries in wanted.items():  # one row in memory at a time, whatever the file's length
-        e = np.asarray(entries, dtype=np.int64).reshape(-1, 3)  # (pair, side, note)
-        peaks[e[:, 0], e[:, 1]] = onset_peaks(np.asarray(row(i), dtype=np.float32), notes[e[:, 2], 0],
-                                              settings.frame_rate, frames)
-    return drop_ghosts(notes, pairs, peaks[:, 0], peaks[:, 1], ratios)
+    # each note's onset-peak frame and peak, then the sounding sources at their ghost's frame
+    involved = np.unique(np.concatenate([pairs[:, 0], pairs[~at_ghost, 1]]))
+    peak_frame = np.zeros(len(notes), dtype=np.int64)
+    peak = np.zeros(len(notes))
+    rows = notes[:, 2].astype(np.int64)
+    for p in np.unique(rows[involved]):
+        mine = involved[rows[involved] == p]
+        values = np.asarray(row(index[int(p)]), dtype=np.float32)
+        peak_frame[mine] = onset_peak_frames(values, notes[mine, 0], settings.frame_rate, frames)
+        peak[mine] = values[peak_frame[mine]] if len(values) else 0.0
+    source = peak[pairs[:, 1]]
+    sounding = np.flatnonzero(at_ghost)
+    for p in np.unique(rows[pairs[sounding, 1]]):
+        mine = sounding[rows[pairs[sounding, 1]] == p]
+        values = np.asarray(row(index[int(p)]), dtype=np.float32)
+        source[mine] = values[peak_frame[pairs[mine, 0]]] if len(values) else 0.0
+    return drop_ghosts(notes, pairs, peak[pairs[:, 0]], source, ratio)
 
 
 def _drop_flat(notes: np.ndarray, row, carpet, pitch_set: np.ndarray, settings, note_params: NoteParams) -> np.ndarray:

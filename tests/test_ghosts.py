@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from nmftrans.core.ghosts import SEMITONES, drop_ghosts, ghost_pairs, onset_peaks
+from nmftrans.core.ghosts import SEMITONES, drop_ghosts, ghost_pairs, onset_peaks, sounding_pairs
 from nmftrans.core.notes import NoteParams
 from nmftrans.errors import SettingError
 from nmftrans.transcribe import transcribe_file, transcribe_signal
@@ -73,6 +73,23 @@ def test_semitone_pairs_look_both_ways():
     assert pairs == [(0, 1), (0, 2), (1, 0), (2, 0)]  # (possible ghost, the note it may come from)
 
 
+def test_sounding_pairs_are_notes_starting_under_a_sounding_neighbour():
+    notes = np.array([
+        [0.00, 2.0, 60, 100],
+        [0.50, 1.0, 61, 40],   # under 60 (started 0.5 s before, ends at 2.0): a pair
+        [1.00, 1.5, 59, 40],   # under 60: a pair; 61 ended at 1.0, so 60 is not under 61
+        [2.00, 2.5, 61, 40],   # 60 ended at 2.0 exactly: not sounding
+        [2.51, 3.0, 62, 40],   # 61 ended at 2.5: not sounding
+        [3.00, 4.0, 64, 90],
+        [3.02, 3.5, 65, 40],   # 20 ms after 64: a co-onset pair, not a sounding one
+        [3.50, 3.8, 63, 40],   # under 64: a pair
+    ])
+    pairs = sorted(map(tuple, sounding_pairs(notes, SEMITONES, 0.03).tolist()))
+    assert pairs == [(1, 0), (2, 0), (7, 5)]
+    assert sounding_pairs(notes, (1,), 0.03).tolist() == [[1, 0]]  # the ghost above only
+    assert sounding_pairs(notes[:0], SEMITONES, 0.03).shape == (0, 2)
+
+
 def test_onset_peaks_read_the_window_from_the_onset_frame():
     row = np.array([0.0, 0.2, 0.9, 0.4, 0.1, 3.0], dtype=np.float32)
     # 10 frames/s: an onset at 0.15 s is in frame 1; 3 frames: max(0.2, 0.9, 0.4)
@@ -132,6 +149,31 @@ def test_much_softer_semitone_neighbours_are_dropped(dictionary, step):
     assert sorted(on[:, 2].astype(int).tolist()) == LOUD
 
 
+def under_held_notes(velocity: int, step: int) -> np.ndarray:
+    """Six loud held notes, each with the note ``step`` semitones from it struck 0.15 s later at
+    ``velocity``."""
+    notes = []
+    for i, low in enumerate(LOUD):
+        on = 0.3 + 0.8 * i
+        notes += [(on, on + 0.7, low, 100), (on + 0.15, on + 0.6, low + step, velocity)]
+    return np.array(notes)
+
+
+@pytest.mark.parametrize("step", [1, -1])
+def test_much_softer_neighbours_under_a_held_note_are_dropped(dictionary, step):
+    """Struck at velocity 25 while the loud neighbour rings, a note peaks under half of that note's
+    activation there: tracked without the rule, dropped with it (its cost, as with the co-onset
+    rule); at velocity 40 it is a note."""
+    y = render(under_held_notes(25, step))
+    off = transcribe_signal(y, dictionary, note_params=NoteParams(semitone_sounding_ratio=0.0)).notes
+    extra = [p for p in off[:, 2].astype(int).tolist() if p not in LOUD]
+    assert len(extra) >= 5 and all(p - step in LOUD for p in extra)
+    assert sorted(transcribe_signal(y, dictionary).notes[:, 2].astype(int).tolist()) == LOUD
+    notes = under_held_notes(40, step)
+    est = transcribe_signal(render(notes), dictionary).notes
+    assert sorted(est[:, 2].astype(int).tolist()) == sorted(int(n[2]) for n in notes)
+
+
 @pytest.mark.parametrize("velocity", [40, 100])
 def test_minor_seconds_played_together_are_kept(dictionary, velocity):
     """The softer note of a minor second at 0.55 (velocity 40) or the same (100) activation as the
@@ -164,10 +206,12 @@ def test_twelfths_played_together_are_kept(dictionary):
     assert sorted(est[:, 2].astype(int).tolist()) == sorted(int(n[2]) for n in notes)
 
 
-@pytest.mark.parametrize("name", ["bright", "semitones"])
+@pytest.mark.parametrize("name", ["bright", "semitones", "held"])
 def test_same_notes_whole_and_spilled(dictionary, tmp_path, name):
     path = tmp_path / f"{name}.wav"
-    sf.write(path, bright_piece(4.0) if name == "bright" else render(semitone_neighbours(19, 1)), SR)
+    y = {"bright": lambda: bright_piece(4.0), "semitones": lambda: render(semitone_neighbours(19, 1)),
+         "held": lambda: render(under_held_notes(25, -1))}[name]()
+    sf.write(path, y, SR)
     whole = transcribe_file(path, dictionary).notes
     spilled = transcribe_file(path, dictionary, keep_activations=False).notes
     assert len(whole) >= 6
@@ -177,7 +221,7 @@ def test_same_notes_whole_and_spilled(dictionary, tmp_path, name):
 @pytest.mark.parametrize("bad", [dict(ghost_ratio=-0.1), dict(ghost_ratio=float("nan")),
                                  dict(ghost_intervals=(0,)), dict(ghost_intervals=(19.5,)),
                                  dict(ghost_window_s=-1.0), dict(semitone_ratio=-0.1),
-                                 dict(semitone_ratio=float("nan"))])
+                                 dict(semitone_ratio=float("nan")), dict(semitone_sounding_ratio=-1.0)])
 def test_bad_settings_are_refused(bad):
     with pytest.raises(SettingError):
         NoteParams(**bad)

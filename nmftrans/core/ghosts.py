@@ -1,4 +1,5 @@
-"""Ghosts: a note on the 3rd or 5th harmonic, or a semitone from, a louder note that starts with it.
+"""Ghosts: a note on the 3rd or 5th harmonic of, or a semitone from, a louder note that starts with it
+(or, a semitone away, sounds on when it starts).
 
 A note's odd harmonics fall on the fundamentals of the pitches a twelfth (19 semitones, the 3rd
 harmonic) and a seventeenth (28, the 5th) above it. Where an instrument's partials are stronger than
@@ -26,7 +27,10 @@ tone), spills into the neighbouring pitch's template, which then starts with the
 A played note a semitone from another struck with it is rarely that much softer: of the notes that
 start within 30 ms of a note a semitone away, on the piano data (about 3400 notes) the true ones
 peaked at 0.38 of their neighbour or more (55 notes, all but one at 0.58 or more), the false ones
-under 0.35 of it for 16 of 35; on the guitar data 3 true, 9 false.
+under 0.35 of it for 16 of 35; on the guitar data 3 true, 9 false. The same spill under a note
+that sounds on (:func:`sounding_pairs`) is judged against that note's activation at the ghost's
+onset-peak frame: of about 430 true notes started under a sounding semitone neighbour none peaked
+under 0.6 of it, 9 false ones (piano) and 6 (guitars) under 0.5.
 
 Pure array code: no I/O, no solving.
 """
@@ -68,6 +72,43 @@ def ghost_pairs(notes: np.ndarray, intervals: tuple, window_s: float) -> np.ndar
                 if pitches[j] - pitches[k] in intervals:
                     out.append((j, int(k)))
     return np.array(out, dtype=np.int64).reshape(-1, 2)
+
+
+def sounding_pairs(notes: np.ndarray, intervals: tuple, window_s: float) -> np.ndarray:
+    """The notes that may be ghosts of a note sounding when they start.
+
+    A pair is a note and a note ``intervals`` semitones from it (the interval from the sounding note
+    up to the possible ghost) that started more than ``window_s`` before it and has not ended at its
+    onset. Notes of one pitch do not overlap (one voice per pitch), so only the last note of the
+    partner's pitch to start before is looked at.
+
+    Parameters
+    ----------
+    notes : np.ndarray [shape=(n_notes, 4)]
+    intervals : tuple of int
+    window_s : float
+
+    Returns
+    -------
+    pairs : np.ndarray [shape=(n_pairs, 2)], int
+        Index of the possible ghost, index of the sounding note.
+    """
+    notes = np.asarray(notes, dtype=np.float64)
+    out = [np.zeros((0, 2), dtype=np.int64)]
+    pitches = notes[:, 2].astype(np.int64) if len(notes) else np.zeros(0, dtype=np.int64)
+    by_pitch = {int(p): np.flatnonzero(pitches == p) for p in np.unique(pitches)}
+    for p, own in by_pitch.items():
+        for k in intervals:
+            other = by_pitch.get(p - int(k))
+            if other is None:
+                continue
+            other = other[np.argsort(notes[other, 0], kind="stable")]
+            last = np.searchsorted(notes[other, 0], notes[own, 0] - window_s - 1e-9, side="left") - 1
+            ok = last >= 0
+            ghost, source = own[ok], other[last[ok]]
+            sounding = notes[source, 1] > notes[ghost, 0]
+            out.append(np.stack([ghost[sounding], source[sounding]], axis=1))
+    return np.concatenate(out).astype(np.int64)
 
 
 def onset_peaks(row: np.ndarray, onsets_s: np.ndarray, frame_rate: float, frames: int) -> np.ndarray:
@@ -116,9 +157,11 @@ def drop_ghosts(notes: np.ndarray, pairs: np.ndarray, ghost_peaks: np.ndarray, s
     ----------
     notes : np.ndarray [shape=(n_notes, 4)]
     pairs : np.ndarray [shape=(n_pairs, 2)], int
-        From :func:`ghost_pairs`.
+        From :func:`ghost_pairs` or :func:`sounding_pairs`.
     ghost_peaks, source_peaks : np.ndarray [shape=(n_pairs,)]
-        :func:`onset_peaks` of each pair's two notes.
+        :func:`onset_peaks` of each pair's possible ghost, and the level of the note it may come
+        from (its own onset peak, or for a sounding note its activation at the ghost's onset-peak
+        frame).
     ratio : float or np.ndarray [shape=(n_pairs,)]
 
     Returns

@@ -139,6 +139,10 @@ class NoteParams:
         within ``ghost_window_s`` of a note a semitone below or above it is dropped when its
         activation peak at its onset is below ``semitone_ratio`` times that note's (a partial
         spilling into the neighbouring template). 0: off.
+    semitone_sounding_ratio : float
+        The same for a note starting while a note a semitone away sounds (started more than
+        ``ghost_window_s`` before, not ended): dropped when its onset peak is below this fraction of
+        that note's activation at the same frame. 0: off.
     carpet_ratio : float
         Notes that do not stand out of their frames (:mod:`nmftrans.core.standout`, applied by
         ``transcribe``): a note is dropped when its onset peak (over ``peak_window_s``) is below
@@ -190,6 +194,7 @@ class NoteParams:
     ghost_intervals: tuple = (19, 28)
     ghost_window_s: float = 0.03
     semitone_ratio: float = 0.35
+    semitone_sounding_ratio: float = 0.5
     carpet_ratio: float = 10.0
     neighbour_ratio: float = 0.5
 
@@ -212,8 +217,9 @@ class NoteParams:
             raise SettingError("neighbour_ratio", f"must be 0 (off) or more, got {self.neighbour_ratio}")
         if not 0 <= self.ghost_ratio <= 1e3:
             raise SettingError("ghost_ratio", f"must be 0 (off) or more, got {self.ghost_ratio}")
-        if not 0 <= self.semitone_ratio <= 1e3:
-            raise SettingError("semitone_ratio", f"must be 0 (off) or more, got {self.semitone_ratio}")
+        for name in ("semitone_ratio", "semitone_sounding_ratio"):
+            if not 0 <= getattr(self, name) <= 1e3:
+                raise SettingError(name, f"must be 0 (off) or more, got {getattr(self, name)}")
         if not all(isinstance(k, (int, np.integer)) and 0 < k <= 127 for k in self.ghost_intervals):
             raise SettingError("ghost_intervals", f"must be semitones from 1 to 127, got {self.ghost_intervals}")
         if not 0 <= self.chord_ratio < 1:
