@@ -483,7 +483,8 @@ def track_activations(activations: np.ndarray, pitches: np.ndarray, settings: Fe
     notes = notes_from_activations(A, pitches, settings.frame_rate, note_params, settings.window_s)
     notes = _add_chord_notes(notes, [_chord_candidates(A, np.asarray(pitches), settings, note_params)], note_params)
     notes = _drop_ghosts(notes, lambda i: A[i], np.asarray(pitches), settings, note_params)
-    return _drop_flat(notes, lambda i: A[i], lambda: frame_carpet(A), np.asarray(pitches), settings, note_params)
+    notes = _drop_flat(notes, lambda i: A[i], lambda: frame_carpet(A), np.asarray(pitches), settings, note_params)
+    return _merge_reonsets(notes, lambda i: A[i], np.asarray(pitches), settings, note_params)
 
 
 class _SpilledColumns:
@@ -567,6 +568,7 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
             notes = _split_restrikes(notes, candidates, rises, pitch_set, settings, note_params)
         notes = _drop_ghosts(notes, lambda i: A[i], pitch_set, settings, note_params)
         notes = _drop_flat(notes, lambda i: A[i], lambda: frame_carpet(A), pitch_set, settings, note_params)
+        notes = _merge_reonsets(notes, lambda i: A[i], pitch_set, settings, note_params)
         if pool_columns:
             return Transcription(notes, max_pool_columns(A, pool_columns), pitch_set, settings.frame_rate,
                                  pooled_from=n_frames)
@@ -592,9 +594,11 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
     notes = notes[np.lexsort((notes[:, 2], notes[:, 0]))] if len(notes) else empty_notes()
     notes = _add_chord_notes(notes, chords, note_params)
     notes = _split_restrikes(notes, candidates, rises, pitch_set, settings, note_params)
-    notes = _drop_ghosts(notes, lambda i: A.rows(i, i + 1)[0] * gain, pitch_set, settings, note_params)
-    notes = _drop_flat(notes, lambda i: A.rows(i, i + 1)[0] * gain, lambda: levels[2] * gain, pitch_set, settings,
+    seen = gain if gate is None else gain * gate.gate  # what the whole-file path's rules read (gated in place)
+    notes = _drop_ghosts(notes, lambda i: A.rows(i, i + 1)[0] * seen, pitch_set, settings, note_params)
+    notes = _drop_flat(notes, lambda i: A.rows(i, i + 1)[0] * seen, lambda: levels[2] * seen, pitch_set, settings,
                        note_params)
+    notes = _merge_reonsets(notes, lambda i: A.rows(i, i + 1)[0] * seen, pitch_set, settings, note_params)
     if pool_columns:
         return Transcription(notes, np.concatenate(pooled), pitch_set, settings.frame_rate, pooled_from=A.n)
     return Transcription(notes, None, pitch_set, settings.frame_rate)
@@ -668,6 +672,26 @@ def _drop_ghosts(notes: np.ndarray, row, pitch_set: np.ndarray, settings, note_p
         values = np.asarray(row(index[int(p)]), dtype=np.float32)
         source[mine] = values[peak_frame[pairs[mine, 0]]] if len(values) else 0.0
     return drop_ghosts(notes, pairs, peak[pairs[:, 0]], source, ratio)
+
+
+def _merge_reonsets(notes: np.ndarray, row, pitch_set: np.ndarray, settings, note_params: NoteParams) -> np.ndarray:
+    """Notes with the weak re-onsets merged into the notes they interrupt (:mod:`nmftrans.core.reonsets`);
+    ``row(i)``: the normalised activations of pitch row ``i``, read one row at a time, only for
+    pitches with more than one note (the same notes whole or spilled)."""
+    from nmftrans.core.ghosts import onset_peaks
+    from nmftrans.core.reonsets import merge_weak_reonsets
+
+    if note_params.reonset_ratio <= 0 or len(notes) < 2:
+        return notes
+    index = {int(p): i for i, p in enumerate(pitch_set)}
+    frames = max(1, int(round(note_params.peak_window_s * settings.frame_rate)))
+    peaks = np.zeros(len(notes))
+    pitches, counts = np.unique(notes[:, 2].astype(np.int64), return_counts=True)
+    for p in pitches[counts > 1]:
+        mine = np.flatnonzero(notes[:, 2] == p)
+        peaks[mine] = onset_peaks(np.asarray(row(index[int(p)]), dtype=np.float32), notes[mine, 0],
+                                  settings.frame_rate, frames)
+    return merge_weak_reonsets(notes, peaks, note_params.reonset_ratio, note_params.ghost_window_s)
 
 
 def _drop_flat(notes: np.ndarray, row, carpet, pitch_set: np.ndarray, settings, note_params: NoteParams) -> np.ndarray:

@@ -143,6 +143,11 @@ class NoteParams:
         The same for a note starting while a note a semitone away sounds (started more than
         ``ghost_window_s`` before, not ended): dropped when its onset peak is below this fraction of
         that note's activation at the same frame. 0: off.
+    reonset_ratio : float
+        Weak re-onsets (:mod:`nmftrans.core.reonsets`, applied by ``transcribe``): a note starting
+        while the previous note of its pitch sounds (started more than ``ghost_window_s`` before,
+        not ended) is merged back into that note when its onset peak is below ``reonset_ratio``
+        times that note's (the ringing note wavering, not a re-strike). 0: off.
     carpet_ratio : float
         Notes that do not stand out of their frames (:mod:`nmftrans.core.standout`, applied by
         ``transcribe``): a note is dropped when its onset peak (over ``peak_window_s``) is below
@@ -195,6 +200,7 @@ class NoteParams:
     ghost_window_s: float = 0.03
     semitone_ratio: float = 0.35
     semitone_sounding_ratio: float = 0.5
+    reonset_ratio: float = 0.5
     carpet_ratio: float = 10.0
     neighbour_ratio: float = 0.5
 
@@ -217,7 +223,7 @@ class NoteParams:
             raise SettingError("neighbour_ratio", f"must be 0 (off) or more, got {self.neighbour_ratio}")
         if not 0 <= self.ghost_ratio <= 1e3:
             raise SettingError("ghost_ratio", f"must be 0 (off) or more, got {self.ghost_ratio}")
-        for name in ("semitone_ratio", "semitone_sounding_ratio"):
+        for name in ("semitone_ratio", "semitone_sounding_ratio", "reonset_ratio"):
             if not 0 <= getattr(self, name) <= 1e3:
                 raise SettingError(name, f"must be 0 (off) or more, got {getattr(self, name)}")
         if not all(isinstance(k, (int, np.integer)) and 0 < k <= 127 for k in self.ghost_intervals):
