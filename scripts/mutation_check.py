@@ -78,6 +78,11 @@ MUTANTS = [
            "a re-struck note no longer ends where the next one starts", TRACKER),
     Mutant("release-off", "nmftrans/core/notes.py", "release_fall_db: float = 3.0", "release_fall_db: float = 0.0",
            "released notes end with their tail again (no release rule)", TRACKER + ["tests/test_releases.py"]),
+    Mutant("close-onsets-kept", "nmftrans/core/notes.py", "        if onset[j] - onset[last] < min_ioi_s:",
+           "        if False:", "two timed onsets of a pitch closer than min_ioi_s both kept", TRACKER),
+    Mutant("close-onsets-first-velocity", "nmftrans/core/notes.py",
+           "            velocity[last] = max(velocity[last], velocity[j])", "            pass",
+           "a merged attack keeps its first step's velocity", TRACKER),
     # --- harmonic ghosts (nmftrans/core/ghosts.py, applied by transcribe) ----------------------------
     Mutant("ghost-rule-off", "nmftrans/core/notes.py", "ghost_ratio: float = 0.5", "ghost_ratio: float = 0.0",
            "twelfth/seventeenth ghosts kept (no ghost rule)", ["tests/test_ghosts.py", "tests/test_regression.py"]),

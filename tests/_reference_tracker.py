@@ -179,8 +179,14 @@ def reference_activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_r
             if q - interval in row_of:
                 b = A[row_of[q - interval]].tolist()
                 sub_rises.append([max(x - m, 0.0) for x, m in zip(b, _running_min_before(b, n_rise))])
+        merged = []  # min_ioi_s: an onset less than it after the note kept before (once timed) joins that note
         for onset, offset, velocity in _track_pitch(a, sub_rises, frame_rate, params, window_s):
-            rows.append((onset, offset, float(q), velocity))
+            if merged and onset - merged[-1][0] < params.min_ioi_s:
+                last = merged[-1]
+                merged[-1] = (min(last[0], onset), max(last[1], offset), max(last[2], velocity))
+            else:
+                merged.append((onset, offset, velocity))
+        rows += [(onset, offset, float(q), velocity) for onset, offset, velocity in merged]
     if not rows:
         return np.zeros((0, 4))
     notes = np.array(rows, dtype=np.float64)

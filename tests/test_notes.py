@@ -304,6 +304,25 @@ def test_onset_is_interpolated_between_frames():
     assert first[0, 0] == pytest.approx(0.51, abs=1e-9)  # the first rising frame
 
 
+@pytest.mark.parametrize("plateau, merged", [(6, True), (7, False)])
+def test_an_attack_rising_in_two_steps_is_one_note(plateau, merged):
+    """min_ioi_s holds for the timed onsets: a rise to 0.5 at frame 50, a plateau, a second rise to 1
+    at frame 50 + plateau. The rises start 6 frames (60 ms, min_ioi_s) apart, but the second is timed
+    at 20 % of its own rise, 0.6 between frames 55 and 56: 58 ms after the first, so it joins it (one
+    note, the first's onset, the second's end, the larger velocity). One frame more and they are 68 ms
+    apart: two notes."""
+    a = np.zeros(300)
+    a[50:50 + plateau] = [0.25] + [0.5] * (plateau - 1)
+    a[50 + plateau:200] = np.exp(-0.02 * np.arange(150 - plateau))
+    apart = activations_to_notes(a[None], np.array([60]), FR, NoteParams(min_ioi_s=0.0))
+    assert len(apart) == 2 and (apart[1, 0] - apart[0, 0] < 0.06) == merged
+    notes = activations_to_notes(a[None], np.array([60]), FR)
+    if merged:
+        np.testing.assert_allclose(notes, [[apart[0, 0], apart[1, 1], 60, apart[:, 3].max()]])
+    else:
+        np.testing.assert_allclose(notes, apart)
+
+
 def test_reference_level_is_the_90th_percentile_of_the_sounding_frames():
     """Normalisation: each frame's strongest pitch, the 90th percentile over the frames that sound
     (silence, far below the file's maximum, is left out, so long pauses do not lower the level)."""

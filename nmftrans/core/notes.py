@@ -79,7 +79,9 @@ class NoteParams:
     min_note_s : float
         Notes whose activation lasts less than this are dropped (0: keep all).
     min_ioi_s : float
-        Minimum time between two onsets of the same pitch.
+        Minimum time between two onsets of the same pitch: an onset less than this after the one
+        before it, once both are timed, is merged into that note (onset the earlier, end the
+        later, velocity the larger of the two).
     onset_lag_s : float
         Subtracted from note times (centred frames rise a little before the annotated onset).
     onset_rise_fraction : float or None
@@ -549,6 +551,33 @@ def _track_row(a, sub_rises, n_rise, n_peak, sub_w, min_ioi, min_len, gap, shift
     return onset_s[:n_out], offset_s[:n_out], velocity[:n_out]
 
 
+def _merge_close_onsets(onset: np.ndarray, offset: np.ndarray, velocity: np.ndarray, min_ioi_s: float
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One pitch's notes (in the order of their onset frames) with each onset less than ``min_ioi_s``
+    after the one kept before it (or before it: a long ``rise_s`` can time a later onset earlier)
+    merged into that note (its onset the earlier of the two, its end the later, its velocity the
+    larger).
+
+    The tracker keeps accepted onsets at least ``min_ioi_s`` apart in whole frames, but then times
+    each one on its rise (``onset_rise_fraction``), which can move it a few frames back: an attack
+    that rises in two steps gave two onsets 44-59 ms apart, the second false in 38 of 39 cases over
+    the piano data (development and real-piano-sampled pieces).
+    """
+    if len(onset) < 2 or min_ioi_s <= 0:
+        return onset, offset, velocity
+    keep = np.ones(len(onset), dtype=bool)
+    last = 0
+    for j in range(1, len(onset)):
+        if onset[j] - onset[last] < min_ioi_s:
+            onset[last] = min(onset[last], onset[j])
+            offset[last] = max(offset[last], offset[j])
+            velocity[last] = max(velocity[last], velocity[j])
+            keep[j] = False
+        else:
+            last = j
+    return onset[keep], offset[keep], velocity[keep]
+
+
 def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float,
                          params: NoteParams = NoteParams(), window_s: float = 0.0) -> np.ndarray:
     """Track notes in normalised per-pitch activations.
@@ -613,7 +642,7 @@ def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float
             continue
         subs = [row_of[int(p) - k] for k in params.sub_intervals if int(p) - k in row_of]
         sub_rises = np.stack([rise(j) for j in subs]) if subs and params.sub_ratio > 0 else no_subs
-        onset, offset, velocity = _track_row(a, sub_rises, **fixed)
+        onset, offset, velocity = _merge_close_onsets(*_track_row(a, sub_rises, **fixed), params.min_ioi_s)
         if len(onset):
             parts.append(np.stack([onset, offset, np.full(len(onset), float(p)), velocity], axis=1))
     if not parts:
