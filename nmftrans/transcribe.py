@@ -633,7 +633,7 @@ def _drop_ghosts(notes: np.ndarray, row, pitch_set: np.ndarray, settings, note_p
     """Notes without the harmonic and semitone ghosts (:mod:`nmftrans.core.ghosts`); ``row(i)``: the
     normalised activations of pitch row ``i``, read only for the notes in question, one row at a
     time (the same notes whole or spilled)."""
-    from nmftrans.core.ghosts import SEMITONES, drop_ghosts, ghost_pairs, onset_peak_frames, sounding_pairs
+    from nmftrans.core.ghosts import SEMITONES, drop_ghosts, ghost_pairs, sounding_pairs
 
     if len(notes) == 0:
         return notes
@@ -653,18 +653,11 @@ def _drop_ghosts(notes: np.ndarray, row, pitch_set: np.ndarray, settings, note_p
     pairs = np.concatenate([p for p, _ in found])
     at_ghost = np.concatenate([np.full(len(p), flag) for p, flag in found])
     ratio = np.concatenate([np.full(len(p), r) for (p, _), r in zip(found, ratios)])
-    index = {int(p): i for i, p in enumerate(pitch_set)}
-    frames = max(1, int(round(note_params.peak_window_s * settings.frame_rate)))
     # each note's onset-peak frame and peak, then the sounding sources at their ghost's frame
     involved = np.unique(np.concatenate([pairs[:, 0], pairs[~at_ghost, 1]]))
-    peak_frame = np.zeros(len(notes), dtype=np.int64)
-    peak = np.zeros(len(notes))
+    peak_frame, peak = _onset_peaks(notes, involved, row, pitch_set, settings, note_params)
+    index = {int(p): i for i, p in enumerate(pitch_set)}
     rows = notes[:, 2].astype(np.int64)
-    for p in np.unique(rows[involved]):
-        mine = involved[rows[involved] == p]
-        values = np.asarray(row(index[int(p)]), dtype=np.float32)
-        peak_frame[mine] = onset_peak_frames(values, notes[mine, 0], settings.frame_rate, frames)
-        peak[mine] = values[peak_frame[mine]] if len(values) else 0.0
     source = peak[pairs[:, 1]]
     sounding = np.flatnonzero(at_ghost)
     for p in np.unique(rows[pairs[sounding, 1]]):
@@ -678,20 +671,34 @@ def _merge_reonsets(notes: np.ndarray, row, pitch_set: np.ndarray, settings, not
     """Notes with the weak re-onsets merged into the notes they interrupt (:mod:`nmftrans.core.reonsets`);
     ``row(i)``: the normalised activations of pitch row ``i``, read one row at a time, only for
     pitches with more than one note (the same notes whole or spilled)."""
-    from nmftrans.core.ghosts import onset_peaks
     from nmftrans.core.reonsets import merge_weak_reonsets
 
     if note_params.reonset_ratio <= 0 or len(notes) < 2:
         return notes
+    pitches, counts = np.unique(notes[:, 2].astype(np.int64), return_counts=True)
+    _, peaks = _onset_peaks(notes, np.flatnonzero(np.isin(notes[:, 2], pitches[counts > 1])), row, pitch_set,
+                            settings, note_params)
+    return merge_weak_reonsets(notes, peaks, note_params.reonset_ratio, note_params.ghost_window_s)
+
+
+def _onset_peaks(notes: np.ndarray, which: np.ndarray, row, pitch_set: np.ndarray, settings,
+                 note_params: NoteParams) -> tuple[np.ndarray, np.ndarray]:
+    """The onset-peak frame and value (:func:`nmftrans.core.ghosts.onset_peak_frames`, over
+    ``peak_window_s``) of the notes ``which`` (indices), each pitch's row read once; ``(n_notes,)``
+    each, 0 for the other notes."""
+    from nmftrans.core.ghosts import onset_peak_frames
+
     index = {int(p): i for i, p in enumerate(pitch_set)}
     frames = max(1, int(round(note_params.peak_window_s * settings.frame_rate)))
-    peaks = np.zeros(len(notes))
-    pitches, counts = np.unique(notes[:, 2].astype(np.int64), return_counts=True)
-    for p in pitches[counts > 1]:
-        mine = np.flatnonzero(notes[:, 2] == p)
-        peaks[mine] = onset_peaks(np.asarray(row(index[int(p)]), dtype=np.float32), notes[mine, 0],
-                                  settings.frame_rate, frames)
-    return merge_weak_reonsets(notes, peaks, note_params.reonset_ratio, note_params.ghost_window_s)
+    peak_frame = np.zeros(len(notes), dtype=np.int64)
+    peak = np.zeros(len(notes))
+    rows = notes[:, 2].astype(np.int64)
+    for p in np.unique(rows[which]):
+        mine = which[rows[which] == p]
+        values = np.asarray(row(index[int(p)]), dtype=np.float32)
+        peak_frame[mine] = onset_peak_frames(values, notes[mine, 0], settings.frame_rate, frames)
+        peak[mine] = values[peak_frame[mine]] if len(values) else 0.0
+    return peak_frame, peak
 
 
 def _drop_flat(notes: np.ndarray, row, carpet, pitch_set: np.ndarray, settings, note_params: NoteParams) -> np.ndarray:
