@@ -110,7 +110,11 @@ def _track_pitch(a: list[float], sub_rises: list[list[float]], rate: float, p, w
     onsets: list[int] = []
     for t in starts:
         peak = max(a[t:t + n_peak])
-        r = _window_max(rise, t, -sub_w, sub_w)
+        last = t  # the run's last rising frame
+        while last + 1 < n and rising[last + 1]:
+            last += 1
+        # the rise: the largest over the run (from sub_w before it to sub_w after it or its end)
+        r = _window_max(rise, t, -sub_w, max(sub_w, last - t))
         if peak < p.onset_threshold or r < p.rise_threshold:
             continue
         if p.sub_ratio > 0 and sub_rises:

@@ -350,3 +350,22 @@ def test_sorted_unique_is_np_unique(seed):
     for x in cases:
         x = np.asarray(x, dtype=np.int64)
         np.testing.assert_array_equal(_sorted_unique(x.copy()), np.unique(x))
+
+
+
+@pytest.mark.parametrize("creep", [True, False])
+def test_an_attack_that_creeps_up_before_it_leaps_is_one_note(creep):
+    """An attack whose activation creeps up for a few frames (0.004, 0.010, 0.016, 0.022 at frames
+    50-53) before it leaps to 1 at frame 54. The candidate run starts at frame 51 (0.010: 0.005 above
+    the minimum of the 4 frames before); around it (±2 frames) the activation rises 0.022 at most,
+    under rise_threshold 0.03. The rise is the run's largest (about 1, at the leap), so it is a
+    note, timed where it has risen 20 % of the way from 0 to 1: 53 + (0.2 - 0.022) / 0.978 =
+    53.18 (without the creep: 53.2). Worked by hand."""
+    a = np.zeros(300)
+    if creep:
+        a[50:54] = [0.004, 0.010, 0.016, 0.022]
+    a[54:204] = np.exp(-0.02 * np.arange(150))
+    notes = activations_to_notes(a[None], np.array([60]), FR)
+    assert notes.shape == (1, 4)
+    onset = 53 + (0.2 - 0.022) / 0.978 if creep else 53.2
+    assert notes[0, 0] == pytest.approx(onset / FR, abs=1e-9)

@@ -11,10 +11,11 @@ the dictionary was learned from. For each pitch it
 1. finds candidate onsets where the activation rises (above ``rise_ratio`` times its minimum over
    the last ``rise_s`` seconds, by at least ``candidate_min``);
 2. accepts a candidate whose peak over the next ``peak_window_s`` reaches ``onset_threshold`` and
-   whose rise reaches ``rise_threshold``, unless a pitch an octave, a twelfth, two octaves or a
-   seventeenth below rises more at the same time (``sub_ratio``: the candidate is then that
-   note's partial, the classic octave error of NMF), and times it where the activation has risen
-   ``onset_rise_fraction`` of the way from that minimum to its peak;
+   whose rise (the largest over its run of rising frames: an attack often creeps up for a few
+   frames before it leaps) reaches ``rise_threshold``, unless a pitch an octave, a twelfth, two
+   octaves or a seventeenth below rises more at the same time (``sub_ratio``: the candidate is
+   then that note's partial, the classic octave error of NMF), and times it where the activation
+   has risen ``onset_rise_fraction`` of the way from that minimum to its peak;
 3. ends the note where the activation falls below ``frame_threshold`` times its peak, or at the
    next accepted onset of the same pitch (a re-struck note); where the activation fell steeply
    just before that end (``release_fall_db`` within ``release_fall_s``: a damper, a muted string,
@@ -50,7 +51,9 @@ class NoteParams:
     frame_threshold : float
         A note ends when its activation falls below this fraction of its peak.
     rise_threshold : float
-        Minimum rise of the activation at an onset.
+        Minimum rise of the activation at an onset: the largest rise over the candidate's run of
+        rising frames (from ``sub_window_s`` before its first frame to ``sub_window_s`` after it
+        or to the run's last frame, whichever is later).
     rise_s : float
         The rise is measured against the minimum over this many seconds before.
     rise_ratio : float
@@ -467,6 +470,7 @@ def _track_row(a, sub_rises, n_rise, n_peak, sub_w, min_ioi, min_len, gap, shift
     # 1. candidate onsets: the first frame of each run of rising frames
     n_starts = 0
     starts = np.empty(n, dtype=np.int64)
+    last = np.empty(n, dtype=np.int64)  # each run's last rising frame
     was = False
     for t in range(n):
         d = a[t] - prev[t]
@@ -475,12 +479,19 @@ def _track_row(a, sub_rises, n_rise, n_peak, sub_w, min_ioi, min_len, gap, shift
         if now and not was:
             starts[n_starts] = t
             n_starts += 1
+        if now:
+            last[n_starts - 1] = t
         was = now
     starts = starts[:n_starts]
     # 2. accepted onsets
     # (scalar loops, not array expressions: NumPy's ufuncs compiled into this kernel made it
     # longer to load for every run)
-    r = _max_at(rise, starts, -sub_w, sub_w)
+    r = np.zeros(n_starts)
+    for i in range(n_starts):  # the largest rise of the run
+        hi = max(starts[i] + sub_w, last[i])
+        for t in range(max(0, starts[i] - sub_w), min(n, hi + 1)):
+            if rise[t] > r[i]:
+                r[i] = rise[t]
     top = _max_at(a, starts, 0, n_peak - 1)
     keep = np.empty(n_starts, dtype=np.bool_)
     for i in range(n_starts):
