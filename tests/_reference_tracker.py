@@ -95,7 +95,7 @@ def released_end(a: list[float], peak: int, end: int, rate: float, p) -> float |
     return float(end)
 
 
-def _track_pitch(a: list[float], sub_rises: list[list[float]], rate: float, p, window_s: float):
+def _track_pitch(a: list[float], sub_rises: list[list[float]], rate: float, p, window_s: float, lag: float):
     n = len(a)
     n_rise = _frames(p.rise_s, rate)
     n_peak = _frames(p.peak_window_s, rate)
@@ -143,7 +143,7 @@ def _track_pitch(a: list[float], sub_rises: list[list[float]], rate: float, p, w
     times = []
     for o, k in zip(onsets, peaks):
         t = float(o) if p.onset_rise_fraction is None else onset_time(a, o, k, n_rise, p.onset_rise_fraction)
-        times.append(max(0.0, t / rate - p.onset_lag_s))
+        times.append(max(0.0, t / rate - lag))
     shift = (window_s / 2.0 if p.offset_shift_s is None else p.offset_shift_s) * rate
     gap = int(round(p.offset_gap_s * rate))
     notes = []
@@ -156,7 +156,7 @@ def _track_pitch(a: list[float], sub_rises: list[list[float]], rate: float, p, w
             continue
         end = max(end, float(min(o + _frames(p.min_duration_s, rate), n)))  # short: lengthened
         onset = times[j]
-        offset = end / rate - p.onset_lag_s
+        offset = end / rate - lag
         if j + 1 < len(times):  # re-struck: ends where the next note of this pitch starts
             offset = min(offset, times[j + 1])
         offset = max(offset, onset + 1.0 / rate)
@@ -184,7 +184,9 @@ def reference_activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_r
                 b = A[row_of[q - interval]].tolist()
                 sub_rises.append([max(x - m, 0.0) for x, m in zip(b, _running_min_before(b, n_rise))])
         merged = []  # min_ioi_s: an onset less than it after the note kept before (once timed) joins that note
-        for onset, offset, velocity in _track_pitch(a, sub_rises, frame_rate, params, window_s):
+        # the lag: onset_lag_s, plus onset_lag_per_semitone_s per semitone below MIDI 60 (minus above)
+        lag = params.onset_lag_s + params.onset_lag_per_semitone_s * (60 - q)
+        for onset, offset, velocity in _track_pitch(a, sub_rises, frame_rate, params, window_s, lag):
             if merged and onset - merged[-1][0] < params.min_ioi_s:
                 last = merged[-1]
                 merged[-1] = (min(last[0], onset), max(last[1], offset), max(last[2], velocity))

@@ -220,7 +220,8 @@ def _random_activations(rng, n_frames=1500):
 DOCUMENTED_DEFAULTS = dict(
     onset_threshold=0.3, frame_threshold=0.05, rise_threshold=0.03, rise_s=0.035, rise_ratio=1.5,
     candidate_min=0.005, peak_window_s=0.1, sub_intervals=(12, 19, 24, 28), sub_ratio=0.0, sub_window_s=0.024,
-    floor=0.005, min_duration_s=0.05, min_note_s=0.0, min_ioi_s=0.06, onset_lag_s=0.0, onset_rise_fraction=0.2,
+    floor=0.005, min_duration_s=0.05, min_note_s=0.0, min_ioi_s=0.06, onset_lag_s=0.0,
+    onset_lag_per_semitone_s=0.0005, onset_rise_fraction=0.2,
     offset_gap_s=0.1, offset_shift_s=None, steepest_onset=False, lowest=0, highest=127,
     restrike_ratio=1.1, restrike_share=0.8, restrike_rise=1.2, restrike_gap_s=0.1,
     chord_ratio=0.9, chord_window_s=0.03, release_fall_db=3.0, release_fall_s=0.06, release_end_db=3.0,
@@ -252,6 +253,8 @@ def test_default_settings_are_the_documented_ones():
     dict(steepest_onset=True),
     dict(onset_rise_fraction=None, min_note_s=0.08),
     dict(onset_threshold=0.1, frame_threshold=0.1, offset_gap_s=0.0, offset_shift_s=0.0, onset_lag_s=0.02),
+    dict(onset_lag_per_semitone_s=0.0),
+    dict(onset_lag_per_semitone_s=0.003, onset_lag_s=0.01),
     dict(rise_s=0.3, min_ioi_s=0.2, lowest=45, highest=80),
     dict(onset_threshold=0.6, onset_rise_fraction=0.5, min_duration_s=0.2, offset_shift_s=0.01),
     dict(release_fall_db=0.0),
@@ -369,3 +372,18 @@ def test_an_attack_that_creeps_up_before_it_leaps_is_one_note(creep):
     assert notes.shape == (1, 4)
     onset = 53 + (0.2 - 0.022) / 0.978 if creep else 53.2
     assert notes[0, 0] == pytest.approx(onset / FR, abs=1e-9)
+
+
+def test_low_notes_are_timed_earlier_and_high_notes_later():
+    """onset_lag_per_semitone_s (0.5 ms by default): the same activation row tracked as MIDI 48, 60
+    and 72 gives the same note moved by 12 × 0.5 = 6 ms earlier and later, its end with it; with
+    the setting at 0 the three are equal."""
+    a = bump(300, 50, 100, 1.0)
+    A = np.stack([a, a, a])
+    pitches = np.array([48, 60, 72])
+    flat = activations_to_notes(A, pitches, FR, NoteParams(onset_lag_per_semitone_s=0.0))
+    assert len(flat) == 3 and np.ptp(flat[:, 0]) == 0 and np.ptp(flat[:, 1]) == 0
+    notes = activations_to_notes(A, pitches, FR)
+    notes = notes[np.argsort(notes[:, 2])]
+    np.testing.assert_allclose(notes[:, 0] - flat[0, 0], [-0.006, 0.0, 0.006], atol=1e-12)
+    np.testing.assert_allclose(notes[:, 1] - flat[0, 1], [-0.006, 0.0, 0.006], atol=1e-12)

@@ -87,6 +87,10 @@ class NoteParams:
         later, velocity the larger of the two).
     onset_lag_s : float
         Subtracted from note times (centred frames rise a little before the annotated onset).
+    onset_lag_per_semitone_s : float
+        Added to ``onset_lag_s`` for each semitone below MIDI 60, and taken off for each semitone
+        above it: a low note's activation rises later than a high one's (its partials build up
+        over longer, a high note's fade sooner, and the onset is timed on the rise to the peak).
     onset_rise_fraction : float or None
         Time each onset where the activation has risen this fraction of the way from its
         minimum just before the onset (over ``rise_s``) to its peak, interpolated between
@@ -183,6 +187,7 @@ class NoteParams:
     min_note_s: float = 0.0
     min_ioi_s: float = 0.06
     onset_lag_s: float = 0.0
+    onset_lag_per_semitone_s: float = 0.0005
     onset_rise_fraction: float | None = 0.2
     offset_gap_s: float = 0.1
     offset_shift_s: float | None = None
@@ -241,6 +246,9 @@ class NoteParams:
             value = getattr(self, name)
             if not 0 <= value <= 1e3:
                 raise SettingError(name, f"must be 0 or more seconds, got {value}")
+        if not 0 <= self.onset_lag_per_semitone_s <= 0.01:
+            raise SettingError("onset_lag_per_semitone_s", f"must be 0 to 0.01 seconds, got "
+                                                           f"{self.onset_lag_per_semitone_s}")
         if self.offset_shift_s is not None and not 0 <= self.offset_shift_s <= 1e3:
             raise SettingError("offset_shift_s", f"must be 0 or more seconds (or None), got {self.offset_shift_s}")
         if self.onset_rise_fraction is not None and not 0 < self.onset_rise_fraction <= 1:
@@ -653,7 +661,9 @@ def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float
             continue
         subs = [row_of[int(p) - k] for k in params.sub_intervals if int(p) - k in row_of]
         sub_rises = np.stack([rise(j) for j in subs]) if subs and params.sub_ratio > 0 else no_subs
-        onset, offset, velocity = _merge_close_onsets(*_track_row(a, sub_rises, **fixed), params.min_ioi_s)
+        lag = params.onset_lag_s + params.onset_lag_per_semitone_s * (60.0 - float(p))
+        onset, offset, velocity = _merge_close_onsets(*_track_row(a, sub_rises, **dict(fixed, onset_lag_s=lag)),
+                                                      params.min_ioi_s)
         if len(onset):
             parts.append(np.stack([onset, offset, np.full(len(onset), float(p)), velocity], axis=1))
     if not parts:
