@@ -823,7 +823,8 @@ def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = Sol
             motion.push(V)
             solving.submit(V, index, own)
         A = solving.result()
-        gate = motion_gate(*motion.flags(), settings.frame_rate)
+        slow, slow_counted = motion.slow_flags()
+        gate = motion_gate(*motion.flags(), settings.frame_rate, slow=slow, slow_counted=slow_counted)
         return _finish(A, sum_sq, n_samples, dictionary, note_params, pool_columns, gate, rises)
 
 

@@ -55,6 +55,49 @@ def test_a_glide_counts_where_it_moves_more_than_min_shift_cents(rate):
         assert fraction < 0.05
 
 
+# cents a glide of one semitone per second moves between frames slow_lag_frames apart
+SLOW_CENTS_PER_SEMITONE_PER_S = CENTS_PER_SEMITONE_PER_S * MotionParams().slow_lag_frames / MotionParams().lag_frames
+
+
+@pytest.mark.parametrize("rate", [0.0, 1.0, 3.0, 5.0, 8.0, 20.0])
+def test_a_slow_glide_counts_at_slow_lag_frames(rate):
+    """The slow check compares frames slow_lag_frames (6: 87 ms) apart: 1, 3, 5, 8 and 20
+    semitones a second move 8.7, 26, 44, 70 and 174 cents there. It counts from min_shift_cents
+    (20) to max_shift_cents (80); the fast check (2 frames) from 6.9 semitones a second."""
+    V = spectrogram(_glide(rate), SETTINGS)
+    meter = MotionMeter(frequencies(SETTINGS), SETTINGS.frame_rate)
+    meter.push(V)
+    slow, counted = meter.slow_flags()
+    fraction = slow.sum() / counted.sum()
+    moved = abs(rate) * SLOW_CENTS_PER_SEMITONE_PER_S
+    if MotionParams().min_shift_cents * 1.25 <= moved <= MotionParams().max_shift_cents:
+        assert fraction > 0.9
+    elif moved < MotionParams().min_shift_cents / 2 or moved > 2 * MotionParams().max_shift_cents:
+        assert fraction < 0.1
+
+
+def _engine(rate: float, seconds: float = 6.0, f0: float = 40.0) -> np.ndarray:
+    """An engine running up: a 19-partial tone from ``f0`` Hz gliding up ``rate`` semitones a second."""
+    t = np.arange(int(seconds * SR)) / SR
+    phase = 2 * np.pi * np.cumsum(f0 * 2 ** (rate * t / 12)) / SR
+    y = sum(np.sin(m * phase) / m for m in range(1, 20))
+    return (0.3 * y / np.abs(y).max()).astype(np.float32)
+
+
+def test_an_engine_running_up_gives_no_notes(dictionary, monkeypatch):
+    """Glides of 2-4 semitones a second, too slow for the fast check (6-12 cents between its
+    frames): the slow check gates them, held notes included (their activations step from pitch
+    to pitch; the held check read such steps as a held pitch)."""
+    engines = [_engine(2.0), _engine(3.0, f0=60.0), _engine(4.0, 4.0)]
+    assert [len(transcribe_signal(y, dictionary).notes) for y in engines] == [0, 0, 0]
+    import nmftrans.transcribe as transcribe_module
+
+    real_gate = transcribe_module.motion_gate
+    monkeypatch.setattr(transcribe_module, "motion_gate",  # the same gate without the slow check
+                        lambda *args, slow=None, slow_counted=None, **kwargs: real_gate(*args, **kwargs))
+    assert sum(len(transcribe_signal(y, dictionary).notes) for y in engines) >= 10
+
+
 @pytest.mark.parametrize("rate_hz", [4.5, 6.0, 7.5])
 def test_vibrato_is_not_a_glide(rate_hz):
     # a tone at 220 Hz with vibrato of +-30 cents: it moves up to 2 pi rate 30 cents/s, 25-41 cents
@@ -68,6 +111,10 @@ def test_vibrato_is_not_a_glide(rate_hz):
     assert counted.sum() > 100 and glides.sum() / counted.sum() < 0.02
     glides, counted, _, _ = _flags(y, MotionParams(return_match=1.0))  # without the check for a return
     assert glides.sum() / counted.sum() > 0.3
+    meter = MotionMeter(frequencies(SETTINGS), SETTINGS.frame_rate)  # nor a slow glide (87 ms apart)
+    meter.push(spectrogram(y, SETTINGS))
+    slow, counted = meter.slow_flags()
+    assert slow.sum() / counted.sum() < 0.05
 
 
 def test_a_hum_is_steady_and_a_decaying_tone_is_not():
@@ -111,6 +158,27 @@ def test_the_gate_by_hand():
     np.testing.assert_array_equal(motion_gate(off, off, off, off, fr).gate, 1)  # nothing counted: no gate
     few = np.arange(n) % 15 == 0  # at most 21 counted frames a window: fewer than MIN_FRAMES, no gate
     np.testing.assert_array_equal(motion_gate(few, few, off, off, fr).gate, 1)
+
+
+def test_the_slow_gate_by_hand():
+    """Slow glides: a gate of their own (slow_on 0.3, slow_off 0.5), the smaller one wins, and no
+    voice frames (no held or clear notes) where it is below a half."""
+    fr, n = 100.0, 1000
+    counted = np.ones(n, dtype=bool)
+    off = np.zeros(n, dtype=bool)
+    position = np.arange(n) % 100
+    np.testing.assert_allclose(motion_gate(off, counted, off, counted, fr, slow=position < 40,
+                                           slow_counted=counted).gate, 0.5, atol=1e-6)
+    np.testing.assert_array_equal(motion_gate(off, counted, off, counted, fr, slow=position < 25,
+                                              slow_counted=counted).gate, 1)
+    voice = motion_gate(position < 20, counted, off, counted, fr)  # a voice: gate 0, voice frames
+    assert voice.voice.all()
+    both = motion_gate(position < 20, counted, off, counted, fr, slow=position < 60, slow_counted=counted)
+    np.testing.assert_array_equal(both.gate, 0)
+    assert not both.voice.any()
+    slight = motion_gate(position < 20, counted, off, counted, fr, slow=position < 35, slow_counted=counted)
+    assert slight.voice.all()  # the slow gate at 0.75: still a voice
+    np.testing.assert_allclose(slight.gate, 0, atol=1e-6)
 
 
 def test_clear_frames_by_hand():
@@ -261,7 +329,8 @@ def test_the_same_notes_under_a_quiet_voice_whatever_the_blocks_threads_or_spill
                                  dict(stride=0), dict(lag_frames=3), dict(stride=3), dict(return_match=1.5),
                                  dict(return_min_s=0.3), dict(return_min_s=0), dict(held_drift=-0.1),
                                  dict(held_s=0), dict(clear_s=-0.1), dict(clear_glide_max=1.5),
-                                 dict(glide_on=0.2), dict(steady_off=0.5), dict(context=-1)])
+                                 dict(glide_on=0.2), dict(steady_off=0.5), dict(context=-1),
+                                 dict(slow_lag_frames=0), dict(slow_lag_frames=5), dict(slow_on=0.6)])
 def test_motion_settings_are_checked(bad):
     with pytest.raises(ValueError):
         MotionParams(**bad)
