@@ -678,7 +678,8 @@ def _merge_reonsets(notes: np.ndarray, row, pitch_set: np.ndarray, settings, not
     pitches, counts = np.unique(notes[:, 2].astype(np.int64), return_counts=True)
     _, peaks = _onset_peaks(notes, np.flatnonzero(np.isin(notes[:, 2], pitches[counts > 1])), row, pitch_set,
                             settings, note_params)
-    return merge_weak_reonsets(notes, peaks, note_params.reonset_ratio, note_params.ghost_window_s)
+    return merge_weak_reonsets(notes, peaks, note_params.reonset_ratio, note_params.ghost_window_s,
+                               note_params.reonset_gap_s)
 
 
 def _onset_peaks(notes: np.ndarray, which: np.ndarray, row, pitch_set: np.ndarray, settings,

@@ -44,6 +44,26 @@ def test_weak_reonsets_merge_into_the_note_they_interrupt():
     assert len(merge_weak_reonsets(notes[:2], np.array([1.0, 0.0]), 0.5, 0.03)) == 2
 
 
+@pytest.mark.parametrize("gap, merged", [(0.0, True), (0.05, True), (0.07, False)])
+def test_a_weak_reonset_just_after_its_note_ended_merges(gap, merged):
+    """gap_s (NoteParams.reonset_gap_s, 60 ms): the note before ended ``gap`` seconds before the
+    weak re-onset (a dip of its activation ended it a moment early). Under 60 ms it still counts
+    as sounding: the re-onset joins it, which then ends where the re-onset ended."""
+    notes = np.array([[0.0, 0.5 - gap, 60, 100], [0.5, 0.9, 60, 60]])
+    out = merge_weak_reonsets(notes, np.array([1.0, 0.3]), 0.5, 0.03, 0.06)
+    if merged:
+        np.testing.assert_array_equal(out, [[0.0, 0.9, 60, 100]])
+    else:
+        np.testing.assert_array_equal(out, notes)
+    assert len(merge_weak_reonsets(notes, np.array([1.0, 0.3]), 0.5, 0.03)) == (1 if gap == 0 else 2)  # gap_s None: 30 ms
+    assert NoteParams().reonset_gap_s == 0.06
+
+
+def test_reonset_gap_is_checked():
+    with pytest.raises(SettingError):
+        NoteParams(reonset_gap_s=-0.01)
+
+
 def swell(pitch: int, step: float) -> np.ndarray:
     """A 1.2 s note that fades (0.25 s time constant) and at 0.6 s swells by ``step`` in 10 ms
     (no new attack), then fades again."""

@@ -155,8 +155,12 @@ class NoteParams:
     reonset_ratio : float
         Weak re-onsets (:mod:`nmftrans.core.reonsets`, applied by ``transcribe``): a note starting
         while the previous note of its pitch sounds (started more than ``ghost_window_s`` before,
-        not ended) is merged back into that note when its onset peak is below ``reonset_ratio``
-        times that note's (the ringing note wavering, not a re-strike). 0: off.
+        ended less than ``reonset_gap_s`` before) is merged back into that note when its onset
+        peak is below ``reonset_ratio`` times that note's (the ringing note wavering, not a
+        re-strike). 0: off.
+    reonset_gap_s : float
+        A note that ended less than this before a re-onset counts as sounding for
+        ``reonset_ratio`` (a ringing note's activation dipping for a moment ends it early).
     carpet_ratio : float
         Notes that do not stand out of their frames (:mod:`nmftrans.core.standout`, applied by
         ``transcribe``): a note is dropped when its onset peak (over ``peak_window_s``) is below
@@ -211,6 +215,7 @@ class NoteParams:
     semitone_ratio: float = 0.35
     semitone_sounding_ratio: float = 0.5
     reonset_ratio: float = 0.5
+    reonset_gap_s: float = 0.06
     carpet_ratio: float = 10.0
     neighbour_ratio: float = 0.5
 
@@ -242,7 +247,8 @@ class NoteParams:
             raise SettingError("chord_ratio", f"must be 0 (off) or above 0 and below 1 (a fraction of "
                                               f"onset_threshold), got {self.chord_ratio}")
         for name in ("rise_s", "peak_window_s", "sub_window_s", "chord_window_s", "min_duration_s", "min_note_s", "min_ioi_s",
-                     "onset_lag_s", "offset_gap_s", "release_fall_s", "release_slow_s", "ghost_window_s"):
+                     "onset_lag_s", "offset_gap_s", "release_fall_s", "release_slow_s", "ghost_window_s",
+                     "reonset_gap_s"):
             value = getattr(self, name)
             if not 0 <= value <= 1e3:
                 raise SettingError(name, f"must be 0 or more seconds, got {value}")
