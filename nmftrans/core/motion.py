@@ -48,14 +48,14 @@ frame to compare with, energy above ``SILENCE_FRACTION`` of the file's loudest f
   organ, not a piano or guitar note.
 
 The gate is 1 up to ``glide_on`` / ``slow_on`` / ``steady_on`` and 0 from ``glide_off`` /
-``slow_off`` / ``steady_off`` (linear in between; the smallest of the three), and multiplies the level gains of
-:mod:`nmftrans.core.levels`. Where the glide gate is below a half (and the steady one is not), notes
-tracked without the gate are kept if they hold their pitch and last (:func:`held_notes`: a
-string under a voice; no voice note of 25 voices, 134 s, passed with the piano dictionary, one
-with the guitar; the Slakh guitar part under a gliding voice 20 dB down kept onset F 0.494
-instead of 0.000), or, where the window glides little, if no frame within ``clear_s`` of their
-onset glides (music with a voice under it, heard in its gaps). Everything is a ratio within a frame, between frames, or a count, so it does
-not depend on the input level.
+``slow_off`` / ``steady_off`` (linear in between; the smallest of the three), and multiplies the
+level gains of :mod:`nmftrans.core.levels`. Where the glide gate is below a half (and neither the
+slow-glide nor the steady one is), notes tracked without the gate are kept if they hold their pitch
+and last (:func:`held_notes`: a string under a voice; no voice note of 25 voices, 134 s, passed with
+the piano dictionary, one with the guitar; the Slakh guitar part under a gliding voice 20 dB down
+kept onset F 0.494 instead of 0.000), or, where the window glides little, if no frame within
+``clear_s`` of their onset glides (music with a voice under it, heard in its gaps). Everything is a
+ratio within a frame, between frames, or a count, so it does not depend on the input level.
 """
 
 from __future__ import annotations

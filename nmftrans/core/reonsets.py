@@ -4,13 +4,13 @@ is the ringing note wavering, not a re-strike.
 A ringing note's activation is not smooth: its partials beat, and notes starting or stopping around
 it take some of its energy for a few frames and give it back. The tracker reads each rise of a pitch
 as a possible onset, so such a rise inside a note splits it in two. A key or string struck again
-hits as hard as a note does: its activation peaks near that of the note it interrupts. A note of pitch
-``p`` starting while the previous note of ``p`` sounds (started more than ``window_s`` before it and
-ended less than ``gap_s`` before its onset: a dip of its activation can end it a moment early) is
-merged back into that note (which then ends where it
-ended) when its onset peak is below ``ratio`` times that note's onset peak. Notes are taken in onset
-order, so a run of weak rises merges into the note that started it. A note whose onset peak is 0 is
-not judged (the motion gate's held notes under a voice, whose rows are gated).
+hits as hard as a note does: its activation peaks near that of the note it interrupts. A note of
+pitch ``p`` starting while the previous note of ``p`` sounds (started more than ``window_s`` before
+it and ended less than ``gap_s`` before its onset: a dip of its activation can end it a moment
+early) is merged back into that note (which then ends where it ended) when its onset peak is below
+``ratio`` times that note's onset peak. Notes are taken in onset order, so a run of weak rises
+merges into the note that started it. A note whose onset peak is 0 is not judged (the motion gate's
+held notes under a voice, whose rows are gated).
 
 Measured (``ratio`` 0.5, 30 ms) over the tracked re-onsets of a sounding note, against the ground
 truth: on the piano data (development, real, real-piano-sampled; about 3400 notes) 1 of 200 true
