@@ -20,6 +20,7 @@ from nmftrans.io.dictionary import ROLE_ATTACK, Dictionary
 from nmftrans.core.features import SpectrogramStream, bandwidths, frequencies, n_frames_for
 from nmftrans.core.levels import frame_gains, frame_levels, normalise_frames
 from nmftrans.core.standout import frame_carpet
+from nmftrans.core.attacks import FluxMeter
 from nmftrans.core.motion import MotionMeter, gated_notes, motion_gate
 from nmftrans.core.notes import NoteParams, activations_to_notes, pitch_activations
 from nmftrans.core.notearrays import empty_notes
@@ -529,7 +530,7 @@ class _SpilledColumns:
 
 
 def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_params: NoteParams,
-            pool_columns: int = 0, gate=None, rises=None) -> Transcription:
+            pool_columns: int = 0, gate=None, rises=None, flux=None) -> Transcription:
     """Silence check, normalisation (:mod:`nmftrans.core.levels`) and note tracking of the collected activations.
 
     ``A`` is the whole-file array, or :class:`_SpilledColumns` (then tracked a few rows at a
@@ -568,7 +569,7 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
             notes = _split_restrikes(notes, candidates, rises, pitch_set, settings, note_params)
         notes = _drop_ghosts(notes, lambda i: A[i], pitch_set, settings, note_params)
         notes = _drop_flat(notes, lambda i: A[i], lambda: frame_carpet(A), pitch_set, settings, note_params)
-        notes = _merge_reonsets(notes, lambda i: A[i], pitch_set, settings, note_params)
+        notes = _merge_reonsets(notes, lambda i: A[i], pitch_set, settings, note_params, flux)
         if pool_columns:
             return Transcription(notes, max_pool_columns(A, pool_columns), pitch_set, settings.frame_rate,
                                  pooled_from=n_frames)
@@ -598,7 +599,7 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
     notes = _drop_ghosts(notes, lambda i: A.rows(i, i + 1)[0] * seen, pitch_set, settings, note_params)
     notes = _drop_flat(notes, lambda i: A.rows(i, i + 1)[0] * seen, lambda: levels[2] * seen, pitch_set, settings,
                        note_params)
-    notes = _merge_reonsets(notes, lambda i: A.rows(i, i + 1)[0] * seen, pitch_set, settings, note_params)
+    notes = _merge_reonsets(notes, lambda i: A.rows(i, i + 1)[0] * seen, pitch_set, settings, note_params, flux)
     if pool_columns:
         return Transcription(notes, np.concatenate(pooled), pitch_set, settings.frame_rate, pooled_from=A.n)
     return Transcription(notes, None, pitch_set, settings.frame_rate)
@@ -667,19 +668,27 @@ def _drop_ghosts(notes: np.ndarray, row, pitch_set: np.ndarray, settings, note_p
     return drop_ghosts(notes, pairs, peak[pairs[:, 0]], source, ratio)
 
 
-def _merge_reonsets(notes: np.ndarray, row, pitch_set: np.ndarray, settings, note_params: NoteParams) -> np.ndarray:
+def _merge_reonsets(notes: np.ndarray, row, pitch_set: np.ndarray, settings, note_params: NoteParams,
+                    flux: np.ndarray | None = None) -> np.ndarray:
     """Notes with the weak re-onsets merged into the notes they interrupt (:mod:`nmftrans.core.reonsets`);
     ``row(i)``: the normalised activations of pitch row ``i``, read one row at a time, only for
-    pitches with more than one note (the same notes whole or spilled)."""
+    pitches with more than one note (the same notes whole or spilled); ``flux``: the input's
+    per-frame spectral flux (:class:`nmftrans.core.attacks.FluxMeter`; None: no attack check)."""
+    from nmftrans.core.attacks import attack_ratios
     from nmftrans.core.reonsets import merge_weak_reonsets
 
     if note_params.reonset_ratio <= 0 or len(notes) < 2:
         return notes
     pitches, counts = np.unique(notes[:, 2].astype(np.int64), return_counts=True)
-    _, peaks = _onset_peaks(notes, np.flatnonzero(np.isin(notes[:, 2], pitches[counts > 1])), row, pitch_set,
-                            settings, note_params)
+    repeated = np.flatnonzero(np.isin(notes[:, 2], pitches[counts > 1]))
+    _, peaks = _onset_peaks(notes, repeated, row, pitch_set, settings, note_params)
+    struck = None
+    if flux is not None and note_params.reonset_attack_ratio > 0 and len(flux):
+        def struck(j: int) -> bool:  # read only for the re-onsets in question
+            frame = int(round(notes[j, 0] * settings.frame_rate))
+            return bool(attack_ratios(flux, np.array([frame]))[0] >= note_params.reonset_attack_ratio)
     return merge_weak_reonsets(notes, peaks, note_params.reonset_ratio, note_params.ghost_window_s,
-                               note_params.reonset_gap_s)
+                               note_params.reonset_gap_s, struck)
 
 
 def _onset_peaks(notes: np.ndarray, which: np.ndarray, row, pitch_set: np.ndarray, settings,
@@ -806,6 +815,7 @@ def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = Sol
     spill = not keep_activations and note_params.sub_ratio <= 0  # the octave check needs all rows
     rises = _restrike_stream(dictionary, note_params)
     motion = MotionMeter(frequencies(settings), settings.frame_rate)  # no notes in speech or hum (nmftrans.core.motion)
+    flux = FluxMeter()  # re-onsets without an attack (nmftrans.core.attacks)
     with _BlockSolver(dictionary, solver, capacity, spill=spill) as solving:
         for y in blocks:
             sum_sq += float(np.dot(y, y))  # float32 per piece: only the silence check reads it
@@ -815,6 +825,7 @@ def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = Sol
                 rises.push(piece)
             for V, index, own in cutter.push(piece):
                 motion.push(V)
+                flux.push(V)
                 solving.submit(V, index, own)
             solving.start_early(*cutter.filling())
         piece = stream.finish()
@@ -822,11 +833,12 @@ def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = Sol
             rises.push(piece)
         for V, index, own in cutter.push(piece, last=True):
             motion.push(V)
+            flux.push(V)
             solving.submit(V, index, own)
         A = solving.result()
         slow, slow_counted = motion.slow_flags()
         gate = motion_gate(*motion.flags(), settings.frame_rate, slow=slow, slow_counted=slow_counted)
-        return _finish(A, sum_sq, n_samples, dictionary, note_params, pool_columns, gate, rises)
+        return _finish(A, sum_sq, n_samples, dictionary, note_params, pool_columns, gate, rises, flux.flux())
 
 
 class _FrameBlocks:

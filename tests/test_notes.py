@@ -227,6 +227,7 @@ DOCUMENTED_DEFAULTS = dict(
     chord_ratio=0.9, chord_window_s=0.03, release_fall_db=3.0, release_fall_s=0.06, release_end_db=3.0,
     release_slow_db=0.0, release_slow_s=0.15, ghost_ratio=0.5, ghost_intervals=(19, 28), ghost_window_s=0.03,
     semitone_ratio=0.35, semitone_sounding_ratio=0.5, reonset_ratio=0.5, reonset_gap_s=0.06,
+    reonset_attack_ratio=1.3,
     carpet_ratio=10.0, neighbour_ratio=0.5,
 )
 

@@ -116,3 +116,4 @@ def test_same_notes_whole_and_spilled(dictionary, tmp_path):
 def test_bad_ratio_is_refused(bad):
     with pytest.raises(SettingError):
         NoteParams(reonset_ratio=bad)
+

@@ -161,6 +161,11 @@ class NoteParams:
     reonset_gap_s : float
         A note that ended less than this before a re-onset counts as sounding for
         ``reonset_ratio`` (a ringing note's activation dipping for a moment ends it early).
+    reonset_attack_ratio : float
+        ... and such a re-onset is merged too, whatever its peak, when the spectrum does not jump
+        there: its attack ratio (:mod:`nmftrans.core.attacks`: the largest spectral flux within
+        44 ms over the median flux within 1 s) is below this (a ringing note swelling, not struck
+        again). Needs the audio (``transcribe``). 0: off.
     carpet_ratio : float
         Notes that do not stand out of their frames (:mod:`nmftrans.core.standout`, applied by
         ``transcribe``): a note is dropped when its onset peak (over ``peak_window_s``) is below
@@ -216,6 +221,7 @@ class NoteParams:
     semitone_sounding_ratio: float = 0.5
     reonset_ratio: float = 0.5
     reonset_gap_s: float = 0.06
+    reonset_attack_ratio: float = 1.3
     carpet_ratio: float = 10.0
     neighbour_ratio: float = 0.5
 
@@ -252,6 +258,8 @@ class NoteParams:
             value = getattr(self, name)
             if not 0 <= value <= 1e3:
                 raise SettingError(name, f"must be 0 or more seconds, got {value}")
+        if not 0 <= self.reonset_attack_ratio <= 1e3:
+            raise SettingError("reonset_attack_ratio", f"must be 0 (off) or more, got {self.reonset_attack_ratio}")
         if not 0 <= self.onset_lag_per_semitone_s <= 0.01:
             raise SettingError("onset_lag_per_semitone_s", f"must be 0 to 0.01 seconds, got "
                                                            f"{self.onset_lag_per_semitone_s}")

@@ -37,7 +37,7 @@ import numpy as np
 
 
 def merge_weak_reonsets(notes: np.ndarray, peaks: np.ndarray, ratio: float, window_s: float,
-                        gap_s: float | None = None) -> np.ndarray:
+                        gap_s: float | None = None, struck=None) -> np.ndarray:
     """``notes`` with each weak re-onset merged into the note of its pitch it interrupts.
 
     Parameters
@@ -52,6 +52,10 @@ def merge_weak_reonsets(notes: np.ndarray, peaks: np.ndarray, ratio: float, wind
         The interrupted note started more than this before the re-onset ...
     gap_s : float or None
         ... and ended less than this before it (None: ``window_s``).
+    struck : callable or None
+        ``struck(j) -> bool``: whether note ``j`` starts with an attack (:mod:`nmftrans.core.attacks`);
+        asked only of a re-onset of a sounding note that is not weak, which is merged when it has
+        none (None: all struck).
 
     Returns
     -------
@@ -71,7 +75,8 @@ def merge_weak_reonsets(notes: np.ndarray, peaks: np.ndarray, ratio: float, wind
         for j in mine[1:]:
             onset = notes[j, 0]
             sounding = notes[current, 0] < onset - window_s and notes[current, 1] > onset - gap_s
-            if sounding and 0 < peaks[j] < ratio * peaks[current]:
+            if sounding and peaks[j] > 0 and (peaks[j] < ratio * peaks[current]
+                                              or (struck is not None and not struck(j))):
                 notes[current, 1] = max(notes[current, 1], notes[j, 1])
                 keep[j] = False
             else:
