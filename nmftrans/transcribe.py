@@ -464,8 +464,8 @@ def track_activations(activations: np.ndarray, pitches: np.ndarray, settings: Fe
 
     The tracker (:func:`notes_from_activations`), the soft chord notes
     (:mod:`nmftrans.core.chord_notes`) and the harmonic ghosts (:mod:`nmftrans.core.ghosts`), which
-    read the activations only; the motion gate and the re-strike splits read the spectrogram and
-    are not applied.
+    read the activations only; the motion gate, the re-strike splits and the attack check of
+    re-onsets (:mod:`nmftrans.core.attacks`) read the spectrogram and are not applied.
 
     Parameters
     ----------
