@@ -9,8 +9,10 @@ pitch ``p`` starting while the previous note of ``p`` sounds (started more than 
 it and ended less than ``gap_s`` before its onset: a dip of its activation can end it a moment
 early) is merged back into that note (which then ends where it ended) when its onset peak is below
 ``ratio`` times that note's onset peak. Notes are taken in onset order, so a run of weak rises
-merges into the note that started it. A note whose onset peak is 0 is not judged (the motion gate's
-held notes under a voice, whose rows are gated).
+merges into the note that started it. A re-onset that is not weak is merged too when it starts
+without an attack, the spectrum not jumping there (``struck``, :mod:`nmftrans.core.attacks`: a
+ringing note swelling again). A note whose onset peak is 0 is not judged (the motion gate's held
+notes under a voice, whose rows are gated).
 
 Measured (``ratio`` 0.5, 30 ms) over the tracked re-onsets of a sounding note, against the ground
 truth: on the piano data (development, real, real-piano-sampled; about 3400 notes) 1 of 200 true
