@@ -449,9 +449,9 @@ def transcribe(
     from nmftrans.core.threads import one_blas_thread_at_load
 
     one_blas_thread_at_load()  # before NumPy loads: no BLAS thread pool that would only spin
-    from nmftrans.core.jitcache import import_numba_without_yaml
+    from nmftrans.core.jitcache import import_numba_quickly
 
-    import_numba_without_yaml()
+    import_numba_quickly()
     from nmftrans import batch as run
 
     stream = None  # several inputs with -o -: one CSV with a file column, or one JSON document

@@ -298,6 +298,12 @@ MUTANTS = [
            "write_notes(target, notes, tempo=120.0,", "--tempo ignored", WIRING),
     Mutant("wire-program", "nmftrans/batch.py", "program = options.program\n", "program = -1\n",
            "--program ignored (always the dictionary's)", WIRING),
+    # --- start-up (nmftrans/core/jitcache.py) ---------------------------------------------------------
+    Mutant("startup-no-freeze", "nmftrans/core/jitcache.py", "        gc.freeze()\n", "        pass\n",
+           "Numba's objects not frozen after the import (every later full collection scans them)",
+           ("tests/test_startup.py",)),
+    Mutant("startup-collector-off", "nmftrans/core/jitcache.py", "        if collecting:\n", "        if False:\n",
+           "the collector left paused after the import", ("tests/test_startup.py",)),
 ]
 
 

@@ -1,14 +1,16 @@
 """Loading the package's cached Numba kernels quickly (start-up of a short run).
 
 Array modules with ``@numba.njit(cache=True)`` functions call :func:`load_without_refresh` on
-their namespace at the end of the module.
+their namespace at the end of the module; the command line imports Numba with
+:func:`import_numba_quickly`.
 """
 
 from __future__ import annotations
 
+import gc
 import sys
 
-__all__ = ["load_without_refresh", "import_numba_without_yaml"]
+__all__ = ["load_without_refresh", "import_numba_quickly"]
 
 
 def load_without_refresh(namespace: dict) -> None:
@@ -74,19 +76,31 @@ def _light_loader(cache, rtsys, environment):
     return load_overload
 
 
-def import_numba_without_yaml() -> None:
-    """Import Numba without PyYAML (a command-line start-up: about 20 ms of a 0.5 s run).
+def import_numba_quickly() -> None:
+    """Import Numba for a command-line start-up: without PyYAML and without garbage collections.
 
-    Numba imports PyYAML, when it is installed, only to read an optional ``.numba_config.yaml`` in
-    the current folder; Numba's ``NUMBA_*`` environment variables work as ever. PyYAML is hidden
-    while Numba's configuration loads and importable again afterwards. Nothing happens when Numba
-    or PyYAML is already imported (the Python API, tests).
+    * Numba imports PyYAML, when it is installed, only to read an optional ``.numba_config.yaml``
+      in the current folder (about 20 ms of a 0.5 s run); Numba's ``NUMBA_*`` environment
+      variables work as ever. PyYAML is hidden while Numba's configuration loads and importable
+      again afterwards.
+    * Importing Numba (with NumPy) makes some 10^5 objects that live as long as the process, and
+      the collector scanned them over and over while they were made, and again in every later
+      full collection (60-100 ms of a short run). The collector is paused during the import, and
+      what the import made is then frozen (``gc.freeze``: kept out of all later collections, the
+      pattern Python's documentation gives for start-up); it runs as before afterwards.
+
+    Nothing happens when Numba or PyYAML is already imported (the Python API, tests).
     """
     if "numba" in sys.modules or "yaml" in sys.modules:
         return
     sys.modules["yaml"] = None  # ``import yaml`` raises ImportError: Numba carries on without it
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         import numba  # noqa: F401
     finally:
         if sys.modules.get("yaml", 0) is None:
             del sys.modules["yaml"]
+        gc.freeze()
+        if collecting:
+            gc.enable()
