@@ -684,9 +684,13 @@ def _merge_reonsets(notes: np.ndarray, row, pitch_set: np.ndarray, settings, not
     _, peaks = _onset_peaks(notes, repeated, row, pitch_set, settings, note_params)
     struck = None
     if flux is not None and note_params.reonset_attack_ratio > 0 and len(flux):
-        def struck(j: int) -> bool:  # read only for the re-onsets in question
-            frame = int(round(notes[j, 0] * settings.frame_rate))
-            return bool(attack_ratios(flux, np.array([frame]))[0] >= note_params.reonset_attack_ratio)
+        # the ratios of all the notes that may be re-onsets at once (one vectorised median: asked
+        # one note at a time they cost a 180 s file 30-60 ms)
+        ratios = np.full(len(notes), np.inf)
+        ratios[repeated] = attack_ratios(flux, np.round(notes[repeated, 0] * settings.frame_rate).astype(np.int64))
+
+        def struck(j: int) -> bool:
+            return bool(ratios[j] >= note_params.reonset_attack_ratio)
     return merge_weak_reonsets(notes, peaks, note_params.reonset_ratio, note_params.ghost_window_s,
                                note_params.reonset_gap_s, struck)
 
