@@ -307,6 +307,12 @@ MUTANTS = [
            ("tests/test_startup.py",)),
     Mutant("startup-collector-off", "nmftrans/core/jitcache.py", "        if collecting:\n", "        if False:\n",
            "the collector left paused after the import", ("tests/test_startup.py",)),
+    Mutant("runtime-never-saved", "nmftrans/core/jitcache.py", "            fh.write(_pack(key, object_code, bitcode))",
+           "            fh.write(b'')", "Numba's runtime compiled at every start (its object file left empty)",
+           ("tests/test_startup.py",)),
+    Mutant("runtime-file-ignored", "nmftrans/core/jitcache.py", "    if blob is not None:\n        parts = _unpack",
+           "    if False:\n        parts = _unpack", "the runtime's object file never read",
+           ("tests/test_startup.py",)),
 ]
 
 

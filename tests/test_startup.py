@@ -206,3 +206,79 @@ def test_the_cli_imports_numba_without_pyyaml_and_leaves_it_importable(tmp_path)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[-5:] == ["True", "False", "True", "True", "True"]  # after the written path
+
+
+# Numba's runtime module from an object file (core.jitcache._initialize_runtime): the first start
+# compiles it and writes the file, later starts load it; either way, and against Numba's own
+# runtime, a transcription gives the same bits, and a function compiled afterwards (one that
+# allocates, so it needs the runtime) works.
+_RUNTIME = textwrap.dedent("""
+    import hashlib, json
+    import numba
+    import numpy as np
+    from numba.core.registry import cpu_target
+    from numba.core.runtime import nrtdynmod, rtsys
+    from nmftrans.core import jitcache
+
+    built = []
+    create = nrtdynmod.create_nrt_module
+    def counting(ctx):
+        built.append(1)
+        return create(ctx)
+    nrtdynmod.create_nrt_module = counting
+    if {mode!r} == "numba":
+        rtsys.initialize(cpu_target.target_context)
+    else:
+        jitcache._initialize_runtime(rtsys, cpu_target.target_context, {folder!r})
+
+    from nmftrans.io.dictionary import load_dictionary
+    from nmftrans.transcribe import transcribe_signal
+    d = load_dictionary("piano")
+    sr = d.settings.sample_rate
+    t = np.arange(int(0.7 * sr)) / sr
+    y = sum(np.sin(2 * np.pi * m * 329.63 * t) / m for m in range(1, 8)) * np.exp(-3 * t)
+    r = transcribe_signal((0.2 * y).astype(np.float32), d)
+
+    compiled = None
+    if {compile_one}:
+        @numba.njit
+        def allocating(n):
+            return np.arange(n).sum()
+        compiled = int(allocating(10))
+
+    print(json.dumps({{
+        "built": len(built),
+        "activations": hashlib.sha256(np.ascontiguousarray(r.activations).tobytes()).hexdigest(),
+        "notes": r.notes.tolist(),
+        "compiled_afterwards": compiled,
+    }}))
+""")
+
+
+def _runtime_run(mode: str, folder: Path, compile_one: bool = False) -> dict:
+    code = _RUNTIME.format(mode=mode, folder=str(folder), compile_one=compile_one)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_numbas_runtime_is_compiled_once_then_loaded_with_the_same_results(tmp_path):
+    folder = tmp_path / "cache"
+    reference = _runtime_run("numba", folder)
+    first = _runtime_run("cached", folder)
+    files = list(folder.glob("numba-runtime-*.bin"))
+    second = _runtime_run("cached", folder, compile_one=True)
+    assert reference["built"] == 1 and first["built"] == 1  # compiled by Numba, then by us with the file
+    assert len(files) == 1 and files[0].stat().st_size > 1000
+    assert second["built"] == 0  # loaded from the file
+    for run in (first, second):
+        assert run["activations"] == reference["activations"]
+        assert run["notes"] == reference["notes"]
+    assert second["compiled_afterwards"] == 45  # a fresh compilation links against the loaded runtime
+    assert {int(n[2]) for n in reference["notes"]} >= {64}  # E4 was played
+
+    files[0].write_bytes(b"not a runtime")  # a damaged file: compiled again, and rewritten
+    again = _runtime_run("cached", folder)
+    assert again["built"] == 1 and again["notes"] == reference["notes"]
+    assert files[0].stat().st_size > 1000

@@ -2,7 +2,8 @@
 
 Array modules with ``@numba.njit(cache=True)`` functions call :func:`load_without_refresh` on
 their namespace at the end of the module; the command line imports Numba with
-:func:`import_numba_quickly`.
+:func:`import_numba_quickly`. A load also brings up Numba's runtime, whose module is compiled
+once and then read from an object file beside the kernels (:func:`_initialize_runtime`).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def _light_loader(cache, rtsys, environment):
         # Numba holds its global compiler lock here, so the swap cannot race another load
         environment._rebuild_env = rebuild_lazily  # what the cached data's pickle calls
         try:
-            rtsys.initialize(target_context)
+            _initialize_runtime(rtsys, target_context, cache._cache_path)
             with cache._guard_against_spurious_io_errors():
                 loaded = cache._load_overload(sig, target_context)
         except Exception:
@@ -74,6 +75,97 @@ def _light_loader(cache, rtsys, environment):
         return loaded if loaded is not None else full(sig, target_context)
 
     return load_overload
+
+
+def _initialize_runtime(rtsys, target_context, folder: str) -> None:
+    """``rtsys.initialize(target_context)`` with Numba's runtime module from an object file.
+
+    Numba builds its runtime module (reference counting and atomics, a few LLVM functions) and
+    compiles it at every process start: 20-28 ms of a short run, the only LLVM compilation such a
+    run makes. Here the first start compiles it as Numba does (with object caching on) and writes
+    its object code and bitcode to ``folder`` (where Numba keeps this package's kernels), under a
+    name that holds Numba's and llvmlite's versions and the codegen's target, CPU and features:
+    later starts load that file as Numba loads a cached kernel. A file that cannot be read or
+    written, or any surprise in Numba's internals, leaves Numba to compile the module itself.
+    """
+    if rtsys._init:
+        return
+    from numba.core.runtime import nrtdynmod
+
+    build = nrtdynmod.compile_nrt_functions
+    if not callable(getattr(nrtdynmod, "create_nrt_module", None)):
+        rtsys.initialize(target_context)
+        return
+
+    def cached(ctx):
+        try:
+            return _runtime_library(nrtdynmod, ctx, folder)
+        except Exception:  # noqa: BLE001 - Numba's own way
+            return build(ctx)
+
+    nrtdynmod.compile_nrt_functions = cached  # rtsys.initialize looks it up at the call
+    try:
+        rtsys.initialize(target_context)
+    finally:
+        nrtdynmod.compile_nrt_functions = build
+
+
+def _runtime_library(nrtdynmod, ctx, folder: str):
+    """Numba's runtime library: loaded from its object file in ``folder``, or compiled and saved."""
+    import hashlib
+    import os
+
+    import llvmlite
+    import numba
+
+    codegen = ctx.codegen()
+    key = repr((numba.__version__, llvmlite.__version__, codegen.magic_tuple(), _RUNTIME_FORMAT))
+    path = os.path.join(folder, f"numba-runtime-{hashlib.sha256(key.encode()).hexdigest()[:16]}.bin")
+    try:
+        with open(path, "rb") as fh:
+            blob = fh.read()
+    except OSError:
+        blob = None
+    if blob is not None:
+        parts = _unpack(blob, key)
+        if parts is not None:
+            return codegen.unserialize_library(("nrt", "object", parts))
+    ir_mod, library = nrtdynmod.create_nrt_module(ctx)
+    library.enable_object_caching()
+    library.add_ir_module(ir_mod)
+    library.finalize()
+    _, _, (object_code, bitcode) = library.serialize_using_object_code()
+    try:
+        os.makedirs(folder, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(_pack(key, object_code, bitcode))
+        os.replace(tmp, path)  # whole or not at all, for concurrent starts
+    except OSError:
+        pass
+    return library
+
+
+#: Bumped when the runtime file's layout changes.
+_RUNTIME_FORMAT = 1
+
+
+def _pack(key: str, object_code: bytes, bitcode: bytes) -> bytes:
+    """The runtime file: the key, the object code and the bitcode, each after its length."""
+    parts = [key.encode(), bytes(object_code), bytes(bitcode)]
+    return b"".join(len(p).to_bytes(8, "little") + p for p in parts)
+
+
+def _unpack(blob: bytes, key: str) -> tuple[bytes, bytes] | None:
+    """``(object_code, bitcode)`` of a runtime file written for ``key``; None otherwise."""
+    parts, at = [], 0
+    while at + 8 <= len(blob) and len(parts) < 3:
+        n = int.from_bytes(blob[at:at + 8], "little")
+        parts.append(blob[at + 8:at + 8 + n])
+        at += 8 + n
+    if len(parts) != 3 or at != len(blob) or parts[0] != key.encode() or not parts[1] or not parts[2]:
+        return None
+    return parts[1], parts[2]
 
 
 def import_numba_quickly() -> None:
