@@ -225,12 +225,16 @@ def _moving_average(X: np.ndarray, half: int) -> np.ndarray:
     """Mean over ``2 * half + 1`` rows centred on each row, the edges extended by their nearest
     row (``scipy.ndimage.uniform_filter1d(X, 2 * half + 1, axis=0, mode="nearest")``, whose import
     alone costs a short run 0.1-0.2 s): summed in float64, returned as float32, ``X``'s shape."""
-    size = 2 * half + 1
-    padded = np.concatenate([np.repeat(X[:1], half, axis=0), X, np.repeat(X[-1:], half, axis=0)])
-    sums = np.cumsum(padded, axis=0, dtype=np.float64)
+    size, n = 2 * half + 1, X.shape[0]
+    sums = np.empty((n + 2 * half, X.shape[1]), dtype=np.float64)  # the padded rows, summed in place
+    sums[:half] = X[:1]
+    sums[half:half + n] = X
+    sums[half + n:] = X[-1:]
+    np.cumsum(sums, axis=0, out=sums)  # a float64 array: no casting buffer (4x faster than dtype=)
     window = sums[size - 1:].copy()
     window[1:] -= sums[:-size]
-    return (window / size).astype(np.float32)
+    window /= size
+    return window.astype(np.float32)
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
