@@ -72,6 +72,8 @@ MUTANTS = [
            "onset_rise_fraction: float | None = 0.5", "default onset rise fraction 0.2 -> 0.5", TRACKER),
     Mutant("onset-lag-5ms", "nmftrans/core/notes.py", "onset_lag_s: float = 0.0", "onset_lag_s: float = 0.005",
            "every note 5 ms early (default onset lag 0 -> 5 ms)", TRACKER),
+    Mutant("offset-shift-half-window", "nmftrans/core/notes.py", "offset_shift_s: float | None = 0.0",
+           "offset_shift_s: float | None = None", "fading notes end half a window early again", TRACKER),
     Mutant("frame-threshold-010", "nmftrans/core/notes.py", "frame_threshold: float = 0.05",
            "frame_threshold: float = 0.1", "default frame threshold 0.05 -> 0.1", TRACKER),
     Mutant("rise-at-run-start", "nmftrans/core/notes.py", "hi = max(starts[i] + sub_w, last[i])",

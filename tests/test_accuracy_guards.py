@@ -141,9 +141,9 @@ def note_sequence(rng, n, durations, gap):
 def test_note_ends_are_placed_at_the_key_release(dictionary, rng):
     """Notes of 0.15-1.2 s (30 ms release): the estimated ends sit within 25 ms of the releases.
 
-    Measured: median end error -14 ms (10th/90th percentile -21/-7 ms), onset+offset F 1.0. Fails
-    without the half-window offset correction (``offset_shift_s=0``: median +33 ms), which on
-    the rendered pieces costs 0.017 frame F.
+    Measured: median end error -12 ms (10th/90th percentile -18/-3 ms, 5 seeds), onset+offset F
+    1.0. The release rule places these ends (``release_fall_db``): without it they come with the
+    tail, which fails this guard.
     """
     ref = note_sequence(rng, 24, (0.15, 0.3, 0.6, 1.2), gap=0.15)
     est = transcribe_signal(render(ref), dictionary).notes

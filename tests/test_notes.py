@@ -100,21 +100,24 @@ def test_short_dips_below_the_offset_threshold_are_bridged():
     assert plain[0, 1] == pytest.approx(1.00, abs=0.015)
 
 
-def test_offsets_move_back_by_half_the_analysis_window_by_default():
-    """A note that fades under ``frame_threshold`` (no steep release) ends half a window earlier."""
+def test_offsets_move_back_by_the_shift_asked_for():
+    """A note that fades under ``frame_threshold`` (no steep release) ends where it does by default,
+    half a window earlier with ``offset_shift_s=None``, and the shift asked for otherwise."""
     a = bump(300, 50, 100, 1.0, decay=0.005)  # sounds from frame 50 to 149
     a[150:260] = a[149] * 10 ** (-0.3 * np.arange(1, 111) / 20)  # a tail of 0.3 dB a frame: no release
     fades = dict(release_fall_db=0.0)
     unshifted = activations_to_notes(a[None], np.array([60]), FR, NoteParams(offset_shift_s=0.0, **fades), window_s=0.1)
     default = activations_to_notes(a[None], np.array([60]), FR, NoteParams(**fades), window_s=0.1)
+    half = activations_to_notes(a[None], np.array([60]), FR, NoteParams(offset_shift_s=None, **fades), window_s=0.1)
     explicit = activations_to_notes(a[None], np.array([60]), FR, NoteParams(offset_shift_s=0.02, **fades), window_s=0.1)
     end = 150 + np.argmax(a[150:] < 0.05)  # first frame under 5 % of the peak (1.0)
     assert unshifted[0, 1] == pytest.approx(end / FR, abs=1e-9)
-    assert default[0, 1] == pytest.approx(end / FR - 0.05, abs=1e-9)
+    assert default[0, 1] == pytest.approx(end / FR, abs=1e-9)
+    assert half[0, 1] == pytest.approx(end / FR - 0.05, abs=1e-9)
     assert explicit[0, 1] == pytest.approx(end / FR - 0.02, abs=1e-9)
-    assert default[0, 0] == unshifted[0, 0] == explicit[0, 0]  # onsets do not move
+    assert default[0, 0] == unshifted[0, 0] == half[0, 0] == explicit[0, 0]  # onsets do not move
     # the shift is exact in seconds, not rounded to frames (0.093 s is 9.3 frames here)
-    odd = activations_to_notes(a[None], np.array([60]), FR, NoteParams(**fades), window_s=0.186)
+    odd = activations_to_notes(a[None], np.array([60]), FR, NoteParams(offset_shift_s=None, **fades), window_s=0.186)
     assert odd[0, 1] == pytest.approx(end / FR - 0.093, abs=1e-9)
     # the same tail is no release for the default rule either (1.8 dB in 0.06 s, under 3 dB)
     assert activations_to_notes(a[None], np.array([60]), FR, window_s=0.1)[0, 1] == default[0, 1]
@@ -130,7 +133,8 @@ def test_a_released_note_ends_where_its_fall_has_lost_3_db(fall_db_per_frame):
     # 3 dB below a[149]: between frame 149 and the frame where the fall reaches it
     crossing = 149 + 3.0 / fall_db_per_frame  # in dB the fall is linear
     assert notes[0, 1] == pytest.approx(crossing / FR, abs=0.2 / FR)  # interpolated between frames
-    fades = activations_to_notes(a[None], np.array([60]), FR, NoteParams(release_fall_db=0.0), window_s=0.1)
+    fades = activations_to_notes(a[None], np.array([60]), FR, NoteParams(release_fall_db=0.0, offset_shift_s=None),
+                                 window_s=0.1)
     tail_end = (150 + np.argmax(a[150:] < 0.05 * a.max())) / FR - 0.05  # under 5 % of the peak, half a window back
     assert fades[0, 1] == pytest.approx(tail_end, abs=1e-9)
 
@@ -222,7 +226,7 @@ DOCUMENTED_DEFAULTS = dict(
     candidate_min=0.005, peak_window_s=0.1, sub_intervals=(12, 19, 24, 28), sub_ratio=0.0, sub_window_s=0.024,
     floor=0.005, min_duration_s=0.05, min_note_s=0.0, min_ioi_s=0.06, onset_lag_s=0.0,
     onset_lag_per_semitone_s=0.0005, onset_rise_fraction=0.2,
-    offset_gap_s=0.1, offset_shift_s=None, steepest_onset=False, lowest=0, highest=127,
+    offset_gap_s=0.1, offset_shift_s=0.0, steepest_onset=False, lowest=0, highest=127,
     restrike_ratio=1.1, restrike_share=0.8, restrike_rise=1.2, restrike_gap_s=0.1,
     chord_ratio=0.9, chord_window_s=0.03, release_fall_db=3.0, release_fall_s=0.06, release_end_db=3.0,
     release_slow_db=0.0, release_slow_s=0.15, ghost_ratio=0.5, ghost_intervals=(19, 28), ghost_window_s=0.03,
