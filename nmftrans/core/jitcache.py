@@ -13,6 +13,9 @@ import sys
 
 __all__ = ["load_without_refresh", "import_numba_quickly"]
 
+#: Bumped when the layout of the runtime's object file (:func:`_initialize_runtime`) changes.
+_RUNTIME_FORMAT = 1
+
 
 def load_without_refresh(namespace: dict) -> None:
     """Let the cached Numba functions in ``namespace`` load from the disk cache without first
@@ -135,19 +138,18 @@ def _runtime_library(nrtdynmod, ctx, folder: str):
     library.add_ir_module(ir_mod)
     library.finalize()
     _, _, (object_code, bitcode) = library.serialize_using_object_code()
+    tmp = f"{path}.{os.getpid()}.tmp"
     try:
         os.makedirs(folder, exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "wb") as fh:
             fh.write(_pack(key, object_code, bitcode))
         os.replace(tmp, path)  # whole or not at all, for concurrent starts
     except OSError:
-        pass
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
     return library
-
-
-#: Bumped when the runtime file's layout changes.
-_RUNTIME_FORMAT = 1
 
 
 def _pack(key: str, object_code: bytes, bitcode: bytes) -> bytes:
