@@ -708,22 +708,19 @@ def evaluate(
         if dictionary is None:
             _fail("give EST REF (note files or folders), or DATASET -W DICTIONARY", 2)
         try:
-            from nmftrans.batch import TranscribeOptions, check_options
+            from nmftrans.batch import TranscribeOptions, _solver_params, check_options
             from nmftrans.io.datasets import check_dataset_options
 
             check_dataset_options(split=split, guitarset_audio=guitarset_audio or "mic", max_files=max_files)
             check_options(TranscribeOptions(onset_threshold=onset_threshold, frame_threshold=frame_threshold,
                                             min_note_ms=min_note_ms, standout=standout))
+            # --beta, --tol, --sparsity: range-checked as for transcribe, before any work (EST REF
+            # refuses them above, and scores without loading the solver: 0.2-0.3 s of Numba)
+            _solver_params(TranscribeOptions(beta=beta, tol=tol, sparsity=sparsity))
         except NmftransError as exc:
             _fail(exc, 2)
     else:
         _fail(f"expected EST REF or DATASET -W DICTIONARY, got {len(paths)} paths", 2)
-    try:  # --beta, --tol, --sparsity: range-checked as for transcribe, before any work
-        from nmftrans.batch import TranscribeOptions, _solver_params
-
-        _solver_params(TranscribeOptions(beta=beta, tol=tol, sparsity=sparsity))
-    except NmftransError as exc:
-        _fail(exc, 2)
     time_range = None
     if plot_range is not None:
 

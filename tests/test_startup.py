@@ -282,3 +282,29 @@ def test_numbas_runtime_is_compiled_once_then_loaded_with_the_same_results(tmp_p
     again = _runtime_run("cached", folder)
     assert again["built"] == 1 and again["notes"] == reference["notes"]
     assert files[0].stat().st_size > 1000
+
+
+def test_scoring_two_note_files_does_not_load_the_solver(tmp_path):
+    """``evaluate EST REF`` scores note files without importing the solver's modules or Numba
+    (0.2-0.3 s of its start-up); the scores are still right."""
+    est = tmp_path / "song.csv"
+    ref = tmp_path / "ref" / "song.csv"
+    ref.parent.mkdir()
+    est.write_text("onset,offset,pitch,velocity\n0.5,1.0,60,80\n1.0,1.5,64,80\n")
+    ref.write_text("onset,offset,pitch,velocity\n0.51,1.0,60,80\n2.0,2.5,67,80\n")
+    code = textwrap.dedent(f"""
+        import sys
+        from nmftrans.cli import app
+        sys.argv = ["nmftrans", "evaluate", {str(est)!r}, {str(ref)!r}, "--csv", "-"]
+        try:
+            app()
+        except SystemExit as exc:
+            assert not exc.code, exc.code
+        print("loaded", "numba" in sys.modules, "nmftrans.transcribe" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[-1] == "loaded False False"
+    header, row = lines[0].split(","), lines[1].split(",")
+    assert float(row[header.index("onset_f")]) == 0.5  # one of two notes on each side
