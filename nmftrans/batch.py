@@ -70,6 +70,7 @@ class TranscribeOptions:
     tol: float | None = None
     adapt: bool = True
     sparsity: float | None = None
+    tuning: float | None = None
     tempo: float = 120.0
     program: int = -1
     csv: bool = False
@@ -273,7 +274,7 @@ def _solver_params(options: TranscribeOptions):
     from nmftrans.transcribe import SolverParams
 
     given = {"n_iter": options.iterations, "floor_octaves": options.floor_octaves, "eq_octaves": options.eq_octaves,
-             "beta": options.beta, "tol": options.tol, "sparsity": options.sparsity}
+             "beta": options.beta, "tol": options.tol, "sparsity": options.sparsity, "tuning": options.tuning}
     if not options.adapt:  # W strictly fixed: no response gain, no W updates
         given.update(eq_octaves=0.0, refine_w_iter=0)
     return SolverParams(**{k: v for k, v in given.items() if v is not None})
@@ -378,7 +379,11 @@ def run_reextraction(activations_path: Path, output: Path | None, options: Trans
     saved = load_activations(activations_path)
     name = activations_path.name
     stem = name[: -len(".activations.npz")] if name.endswith(".activations.npz") else activations_path.stem
-    notes = track_activations(saved["activations"], saved["pitches"], _saved_settings(saved), _note_params(options))
+    settings = _saved_settings(saved)
+    notes = track_activations(saved["activations"], saved["pitches"], settings, _note_params(options))
+    if saved["frame_rate"] != settings.frame_rate:  # made from a tuning-corrected input: tracked on the
+        notes = notes.copy()  # analysis' frames, timed in the recording's (Transcription.tuning_cents)
+        notes[:, :2] *= settings.frame_rate / saved["frame_rate"]
     result = JobResult()
     if output is not None and str(output) == "-":
         result.stdout = _note_text(notes, json_=options.json)

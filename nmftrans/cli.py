@@ -190,6 +190,17 @@ def _batch_end(log: Log, total: int, failed: int, done: str) -> None:
         raise typer.Exit(1)
 
 
+def _tuning(value: str | None) -> float | None:
+    """``--tuning``: None for ``auto`` (or unset), else the number of cents (its range is checked by
+    :class:`~nmftrans.transcribe.SolverParams`)."""
+    if value is None or value.strip().lower() == "auto":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise NmftransError(f"--tuning must be auto or a number of cents between -50 and 50, got {value!r}") from None
+
+
 def _changed(**given) -> list[str]:
     """``--option`` names of the ``name=(value, default)`` pairs whose value is not the default."""
     return ["--" + name.replace("_", "-") for name, (value, default) in given.items() if value != default]
@@ -419,6 +430,11 @@ def transcribe(
     beta: Optional[float] = typer.Option(None, "--beta", help="β of the divergence H is solved for, 0-2 (2 Euclidean, 1 KL, 0 Itakura-Saito).", show_default="the dictionary's"),
     tol: Optional[float] = typer.Option(None, "--tol", help="Stop solving once the divergence decreases by less than this (relative, over 5 updates; 0: all --iterations).", show_default="0"),
     no_adapt: bool = typer.Option(False, "--no-adapt", help="Keep W strictly fixed: no adaptation of the templates to the recording."),
+    tuning: Optional[str] = typer.Option(
+        None, "--tuning", metavar="auto|CENTS",
+        help="How far the recording is tuned from A440, in cents (-50 to 50; positive: sharp); it is corrected "
+             "before the analysis. auto: read from its first 30 s, corrected beyond ±12 cents. 0: never corrected.",
+        show_default="auto"),
     sparsity: Optional[float] = typer.Option(None, "--sparsity", help="Zero each frame's activations below this fraction of its largest (0-1; exact zeros).", show_default="0"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (otherwise they are skipped)."),
     n_jobs: int = typer.Option(1, "--jobs", "-j", help="Transcribe this many files at once (worker processes); output is the same for any N."),
@@ -474,7 +490,7 @@ def transcribe(
             min_note_ms=min_note_ms, standout=standout, pitch_range=_pitch_range(lowest, highest, None),
             iterations=iterations,
             floor_octaves=floor_octaves, eq_octaves=eq_octaves, beta=beta, tol=tol, adapt=not no_adapt,
-            sparsity=sparsity, resynth=resynth, resynth_pitches=_pitch_list(resynth_pitches),
+            sparsity=sparsity, tuning=_tuning(tuning), resynth=resynth, resynth_pitches=_pitch_list(resynth_pitches),
             tempo=tempo, program=program, csv=csv, json=json_,
             save_activations=save_activations, plot=plot,
             plot_range=parse_time_range(plot_range) if plot_range is not None else None,
@@ -494,7 +510,7 @@ def transcribe(
         unsolved = _changed(iterations=(iterations, None), floor_octaves=(floor_octaves, None),
                             eq_octaves=(eq_octaves, None), jobs=(n_jobs, 1), scheduler=(scheduler, None),
                             beta=(beta, None), tol=(tol, None), no_adapt=(no_adapt, False),
-                            sparsity=(sparsity, None))
+                            sparsity=(sparsity, None), tuning=(tuning, None))
         if unsolved:
             _fail(f"{', '.join(unsolved)}: nothing is solved with --activations (only the note tracking runs)", 2)
         if dictionary is not None and not sonify:
@@ -666,6 +682,11 @@ def evaluate(
     beta: Optional[float] = typer.Option(None, "--beta", help="DATASET: β of the divergence, 0-2, as in transcribe.", show_default="the dictionary's"),
     tol: Optional[float] = typer.Option(None, "--tol", help="DATASET: relative-decrease stop of the solver, as in transcribe.", show_default="0"),
     no_adapt: bool = typer.Option(False, "--no-adapt", help="DATASET: W strictly fixed, as in transcribe."),
+    tuning: Optional[str] = typer.Option(
+        None, "--tuning", metavar="auto|CENTS",
+        help="How far the recording is tuned from A440, in cents (-50 to 50; positive: sharp); it is corrected "
+             "before the analysis. auto: read from its first 30 s, corrected beyond ±12 cents. 0: never corrected.",
+        show_default="auto"),
     sparsity: Optional[float] = typer.Option(None, "--sparsity", help="DATASET: sparsification of H, as in transcribe.", show_default="0"),
     sustain: bool = typer.Option(True, "--sustain/--no-sustain", help="Extend MIDI notes by the sustain pedal."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Draw hits, false alarms and misses on a piano roll: an image file (two files) or a folder, one <name>.png per file (needs matplotlib).", show_default=False),

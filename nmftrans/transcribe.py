@@ -98,6 +98,13 @@ class SolverParams:
         After the first solve, each frame's activations below ``sparsity`` times that frame's
         largest are set to zero; the refinement keeps them at zero (MU never moves a zero), so
         H ends with exact zeros. 0: none. In [0, 1).
+    tuning : float or None
+        How the input is brought to the templates' A440 grid before it is analysed
+        (:func:`transcribe_file`, :func:`transcribe_signal`): None (default) reads its tuning from
+        its first seconds (:func:`nmftrans.core.tuning.estimate_tuning`) and corrects readings
+        beyond ±12 cents (:func:`~nmftrans.core.tuning.tuning_correction`); a number: the input is
+        this many cents sharp (negative: flat) of A440, corrected as given (0: never corrected).
+        In [-50, 50]. Note times stay those of the input.
 
     Values are validated here, once for the CLI and the Python API (β in
     :data:`~nmftrans.core.settings.BETA_RANGE`, shared with ``learn``).
@@ -117,6 +124,7 @@ class SolverParams:
     floor_octaves: float | None = None
     threads: int = 0
     sparsity: float = 0.0
+    tuning: float | None = None
 
     def __post_init__(self) -> None:
         from nmftrans.core.settings import check_beta, check_floor_octaves
@@ -139,6 +147,14 @@ class SolverParams:
             check_floor_octaves(self.floor_octaves)
         if not 0 <= self.eq_octaves <= 100:
             raise SettingError("eq_octaves", f"must be between 0 (no response gain) and 100, got {self.eq_octaves}")
+        if self.tuning is not None:
+            try:
+                cents = float(self.tuning)
+            except (TypeError, ValueError):
+                cents = float("nan")
+            if not -50 <= cents <= 50:  # NaN fails too
+                raise SettingError("tuning", f"must be between -50 and 50 cents (or left unset: read from the "
+                                             f"input), got {self.tuning!r}")
 
 
 @dataclass
@@ -157,6 +173,10 @@ class Transcription:
     pooled_from : int
         When made with ``pool_columns``: the number of frames the (max-pooled) activations
         summarise; else 0.
+    tuning_cents : float
+        The tuning correction applied to the input (``SolverParams.tuning``), in cents sharp of
+        A440; 0: none. With one, ``frame_rate`` counts frames per second of the input, not of
+        the analysis.
     """
 
     notes: np.ndarray
@@ -165,6 +185,7 @@ class Transcription:
     frame_rate: float
     warnings: list[str] = field(default_factory=list)
     pooled_from: int = 0
+    tuning_cents: float = 0.0
 
 
 def floor_spacing(dictionary: Dictionary, solver: SolverParams = SolverParams()) -> float:
@@ -798,7 +819,7 @@ def _restrike_stream(dictionary: Dictionary, note_params: NoteParams):
 
 def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = SolverParams(),
                       note_params: NoteParams = NoteParams(), *, n_samples_hint: int = 0,
-                      keep_activations: bool = True, pool_columns: int = 0) -> Transcription:
+                      keep_activations: bool = True, pool_columns: int = 0, tuning_cents: float = 0.0) -> Transcription:
     """Transcribe a signal given as consecutive mono blocks at the dictionary's sample rate.
 
     Memory: ``threads + 2`` solver blocks of features and one piece of audio at a time, plus
@@ -809,7 +830,9 @@ def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = Sol
     :func:`transcribe_signal` on the concatenated signal. ``pool_columns`` > 0 (for a picture):
     ``Transcription.activations`` are the activations max-pooled to at most that many columns
     (:func:`nmftrans.core.pooling.max_pool_columns`; ``pooled_from`` frames), also with
-    ``keep_activations=False``.
+    ``keep_activations=False``. ``tuning_cents``: the tuning correction the blocks were resampled
+    with (:func:`nmftrans.core.tuning.pitch_ratio`); note times and ``frame_rate`` are given back in
+    the time of the signal before it.
     """
     settings = dictionary.settings
     stream = SpectrogramStream(settings)
@@ -842,7 +865,16 @@ def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = Sol
         A = solving.result()
         slow, slow_counted = motion.slow_flags()
         gate = motion_gate(*motion.flags(), settings.frame_rate, slow=slow, slow_counted=slow_counted)
-        return _finish(A, sum_sq, n_samples, dictionary, note_params, pool_columns, gate, rises, flux.flux())
+        result = _finish(A, sum_sq, n_samples, dictionary, note_params, pool_columns, gate, rises, flux.flux())
+    if tuning_cents:
+        from nmftrans.core.tuning import pitch_ratio
+
+        ratio = pitch_ratio(tuning_cents)  # resampled time -> the input's time
+        result.notes = result.notes.copy()
+        result.notes[:, :2] *= ratio
+        result.frame_rate = settings.frame_rate / ratio
+        result.tuning_cents = float(tuning_cents)
+    return result
 
 
 class _FrameBlocks:
@@ -1022,11 +1054,73 @@ class _BlockSolver:
 
 def transcribe_signal(y: np.ndarray, dictionary: Dictionary, solver: SolverParams = SolverParams(),
                       note_params: NoteParams = NoteParams()) -> Transcription:
-    """Transcribe a mono signal at the dictionary's sample rate."""
+    """Transcribe a mono signal at the dictionary's sample rate (brought to the A440 grid first,
+    ``SolverParams.tuning``)."""
+    from nmftrans.core.tuning import pitch_ratio
+
+    sr = dictionary.settings.sample_rate
     y = np.asarray(y, dtype=np.float32)
-    block = max(1, int(READ_S * dictionary.settings.sample_rate))
-    return transcribe_blocks((y[i:i + block] for i in range(0, len(y), block)), dictionary, solver, note_params,
-                             n_samples_hint=len(y))
+    cents = input_tuning(y, sr, solver)
+    if cents:
+        from nmftrans.io.audio import resample
+
+        y = resample(y, sr * pitch_ratio(cents), sr)
+    block = max(1, int(READ_S * sr))
+    result = transcribe_blocks((y[i:i + block] for i in range(0, len(y), block)), dictionary, solver, note_params,
+                               n_samples_hint=len(y), tuning_cents=cents)
+    if cents and solver.tuning is None:
+        result.warnings.append(tuning_message(cents))
+    return result
+
+
+def tuning_message(cents: float) -> str:
+    """What a transcription says when it corrected the input's tuning itself."""
+    return (f"the recording reads {abs(cents):.1f} cents {'sharp' if cents > 0 else 'flat'} of A440: transcribed "
+            f"as if in tune (tuning 0 keeps it as it is)")
+
+
+def input_tuning(y: np.ndarray, sample_rate: float, solver: SolverParams = SolverParams()) -> float:
+    """The tuning correction (cents sharp of A440; 0: none) for a signal that starts with ``y``
+    (its first :data:`~nmftrans.core.tuning.TUNING_S` seconds are read): ``solver.tuning`` if given,
+    else read from ``y`` (:func:`~nmftrans.core.tuning.estimate_tuning`,
+    :func:`~nmftrans.core.tuning.tuning_correction`)."""
+    if solver.tuning is not None:
+        return float(solver.tuning)
+    from nmftrans.core.tuning import estimate_tuning, tuning_correction
+
+    return tuning_correction(*estimate_tuning(y, sample_rate))
+
+
+class _Retune(Exception):
+    """Raised by :func:`_watch_tuning` when the input needs a tuning correction (``cents``)."""
+
+    def __init__(self, cents: float):
+        super().__init__(cents)
+        self.cents = cents
+
+
+def _watch_tuning(blocks, sample_rate: int, solver: SolverParams):
+    """Pass ``blocks`` on; once their first :data:`~nmftrans.core.tuning.TUNING_S` seconds (or all of
+    them) have come, read their tuning (:func:`input_tuning`) and raise :class:`_Retune` if it needs
+    a correction: the file is then transcribed again with it. Nothing waits for the reading, so an
+    input in tune (the usual case) costs only the reading itself."""
+    from nmftrans.core.tuning import TUNING_S
+
+    head, n = [], 0
+    for y in blocks:
+        if head is not None:
+            head.append(y)
+            n += len(y)
+            if n >= TUNING_S * sample_rate:
+                cents, head = input_tuning(np.concatenate(head), sample_rate, solver), None
+                if cents:
+                    blocks.close()  # the file is read again
+                    raise _Retune(cents)
+        yield y
+    if head is not None:
+        cents = input_tuning(np.concatenate(head) if head else np.zeros(0, np.float32), sample_rate, solver)
+        if cents:
+            raise _Retune(cents)
 
 
 def transcribe_file(path: str | Path, dictionary: Dictionary, solver: SolverParams = SolverParams(),
@@ -1038,10 +1132,25 @@ def transcribe_file(path: str | Path, dictionary: Dictionary, solver: SolverPara
     :func:`transcribe_blocks`); ``Transcription.activations`` is then None, or with
     ``pool_columns`` the activations max-pooled to that many columns (for a picture).
     """
+    from nmftrans.core.tuning import pitch_ratio
+
     sr = dictionary.settings.sample_rate
-    blocks = stream_audio(path, sr, block_s=READ_S)
-    result = transcribe_blocks(blocks, dictionary, solver, note_params, n_samples_hint=expected_samples(path, sr),
-                               keep_activations=keep_activations, pool_columns=pool_columns)
+
+    def run(blocks, cents: float) -> Transcription:
+        return transcribe_blocks(blocks, dictionary, solver, note_params,
+                                 n_samples_hint=int(round(expected_samples(path, sr) / pitch_ratio(cents))),
+                                 keep_activations=keep_activations, pool_columns=pool_columns, tuning_cents=cents)
+
+    if solver.tuning is not None:
+        cents = float(solver.tuning)
+        result = run(stream_audio(path, sr, block_s=READ_S, pitch_ratio=pitch_ratio(cents)), cents)
+    else:
+        try:
+            result = run(_watch_tuning(stream_audio(path, sr, block_s=READ_S), sr, solver), 0.0)
+        except _Retune as retune:
+            cents = retune.cents
+            result = run(stream_audio(path, sr, block_s=READ_S, pitch_ratio=pitch_ratio(cents)), cents)
+            result.warnings.append(tuning_message(cents))
     truncated = truncation_warning(path)
     if truncated:
         result.warnings.insert(0, truncated)

@@ -11,11 +11,11 @@ SR = 22050
 
 
 def tone(pitch: int, duration: float, *, sr: int = SR, amplitude: float = 0.3, n_partials: int = 12,
-         decay_s: float = 1.5, brightness: float = 1.0) -> np.ndarray:
+         decay_s: float = 1.5, brightness: float = 1.0, cents: float = 0.0) -> np.ndarray:
     """A piano-like harmonic tone: partials ``m f0`` with amplitude ``1/m**brightness``, a 5 ms
-    attack, exponential decay and a 30 ms release at the end."""
+    attack, exponential decay and a 30 ms release at the end; ``cents`` sharp of A440 tuning."""
     t = np.arange(int(duration * sr)) / sr
-    f0 = 440.0 * 2 ** ((pitch - 69) / 12)
+    f0 = 440.0 * 2 ** ((pitch - 69) / 12 + cents / 1200)
     y = np.zeros_like(t)
     for m in range(1, n_partials + 1):
         if m * f0 > sr / 2 - 500:

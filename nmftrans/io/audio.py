@@ -81,14 +81,15 @@ def _checked(path: str | Path) -> Path:
     return path
 
 
-def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+def resample(y: np.ndarray, orig_sr: float, target_sr: float) -> np.ndarray:
     """Resample a mono signal with soxr (high quality).
 
     Parameters
     ----------
     y : np.ndarray [shape=(n_samples,)], float32
-    orig_sr, target_sr : int
-        Sample rates in Hz.
+    orig_sr, target_sr : float
+        Sample rates in Hz (any positive numbers: a signal resampled as if recorded at another
+        rate than its own is transposed).
 
     Returns
     -------
@@ -203,7 +204,7 @@ def truncation_warning(path: str | Path) -> str | None:
         return None
 
 
-def stream_audio(path: str | Path, sample_rate: int, *, block_s: float = 30.0):
+def stream_audio(path: str | Path, sample_rate: int, *, block_s: float = 30.0, pitch_ratio: float = 1.0):
     """Read an audio file block by block as mono float32 at ``sample_rate``.
 
     Memory stays bounded by the block length whatever the file's duration. Concatenating the
@@ -216,6 +217,10 @@ def stream_audio(path: str | Path, sample_rate: int, *, block_s: float = 30.0):
         Target sample rate in Hz.
     block_s : float
         Length of a block in seconds of input audio.
+    pitch_ratio : float
+        Resample as if the file's rate were this times its own: frequencies are multiplied by
+        ``pitch_ratio`` and the signal lasts ``1 / pitch_ratio`` times as long (a tuning
+        correction, :func:`nmftrans.core.tuning.pitch_ratio`). 1: as it is.
 
     Yields
     ------
@@ -234,13 +239,16 @@ def stream_audio(path: str | Path, sample_rate: int, *, block_s: float = 30.0):
         with decoder_quiet(path):
             handle = sf.SoundFile(str(path))
     except Exception:  # noqa: BLE001 - not for soundfile: decode it whole with the fallback
-        yield load_audio(path, sample_rate)
+        y = load_audio(path, sample_rate)
+        yield y if pitch_ratio == 1.0 else resample(y, sample_rate * pitch_ratio, sample_rate)
         return
     import soxr
 
     with handle:
         sr = handle.samplerate
-        stream = None if sr == sample_rate else soxr.ResampleStream(sr, sample_rate, 1, dtype="float32", quality="HQ")
+        rate = sr * pitch_ratio if pitch_ratio != 1.0 else sr
+        stream = None if rate == sample_rate else soxr.ResampleStream(rate, sample_rate, 1, dtype="float32",
+                                                                      quality="HQ")
         block = max(1, int(block_s * sr))
         total = 0
         while True:
