@@ -315,6 +315,21 @@ MUTANTS = [
     Mutant("runtime-file-ignored", "nmftrans/core/jitcache.py", "    if blob is not None:\n        parts = _unpack",
            "    if False:\n        parts = _unpack", "the runtime's object file never read",
            ("tests/test_startup.py",)),
+    # --- tuning (nmftrans/core/tuning.py, transcribe.py, io/audio.py, batch.py) -------------------------
+    Mutant("tuning-times-not-mapped-back", "nmftrans/transcribe.py", "        result.notes[:, :2] *= ratio\n",
+           "        pass\n", "note times of a tuning-corrected input left on the resampled clock",
+           ("tests/test_tuning.py",)),
+    Mutant("tuning-not-resampled", "nmftrans/io/audio.py", "rate = sr * pitch_ratio if pitch_ratio != 1.0 else sr",
+           "rate = sr", "a file read again for a tuning correction is read as it is", ("tests/test_tuning.py",)),
+    Mutant("tuning-retrack-clock", "nmftrans/batch.py",
+           "        notes[:, :2] *= settings.frame_rate / saved[\"frame_rate\"]", "        pass",
+           "notes re-tracked from saved activations of a corrected input left on the resampled clock",
+           ("tests/test_tuning.py",)),
+    Mutant("tuning-no-dead-zone", "nmftrans/core/tuning.py", "DEAD_CENTS = 12.0", "DEAD_CENTS = 0.0",
+           "every reading corrected, in-tune instruments' too", ("tests/test_tuning.py",)),
+    Mutant("tuning-sign", "nmftrans/core/tuning.py", "    return float(2.0 ** (-float(cents) / 1200.0))",
+           "    return float(2.0 ** (float(cents) / 1200.0))", "the correction doubles the detuning",
+           ("tests/test_tuning.py",)),
 ]
 
 
