@@ -433,7 +433,8 @@ def transcribe(
     tuning: Optional[str] = typer.Option(
         None, "--tuning", metavar="auto|CENTS",
         help="How far the recording is tuned from A440, in cents (-50 to 50; positive: sharp); it is corrected "
-             "before the analysis. auto: read from its first 30 s, corrected beyond ±12 cents. 0: never corrected.",
+             "before the analysis. auto: read from its first 30 s, corrected beyond ±12 cents. 0: never corrected "
+             "(e.g. with a dictionary learned from the same detuned instrument).",
         show_default="auto"),
     sparsity: Optional[float] = typer.Option(None, "--sparsity", help="Zero each frame's activations below this fraction of its largest (0-1; exact zeros).", show_default="0"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (otherwise they are skipped)."),
@@ -685,7 +686,8 @@ def evaluate(
     tuning: Optional[str] = typer.Option(
         None, "--tuning", metavar="auto|CENTS",
         help="How far the recording is tuned from A440, in cents (-50 to 50; positive: sharp); it is corrected "
-             "before the analysis. auto: read from its first 30 s, corrected beyond ±12 cents. 0: never corrected.",
+             "before the analysis. auto: read from its first 30 s, corrected beyond ±12 cents. 0: never corrected "
+             "(e.g. with a dictionary learned from the same detuned instrument).",
         show_default="auto"),
     sparsity: Optional[float] = typer.Option(None, "--sparsity", help="DATASET: sparsification of H, as in transcribe.", show_default="0"),
     sustain: bool = typer.Option(True, "--sustain/--no-sustain", help="Extend MIDI notes by the sustain pedal."),
