@@ -683,12 +683,7 @@ def evaluate(
     beta: Optional[float] = typer.Option(None, "--beta", help="DATASET: β of the divergence, 0-2, as in transcribe.", show_default="the dictionary's"),
     tol: Optional[float] = typer.Option(None, "--tol", help="DATASET: relative-decrease stop of the solver, as in transcribe.", show_default="0"),
     no_adapt: bool = typer.Option(False, "--no-adapt", help="DATASET: W strictly fixed, as in transcribe."),
-    tuning: Optional[str] = typer.Option(
-        None, "--tuning", metavar="auto|CENTS",
-        help="How far the recording is tuned from A440, in cents (-50 to 50; positive: sharp); it is corrected "
-             "before the analysis. auto: read from its first 30 s, corrected beyond ±12 cents. 0: never corrected "
-             "(e.g. with a dictionary learned from the same detuned instrument).",
-        show_default="auto"),
+    tuning: Optional[str] = typer.Option(None, "--tuning", metavar="auto|CENTS", help="DATASET: the recordings' tuning correction, as in transcribe.", show_default="auto"),
     sparsity: Optional[float] = typer.Option(None, "--sparsity", help="DATASET: sparsification of H, as in transcribe.", show_default="0"),
     sustain: bool = typer.Option(True, "--sustain/--no-sustain", help="Extend MIDI notes by the sustain pedal."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Draw hits, false alarms and misses on a piano roll: an image file (two files) or a folder, one <name>.png per file (needs matplotlib).", show_default=False),
@@ -720,7 +715,7 @@ def evaluate(
                     "--onset-threshold": onset_threshold, "--frame-threshold": frame_threshold,
                     "--min-note-ms": min_note_ms, "--standout": standout, "--jobs": None if n_jobs == 1 else n_jobs,
                     "--beta": beta, "--tol": tol, "--no-adapt": no_adapt or None, "--sparsity": sparsity,
-                    "--scheduler": scheduler}
+                    "--tuning": tuning, "--scheduler": scheduler}
     if len(paths) == 2:
         if dictionary is not None:
             _fail("-W is for DATASET mode (one folder); EST REF are scored as they are", 2)
@@ -737,9 +732,9 @@ def evaluate(
             check_dataset_options(split=split, guitarset_audio=guitarset_audio or "mic", max_files=max_files)
             check_options(TranscribeOptions(onset_threshold=onset_threshold, frame_threshold=frame_threshold,
                                             min_note_ms=min_note_ms, standout=standout))
-            # --beta, --tol, --sparsity: range-checked as for transcribe, before any work (EST REF
+            # --beta, --tol, --sparsity, --tuning: range-checked as for transcribe, before any work (EST REF
             # refuses them above, and scores without loading the solver: 0.2-0.3 s of Numba)
-            _solver_params(TranscribeOptions(beta=beta, tol=tol, sparsity=sparsity))
+            _solver_params(TranscribeOptions(beta=beta, tol=tol, sparsity=sparsity, tuning=_tuning(tuning)))
         except NmftransError as exc:
             _fail(exc, 2)
     else:
@@ -799,7 +794,8 @@ def evaluate(
             _say_if_compiling(log)
             W = load_dictionary(dictionary)
             chosen = TranscribeOptions(onset_threshold=onset_threshold, frame_threshold=frame_threshold,
-                                       min_note_ms=min_note_ms, standout=standout, beta=beta, tol=tol, adapt=not no_adapt, sparsity=sparsity)
+                                       min_note_ms=min_note_ms, standout=standout, beta=beta, tol=tol, adapt=not no_adapt, sparsity=sparsity,
+                                       tuning=_tuning(tuning))
             params = _note_params(chosen)
             solver = _solver_params(chosen)
             with contextlib.ExitStack() as stack:

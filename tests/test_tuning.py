@@ -149,3 +149,27 @@ def test_cli_reads_corrects_and_retracks_a_detuned_recording(notes, tmp_path):
                                  capture_output=True, text=True)
         assert refused.returncode == 2 and "--tuning" in refused.stderr
         assert len(refused.stderr.strip().splitlines()) == 1 and "Traceback" not in refused.stderr
+
+
+def test_evaluate_dataset_corrects_unless_told_and_est_ref_refuses_the_option(notes, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from nmftrans.cli import app
+    from nmftrans.io.midi import notes_to_csv
+
+    data = tmp_path / "data"
+    data.mkdir()
+    sf.write(data / "sharp.wav", render(notes, cents=45.0), SR)
+    (data / "sharp.csv").write_text(notes_to_csv(notes))
+    runner = CliRunner()
+    scores = {}
+    for given in ([], ["--tuning", "0"]):
+        out = tmp_path / f"r{len(given)}.json"
+        result = runner.invoke(app, ["evaluate", str(data), "-W", "piano", "--json", str(out), *given])
+        assert result.exit_code == 0, result.output
+        scores[tuple(given)] = json.loads(out.read_text())["files"][0]["onset_f"]
+    assert scores[()] >= 0.9 and scores[("--tuning", "0")] < scores[()] - 0.1
+    refused = runner.invoke(app, ["evaluate", str(data / "sharp.csv"), str(data / "sharp.csv"), "--tuning", "0"])
+    assert refused.exit_code == 2 and "--tuning" in refused.output
