@@ -117,3 +117,22 @@ def test_bad_ratio_is_refused(bad):
     with pytest.raises(SettingError):
         NoteParams(reonset_ratio=bad)
 
+
+
+@pytest.mark.parametrize("gap", [None, 0.045])
+def test_the_transcription_passes_the_reonset_gap_on(dictionary, monkeypatch, gap):
+    """``NoteParams.reonset_gap_s`` reaches the rule (not the ghost window, 30 ms): a weak re-onset
+    30-60 ms after its note ended is merged by default."""
+    import nmftrans.core.reonsets as reonsets
+
+    seen = []
+    real = reonsets.merge_weak_reonsets
+
+    def spy(notes, peaks, ratio, window_s, gap_s=None, struck=None):
+        seen.append((window_s, gap_s))
+        return real(notes, peaks, ratio, window_s, gap_s, struck)
+
+    monkeypatch.setattr(reonsets, "merge_weak_reonsets", spy)
+    params = NoteParams() if gap is None else NoteParams(reonset_gap_s=gap)
+    transcribe_signal(swelling_piece(2.5), dictionary, note_params=params)
+    assert seen == [(params.ghost_window_s, 0.06 if gap is None else gap)]
