@@ -134,7 +134,9 @@ def synchronise(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float, score: 
 
 def align_signal(y: np.ndarray, score: np.ndarray, dictionary: Dictionary, params: AlignParams = AlignParams(),
                  *, extra: bool = False, solver: SolverParams = SolverParams()) -> Alignment:
-    """Align a mono signal at the dictionary's sample rate with its score.
+    """Align a mono signal at the dictionary's sample rate with its score, after bringing it to the
+    templates' A440 grid as ``transcribe`` does (``solver.tuning``; :func:`~nmftrans.transcribe.input_tuning`):
+    the performed times (``notes``, ``synced``) and ``frame_rate`` are the recording's.
 
     Parameters
     ----------
@@ -153,6 +155,33 @@ def align_signal(y: np.ndarray, score: np.ndarray, dictionary: Dictionary, param
     -------
     Alignment
     """
+    from dataclasses import replace
+
+    from nmftrans.core.tuning import pitch_ratio
+    from nmftrans.transcribe import input_tuning, tuning_message
+
+    sr = dictionary.settings.sample_rate
+    y = np.asarray(y, dtype=np.float32)
+    cents = input_tuning(y, sr, solver)
+    if not cents:
+        return _align(y, score, dictionary, params, extra, replace(solver, tuning=0.0))
+    from nmftrans.io.audio import resample
+
+    ratio = pitch_ratio(cents)
+    result = _align(resample(y, sr * ratio, sr), score, dictionary, params, extra, replace(solver, tuning=0.0))
+    result.notes = result.notes.copy()
+    result.notes[:, :2] *= ratio  # resampled time -> the recording's
+    result.synced = result.synced.copy()
+    result.synced[:, :2] *= ratio
+    result.frame_rate = dictionary.settings.frame_rate / ratio
+    if solver.tuning is None:
+        result.warnings.append(tuning_message(cents))
+    return result
+
+
+def _align(y: np.ndarray, score: np.ndarray, dictionary: Dictionary, params: AlignParams, extra: bool,
+           solver: SolverParams) -> Alignment:
+    """:func:`align_signal` of a signal on the templates' grid (``solver.tuning`` 0)."""
     from nmftrans.core.features import spectrogram
 
     settings = dictionary.settings
@@ -358,12 +387,13 @@ def output_format(path: Path) -> str:
 
 def run_align(audio: Path, score_path: Path, out: Path, dictionary: Dictionary, params: AlignParams, *,
               extra: bool = False, plot: bool = False, overwrite: bool = False, program: int = -1,
-              sustain: bool = True, time_range=None) -> tuple[Alignment, list[Path]]:
+              sustain: bool = True, time_range=None, solver: SolverParams = SolverParams()) -> tuple[Alignment, list[Path]]:
     """Align one recording with its score file and write ``out`` (MIDI of the notes heard, or
     the CSV of :func:`alignment_to_csv`), and with ``plot`` ``<out stem>.png`` (the
     activations of the score-informed solve, the notes heard, and the synchronised score as the
     reference; ``time_range``: only those seconds).
 
+    ``solver``: the solver of :func:`align_signal` (its tuning correction).
     Returns the alignment and the files written; raises NmftransError for this pair only.
     """
     from nmftrans.io.fileio import write_text_atomic
@@ -379,7 +409,7 @@ def run_align(audio: Path, score_path: Path, out: Path, dictionary: Dictionary, 
 
         require_matplotlib()
     score, warnings = read_score(score_path, sustain=sustain)
-    result = align_file(audio, score, dictionary, params, extra=extra)
+    result = align_file(audio, score, dictionary, params, extra=extra, solver=solver)
     result.warnings[:0] = warnings
     if fmt == "csv":
         write_text_atomic(out, alignment_to_csv(result))

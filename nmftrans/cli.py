@@ -873,6 +873,7 @@ def align(
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Rise of the activation that counts as played (lower: fewer missing).", show_default="0.08"),
     iterations: Optional[int] = typer.Option(None, "--iterations", help="MU iterations of the score-informed refinement (1-1000).", show_default="15"),
     onset_rise_fraction: Optional[float] = typer.Option(None, "--onset-rise-fraction", help="Time onsets where the activation has risen this fraction of the way to its peak (0-1; sharper attacks: higher).", show_default="0.3"),
+    tuning: Optional[str] = typer.Option(None, "--tuning", metavar="auto|CENTS", help="The recording's tuning correction, as in transcribe.", show_default="auto"),
     plot: bool = typer.Option(False, "--plot", help="Also draw activations, performed notes and the synchronised score as <name>.png."),
     plot_range: Optional[str] = typer.Option(None, "--plot-range", metavar="START:END", help="With --plot: draw only these seconds (10:25, :30, 12:).", show_default=False),
     program: int = typer.Option(-1, help="MIDI program of the output; default: from the dictionary."),
@@ -901,6 +902,9 @@ def align(
         given = {"before_s": before, "after_s": after, "threshold": threshold, "n_iter": iterations,
                  "onset_rise_fraction": onset_rise_fraction}
         params = AlignParams(**{name: value for name, value in given.items() if value is not None})
+        from nmftrans.batch import TranscribeOptions, _solver_params
+
+        solver = _solver_params(TranscribeOptions(tuning=_tuning(tuning)))
         time_range = None
         if plot_range is not None:
     
@@ -939,7 +943,7 @@ def align(
                 try:
                     result, written = use_case.run_align(a, s, out, W, params, extra=extra, plot=plot,
                                                          overwrite=overwrite, program=program, sustain=sustain,
-                                                         time_range=time_range)
+                                                         time_range=time_range, solver=solver)
                 except NmftransError as exc:
                     log.error(_say(exc))
                     failed += 1

@@ -351,3 +351,18 @@ def test_wrong_note_played_an_octave_below_the_written_one_is_missing(dictionary
     result = align_signal(render(notes), written, dictionary, TONES)
     assert result.status[k] == "missing" and result.confidence[k] > 0.5
     assert (np.delete(result.status, k) == "played").all()
+
+
+@pytest.mark.parametrize("cents", [40.0, -40.0])
+def test_a_detuned_performance_aligns_on_the_recordings_clock(dictionary, performance, cents):
+    """The recording is brought to the A440 grid first (as transcribe does), and the performed
+    times come back on its own clock: the 2.3 % of 40 cents would put the last notes 0.15 s off."""
+    notes, score = performance
+    y = render(notes, cents=cents)  # the same times, every partial ``cents`` sharp
+    result = align_signal(y, score, dictionary, TONES)
+    frame = 1.0 / dictionary.settings.frame_rate
+    assert (result.status == "played").all()
+    assert np.abs(result.notes[:, 0] - notes[:, 0]).max() <= 1.5 * frame
+    assert result.frame_rate == pytest.approx(dictionary.settings.frame_rate * 2 ** (cents / 1200), rel=2e-3)
+    assert any("A440" in w for w in result.warnings)
+    assert result.activations.shape[1] == pytest.approx(len(y) / SR * result.frame_rate, abs=2)
