@@ -158,11 +158,12 @@ def align_signal(y: np.ndarray, score: np.ndarray, dictionary: Dictionary, param
     from dataclasses import replace
 
     from nmftrans.core.tuning import pitch_ratio
-    from nmftrans.transcribe import input_tuning, tuning_message
+    from nmftrans.transcribe import dictionary_tuning, input_tuning, tuning_message
 
     sr = dictionary.settings.sample_rate
     y = np.asarray(y, dtype=np.float32)
-    cents = input_tuning(y, sr, solver)
+    reference = dictionary_tuning(dictionary)
+    cents = input_tuning(y, sr, solver, reference)
     if not cents:
         return _align(y, score, dictionary, params, extra, replace(solver, tuning=0.0))
     from nmftrans.io.audio import resample
@@ -175,7 +176,7 @@ def align_signal(y: np.ndarray, score: np.ndarray, dictionary: Dictionary, param
     result.synced[:, :2] *= ratio
     result.frame_rate = dictionary.settings.frame_rate / ratio
     if solver.tuning is None:
-        result.warnings.append(tuning_message(cents))
+        result.warnings.append(tuning_message(cents, reference))
     return result
 
 

@@ -158,8 +158,10 @@ def learn_harmonic(pitch_range: tuple[int, int], settings: FeatureSettings = Fea
 
 
 def _isolated_spectra(note: IsolatedNote, settings: FeatureSettings, n_attack: int, n_sustain: int,
-                      frames: int = 1, beta: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Unit-sum attack and sustain spectra of one isolated note (runs on a worker).
+                      frames: int = 1, beta: float = 1.0) -> tuple[np.ndarray, np.ndarray, tuple | None]:
+    """Unit-sum attack and sustain spectra of one isolated note (runs on a worker), and the
+    tuning reading of the note from its onset (:func:`nmftrans.core.tuning.estimate_tuning`) if its
+    pitch is in :data:`~nmftrans.core.tuning.REFERENCE_PITCHES`, else None.
 
     With ``frames > 1`` the attack is instead the note's ``(n_bins, frames)`` convolutive patch
     (:func:`nmftrans.core.convolutive.learn_patch`, fitted with ``beta``).
@@ -181,7 +183,12 @@ def _isolated_spectra(note: IsolatedNote, settings: FeatureSettings, n_attack: i
         from nmftrans.core.convolutive import learn_patch
 
         attack = learn_patch(V[:, on:], frames, beta=beta)
-    return attack / attack.sum(), sustain / sustain.sum()
+    from nmftrans.core.tuning import REFERENCE_PITCHES, estimate_tuning
+
+    reading = None
+    if REFERENCE_PITCHES[0] <= note.pitch <= REFERENCE_PITCHES[1]:
+        reading = estimate_tuning(y[int(round(note.onset * settings.sample_rate)):], settings.sample_rate)
+    return attack / attack.sum(), sustain / sustain.sum(), reading
 
 
 def learn_isolated(notes: Sequence[IsolatedNote], settings: FeatureSettings = FeatureSettings(), *,
@@ -247,13 +254,17 @@ def learn_isolated(notes: Sequence[IsolatedNote], settings: FeatureSettings = Fe
     work = functools.partial(_isolated_spectra, settings=settings, n_attack=n_attack,
                              n_sustain=int(round(sustain_s * fr)), frames=frames, beta=beta)
     sums: dict[tuple[int, int], list] = {}
+    readings = []  # tuning readings of the notes in the middle of the range, in input order
     with _one_blas_thread(), Runner(jobs, scheduler) as runner:
-        for note, spectra, error in runner.map_ordered(work, notes):
+        for note, result, error in runner.map_ordered(work, notes):
             if progress:
                 progress(note.path.name)
             if error is not None:
                 report.skipped.append((str(note.path), str(error)))
                 continue
+            *spectra, reading = result
+            if reading is not None:
+                readings.append(reading)
             for role, spectrum in zip((ROLE_ATTACK, ROLE_SUSTAIN), spectra):
                 acc = sums.setdefault((note.pitch, role), [np.zeros_like(spectrum), 0])
                 acc[0] += spectrum
@@ -282,10 +293,14 @@ def learn_isolated(notes: Sequence[IsolatedNote], settings: FeatureSettings = Fe
                 W[:, j, :] = patches[key]
     report.learned = sorted({p for p, _ in sums})
     report.filled = filled
+    from nmftrans.core.tuning import mean_reading
+
+    cents, _, n_peaks = mean_reading(readings)
     prov = _provenance("isolated", sorted({str(n.path.parent) for n in notes}), n_files=len(notes),
                        attack_s=attack_s, sustain_s=sustain_s, learned=report.learned, filled=filled,
                        **({"frames": frames} if frames > 1 else {}),
-                       **({"comb_share": comb_share} if comb_share > 0 else {}))
+                       **({"comb_share": comb_share} if comb_share > 0 else {}),
+                       **({"tuning_cents": round(cents, 1)} if n_peaks > 0 else {}))
     return Dictionary(W, pitches, roles, settings, beta, prov), report
 
 

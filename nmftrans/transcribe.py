@@ -103,8 +103,10 @@ class SolverParams:
         (:func:`transcribe_file`, :func:`transcribe_signal`): None (default) reads its tuning from
         its first seconds (:func:`nmftrans.core.tuning.estimate_tuning`) and corrects readings
         beyond ±12 cents (:func:`~nmftrans.core.tuning.tuning_correction`); a number: the input is
-        this many cents sharp (negative: flat) of A440, corrected as given (0: never corrected).
-        In [-50, 50]. Note times stay those of the input.
+        this many cents sharp (negative: flat) of the dictionary's tuning, corrected as given (0:
+        never corrected). The dictionary's tuning is A440 unless the isolated notes it was learned
+        from read more than 12 cents away (:func:`dictionary_tuning`). In [-50, 50]. Note times
+        stay those of the input.
 
     Values are validated here, once for the CLI and the Python API (β in
     :data:`~nmftrans.core.settings.BETA_RANGE`, shared with ``learn``).
@@ -175,7 +177,8 @@ class Transcription:
         summarise; else 0.
     tuning_cents : float
         The tuning correction applied to the input (``SolverParams.tuning``), in cents sharp of
-        A440; 0: none. With one, ``frame_rate`` counts frames per second of the input, not of
+        the dictionary's tuning (:func:`dictionary_tuning`: A440 unless its own notes were tuned
+        elsewhere); 0: none. With one, ``frame_rate`` counts frames per second of the input, not of
         the analysis.
     """
 
@@ -1060,7 +1063,8 @@ def transcribe_signal(y: np.ndarray, dictionary: Dictionary, solver: SolverParam
 
     sr = dictionary.settings.sample_rate
     y = np.asarray(y, dtype=np.float32)
-    cents = input_tuning(y, sr, solver)
+    reference = dictionary_tuning(dictionary)
+    cents = input_tuning(y, sr, solver, reference)
     if cents:
         from nmftrans.io.audio import resample
 
@@ -1069,26 +1073,43 @@ def transcribe_signal(y: np.ndarray, dictionary: Dictionary, solver: SolverParam
     result = transcribe_blocks((y[i:i + block] for i in range(0, len(y), block)), dictionary, solver, note_params,
                                n_samples_hint=len(y), tuning_cents=cents)
     if cents and solver.tuning is None:
-        result.warnings.append(tuning_message(cents))
+        result.warnings.append(tuning_message(cents, reference))
     return result
 
 
-def tuning_message(cents: float) -> str:
-    """What a transcription says when it corrected the input's tuning itself."""
-    return (f"the recording reads {abs(cents):.1f} cents {'sharp' if cents > 0 else 'flat'} of A440: transcribed "
+def tuning_message(cents: float, reference: float = 0.0) -> str:
+    """What a transcription says when it corrected the input's tuning itself (``reference``:
+    :func:`dictionary_tuning`)."""
+    grid = "A440" if reference == 0 else f"the dictionary's tuning (A440 {reference:+.1f} cents)"
+    return (f"the recording reads {abs(cents):.1f} cents {'sharp' if cents > 0 else 'flat'} of {grid}: transcribed "
             f"as if in tune (tuning 0 keeps it as it is)")
 
 
-def input_tuning(y: np.ndarray, sample_rate: float, solver: SolverParams = SolverParams()) -> float:
-    """The tuning correction (cents sharp of A440; 0: none) for a signal that starts with ``y``
+def input_tuning(y: np.ndarray, sample_rate: float, solver: SolverParams = SolverParams(),
+                 reference: float = 0.0) -> float:
+    """The tuning correction (cents sharp of the grid; 0: none) for a signal that starts with ``y``
     (its first :data:`~nmftrans.core.tuning.TUNING_S` seconds are read): ``solver.tuning`` if given,
-    else read from ``y`` (:func:`~nmftrans.core.tuning.estimate_tuning`,
-    :func:`~nmftrans.core.tuning.tuning_correction`)."""
+    else read from ``y`` (:func:`~nmftrans.core.tuning.estimate_tuning`) against ``reference``
+    (:func:`dictionary_tuning`) and :func:`~nmftrans.core.tuning.tuning_correction`."""
     if solver.tuning is not None:
         return float(solver.tuning)
-    from nmftrans.core.tuning import estimate_tuning, tuning_correction
+    from nmftrans.core.tuning import estimate_tuning, relative_cents, tuning_correction
 
-    return tuning_correction(*estimate_tuning(y, sample_rate))
+    cents, strength, n_peaks = estimate_tuning(y, sample_rate)
+    return tuning_correction(relative_cents(cents, reference), strength, n_peaks)
+
+
+def dictionary_tuning(dictionary: Dictionary) -> float:
+    """The grid recordings are compared with, in cents from A440: the reading of the dictionary's
+    own notes (``provenance["tuning_cents"]``, stored by ``learn`` from isolated notes) where it lies
+    beyond the dead zone (an instrument tuned away from A440), else 0 (A440; also for dictionaries
+    without a reading)."""
+    from nmftrans.core.tuning import DEAD_CENTS
+
+    value = dictionary.provenance.get("tuning_cents") if isinstance(dictionary.provenance, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not -50 <= value <= 50:
+        return 0.0
+    return float(value) if abs(value) > DEAD_CENTS else 0.0
 
 
 class _Retune(Exception):
@@ -1099,7 +1120,7 @@ class _Retune(Exception):
         self.cents = cents
 
 
-def _watch_tuning(blocks, sample_rate: int, solver: SolverParams):
+def _watch_tuning(blocks, sample_rate: int, solver: SolverParams, reference: float = 0.0):
     """Pass ``blocks`` on; once their first :data:`~nmftrans.core.tuning.TUNING_S` seconds (or all of
     them) have come, read their tuning (:func:`input_tuning`) and raise :class:`_Retune` if it needs
     a correction: the file is then transcribed again with it. Nothing waits for the reading, so an
@@ -1112,13 +1133,14 @@ def _watch_tuning(blocks, sample_rate: int, solver: SolverParams):
             head.append(y)
             n += len(y)
             if n >= TUNING_S * sample_rate:
-                cents, head = input_tuning(np.concatenate(head), sample_rate, solver), None
+                cents, head = input_tuning(np.concatenate(head), sample_rate, solver, reference), None
                 if cents:
                     blocks.close()  # the file is read again
                     raise _Retune(cents)
         yield y
     if head is not None:
-        cents = input_tuning(np.concatenate(head) if head else np.zeros(0, np.float32), sample_rate, solver)
+        cents = input_tuning(np.concatenate(head) if head else np.zeros(0, np.float32), sample_rate, solver,
+                             reference)
         if cents:
             raise _Retune(cents)
 
@@ -1145,12 +1167,13 @@ def transcribe_file(path: str | Path, dictionary: Dictionary, solver: SolverPara
         cents = float(solver.tuning)
         result = run(stream_audio(path, sr, block_s=READ_S, pitch_ratio=pitch_ratio(cents)), cents)
     else:
+        reference = dictionary_tuning(dictionary)
         try:
-            result = run(_watch_tuning(stream_audio(path, sr, block_s=READ_S), sr, solver), 0.0)
+            result = run(_watch_tuning(stream_audio(path, sr, block_s=READ_S), sr, solver, reference), 0.0)
         except _Retune as retune:
             cents = retune.cents
             result = run(stream_audio(path, sr, block_s=READ_S, pitch_ratio=pitch_ratio(cents)), cents)
-            result.warnings.append(tuning_message(cents))
+            result.warnings.append(tuning_message(cents, reference))
     truncated = truncation_warning(path)
     if truncated:
         result.warnings.insert(0, truncated)

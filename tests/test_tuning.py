@@ -173,3 +173,44 @@ def test_evaluate_dataset_corrects_unless_told_and_est_ref_refuses_the_option(no
     assert scores[()] >= 0.9 and scores[("--tuning", "0")] < scores[()] - 0.1
     refused = runner.invoke(app, ["evaluate", str(data / "sharp.csv"), str(data / "sharp.csv"), "--tuning", "0"])
     assert refused.exit_code == 2 and "--tuning" in refused.output
+
+
+@pytest.fixture(scope="module")
+def sharp_dictionary(tmp_path_factory):
+    """Learned from isolated tones of an instrument tuned 20 cents sharp."""
+    from nmftrans.learn import learn_from_sources
+    from tests.synth import write_isolated
+
+    folder = tmp_path_factory.mktemp("sharp")
+    write_isolated(folder, range(40, 90), cents=20.0, duration=1.5)
+    return learn_from_sources([folder])[0]
+
+
+def test_learn_stores_the_tuning_of_its_notes(sharp_dictionary, dictionary):
+    from nmftrans.transcribe import dictionary_tuning
+
+    assert sharp_dictionary.provenance["tuning_cents"] == pytest.approx(20.0, abs=2.0)
+    assert dictionary.provenance["tuning_cents"] == pytest.approx(0.0, abs=2.0)  # the in-tune tones
+    assert dictionary_tuning(sharp_dictionary) == sharp_dictionary.provenance["tuning_cents"]
+    assert dictionary_tuning(dictionary) == 0.0  # within the dead zone: A440
+
+
+@pytest.mark.parametrize("stored", [None, "sharp", True, 99.0, 8.0])
+def test_a_missing_odd_or_small_stored_tuning_means_a440(dictionary, stored):
+    from dataclasses import replace
+
+    from nmftrans.transcribe import dictionary_tuning
+
+    provenance = {k: v for k, v in dictionary.provenance.items() if k != "tuning_cents"}
+    if stored is not None:
+        provenance["tuning_cents"] = stored
+    assert dictionary_tuning(replace(dictionary, provenance=provenance)) == 0.0
+
+
+def test_recordings_are_brought_to_the_dictionarys_own_tuning(sharp_dictionary, notes):
+    same = transcribe_signal(render(notes, cents=20.0), sharp_dictionary)
+    assert same.tuning_cents == 0.0 and not same.warnings  # played on the instrument it was learned from
+    in_tune = transcribe_signal(render(notes), sharp_dictionary)  # an A440 recording: flat of the dictionary
+    assert in_tune.tuning_cents < -12.0
+    assert any("dictionary's tuning" in w for w in in_tune.warnings)
+    assert onset_f(notes, in_tune.notes) >= 0.9

@@ -13,6 +13,11 @@ semitone grid (deviations wrap at ±50 cents; noise peaks spread around the circ
 mean instead of moving it). It reads the rendered development pieces within 3 cents of the
 offset they were played at, from -25 to +25 cents.
 
+A dictionary learned from isolated notes stores the reading of its notes in the middle of the
+keyboard (:data:`REFERENCE_PITCHES`, :func:`mean_reading`) as ``provenance["tuning_cents"]``; one
+beyond the dead zone (an instrument tuned away from A440) is the grid recordings are compared with
+and brought to, instead of A440 (:func:`relative_cents`).
+
 In-tune instruments do not read 0: a piano's stretched tuning and its partials' inharmonicity,
 and a room's or a microphone's colour, move the reading by up to about ±10 cents (the real pianos
 of the development data +5 and +8, the real guitar +10, a real piano's isolated notes -8, the
@@ -107,3 +112,30 @@ def pitch_ratio(cents: float) -> float:
     Resampled as if recorded at ``ratio`` times its rate, the signal lasts ``1 / ratio`` times as
     long; times read on it are multiplied by ``ratio``."""
     return float(2.0 ** (-float(cents) / 1200.0))
+
+
+#: MIDI range of the isolated notes whose readings give a dictionary's own tuning (fundamentals
+#: 131-1047 Hz: their low partials fill the reading's 80 Hz - 2 kHz; a piano's bass reads flat and
+#: its top sharp, by its stretched tuning and partials).
+REFERENCE_PITCHES = (48, 84)
+
+
+def mean_reading(readings) -> tuple[float, float, int]:
+    """One reading from several of :func:`estimate_tuning` (each ``(cents, strength, n_peaks)``):
+    the circular mean of their cents weighted by ``strength * n_peaks``, the weighted mean
+    strength and the total number of peaks; ``(0.0, 0.0, 0)`` for none."""
+    readings = [r for r in readings if r[2] > 0]
+    if not readings:
+        return 0.0, 0.0, 0
+    cents, strength, peaks = (np.array([r[k] for r in readings], dtype=np.float64) for k in range(3))
+    weight = strength * peaks
+    if weight.sum() <= 0:
+        return 0.0, 0.0, int(peaks.sum())
+    mean = np.sum(weight * np.exp(2j * np.pi * cents / 100.0)) / weight.sum()
+    value = float(np.angle(mean) * 100.0 / (2 * np.pi))
+    return (value if value < 50.0 else value - 100.0), float(np.sum(weight * strength) / weight.sum()), int(peaks.sum())
+
+
+def relative_cents(reading: float, reference: float) -> float:
+    """``reading - reference`` in cents, wrapped into [-50, 50)."""
+    return float((reading - reference + 50.0) % 100.0 - 50.0)
