@@ -187,7 +187,8 @@ def _isolated_spectra(note: IsolatedNote, settings: FeatureSettings, n_attack: i
 
     reading = None
     if REFERENCE_PITCHES[0] <= note.pitch <= REFERENCE_PITCHES[1]:
-        reading = estimate_tuning(y[int(round(note.onset * settings.sample_rate)):], settings.sample_rate)
+        start = int(round(note.onset * settings.sample_rate))  # its first second: the clearest
+        reading = estimate_tuning(y[start:start + settings.sample_rate], settings.sample_rate)
     return attack / attack.sum(), sustain / sustain.sum(), reading
 
 

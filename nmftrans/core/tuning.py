@@ -29,6 +29,8 @@ linear ramp in between.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 #: Seconds of the signal (from its start) whose peaks are read.
@@ -76,7 +78,7 @@ def estimate_tuning(y: np.ndarray, sample_rate: float, *, fmin: float = 80.0, fm
     k1 = min(n_fft // 2, int(fmax * n_fft / sample_rate))
     if k1 <= k0:
         return 0.0, 0.0, 0
-    spectrum = np.fft.rfft(frames * np.hanning(n_fft).astype(np.float32), axis=1)[:, k0 - 1:k1 + 1]
+    spectrum = np.fft.rfft(frames * _hann(n_fft), axis=1)[:, k0 - 1:k1 + 1]
     mag = np.abs(spectrum).astype(np.float32)  # (n_frames, k1 - k0 + 2): the band and a bin either side
     log_mag = np.log(mag + np.float32(1e-12))
     below, at, above = log_mag[:, :-2], log_mag[:, 1:-1], log_mag[:, 2:]
@@ -93,6 +95,11 @@ def estimate_tuning(y: np.ndarray, sample_rate: float, *, fmin: float = 80.0, fm
     mean = np.sum(w * np.exp(2j * np.pi * deviation / 100.0)) / np.sum(w)
     cents = float(np.angle(mean) * 100.0 / (2 * np.pi))
     return (cents if cents < 50.0 else cents - 100.0), float(abs(mean)), int(peak.sum())
+
+
+@functools.lru_cache(maxsize=4)
+def _hann(n: int) -> np.ndarray:
+    return np.hanning(n).astype(np.float32)
 
 
 def tuning_correction(cents: float, strength: float, n_peaks: int, *, dead_cents: float = DEAD_CENTS,
