@@ -18,11 +18,11 @@ keyboard (:data:`REFERENCE_PITCHES`, :func:`mean_reading`) as ``provenance["tuni
 beyond the dead zone (an instrument tuned away from A440) is the grid recordings are compared with
 and brought to, instead of A440 (:func:`relative_cents`).
 
-In-tune instruments do not read 0: a piano's stretched tuning and its partials' inharmonicity,
-and a room's or a microphone's colour, move the reading by up to about ±10 cents (the real pianos
-of the development data +5 and +8, the real guitar +10, a real piano's isolated notes -8, the
-isolated notes the piano dictionary is learned from -3), and correcting those readings lost notes
-on every one of them (the templates carry their own piano's stretch). So :func:`tuning_correction`
+In-tune instruments do not read 0. Partials that are not octaves of the fundamental lie off the
+grid (the 5th 14 cents flat, the 7th 31), a piano's bass is tuned flat and its top sharp, and its
+partials are stretched: the real pianos of the development data read +5 and +8, the real guitar
++9, a scale of a real piano's bass notes (A0-E2) alone -12. Correcting those readings lost notes on
+every one of them (the templates carry their own piano's stretch). So :func:`tuning_correction`
 leaves readings up to ``dead_cents`` alone and corrects fully from ``full_cents`` on, with a
 linear ramp in between.
 """
