@@ -629,6 +629,13 @@ def show(
     ]
     if d.floor_octaves is not None:
         lines.append(f"floor        {d.floor_octaves:g} octaves between the floor templates (transcribe's default with it)")
+    stored = d.provenance.get("tuning_cents") if isinstance(d.provenance, dict) else None
+    if stored is not None:
+        from nmftrans.core.tuning import reference_tuning
+
+        grid = reference_tuning(stored)
+        lines.append(f"tuning       its notes read {json.dumps(stored)} cents from A440: recordings are brought to "
+                     + (f"A440 {grid:+.1f} cents" if grid else "A440"))
     if d.deep_W is not None:
         lines.append(f"deep         {d.deep_W.shape[0]} unfolded MU layers with their own templates "
                      + ("(they replace the first solve; the adaptation of W follows)" if d.deep_adapt

@@ -1104,12 +1104,10 @@ def dictionary_tuning(dictionary: Dictionary) -> float:
     own notes (``provenance["tuning_cents"]``, stored by ``learn`` from isolated notes) where it lies
     beyond the dead zone (an instrument tuned away from A440), else 0 (A440; also for dictionaries
     without a reading)."""
-    from nmftrans.core.tuning import DEAD_CENTS
+    from nmftrans.core.tuning import reference_tuning
 
-    value = dictionary.provenance.get("tuning_cents") if isinstance(dictionary.provenance, dict) else None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not -50 <= value <= 50:
-        return 0.0
-    return float(value) if abs(value) > DEAD_CENTS else 0.0
+    provenance = dictionary.provenance if isinstance(dictionary.provenance, dict) else {}
+    return reference_tuning(provenance.get("tuning_cents"))
 
 
 class _Retune(Exception):

@@ -328,7 +328,7 @@ MUTANTS = [
     Mutant("tuning-align-clock", "nmftrans/align.py", "    result.notes[:, :2] *= ratio  # resampled time -> the recording's",
            "    pass", "align's performed times of a tuning-corrected recording left on the resampled clock",
            ("tests/test_align.py",)),
-    Mutant("tuning-reference-ignored", "nmftrans/transcribe.py", "    return float(value) if abs(value) > DEAD_CENTS else 0.0",
+    Mutant("tuning-reference-ignored", "nmftrans/core/tuning.py", "    return float(stored) if abs(stored) > DEAD_CENTS else 0.0",
            "    return 0.0", "recordings compared with A440 even with a dictionary of a detuned instrument",
            ("tests/test_tuning.py",)),
     Mutant("tuning-relative-sign", "nmftrans/core/tuning.py", "    return float((reading - reference + 50.0) % 100.0 - 50.0)",

@@ -214,3 +214,21 @@ def test_recordings_are_brought_to_the_dictionarys_own_tuning(sharp_dictionary, 
     assert in_tune.tuning_cents < -12.0
     assert any("dictionary's tuning" in w for w in in_tune.warnings)
     assert onset_f(notes, in_tune.notes) >= 0.9
+
+
+def test_show_says_which_tuning_recordings_are_brought_to(sharp_dictionary, dictionary, tmp_path):
+    from typer.testing import CliRunner
+
+    from nmftrans.cli import app
+    from nmftrans.io.dictionary import save_dictionary
+
+    lines = {}
+    for name, d in (("sharp", sharp_dictionary), ("in_tune", dictionary)):
+        save_dictionary(d, tmp_path / f"{name}.npz")
+        out = CliRunner().invoke(app, ["show", str(tmp_path / f"{name}.npz")])
+        assert out.exit_code == 0, out.output
+        lines[name] = [line for line in out.output.splitlines() if line.startswith("tuning")]
+    stored = sharp_dictionary.provenance["tuning_cents"]
+    assert lines["sharp"] == [f"tuning       its notes read {stored} cents from A440: recordings are brought to "
+                              f"A440 {stored:+.1f} cents"]
+    assert len(lines["in_tune"]) == 1 and lines["in_tune"][0].endswith("recordings are brought to A440")

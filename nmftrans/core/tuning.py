@@ -146,3 +146,12 @@ def mean_reading(readings) -> tuple[float, float, int]:
 def relative_cents(reading: float, reference: float) -> float:
     """``reading - reference`` in cents, wrapped into [-50, 50)."""
     return float((reading - reference + 50.0) % 100.0 - 50.0)
+
+
+def reference_tuning(stored) -> float:
+    """The grid a dictionary's recordings are compared with, in cents from A440, from the reading
+    it stored (``provenance["tuning_cents"]``, any JSON value or None): that reading where it is a
+    number beyond :data:`DEAD_CENTS` (an instrument tuned away from A440; at most 50), else 0 (A440)."""
+    if isinstance(stored, bool) or not isinstance(stored, (int, float)) or not -50 <= stored <= 50:
+        return 0.0
+    return float(stored) if abs(stored) > DEAD_CENTS else 0.0
