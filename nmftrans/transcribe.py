@@ -1081,8 +1081,8 @@ def tuning_message(cents: float, reference: float = 0.0) -> str:
     """What a transcription says when it corrected the input's tuning itself (``reference``:
     :func:`dictionary_tuning`)."""
     grid = "A440" if reference == 0 else f"the dictionary's tuning (A440 {reference:+.1f} cents)"
-    return (f"the recording reads {abs(cents):.1f} cents {'sharp' if cents > 0 else 'flat'} of {grid}: transcribed "
-            f"as if in tune (tuning 0 keeps it as it is)")
+    return (f"the recording is {'sharp' if cents > 0 else 'flat'} of {grid}: brought {abs(cents):.1f} cents "
+            f"{'down' if cents > 0 else 'up'} before the analysis (tuning 0 keeps it as it is)")
 
 
 def input_tuning(y: np.ndarray, sample_rate: float, solver: SolverParams = SolverParams(),
