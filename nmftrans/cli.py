@@ -432,8 +432,8 @@ def transcribe(
     no_adapt: bool = typer.Option(False, "--no-adapt", help="Keep W strictly fixed: no adaptation of the templates to the recording."),
     tuning: Optional[str] = typer.Option(
         None, "--tuning", metavar="auto|CENTS",
-        help="How far the recording is tuned from the dictionary's tuning (A440 unless its notes were tuned "
-             "elsewhere), in cents (-50 to 50; positive: sharp); it is corrected before the analysis. auto: read "
+        help="How far the recording is tuned from the dictionary's tuning (A440 unless the audio it was learned "
+             "from was tuned elsewhere), in cents (-50 to 50; positive: sharp); it is corrected before the analysis. auto: read "
              "from its first 30 s, corrected beyond ±12 cents. 0: never corrected.",
         show_default="auto"),
     sparsity: Optional[float] = typer.Option(None, "--sparsity", help="Zero each frame's activations below this fraction of its largest (0-1; exact zeros).", show_default="0"),

@@ -26,6 +26,7 @@ import numpy as np
 
 from nmftrans import __version__
 from nmftrans.io.audio import audio_duration, load_audio
+from nmftrans.core.tuning import REFERENCE_PITCHES, TUNING_S, estimate_tuning, mean_reading
 from nmftrans.io.dictionary import ROLE_ATTACK, ROLE_SUSTAIN, Dictionary
 from nmftrans.errors import NmftransError, SettingError
 from nmftrans.core.features import frequencies, spectrogram
@@ -183,8 +184,6 @@ def _isolated_spectra(note: IsolatedNote, settings: FeatureSettings, n_attack: i
         from nmftrans.core.convolutive import learn_patch
 
         attack = learn_patch(V[:, on:], frames, beta=beta)
-    from nmftrans.core.tuning import REFERENCE_PITCHES, estimate_tuning
-
     reading = None
     if REFERENCE_PITCHES[0] <= note.pitch <= REFERENCE_PITCHES[1]:
         start = int(round(note.onset * settings.sample_rate))  # its first second: the clearest
@@ -294,8 +293,6 @@ def learn_isolated(notes: Sequence[IsolatedNote], settings: FeatureSettings = Fe
                 W[:, j, :] = patches[key]
     report.learned = sorted({p for p, _ in sums})
     report.filled = filled
-    from nmftrans.core.tuning import mean_reading
-
     cents, _, n_peaks = mean_reading(readings)
     prov = _provenance("isolated", sorted({str(n.path.parent) for n in notes}), n_files=len(notes),
                        attack_s=attack_s, sustain_s=sustain_s, learned=report.learned, filled=filled,
@@ -356,6 +353,7 @@ class _Prepared:
     YYt: np.ndarray | None = None
     stored: tuple[str, str] | None = None
     frames: np.ndarray | None = None  # annotated frames per pitch
+    reading: tuple | None = None  # the tuning reading of its first seconds (core.tuning.estimate_tuning)
 
 
 def _read_labels(pair: tuple[Path, Path] | IsolatedNote, sustain: bool) -> tuple[np.ndarray, list[str]]:
@@ -373,13 +371,15 @@ def _read_labels(pair: tuple[Path, Path] | IsolatedNote, sustain: bool) -> tuple
     return crop_notes(notes, audio_duration(audio_path))
 
 
-def _labelled_roll(item: _LabelledFile, setup: _LabelledSetup) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _labelled_roll(item: _LabelledFile, setup: _LabelledSetup,
+                   y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Spectrogram V, roll Y (sustain rows, then attack rows) and warnings of one labelled file
-    (``method='fixed'``)."""
+    (``method='fixed'``); ``y``: its audio, if already read."""
     from nmftrans.core.notearrays import crop_notes, notes_to_roll, onset_roll
 
     settings = setup.settings
-    y = load_audio(item.path, settings.sample_rate)
+    if y is None:
+        y = load_audio(item.path, settings.sample_rate)
     if _silent(y):
         raise NmftransError("the audio is silent")
     V = spectrogram(y, settings)
@@ -464,8 +464,11 @@ def _prepare_informed(item: _LabelledFile, setup: _LabelledSetup) -> _Prepared:
     ok = False
     sum_sq, n_samples, v_sum = 0.0, 0, 0.0
     piece = params.block_frames * settings.hop_length  # samples analysed at once
+    head = []  # the first TUNING_S seconds, for the tuning reading
     try:
         for y in stream_audio(item.path, settings.sample_rate):
+            if n_samples < TUNING_S * settings.sample_rate:
+                head.append(y)
             sum_sq += float(np.square(y, dtype=np.float64).sum())
             n_samples += len(y)
             for k in range(0, len(y), piece):
@@ -514,7 +517,8 @@ def _prepare_informed(item: _LabelledFile, setup: _LabelledSetup) -> _Prepared:
         ok = True
     finally:
         writer.close(ok)
-    return _Prepared(warnings, active=active, frames=_annotated_frames(notes, n, fr, pitch_list), stored=(vp, hp))
+    return _Prepared(warnings, active=active, frames=_annotated_frames(notes, n, fr, pitch_list), stored=(vp, hp),
+                     reading=estimate_tuning(np.concatenate(head), settings.sample_rate))
 
 
 def _annotated_frames(notes: np.ndarray, n_frames: int, frame_rate: float, pitch_list: np.ndarray) -> np.ndarray:
@@ -542,10 +546,12 @@ def _prepare_labelled(item: _LabelledFile, setup: _LabelledSetup) -> _Prepared:
     """
     if setup.method == "informed":
         return _prepare_informed(item, setup)
-    V, Y, warnings = _labelled_roll(item, setup)
+    y = load_audio(item.path, setup.settings.sample_rate)
+    V, Y, warnings = _labelled_roll(item, setup, y)
     if not Y.any():
         return _Prepared(warnings, skip="no annotated notes inside the audio and pitch range")
-    out = _Prepared(warnings, active=Y.any(axis=1), frames=_frames_per_pitch(item, V.shape[1], setup))
+    out = _Prepared(warnings, active=Y.any(axis=1), frames=_frames_per_pitch(item, V.shape[1], setup),
+                    reading=estimate_tuning(y, setup.settings.sample_rate))
     if setup.beta == 2 and setup.method == "fixed":
         out.XYt = V.astype(np.float64) @ Y.T
         out.YYt = Y.astype(np.float64) @ Y.T
@@ -763,6 +769,7 @@ def learn_labelled(pairs: Sequence[tuple[Path, Path] | IsolatedNote], settings: 
             setup = _LabelledSetup(settings, (int(pitch_range[0]), int(pitch_range[1])),
                                    max(1, int(round(attack_s * fr))), float(beta), store, method, informed)
             stored: list[_LabelledFile] = []
+            readings = []  # each file's tuning reading, in input order
             prepare = functools.partial(_prepare_labelled, setup=setup)
             for item, prepared, error in runner.map_ordered(prepare, annotated):
                 if progress:
@@ -778,6 +785,8 @@ def learn_labelled(pairs: Sequence[tuple[Path, Path] | IsolatedNote], settings: 
                     continue
                 active |= prepared.active
                 frames += prepared.frames
+                if prepared.reading is not None:
+                    readings.append(prepared.reading)
                 if statistics:
                     XYt += prepared.XYt
                     YYt += prepared.YYt
@@ -822,8 +831,10 @@ def learn_labelled(pairs: Sequence[tuple[Path, Path] | IsolatedNote], settings: 
     W, pitches, roles = W[:, keep], pitches[keep], roles[keep]
     sources = sorted({str(p.path if isinstance(p, IsolatedNote) else p[0]) for p in pairs})
     extra = {"informed": dataclasses.asdict(informed)} if method == "informed" else {}
+    cents, _, n_peaks = mean_reading(readings)
     prov = _provenance("labelled", sources[:50], n_files=len(pairs), beta=beta, iterations=iterations,
-                       learning=method, learned=report.learned, filled=report.filled, **extra)
+                       learning=method, learned=report.learned, filled=report.filled, **extra,
+                       **({"tuning_cents": round(cents, 1)} if n_peaks > 0 else {}))
     order = np.lexsort((roles, pitches))
     return Dictionary(W[:, order], pitches[order], roles[order], settings, beta, prov), report
 

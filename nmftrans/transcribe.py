@@ -104,8 +104,8 @@ class SolverParams:
         its first seconds (:func:`nmftrans.core.tuning.estimate_tuning`) and corrects readings
         beyond ±12 cents (:func:`~nmftrans.core.tuning.tuning_correction`); a number: the input is
         this many cents sharp (negative: flat) of the dictionary's tuning, corrected as given (0:
-        never corrected). The dictionary's tuning is A440 unless the isolated notes it was learned
-        from read more than 12 cents away (:func:`dictionary_tuning`). In [-50, 50]. Note times
+        never corrected). The dictionary's tuning is A440 unless the audio it was learned from read
+        more than 12 cents away (:func:`dictionary_tuning`). In [-50, 50]. Note times
         stay those of the input.
 
     Values are validated here, once for the CLI and the Python API (β in
@@ -1101,7 +1101,7 @@ def input_tuning(y: np.ndarray, sample_rate: float, solver: SolverParams = Solve
 
 def dictionary_tuning(dictionary: Dictionary) -> float:
     """The grid recordings are compared with, in cents from A440: the reading of the dictionary's
-    own notes (``provenance["tuning_cents"]``, stored by ``learn`` from isolated notes) where it lies
+    training audio (``provenance["tuning_cents"]``, stored by ``learn``) where it lies
     beyond the dead zone (an instrument tuned away from A440), else 0 (A440; also for dictionaries
     without a reading)."""
     from nmftrans.core.tuning import reference_tuning

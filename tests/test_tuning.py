@@ -232,3 +232,17 @@ def test_show_says_which_tuning_recordings_are_brought_to(sharp_dictionary, dict
     assert lines["sharp"] == [f"tuning       its notes read {stored} cents from A440: recordings are brought to "
                               f"A440 {stored:+.1f} cents"]
     assert len(lines["in_tune"]) == 1 and lines["in_tune"][0].endswith("recordings are brought to A440")
+
+
+@pytest.mark.parametrize("method", ["informed", "fixed"])
+def test_learn_from_labelled_audio_stores_its_tuning(notes, tmp_path, method):
+    from nmftrans.io.midi import notes_to_csv
+    from nmftrans.learn import learn_from_sources
+
+    for name, cents in (("sharp", 20.0), ("in_tune", 0.0)):
+        folder = tmp_path / name
+        folder.mkdir()
+        sf.write(folder / "piece.wav", render(notes, cents=cents), SR)
+        (folder / "piece.csv").write_text(notes_to_csv(notes))
+        d, _ = learn_from_sources([folder], method=method, iterations=2)
+        assert d.provenance["tuning_cents"] == pytest.approx(cents, abs=2.0), name

@@ -13,8 +13,9 @@ semitone grid (deviations wrap at ±50 cents; noise peaks spread around the circ
 mean instead of moving it). It reads the rendered development pieces within 3 cents of the
 offset they were played at, from -25 to +25 cents.
 
-A dictionary learned from isolated notes stores the reading of its notes in the middle of the
-keyboard (:data:`REFERENCE_PITCHES`, :func:`mean_reading`) as ``provenance["tuning_cents"]``; one
+A dictionary stores the reading of its training audio (isolated notes: those in the middle of the
+keyboard, :data:`REFERENCE_PITCHES`; labelled audio: each file's first seconds; :func:`mean_reading`)
+as ``provenance["tuning_cents"]``; one
 beyond the dead zone (an instrument tuned away from A440) is the grid recordings are compared with
 and brought to, instead of A440 (:func:`relative_cents`).
 
