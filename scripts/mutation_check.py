@@ -334,6 +334,8 @@ MUTANTS = [
     Mutant("tuning-relative-sign", "nmftrans/core/tuning.py", "    return float((reading - reference + 50.0) % 100.0 - 50.0)",
            "    return float((reference - reading + 50.0) % 100.0 - 50.0)",
            "the dictionary's tuning subtracted the wrong way round", ("tests/test_tuning.py",)),
+    Mutant("tuning-labelled-not-read", "nmftrans/learn.py", "                    readings.append(prepared.reading)",
+           "                    pass", "learning from labelled audio stores no tuning", ("tests/test_tuning.py",)),
     Mutant("tuning-no-dead-zone", "nmftrans/core/tuning.py", "DEAD_CENTS = 12.0", "DEAD_CENTS = 0.0",
            "every reading corrected, in-tune instruments' too", ("tests/test_tuning.py",)),
     Mutant("tuning-sign", "nmftrans/core/tuning.py", "    return float(2.0 ** (-float(cents) / 1200.0))",
