@@ -92,10 +92,16 @@ def estimate_tuning(y: np.ndarray, sample_rate: float, *, fmin: float = 80.0, fm
     offset = 0.5 * (below - above)[peak] / curvature[peak]  # parabolic vertex, within ±0.5 bin
     bins = np.nonzero(peak)[1] + k0 + offset
     deviation = 1200.0 * np.log2(bins.astype(np.float64) * sample_rate / n_fft / 440.0)
-    w = weight[peak].astype(np.float64)
-    mean = np.sum(w * np.exp(2j * np.pi * deviation / 100.0)) / np.sum(w)
-    cents = float(np.angle(mean) * 100.0 / (2 * np.pi))
-    return (cents if cents < 50.0 else cents - 100.0), float(abs(mean)), int(peak.sum())
+    cents, strength = _circular_mean(deviation, weight[peak].astype(np.float64))
+    return cents, strength, int(peak.sum())
+
+
+def _circular_mean(cents: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """Weighted mean of deviations on the 100-cent circle, in [-50, 50), and the length of the mean
+    vector (1: all agree); ``cents``, ``weights``: ``(n,)`` each, weights summing to more than 0."""
+    mean = np.sum(weights * np.exp(2j * np.pi * cents / 100.0)) / np.sum(weights)
+    value = float(np.angle(mean) * 100.0 / (2 * np.pi))
+    return (value if value < 50.0 else value - 100.0), float(abs(mean))
 
 
 @functools.lru_cache(maxsize=4)
@@ -139,9 +145,8 @@ def mean_reading(readings) -> tuple[float, float, int]:
     weight = strength * peaks
     if weight.sum() <= 0:
         return 0.0, 0.0, int(peaks.sum())
-    mean = np.sum(weight * np.exp(2j * np.pi * cents / 100.0)) / weight.sum()
-    value = float(np.angle(mean) * 100.0 / (2 * np.pi))
-    return (value if value < 50.0 else value - 100.0), float(np.sum(weight * strength) / weight.sum()), int(peaks.sum())
+    value, _ = _circular_mean(cents, weight)
+    return value, float(np.sum(weight * strength) / weight.sum()), int(peaks.sum())
 
 
 def relative_cents(reading: float, reference: float) -> float:
