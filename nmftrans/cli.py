@@ -434,7 +434,7 @@ def transcribe(
         None, "--tuning", metavar="auto|CENTS",
         help="How far the recording is tuned from the dictionary's tuning (A440 unless the audio it was learned "
              "from was tuned elsewhere), in cents (-50 to 50; positive: sharp); it is corrected before the analysis. auto: read "
-             "from its first 30 s, corrected beyond ±12 cents. 0: never corrected.",
+             "from the first 30 s span of its first 2 minutes that shows a clear tuning, corrected beyond ±12 cents. 0: never corrected.",
         show_default="auto"),
     sparsity: Optional[float] = typer.Option(None, "--sparsity", help="Zero each frame's activations below this fraction of its largest (0-1; exact zeros).", show_default="0"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (otherwise they are skipped)."),

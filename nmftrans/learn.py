@@ -26,7 +26,7 @@ import numpy as np
 
 from nmftrans import __version__
 from nmftrans.io.audio import audio_duration, load_audio
-from nmftrans.core.tuning import REFERENCE_PITCHES, TUNING_S, estimate_tuning, mean_reading
+from nmftrans.core.tuning import REFERENCE_PITCHES, TuningReader, estimate_tuning, mean_reading
 from nmftrans.io.dictionary import ROLE_ATTACK, ROLE_SUSTAIN, Dictionary
 from nmftrans.errors import NmftransError, SettingError
 from nmftrans.core.features import frequencies, spectrogram
@@ -353,7 +353,7 @@ class _Prepared:
     YYt: np.ndarray | None = None
     stored: tuple[str, str] | None = None
     frames: np.ndarray | None = None  # annotated frames per pitch
-    reading: tuple | None = None  # the tuning reading of its first seconds (core.tuning.estimate_tuning)
+    reading: tuple | None = None  # its tuning reading (core.tuning.estimate_tuning)
 
 
 def _read_labels(pair: tuple[Path, Path] | IsolatedNote, sustain: bool) -> tuple[np.ndarray, list[str]]:
@@ -464,11 +464,10 @@ def _prepare_informed(item: _LabelledFile, setup: _LabelledSetup) -> _Prepared:
     ok = False
     sum_sq, n_samples, v_sum = 0.0, 0, 0.0
     piece = params.block_frames * settings.hop_length  # samples analysed at once
-    head = []  # the first TUNING_S seconds, for the tuning reading
+    tuning = TuningReader(settings.sample_rate)
     try:
         for y in stream_audio(item.path, settings.sample_rate):
-            if n_samples < TUNING_S * settings.sample_rate:
-                head.append(y)
+            tuning.feed(y)
             sum_sq += float(np.square(y, dtype=np.float64).sum())
             n_samples += len(y)
             for k in range(0, len(y), piece):
@@ -518,7 +517,7 @@ def _prepare_informed(item: _LabelledFile, setup: _LabelledSetup) -> _Prepared:
     finally:
         writer.close(ok)
     return _Prepared(warnings, active=active, frames=_annotated_frames(notes, n, fr, pitch_list), stored=(vp, hp),
-                     reading=estimate_tuning(np.concatenate(head), settings.sample_rate))
+                     reading=tuning.finish())
 
 
 def _annotated_frames(notes: np.ndarray, n_frames: int, frame_rate: float, pitch_list: np.ndarray) -> np.ndarray:

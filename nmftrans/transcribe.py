@@ -101,7 +101,7 @@ class SolverParams:
     tuning : float or None
         How the input is brought to the templates' A440 grid before it is analysed
         (:func:`transcribe_file`, :func:`transcribe_signal`): None (default) reads its tuning from
-        its first seconds (:func:`nmftrans.core.tuning.estimate_tuning`) and corrects readings
+        its first span of 30 s that shows one (:func:`nmftrans.core.tuning.estimate_tuning`) and corrects readings
         beyond ±12 cents (:func:`~nmftrans.core.tuning.tuning_correction`); a number: the input is
         this many cents sharp (negative: flat) of the dictionary's tuning, corrected as given (0:
         never corrected). The dictionary's tuning is A440 unless the audio it was learned from read
@@ -1087,15 +1087,21 @@ def tuning_message(cents: float, reference: float = 0.0) -> str:
 
 def input_tuning(y: np.ndarray, sample_rate: float, solver: SolverParams = SolverParams(),
                  reference: float = 0.0) -> float:
-    """The tuning correction (cents sharp of the grid; 0: none) for a signal that starts with ``y``
-    (its first :data:`~nmftrans.core.tuning.TUNING_S` seconds are read): ``solver.tuning`` if given,
-    else read from ``y`` (:func:`~nmftrans.core.tuning.estimate_tuning`) against ``reference``
-    (:func:`dictionary_tuning`) and :func:`~nmftrans.core.tuning.tuning_correction`."""
+    """The tuning correction (cents sharp of the grid; 0: none) for the signal ``y``:
+    ``solver.tuning`` if given, else read from ``y`` (:func:`~nmftrans.core.tuning.estimate_tuning`:
+    its first span with a clear tuning) against ``reference`` (:func:`dictionary_tuning`)."""
     if solver.tuning is not None:
         return float(solver.tuning)
-    from nmftrans.core.tuning import estimate_tuning, relative_cents, tuning_correction
+    from nmftrans.core.tuning import estimate_tuning
 
-    cents, strength, n_peaks = estimate_tuning(y, sample_rate)
+    return _correction(estimate_tuning(y, sample_rate), reference)
+
+
+def _correction(reading: tuple[float, float, int], reference: float) -> float:
+    """:func:`~nmftrans.core.tuning.tuning_correction` of a reading against ``reference``."""
+    from nmftrans.core.tuning import relative_cents, tuning_correction
+
+    cents, strength, n_peaks = reading
     return tuning_correction(relative_cents(cents, reference), strength, n_peaks)
 
 
@@ -1119,26 +1125,24 @@ class _Retune(Exception):
 
 
 def _watch_tuning(blocks, sample_rate: int, solver: SolverParams, reference: float = 0.0):
-    """Pass ``blocks`` on; once their first :data:`~nmftrans.core.tuning.TUNING_S` seconds (or all of
-    them) have come, read their tuning (:func:`input_tuning`) and raise :class:`_Retune` if it needs
-    a correction: the file is then transcribed again with it. Nothing waits for the reading, so an
-    input in tune (the usual case) costs only the reading itself."""
-    from nmftrans.core.tuning import TUNING_S
+    """Pass ``blocks`` on while a :class:`~nmftrans.core.tuning.TuningReader` reads their tuning
+    (span by span, as :func:`input_tuning` reads a whole signal); once the reading is known, raise
+    :class:`_Retune` if it needs a correction: the file is then transcribed again with it. Nothing
+    waits for the reading, so an input in tune (the usual case) costs only the reading itself."""
+    from nmftrans.core.tuning import TuningReader
 
-    head, n = [], 0
+    reader = TuningReader(sample_rate)
+    decided = False
     for y in blocks:
-        if head is not None:
-            head.append(y)
-            n += len(y)
-            if n >= TUNING_S * sample_rate:
-                cents, head = input_tuning(np.concatenate(head), sample_rate, solver, reference), None
-                if cents:
-                    blocks.close()  # the file is read again
-                    raise _Retune(cents)
+        if not decided and reader.feed(y) is not None:
+            decided = True
+            cents = _correction(reader.reading, reference)
+            if cents:
+                blocks.close()  # the file is read again
+                raise _Retune(cents)
         yield y
-    if head is not None:
-        cents = input_tuning(np.concatenate(head) if head else np.zeros(0, np.float32), sample_rate, solver,
-                             reference)
+    if not decided:
+        cents = _correction(reader.finish(), reference)
         if cents:
             raise _Retune(cents)
 

@@ -116,6 +116,41 @@ def test_file_and_signal_agree_on_a_detuned_recording(dictionary, notes, tmp_pat
     assert transcribe_file(in_tune, dictionary).tuning_cents == 0.0
 
 
+def test_a_recording_that_opens_with_noise_is_read_on_its_music(dictionary, notes, tmp_path, rng):
+    from nmftrans.core.tuning import TUNING_S
+
+    lead = (rng.standard_normal(int((TUNING_S + 3) * SR)) * 0.003).astype(np.float32)  # room noise, -50 dBFS
+    y = np.concatenate([lead, render(notes, cents=-30.0)])
+    later = notes.copy()
+    later[:, :2] += len(lead) / SR
+    path = tmp_path / "late.wav"
+    sf.write(path, y, SR)
+    streamed = transcribe_file(path, dictionary)
+    whole = transcribe_signal(y, dictionary)
+    assert streamed.tuning_cents == whole.tuning_cents == pytest.approx(-30.0, abs=2.5)
+    assert onset_f(later, streamed.notes) >= 0.9
+    np.testing.assert_array_equal(streamed.notes[:, 2], whole.notes[:, 2])
+
+
+def test_the_reading_is_the_same_however_the_signal_arrives_and_stops_at_its_limit(notes, rng):
+    from nmftrans.core.tuning import MAX_TUNING_S, TUNING_S, TuningReader, is_clear
+
+    music = render(notes, cents=35.0)
+    lead = (rng.standard_normal(int(TUNING_S * SR * 1.5)) * 0.003).astype(np.float32)
+    y = np.concatenate([lead, music])
+    whole = estimate_tuning(y, SR)
+    assert whole[0] == pytest.approx(35.0, abs=2.0) and is_clear(whole)
+    assert not is_clear(estimate_tuning(lead, SR))  # the noise alone: no tuning
+    reader = TuningReader(SR)
+    cuts = np.cumsum(rng.integers(1, 3 * SR, 400))
+    for piece in np.split(y, cuts[cuts < len(y)]):
+        reader.feed(piece)
+    assert reader.finish() == whole
+    silence = np.zeros(int(MAX_TUNING_S * SR), np.float32)  # the music starts after the limit: not read
+    late = estimate_tuning(np.concatenate([silence, music]), SR)
+    assert not is_clear(late) and tuning_correction(*late) == 0.0
+
+
 @pytest.mark.parametrize("bad", [60.0, -50.5, float("nan"), "sharp"])
 def test_a_tuning_outside_a_quarter_tone_is_refused(bad):
     with pytest.raises(SettingError, match="tuning"):

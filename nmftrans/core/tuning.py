@@ -6,15 +6,24 @@ runs fast, a piano tuned to another instrument) puts every partial beside its te
 shipped dictionaries the development pieces lost onset F 0.931 → 0.906 / 0.866 / 0.730 at +10 /
 +15 / +25 cents (0.923 / 0.860 at -10 / -25) and the real guitar track 0.709 → 0.510 at +25.
 
-:func:`estimate_tuning` reads the spectral peaks of the first seconds of the signal with a long
-window (0.37 s: 2.7 Hz bins at 22.05 kHz), places each by parabolic interpolation of the
-log-magnitude, and takes the magnitude-weighted circular mean of their deviations from the
-semitone grid (deviations wrap at ±50 cents; noise peaks spread around the circle and weaken the
-mean instead of moving it). It reads the rendered development pieces within 3 cents of the
-offset they were played at, from -25 to +25 cents.
+:func:`read_span` reads the spectral peaks of a stretch of signal with a long window (0.37 s:
+2.7 Hz bins at 22.05 kHz), places each by parabolic interpolation of the log-magnitude, and takes
+the magnitude-weighted circular mean of their deviations from the semitone grid (deviations wrap
+at ±50 cents; noise peaks spread around the circle and weaken the mean instead of moving it). It
+reads the rendered development pieces within 3 cents of the offset they were played at, from -25
+to +25 cents.
+
+A recording is read span by span (:data:`TUNING_S` seconds each, from its start, at most
+:data:`MAX_TUNING_S` seconds; :class:`TuningReader`, :func:`estimate_tuning`), and its reading is
+that of the first span with a clear tuning (:func:`is_clear`), so one that opens with silence,
+talk, applause or room noise is read on its music. Such sounds read weak: 30 s of white, pink and
+brown noise, hiss, clicks, applause-like bursts, keystrokes, a synthetic gliding voice, chirps,
+an engine and a sine sweep gave strengths of 0.002-0.06 (a clear reading needs 0.2), every
+development and real recording 0.44-0.86. Steady hum is the exception (0.87-1.0; a siren 0.26):
+it is read, as it always was.
 
 A dictionary stores the reading of its training audio (isolated notes: those in the middle of the
-keyboard, :data:`REFERENCE_PITCHES`; labelled audio: each file's first seconds; :func:`mean_reading`)
+keyboard, :data:`REFERENCE_PITCHES`; labelled audio: each file's reading; :func:`mean_reading`)
 as ``provenance["tuning_cents"]``; one
 beyond the dead zone (an instrument tuned away from A440) is the grid recordings are compared with
 and brought to, instead of A440 (:func:`relative_cents`).
@@ -34,8 +43,11 @@ import functools
 
 import numpy as np
 
-#: Seconds of the signal (from its start) whose peaks are read.
+#: Seconds of signal in one span of the reading (spans are counted from the signal's start).
 TUNING_S = 30.0
+#: Seconds of the signal (from its start) that the reading looks at, at most: a recording whose
+#: first clear span starts later is not corrected.
+MAX_TUNING_S = 120.0
 #: Readings up to this many cents either way are not corrected (in-tune instruments read up to ±10).
 DEAD_CENTS = 12.0
 #: Readings from this many cents on are corrected in full (a linear ramp from DEAD_CENTS).
@@ -45,14 +57,14 @@ MIN_PEAKS = 50
 MIN_STRENGTH = 0.2
 
 
-def estimate_tuning(y: np.ndarray, sample_rate: float, *, fmin: float = 80.0, fmax: float = 2000.0,
+def read_span(y: np.ndarray, sample_rate: float, *, fmin: float = 80.0, fmax: float = 2000.0,
                     floor_db: float = 40.0) -> tuple[float, float, int]:
-    """Deviation of a signal's spectral peaks from the A440 equal-tempered grid.
+    """Deviation of the spectral peaks of a stretch of signal from the A440 equal-tempered grid.
 
     Parameters
     ----------
     y : np.ndarray [shape=(n_samples,)]
-        Mono signal (only its first :data:`TUNING_S` seconds are read).
+        Mono signal, read whole (0.37 s windows end to end; a shorter rest is left out).
     sample_rate : float
         Its sample rate in Hz.
     fmin, fmax : float
@@ -70,7 +82,7 @@ def estimate_tuning(y: np.ndarray, sample_rate: float, *, fmin: float = 80.0, fm
     n_peaks : int
         Number of peaks read.
     """
-    y = np.asarray(y, dtype=np.float32)[: int(TUNING_S * sample_rate)]
+    y = np.asarray(y, dtype=np.float32)
     n_fft = 1 << int(np.ceil(np.log2(0.37 * sample_rate)))  # 8192 at 22.05 kHz
     if y.ndim != 1 or len(y) < n_fft:
         return 0.0, 0.0, 0
@@ -96,6 +108,93 @@ def estimate_tuning(y: np.ndarray, sample_rate: float, *, fmin: float = 80.0, fm
     return cents, strength, int(peak.sum())
 
 
+def is_clear(reading: tuple[float, float, int]) -> bool:
+    """Whether a reading ``(cents, strength, n_peaks)`` shows a tuning: at least :data:`MIN_PEAKS`
+    peaks and a strength of at least :data:`MIN_STRENGTH`."""
+    return reading[2] >= MIN_PEAKS and reading[1] >= MIN_STRENGTH
+
+
+class TuningReader:
+    """The tuning reading of a signal that arrives in pieces (pure array code, no I/O).
+
+    The signal is read in spans of :data:`TUNING_S` seconds from its start (:func:`read_span`),
+    up to :data:`MAX_TUNING_S` seconds; the reading is that of the first span with a clear tuning
+    (:func:`is_clear`), else the :func:`mean_reading` of the spans read (which is not clear either).
+    :meth:`feed` returns it as soon as it is known; :meth:`finish`, at the end of the signal,
+    reads what is left (a last, shorter span).
+
+    Parameters
+    ----------
+    sample_rate : float
+        The signal's sample rate in Hz.
+    """
+
+    def __init__(self, sample_rate: float):
+        self.sample_rate = sample_rate
+        self._span = max(1, int(round(TUNING_S * sample_rate)))
+        self._left = max(1, int(round(MAX_TUNING_S * sample_rate)))  # samples still to be read
+        self._pending: list[np.ndarray] = []
+        self._n_pending = 0
+        self._readings: list[tuple[float, float, int]] = []
+        self.reading: tuple[float, float, int] | None = None
+
+    def feed(self, y: np.ndarray) -> tuple[float, float, int] | None:
+        """Take the next samples ``(n,)``; the reading once it is known, else None."""
+        if self.reading is not None:
+            return self.reading
+        y = np.asarray(y, dtype=np.float32)[: self._left - self._n_pending]
+        self._pending.append(y)
+        self._n_pending += len(y)
+        while self.reading is None and self._n_pending >= min(self._span, self._left):
+            pending = np.concatenate(self._pending)
+            size = min(self._span, self._left)
+            self._pending, self._n_pending = [pending[size:]], len(pending) - size
+            self._read(pending[:size])
+        return self.reading
+
+    def finish(self) -> tuple[float, float, int]:
+        """The reading, reading the last span first if the signal ended before it was known."""
+        if self.reading is None:
+            if self._n_pending:
+                self._read(np.concatenate(self._pending))
+                self._pending, self._n_pending = [], 0
+            if self.reading is None:
+                self.reading = mean_reading(self._readings)
+        return self.reading
+
+    def _read(self, span: np.ndarray) -> None:
+        reading = read_span(span, self.sample_rate)
+        self._readings.append(reading)
+        self._left -= len(span)
+        if is_clear(reading):
+            self.reading = reading
+        elif self._left <= 0:
+            self.reading = mean_reading(self._readings)
+
+
+def estimate_tuning(y: np.ndarray, sample_rate: float) -> tuple[float, float, int]:
+    """Deviation of a recording's tuning from the A440 equal-tempered grid: the reading
+    (:func:`read_span`) of the first :data:`TUNING_S`-second span of its first
+    :data:`MAX_TUNING_S` seconds that shows a clear tuning (:class:`TuningReader`).
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n_samples,)]
+        Mono signal.
+    sample_rate : float
+        Its sample rate in Hz.
+
+    Returns
+    -------
+    cents, strength, n_peaks
+        As :func:`read_span` returns them (without a clear span: :func:`mean_reading` of the
+        spans read).
+    """
+    reader = TuningReader(sample_rate)
+    reader.feed(y)
+    return reader.finish()
+
+
 def _circular_mean(cents: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
     """Weighted mean of deviations on the 100-cent circle, in [-50, 50), and the length of the mean
     vector (1: all agree); ``cents``, ``weights``: ``(n,)`` each, weights summing to more than 0."""
@@ -111,11 +210,11 @@ def _hann(n: int) -> np.ndarray:
 
 def tuning_correction(cents: float, strength: float, n_peaks: int, *, dead_cents: float = DEAD_CENTS,
                       full_cents: float = FULL_CENTS) -> float:
-    """Cents to correct for a reading of :func:`estimate_tuning`: 0 for a weak reading (fewer than
-    :data:`MIN_PEAKS` peaks or strength under :data:`MIN_STRENGTH`) or one within ``dead_cents``;
+    """Cents to correct for a reading of :func:`estimate_tuning`: 0 for a reading that is not clear
+    (:func:`is_clear`) or one within ``dead_cents``;
     the reading itself from ``full_cents`` on; linear in between. Rounded to 0.1 cent."""
     size = abs(float(cents))
-    if n_peaks < MIN_PEAKS or strength < MIN_STRENGTH or size <= dead_cents:
+    if not is_clear((cents, strength, n_peaks)) or size <= dead_cents:
         return 0.0
     applied = size if size >= full_cents else full_cents * (size - dead_cents) / (full_cents - dead_cents)
     return round(float(np.copysign(applied, cents)), 1)
