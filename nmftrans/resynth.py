@@ -135,6 +135,10 @@ def _block_model(V: np.ndarray, dictionary, solver) -> tuple[np.ndarray, np.ndar
 def model_signal(y: np.ndarray, dictionary, solver=None, pitches=None) -> np.ndarray:
     """The model's sound for a mono signal at the dictionary's sample rate.
 
+    A signal tuned away from the dictionary's grid is brought to it first, as ``transcribe``
+    brings it (``solver.tuning``; :func:`nmftrans.transcribe.input_tuning`), and the model's sound
+    is taken back to the signal's own tuning and clock: it lines up with the recording.
+
     Parameters
     ----------
     y : np.ndarray [shape=(n_samples,)]
@@ -149,7 +153,9 @@ def model_signal(y: np.ndarray, dictionary, solver=None, pitches=None) -> np.nda
     -------
     y_model : np.ndarray [shape=(n_samples,)], float32
     """
-    from nmftrans.core.features import n_frames_for
+    from nmftrans.core.tuning import pitch_ratio
+    from nmftrans.io.audio import resample
+    from nmftrans.transcribe import SolverParams, dictionary_tuning, input_tuning
 
     settings = dictionary.settings
     if settings.frontend != "stft":
@@ -157,6 +163,21 @@ def model_signal(y: np.ndarray, dictionary, solver=None, pitches=None) -> np.nda
     y = np.asarray(y, dtype=np.float32)
     if len(y) == 0:
         return y.copy()
+    solver = SolverParams() if solver is None else solver
+    sr = settings.sample_rate
+    cents = input_tuning(y, sr, solver, dictionary_tuning(dictionary))
+    if not cents:
+        return _model_signal(y, dictionary, solver, pitches)
+    ratio = pitch_ratio(cents)
+    back = resample(_model_signal(resample(y, sr * ratio, sr), dictionary, solver, pitches), sr, sr * ratio)
+    return np.pad(back[: len(y)], (0, max(0, len(y) - len(back))))
+
+
+def _model_signal(y: np.ndarray, dictionary, solver, pitches) -> np.ndarray:
+    """:func:`model_signal` of a signal on the dictionary's grid (no tuning correction)."""
+    from nmftrans.core.features import n_frames_for
+
+    settings = dictionary.settings
     n = n_frames_for(len(y), settings)
     model, V = model_spectrogram(y, dictionary, solver, pitches)
     V, model = V[:, :n], model[:, :n]

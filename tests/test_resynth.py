@@ -211,3 +211,27 @@ def test_convolutive_dictionary_is_refused_in_one_line(dictionary, two_tones):
     with pytest.raises(NmftransError, match="single-frame") as err:
         model_signal(sum(two_tones), conv)
     assert "\n" not in str(err.value)
+
+
+def test_a_detuned_recording_is_modelled_on_the_grid_and_played_back_in_its_own_tuning(dictionary):
+    from nmftrans.transcribe import SolverParams
+
+    def parts(cents):
+        a = render(np.array([[0.2, 4.5, 60, 90], [5.0, 9.0, 62, 90]]), cents=cents)
+        b = render(np.array([[0.5, 4.8, 67, 90], [5.2, 9.0, 64, 90]]), cents=cents)
+        n = max(len(a), len(b))
+        return np.pad(a, (0, n - len(a))), np.pad(b, (0, n - len(b)))
+
+    def share(model, part):  # the energy of the model of a part's pitches against the part's own
+        return float(np.sum(model**2) / np.sum(part**2))
+
+    a, b = parts(0.0)
+    in_tune = share(model_signal(a + b, dictionary, pitches=[60, 62]), a)
+    a, b = parts(40.0)
+    y = a + b
+    corrected = model_signal(y, dictionary, pitches=[60, 62])
+    as_it_is = model_signal(y, dictionary, SolverParams(tuning=0), pitches=[60, 62])
+    assert len(corrected) == len(y)
+    assert _corr(corrected, a) > 0.9 and abs(_corr(corrected, b)) < 0.1  # back in the recording's tuning and time
+    assert share(corrected, a) == pytest.approx(in_tune, rel=0.1)  # its notes' templates take their energy
+    assert share(as_it_is, a) < 0.7 * in_tune  # uncorrected, the neighbouring pitches take much of it
