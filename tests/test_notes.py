@@ -229,7 +229,7 @@ DOCUMENTED_DEFAULTS = dict(
     offset_gap_s=0.1, offset_shift_s=0.0, steepest_onset=False, lowest=0, highest=127,
     restrike_ratio=1.1, restrike_share=0.8, restrike_rise=1.2, restrike_gap_s=0.1,
     chord_ratio=0.9, chord_window_s=0.03, release_fall_db=3.0, release_fall_s=0.06, release_end_db=3.0,
-    release_slow_db=0.0, release_slow_s=0.15, ghost_ratio=0.5, ghost_intervals=(19, 28), ghost_window_s=0.03,
+    release_slow_db=6.0, release_slow_s=0.12, ghost_ratio=0.5, ghost_intervals=(19, 28), ghost_window_s=0.03,
     semitone_ratio=0.35, semitone_sounding_ratio=0.5, reonset_ratio=0.5, reonset_gap_s=0.06,
     reonset_attack_ratio=1.3,
     carpet_ratio=10.0, neighbour_ratio=0.5,
