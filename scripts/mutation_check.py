@@ -354,6 +354,8 @@ MUTANTS = [
     Mutant("tuning-resynth-not-corrected", "nmftrans/resynth.py", "    if not cents:\n        return _model_signal(",
            "    if True:\n        return _model_signal(", "--resynth models a detuned recording as it is",
            ("tests/test_resynth.py",)),
+    Mutant("tuning-hum-read", "nmftrans/core/tuning.py", "STEADY_SHARE = 0.75", "STEADY_SHARE = 1.01",
+           "mains hum's steady peaks are read as the recording's tuning", ("tests/test_tuning.py",)),
     Mutant("tuning-sign", "nmftrans/core/tuning.py", "    return float(2.0 ** (-float(cents) / 1200.0))",
            "    return float(2.0 ** (float(cents) / 1200.0))", "the correction doubles the detuning",
            ("tests/test_tuning.py",)),

@@ -61,6 +61,20 @@ def test_noise_and_silence_give_no_reading_to_correct(rng):
     assert estimate_tuning(np.zeros(100, np.float32), SR) == (0.0, 0.0, 0)  # shorter than a window
 
 
+def test_mains_hum_does_not_move_the_reading(notes, rng):
+    t = np.arange(int(12 * SR)) / SR
+    hum = sum(a * np.sin(2 * np.pi * 50.0 * k * t + rng.uniform(0, 2 * np.pi))
+              for k, a in [(1, 1.0), (2, 0.5), (3, 0.7), (4, 0.2), (5, 0.3), (7, 0.1)]).astype(np.float32)
+    music = render(notes, cents=-6.0)
+    hum *= 0.3 * np.sqrt(np.mean(music**2) / np.mean(hum**2))  # 10 dB under the music
+    clean = estimate_tuning(music, SR)[0]
+    with_hum = estimate_tuning(music + hum[: len(music)], SR)
+    assert with_hum[0] == pytest.approx(clean, abs=1.5)  # 50 Hz hum alone reads +32.5 cents
+    assert tuning_correction(*with_hum) == 0.0
+    alone = estimate_tuning(hum, SR)
+    assert tuning_correction(*alone) == 0.0  # steady peaks are not read
+
+
 def test_only_readings_beyond_the_spread_of_in_tune_instruments_are_corrected():
     assert (DEAD_CENTS, FULL_CENTS) == (12.0, 24.0)
     strong = dict(strength=0.8, n_peaks=1000)
