@@ -18,7 +18,8 @@ from nmftrans.core import kernels
 from nmftrans.io.audio import expected_samples, stream_audio, truncation_warning
 from nmftrans.io.dictionary import ROLE_ATTACK, Dictionary
 from nmftrans.core.features import SpectrogramStream, bandwidths, frequencies, n_frames_for
-from nmftrans.core.levels import frame_gains, frame_levels, normalise_frames
+from nmftrans.core.levels import frame_gains, frame_levels
+from nmftrans.core.steady import steady_floors, subtract_floors, subtract_steady
 from nmftrans.core.standout import frame_carpet
 from nmftrans.core.attacks import FluxMeter
 from nmftrans.core.motion import MotionMeter, gated_notes, motion_gate
@@ -583,16 +584,24 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
     def track(rows: np.ndarray, pitches: np.ndarray) -> np.ndarray:
         return notes_from_activations(rows, pitches, settings.frame_rate, note_params, settings.window_s)
 
+    def steady(rows: np.ndarray) -> np.ndarray:  # the steady floors off, in place (nmftrans.core.steady)
+        return subtract_steady(rows, settings.frame_rate, note_params.steady_factor, note_params.steady_percentile)
+
     if not spilled:
-        A = normalise_frames(A, settings.frame_rate, copy=False)  # A is ours: no second whole-file array
+        # A is ours: no second whole-file array. The gains and the standout carpet are read before
+        # the steady floors come off, as the spilled path reads them while the blocks arrive.
+        gain = frame_gains(*frame_levels(A), settings.frame_rate)
+        carpet = frame_carpet(A)
+        np.multiply(steady(A), gain[None, :], out=A)
         notes = track(A, pitch_set) if gate is None else gated_notes(A, 0, pitch_set, gate, track,
                                                                      settings.frame_rate)
+        carpet *= gain if gate is None else gain * gate.gate  # as the rows were scaled (gated in place)
         notes = _add_chord_notes(notes, [_chord_candidates(A, pitch_set, settings, note_params)], note_params)
         if rises is not None:
             candidates = [_restrike_candidates(A, pitch_set, settings, note_params, rises)]
             notes = _split_restrikes(notes, candidates, rises, pitch_set, settings, note_params)
         notes = _drop_ghosts(notes, lambda i: A[i], pitch_set, settings, note_params)
-        notes = _drop_flat(notes, lambda i: A[i], lambda: frame_carpet(A), pitch_set, settings, note_params)
+        notes = _drop_flat(notes, lambda i: A[i], lambda: carpet, pitch_set, settings, note_params)
         notes = _merge_reonsets(notes, lambda i: A[i], pitch_set, settings, note_params, flux)
         if pool_columns:
             return Transcription(notes, max_pool_columns(A, pool_columns), pitch_set, settings.frame_rate,
@@ -601,11 +610,22 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
     levels = A.levels.array()
     gain = frame_gains(levels[0], levels[1], settings.frame_rate)
     group = max(1, SPILL_READ_BYTES // (4 * max(A.n, 1)))  # rows read and tracked at once
+    floors = {}  # each row's steady floors (a few floats a row), found when its group is read
+
+    def steady_rows(lo: int, hi: int) -> np.ndarray:  # rows lo:hi, their steady floors off
+        rows = A.rows(lo, hi)
+        if note_params.steady_factor > 0:
+            if any(i not in floors for i in range(lo, hi)):
+                floors.update(zip(range(lo, hi), steady_floors(rows, settings.frame_rate, note_params.steady_percentile)))
+            subtract_floors(rows, np.stack([floors[i] for i in range(lo, hi)]), settings.frame_rate,
+                            note_params.steady_factor)
+        return rows
+
     parts, pooled, candidates, chords = [], [], [], []
     for lo in range(0, len(pitch_set), group):
         hi = min(lo + group, len(pitch_set))
         pad = int(lo > 0)  # with the rows below and above: the motion gate's per-note check reads them
-        rows = A.rows(lo - pad, min(hi + 1, len(pitch_set)))
+        rows = steady_rows(lo - pad, min(hi + 1, len(pitch_set)))
         np.multiply(rows, gain[None, :], out=rows)
         own = rows[pad:pad + hi - lo]
         parts.append(track(own, pitch_set[lo:hi]) if gate is None else gated_notes(
@@ -620,10 +640,13 @@ def _finish(A, sum_sq: float, n_samples: int, dictionary: Dictionary, note_param
     notes = _add_chord_notes(notes, chords, note_params)
     notes = _split_restrikes(notes, candidates, rises, pitch_set, settings, note_params)
     seen = gain if gate is None else gain * gate.gate  # what the whole-file path's rules read (gated in place)
-    notes = _drop_ghosts(notes, lambda i: A.rows(i, i + 1)[0] * seen, pitch_set, settings, note_params)
-    notes = _drop_flat(notes, lambda i: A.rows(i, i + 1)[0] * seen, lambda: levels[2] * seen, pitch_set, settings,
-                       note_params)
-    notes = _merge_reonsets(notes, lambda i: A.rows(i, i + 1)[0] * seen, pitch_set, settings, note_params, flux)
+
+    def row(i: int) -> np.ndarray:
+        return steady_rows(i, i + 1)[0] * seen
+
+    notes = _drop_ghosts(notes, row, pitch_set, settings, note_params)
+    notes = _drop_flat(notes, row, lambda: levels[2] * seen, pitch_set, settings, note_params)
+    notes = _merge_reonsets(notes, row, pitch_set, settings, note_params, flux)
     if pool_columns:
         return Transcription(notes, np.concatenate(pooled), pitch_set, settings.frame_rate, pooled_from=A.n)
     return Transcription(notes, None, pitch_set, settings.frame_rate)

@@ -123,8 +123,8 @@ def test_a_note_every_three_seconds_in_a_quiet_room_is_found(name, monkeypatch):
     y = render(notes)
     y = y + (1e-3 * np.abs(y).max() * rng.standard_normal(len(y))).astype(np.float32)
     assert evaluate_notes(notes, transcribe_signal(y, d).notes)["onset_f"] >= 0.9
-    dense_only = functools.partial(normalise_frames, params=LevelParams(sparse_quantile=1.0))
-    monkeypatch.setattr("nmftrans.transcribe.normalise_frames", dense_only)
+    dense_only = functools.partial(frame_gains, params=LevelParams(sparse_quantile=1.0))
+    monkeypatch.setattr("nmftrans.transcribe.frame_gains", dense_only)
     assert evaluate_notes(notes, transcribe_signal(y, d).notes)["onset_f"] < 0.1
 
 
@@ -237,8 +237,8 @@ def test_a_quiet_passage_next_to_a_loud_one_keeps_its_notes(piano, loud_then_qui
     assert len(ref) >= 50 and f_alone > 0.8
     assert f_both >= 0.9 * f_alone
     # the per-file reference (min_relative = 1) loses them: the check above can fail
-    per_file_params = functools.partial(normalise_frames, params=LevelParams(min_relative=1.0))
-    monkeypatch.setattr("nmftrans.transcribe.normalise_frames", per_file_params)
+    per_file_params = functools.partial(frame_gains, params=LevelParams(min_relative=1.0))
+    monkeypatch.setattr("nmftrans.transcribe.frame_gains", per_file_params)
     per_file = transcribe_signal(np.concatenate([y[:cut], quiet * y[cut:]]), piano).notes
     assert evaluate_notes(ref, per_file[per_file[:, 0] >= start])["onset_f"] < 0.5 * f_alone
 

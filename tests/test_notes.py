@@ -232,7 +232,7 @@ DOCUMENTED_DEFAULTS = dict(
     release_slow_db=6.0, release_slow_s=0.12, ghost_ratio=0.5, ghost_intervals=(19, 28), ghost_window_s=0.03,
     semitone_ratio=0.35, semitone_sounding_ratio=0.5, reonset_ratio=0.5, reonset_gap_s=0.06,
     reonset_attack_ratio=1.3,
-    carpet_ratio=10.0, neighbour_ratio=0.5,
+    carpet_ratio=10.0, neighbour_ratio=0.5, steady_factor=2.0, steady_percentile=10.0,
 )
 
 

@@ -195,6 +195,11 @@ class NoteParams:
         burst spread over adjacent templates; a played note stands above at least one of its
         neighbours). The dictionary's top pitch, the only template for whatever sounds above it,
         is judged by the pitch below alone; a pitch the dictionary lacks is not lit. 0: off.
+    steady_factor, steady_percentile : float
+        Steady floors (:mod:`nmftrans.core.steady`, applied by ``transcribe`` before the
+        normalisation): ``steady_factor`` times each pitch's ``steady_percentile``-th percentile
+        over 14 s windows is taken off its activation (mains hum, a drone, a guitar body's
+        resonance keep some templates busy the whole time). 0: off.
     """
 
     onset_threshold: float = 0.3
@@ -240,6 +245,8 @@ class NoteParams:
     reonset_attack_ratio: float = 1.3
     carpet_ratio: float = 10.0
     neighbour_ratio: float = 0.5
+    steady_factor: float = 2.0
+    steady_percentile: float = 10.0
 
     def __post_init__(self) -> None:
         from nmftrans.errors import SettingError
@@ -258,6 +265,10 @@ class NoteParams:
             raise SettingError("carpet_ratio", f"must be 0 (off) or more, got {self.carpet_ratio}")
         if not 0 <= self.neighbour_ratio <= 1e3:
             raise SettingError("neighbour_ratio", f"must be 0 (off) or more, got {self.neighbour_ratio}")
+        if not 0 <= self.steady_factor <= 1e3:
+            raise SettingError("steady_factor", f"must be 0 (off) or more, got {self.steady_factor}")
+        if not 0 <= self.steady_percentile < 100:
+            raise SettingError("steady_percentile", f"must be 0 or more and below 100, got {self.steady_percentile}")
         if not 0 <= self.ghost_ratio <= 1e3:
             raise SettingError("ghost_ratio", f"must be 0 (off) or more, got {self.ghost_ratio}")
         for name in ("semitone_ratio", "semitone_sounding_ratio", "reonset_ratio"):
