@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """How the default pipeline holds up under noise and room reverberation.
 
-    python scripts/eval_robustness.py [--data ../shared/data] [--snr 20] [--rt60 0.4 0.8] [--piano PATH]
+    python scripts/eval_robustness.py [--data ../shared/data] [--snr 20] [--rt60 0.4 0.8] [--hum -30] [--piano PATH]
                                       [--guitar NAME_OR_PATH]
 
 Takes the 12 rendered piano pieces of the development data (with ``--guitar``: the 3 rendered
@@ -9,7 +9,9 @@ guitar pieces, scored with that guitar dictionary instead), and scores (mir_eval
 50 ms, frame F) the shipped piano dictionary with the default settings on each piece as it is,
 with white noise added at ``--snr`` dB, and convolved with a synthetic room response (exponentially
 decaying Gaussian noise after a direct path, reverberation time ``--rt60`` seconds, direct to
-reverberant energy about 0 dB). The noise and rooms are seeded: the figures are reproducible.
+reverberant energy about 0 dB), and with mains hum (50 Hz and its 2nd, 3rd, 4th, 5th and 7th
+harmonics, random phases) at ``--hum`` dBFS. The noise, rooms and hum are seeded: the figures are
+reproducible.
 Nothing here is tuned on; it shows what a user's room does to the scores.
 """
 
@@ -42,7 +44,17 @@ def room_response(rt60: float, sr: int, rng: np.random.Generator) -> np.ndarray:
     return tail.astype(np.float32)
 
 
-def conditions(y: np.ndarray, sr: int, snr_db: float, rt60s: list[float], rng: np.random.Generator):
+def mains_hum(n: int, sr: int, dbfs: float, rng: np.random.Generator, f0: float = 50.0) -> np.ndarray:
+    """``n`` samples of mains hum: ``f0`` and its 2nd, 3rd, 4th, 5th and 7th harmonics (random
+    phases), at an RMS of ``dbfs``."""
+    t = np.arange(n) / sr
+    hum = sum(a * np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 2 * np.pi))
+              for k, a in [(1, 1.0), (2, 0.5), (3, 0.7), (4, 0.2), (5, 0.3), (7, 0.1)])
+    return (hum * 10 ** (dbfs / 20) / np.sqrt(np.mean(hum**2))).astype(np.float32)
+
+
+def conditions(y: np.ndarray, sr: int, snr_db: float, rt60s: list[float], rng: np.random.Generator,
+               hum_dbfs: list[float] = (), hum_rng: np.random.Generator | None = None):
     from scipy.signal import fftconvolve
 
     yield "clean", y
@@ -51,6 +63,9 @@ def conditions(y: np.ndarray, sr: int, snr_db: float, rt60s: list[float], rng: n
     for rt60 in rt60s:
         wet = fftconvolve(y, room_response(rt60, sr, rng))[: len(y)].astype(np.float32)
         yield f"room, RT60 {rt60:g} s", wet / max(1e-9, float(np.abs(wet).max()))
+    for dbfs in hum_dbfs:
+        # its own generator: the noise and rooms stay those drawn before the hum was added
+        yield f"50 Hz hum at {dbfs:g} dBFS", y + mains_hum(len(y), sr, dbfs, hum_rng or np.random.default_rng(1))
 
 
 def main() -> None:
@@ -58,6 +73,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--snr", type=float, default=20.0)
     parser.add_argument("--rt60", type=float, nargs="+", default=[0.4, 0.8])
+    parser.add_argument("--hum", type=float, nargs="*", default=[-30.0], help="mains hum levels (dBFS)")
     parser.add_argument("--piano", default="piano", help="piano dictionary (name or path)")
     parser.add_argument("--guitar", default=None,
                         help="score the guitar pieces with this guitar dictionary (name or path) instead")
@@ -68,12 +84,12 @@ def main() -> None:
         raise SystemExit(f"no rendered {instrument} pieces under {args.data / 'pieces'}")
     dictionary = load_dictionary(args.piano if args.guitar is None else args.guitar)
     sr = dictionary.settings.sample_rate
-    rng = np.random.default_rng(0)
+    rng, hum_rng = np.random.default_rng(0), np.random.default_rng(1)
     scores: dict[str, list[tuple[float, float]]] = {}
     for audio in pieces:
         ref, _ = read_reference(audio.with_suffix(".csv"))
         y = load_audio(audio, sr)
-        for name, x in conditions(y, sr, args.snr, args.rt60, rng):
+        for name, x in conditions(y, sr, args.snr, args.rt60, rng, args.hum, hum_rng):
             s = evaluate_notes(ref, transcribe_signal(x, dictionary).notes)
             scores.setdefault(name, []).append((s["onset_f"], s["frame_f"]))
     print(f"{'condition (' + str(len(pieces)) + ' ' + instrument + ' pieces)':<30}{'onset F':>9}{'frame F':>9}")
