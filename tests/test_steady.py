@@ -27,17 +27,18 @@ def reference_subtraction(A, frame_rate, factor, percentile):
     return out
 
 
-@pytest.mark.parametrize("n_frames", [1, 50, 137, 1000])
-def test_subtraction_matches_a_reference_of_the_rule(rng, n_frames):
+@pytest.mark.parametrize("n_frames", [1, 50, 60, 120, 137, 1000])
+@pytest.mark.parametrize("percentile", [10.0, 37.0])
+def test_subtraction_matches_a_reference_of_the_rule(rng, n_frames, percentile):
     frame_rate = 68.9
     A = (rng.random((5, n_frames)) * rng.random((5, 1)) + 0.2 * rng.random((5, 1))).astype(np.float32)
-    expected = reference_subtraction(A, frame_rate, 2.0, 10.0)
-    got = subtract_steady(A.copy(), frame_rate, 2.0, 10.0)
+    expected = reference_subtraction(A, frame_rate, 2.0, percentile)
+    got = subtract_steady(A.copy(), frame_rate, 2.0, percentile)
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
-    rows = np.concatenate([subtract_steady(A[i:i + 1].copy(), frame_rate, 2.0, 10.0) for i in range(5)])
+    rows = np.concatenate([subtract_steady(A[i:i + 1].copy(), frame_rate, 2.0, percentile) for i in range(5)])
     np.testing.assert_array_equal(rows, got)  # rows are independent: the spilled path reads a few at a time
-    np.testing.assert_array_equal(subtract_steady(A.copy(), frame_rate, 0.0, 10.0), A)  # 0: off
-    assert steady_floors(A, frame_rate, 10.0).shape == (5, -(-n_frames // int(round(SEGMENT_S * frame_rate))))
+    np.testing.assert_array_equal(subtract_steady(A.copy(), frame_rate, 0.0, percentile), A)  # 0: off
+    assert steady_floors(A, frame_rate, percentile).shape == (5, -(-n_frames // int(round(SEGMENT_S * frame_rate))))
 
 
 def test_a_steady_floor_comes_off_and_a_note_on_it_stays():
