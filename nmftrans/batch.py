@@ -63,6 +63,7 @@ class TranscribeOptions:
     min_note_ms: float | None = None
     standout: float | None = None
     pitch_range: tuple[int, int] | None = None
+    note_ends: str | None = None
     iterations: int | None = None
     floor_octaves: float | None = None
     eq_octaves: float | None = None
@@ -302,6 +303,8 @@ def _note_params(options: TranscribeOptions):
         changes["carpet_ratio"] = options.standout
     if options.pitch_range is not None:
         changes["lowest"], changes["highest"] = options.pitch_range
+    if options.note_ends is not None:
+        changes["note_ends"] = options.note_ends
     return replace(params, **changes)
 
 
@@ -374,13 +377,16 @@ def run_reextraction(activations_path: Path, output: Path | None, options: Trans
     ``output`` as for one input (a file, ``-``, a folder, or None for ``<stem>.mid`` here). A
     ``--sonify`` uses ``options.dictionary`` or else the dictionary the activations were made with.
     """
+    from nmftrans.io.dictionary import note_ends_of
     from nmftrans.transcribe import track_activations
 
     saved = load_activations(activations_path)
     name = activations_path.name
     stem = name[: -len(".activations.npz")] if name.endswith(".activations.npz") else activations_path.stem
     settings = _saved_settings(saved)
-    notes = track_activations(saved["activations"], saved["pitches"], settings, _note_params(options))
+    # None: the convention of the dictionary they were made with, as transcribe_blocks resolves it
+    params = _note_params(options).ending(note_ends_of(json.loads(saved["provenance"])))
+    notes = track_activations(saved["activations"], saved["pitches"], settings, params)
     if saved["frame_rate"] != settings.frame_rate:  # made from a tuning-corrected input: tracked on the
         notes = notes.copy()  # analysis' frames, timed in the recording's (Transcription.tuning_cents)
         notes[:, :2] *= settings.frame_rate / saved["frame_rate"]

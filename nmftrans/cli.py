@@ -247,6 +247,7 @@ def learn(
     method: str = typer.Option("informed", "--method", help="Labelled audio: informed (H refined inside the notes' support) or fixed (H = piano roll)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
     program: Optional[int] = typer.Option(None, help="General MIDI program transcriptions with this dictionary get (0 piano, 24 nylon guitar, 25 steel guitar).", show_default="0"),
+    note_ends: Optional[str] = typer.Option(None, "--note-ends", metavar="release|sound", help="Where notes transcribed with this dictionary end by default (transcribe --note-ends): release (pianos) or sound (guitars).", show_default="release"),
     n_jobs: int = typer.Option(1, "--jobs", "-j", help="Read this many files at once (worker processes); the dictionary is the same for any N."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="dask.distributed scheduler address (tcp://host:8786): fan the files out to a cluster."),
     tolerance: float = typer.Option(0.02, "--tolerance", help="--harmonic: half-width of each partial's lobe, a fraction of its frequency (0-0.5)."),
@@ -324,7 +325,7 @@ def learn(
         try:
             use_case.check_learn_settings(beta=beta, iterations=None if deep else iterations, split=split,
                                           guitarset_audio=guitarset_audio, max_files=max_files,
-                                          frames=frames, method=method, comb_share=comb_share)
+                                          frames=frames, method=method, comb_share=comb_share, note_ends=note_ends)
             pitch_range = _pitch_range(lowest, highest, (21, 108) if harmonic else None)
             if program is not None and not 0 <= program <= 127:
                 raise NmftransError(f"--program must be a General MIDI program 0-127, got {program}")
@@ -375,6 +376,8 @@ def learn(
                 one_template=one_template, fill=not no_fill, comb_share=comb_share)
         if program is not None:
             dictionary.provenance["program"] = program  # what transcribe writes in its MIDI files
+        if note_ends is not None:
+            dictionary.provenance["note_ends"] = note_ends  # transcribe's default with it
         save_dictionary(dictionary, output, overwrite=True)
     except NmftransError as exc:
         _fail(exc)
@@ -416,6 +419,11 @@ def transcribe(
     onset_threshold: Optional[float] = typer.Option(None, help="Onset sensitivity: lower finds more notes.", show_default="0.3"),
     frame_threshold: Optional[float] = typer.Option(None, help="How long fading notes last: lower gives longer notes (a note that stops, released or damped, ends where it stops).", show_default="0.05"),
     min_note_ms: Optional[float] = typer.Option(None, help="Drop notes shorter than this (ms).", show_default="0"),
+    note_ends: Optional[str] = typer.Option(
+        None, "--note-ends", metavar="release|sound",
+        help="Where notes end: release (where the key or string is let go, as MIDI note-offs: MAESTRO, MAPS) or "
+             "sound (where the sound fades, its release's decay included: GuitarSet).",
+        show_default="the dictionary's: piano release, guitar sound"),
     standout: Optional[float] = typer.Option(
         None, help="Keep a note only if its onset stands this many times above its frames' carpet (many pitches lit "
                    "at once: hammer noise, clicks); lower (5-7) for dictionaries learned with H = Y, 0: off.",
@@ -489,7 +497,7 @@ def transcribe(
         options = run.TranscribeOptions(
             dictionary=dictionary, onset_threshold=onset_threshold, frame_threshold=frame_threshold,
             min_note_ms=min_note_ms, standout=standout, pitch_range=_pitch_range(lowest, highest, None),
-            iterations=iterations,
+            note_ends=note_ends, iterations=iterations,
             floor_octaves=floor_octaves, eq_octaves=eq_octaves, beta=beta, tol=tol, adapt=not no_adapt,
             sparsity=sparsity, tuning=_tuning(tuning), resynth=resynth, resynth_pitches=_pitch_list(resynth_pitches),
             tempo=tempo, program=program, csv=csv, json=json_,
@@ -629,6 +637,8 @@ def show(
     ]
     if d.floor_octaves is not None:
         lines.append(f"floor        {d.floor_octaves:g} octaves between the floor templates (transcribe's default with it)")
+    lines.append(f"note ends    {d.note_ends}: " + ("where the sound fades (transcribe's default with it)" if d.note_ends == "sound"
+                                                   else "at the release (transcribe's default with it)"))
     stored = d.provenance.get("tuning_cents") if isinstance(d.provenance, dict) else None
     if stored is not None:
         from nmftrans.core.tuning import reference_tuning
@@ -687,6 +697,7 @@ def evaluate(
     frame_threshold: Optional[float] = typer.Option(None, help="DATASET: note length threshold, as in transcribe.", show_default="0.05"),
     min_note_ms: Optional[float] = typer.Option(None, help="DATASET: drop notes shorter than this (ms).", show_default="0"),
     standout: Optional[float] = typer.Option(None, help="DATASET: note standout ratio, as in transcribe.", show_default="10"),
+    note_ends: Optional[str] = typer.Option(None, "--note-ends", metavar="release|sound", help="DATASET: where notes end, as in transcribe.", show_default="the dictionary's"),
     beta: Optional[float] = typer.Option(None, "--beta", help="DATASET: β of the divergence, 0-2, as in transcribe.", show_default="the dictionary's"),
     tol: Optional[float] = typer.Option(None, "--tol", help="DATASET: relative-decrease stop of the solver, as in transcribe.", show_default="0"),
     no_adapt: bool = typer.Option(False, "--no-adapt", help="DATASET: W strictly fixed, as in transcribe."),
@@ -720,7 +731,8 @@ def evaluate(
     log = Log(quiet)
     dataset_only = {"--split": split, "--guitarset-audio": guitarset_audio, "--max-files": max_files,
                     "--onset-threshold": onset_threshold, "--frame-threshold": frame_threshold,
-                    "--min-note-ms": min_note_ms, "--standout": standout, "--jobs": None if n_jobs == 1 else n_jobs,
+                    "--min-note-ms": min_note_ms, "--standout": standout, "--note-ends": note_ends,
+                    "--jobs": None if n_jobs == 1 else n_jobs,
                     "--beta": beta, "--tol": tol, "--no-adapt": no_adapt or None, "--sparsity": sparsity,
                     "--tuning": tuning, "--scheduler": scheduler}
     if len(paths) == 2:
@@ -738,7 +750,7 @@ def evaluate(
 
             check_dataset_options(split=split, guitarset_audio=guitarset_audio or "mic", max_files=max_files)
             check_options(TranscribeOptions(onset_threshold=onset_threshold, frame_threshold=frame_threshold,
-                                            min_note_ms=min_note_ms, standout=standout))
+                                            min_note_ms=min_note_ms, standout=standout, note_ends=note_ends))
             # --beta, --tol, --sparsity, --tuning: range-checked as for transcribe, before any work (EST REF
             # refuses them above, and scores without loading the solver: 0.2-0.3 s of Numba)
             _solver_params(TranscribeOptions(beta=beta, tol=tol, sparsity=sparsity, tuning=_tuning(tuning)))
@@ -801,8 +813,8 @@ def evaluate(
             _say_if_compiling(log)
             W = load_dictionary(dictionary)
             chosen = TranscribeOptions(onset_threshold=onset_threshold, frame_threshold=frame_threshold,
-                                       min_note_ms=min_note_ms, standout=standout, beta=beta, tol=tol, adapt=not no_adapt, sparsity=sparsity,
-                                       tuning=_tuning(tuning))
+                                       min_note_ms=min_note_ms, standout=standout, note_ends=note_ends, beta=beta, tol=tol,
+                                       adapt=not no_adapt, sparsity=sparsity, tuning=_tuning(tuning))
             params = _note_params(chosen)
             solver = _solver_params(chosen)
             with contextlib.ExitStack() as stack:

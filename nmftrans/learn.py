@@ -114,11 +114,13 @@ def _fill_and_sort(columns: dict[tuple[int, int], np.ndarray], pitch_range: tupl
 
 def check_learn_settings(*, beta: float = 1.0, iterations: int | None = 50, split: str | None = None,
                          guitarset_audio: str = "mic", max_files: int | None = None, frames: int = 1,
-                         method: str = "informed", comb_share: float = 0.0) -> None:
+                         method: str = "informed", comb_share: float = 0.0, note_ends: str | None = None) -> None:
     """Reject impossible learning settings before any file is read (the CLI: a usage error, exit 2)."""
     from nmftrans.core.convolutive import check_frames
+    from nmftrans.core.notes import NoteParams
     from nmftrans.io.datasets import check_dataset_options
 
+    NoteParams(note_ends=note_ends)  # note_ends, stored in the provenance: validated where it is defined
     check_beta(beta)
     check_frames(frames)
     check_method(method)

@@ -861,6 +861,7 @@ def transcribe_blocks(blocks, dictionary: Dictionary, solver: SolverParams = Sol
     the time of the signal before it.
     """
     settings = dictionary.settings
+    note_params = note_params.ending(dictionary.note_ends)  # None: the dictionary's convention
     stream = SpectrogramStream(settings)
     cutter = _FrameBlocks(max(1, int(round(solver.block_s * settings.frame_rate))))
     sum_sq, n_samples = 0.0, 0

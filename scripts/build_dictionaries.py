@@ -51,6 +51,9 @@ RENDERED = {
 }
 # Octaves between the solver's floor templates stored with a dictionary (transcribe's default with it)
 FLOOR_OCTAVES = {"guitar": 0.25}
+# Where transcriptions with a dictionary end their notes by default (NoteParams.note_ends): a guitar's where
+# the sound fades, as GuitarSet annotates real guitars; a piano's at the release, as MAESTRO and MAPS do
+NOTE_ENDS = {"piano": "release", "guitar": "sound"}
 
 BUILDS = {
     # name: (folder under data/isolated, pitch range, GM program, comb share, description)
@@ -190,6 +193,7 @@ def main() -> None:
             "description": description,
             "licence": "FluidR3_GM.sf2 samples by Frank Wen, MIT licence",
             "program": program,
+            "note_ends": NOTE_ENDS[name],
             "command": f"python scripts/build_dictionaries.py (learn_from_sources isolated/{folder}"
                        + "".join(f" + {sub} notes rendered from {SOUNDFONT.name} program {gm}" for sub, (gm, _) in rendered.items())
                        + f", pitches {pitch_range[0]}-{pitch_range[1]}, comb_share {comb_share:g})",

@@ -58,8 +58,8 @@ def note_end(a: list[float], start: int, stop: int, threshold: float, length: in
 
 def released_end(a: list[float], peak: int, end: int, rate: float, p) -> float | None:
     """Where a note whose activation fell steeply just before ``end`` ends (``NoteParams.release_*``),
-    or None when it did not (or the rule is off)."""
-    if p.release_fall_db <= 0:
+    or None when it did not (or the rule is off: ``note_ends`` "sound" ends notes where they fade)."""
+    if p.release_fall_db <= 0 or p.note_ends == "sound":
         return None
     length = _frames(p.release_fall_s, rate)
     ratio = 10 ** (p.release_fall_db / 20)

@@ -232,7 +232,7 @@ DOCUMENTED_DEFAULTS = dict(
     release_slow_db=6.0, release_slow_s=0.12, ghost_ratio=0.5, ghost_intervals=(19, 28), ghost_window_s=0.03,
     semitone_ratio=0.35, semitone_sounding_ratio=0.5, reonset_ratio=0.5, reonset_gap_s=0.06,
     reonset_attack_ratio=1.3,
-    carpet_ratio=10.0, neighbour_ratio=0.5, steady_factor=2.0, steady_percentile=10.0,
+    carpet_ratio=10.0, neighbour_ratio=0.5, steady_factor=2.0, steady_percentile=10.0, note_ends=None,
 )
 
 
@@ -267,6 +267,8 @@ def test_default_settings_are_the_documented_ones():
     dict(release_slow_db=6.0),
     dict(release_slow_db=2.0, release_slow_s=0.3, release_end_db=6.0),
     dict(release_slow_db=6.0, release_fall_db=0.0),
+    dict(note_ends="sound"),
+    dict(note_ends="release", release_slow_db=2.0),
 ])
 def test_tracker_follows_the_documented_rules(rng, changes):
     """The compiled tracker gives the notes of an independent tracker written from the docstrings'

@@ -30,7 +30,7 @@ pitches and the octave check's choice of rows stay in Python.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numba
 import numpy as np
@@ -38,6 +38,9 @@ import numpy as np
 from nmftrans.core.notearrays import empty_notes
 
 _EPS = 1e-12
+
+#: Where notes end (:attr:`NoteParams.note_ends`): at the release (MIDI note-offs) or where the sound fades.
+NOTE_ENDS = ("release", "sound")
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,14 @@ class NoteParams:
         burst spread over adjacent templates; a played note stands above at least one of its
         neighbours). The dictionary's top pitch, the only template for whatever sounds above it,
         is judged by the pitch below alone; a pitch the dictionary lacks is not lit. 0: off.
+    note_ends : {"release", "sound"} or None
+        Where a note ends, the two conventions of transcription data. ``"release"``: where its
+        key or string is let go (MIDI note-offs: MAESTRO, MAPS, SMD, a synthesiser's input), found
+        by the release rule above (``release_fall_db``). ``"sound"``: where its sound fades under
+        ``frame_threshold`` of its peak, its release's decay included (GuitarSet's notes follow
+        the strings' sound); the release rule is not applied. None (default): the dictionary's
+        (:attr:`nmftrans.io.dictionary.Dictionary.note_ends`: the shipped guitar ``"sound"``, the
+        piano ``"release"``), and ``"release"`` where no dictionary is known.
     steady_factor, steady_percentile : float
         Steady floors (:mod:`nmftrans.core.steady`, applied by ``transcribe`` before the
         normalisation): ``steady_factor`` times each pitch's ``steady_percentile``-th percentile
@@ -247,6 +258,7 @@ class NoteParams:
     neighbour_ratio: float = 0.5
     steady_factor: float = 2.0
     steady_percentile: float = 10.0
+    note_ends: str | None = None
 
     def __post_init__(self) -> None:
         from nmftrans.errors import SettingError
@@ -261,6 +273,8 @@ class NoteParams:
             raise SettingError("release_end_db", f"must be 0 to 120 dB, got {self.release_end_db}")
         if not 0 <= self.release_slow_db <= 120:
             raise SettingError("release_slow_db", f"must be 0 (off) to 120 dB, got {self.release_slow_db}")
+        if self.note_ends is not None and self.note_ends not in NOTE_ENDS:
+            raise SettingError("note_ends", f"must be one of {', '.join(NOTE_ENDS)}, got {self.note_ends!r}")
         if not 0 <= self.carpet_ratio <= 1e3:
             raise SettingError("carpet_ratio", f"must be 0 (off) or more, got {self.carpet_ratio}")
         if not 0 <= self.neighbour_ratio <= 1e3:
@@ -296,6 +310,12 @@ class NoteParams:
             raise SettingError("onset_rise_fraction", f"must be above 0 and at most 1 (or None), got {self.onset_rise_fraction}")
         if not 0 <= self.lowest <= self.highest <= 127:
             raise SettingError("lowest", f"and highest must satisfy 0 <= lowest <= highest <= 127, got {self.lowest}, {self.highest}")
+
+    def ending(self, default: str) -> NoteParams:
+        """These settings with ``note_ends`` set to ``default`` where it is None (a dictionary's convention)."""
+        if self.note_ends is not None:
+            return self
+        return replace(self, note_ends=default)
 
 
 def pitch_activations(H: np.ndarray, pitches: np.ndarray, weights: np.ndarray | None = None
@@ -664,6 +684,7 @@ def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float
     if n == 0 or n_p == 0:
         return empty_notes()
     frames = lambda s: max(1, int(round(s * frame_rate)))  # noqa: E731
+    releases = params.release_fall_db > 0 and params.note_ends != "sound"
     n_rise = frames(params.rise_s)
     sub_w = frames(params.sub_window_s) if params.sub_window_s > 0 else 0
     shift_s = window_s / 2.0 if params.offset_shift_s is None else params.offset_shift_s
@@ -677,10 +698,10 @@ def activations_to_notes(A: np.ndarray, pitch_set: np.ndarray, frame_rate: float
                  onset_lag_s=float(params.onset_lag_s),
                  rise_fraction=-1.0 if params.onset_rise_fraction is None else float(params.onset_rise_fraction),
                  steepest_onset=bool(params.steepest_onset),
-                 release_len=frames(params.release_fall_s) if params.release_fall_db > 0 else 0,
+                 release_len=frames(params.release_fall_s) if releases else 0,
                  release_ratio=float(10.0 ** (params.release_fall_db / 20.0)),
                  release_end_ratio=float(10.0 ** (params.release_end_db / 20.0)),
-                 slow_len=frames(params.release_slow_s) if params.release_fall_db > 0 and params.release_slow_db > 0 else 0,
+                 slow_len=frames(params.release_slow_s) if releases and params.release_slow_db > 0 else 0,
                  slow_ratio=float(10.0 ** (params.release_slow_db / 20.0)))
     row_of = {int(p): i for i, p in enumerate(pitch_set)}
     no_subs = np.zeros((0, n))

@@ -80,6 +80,9 @@ class Dictionary:
         floors take a guitar body's resonances (energy near 100 and 200 Hz on a real steel-string
         guitar), which 2-octave floors leave to the pitch templates an octave or a twelfth below
         the played notes.
+
+    The provenance may hold ``"program"`` (the General MIDI program transcriptions get) and
+    ``"note_ends"`` (:attr:`note_ends`).
     """
 
     W: np.ndarray
@@ -105,6 +108,7 @@ class Dictionary:
         self.deep_adapt = bool(self.deep_adapt)
         if self.floor_octaves is not None:
             self.floor_octaves = _check_floor(self.floor_octaves, "dictionary")
+        _check_note_ends(self.provenance, "dictionary")
 
     @property
     def frames(self) -> int:
@@ -112,9 +116,29 @@ class Dictionary:
         return 1 if self.W.ndim == 2 else int(self.W.shape[2])
 
     @property
+    def note_ends(self) -> str:
+        """Where notes transcribed with this dictionary end by default (``NoteParams.note_ends``):
+        the provenance's ``"note_ends"``, else ``"release"``. The shipped guitar says ``"sound"``."""
+        return note_ends_of(self.provenance)
+
+    @property
     def pitch_set(self) -> np.ndarray:
         """Sorted distinct MIDI pitches, shape ``(n_pitches,)``."""
         return np.unique(self.pitches)
+
+
+def note_ends_of(provenance: dict) -> str:
+    """The ``note_ends`` a dictionary's provenance (or saved activations') asks for: its ``"note_ends"``,
+    else ``"release"``."""
+    return str(provenance.get("note_ends", "release"))
+
+
+def _check_note_ends(provenance, source: str) -> None:
+    from nmftrans.core.notes import NOTE_ENDS
+
+    if isinstance(provenance, dict) and "note_ends" in provenance and provenance["note_ends"] not in NOTE_ENDS:
+        raise NmftransError(f"{source}: provenance 'note_ends' must be one of {', '.join(NOTE_ENDS)}, "
+                            f"got {provenance['note_ends']!r}")
 
 
 def _check_floor(value, source: str) -> float:
@@ -265,6 +289,7 @@ def load_dictionary(name_or_path: str | Path | None = None) -> Dictionary:
         raise NmftransError(f"{source}: provenance is not valid JSON") from None
     if not isinstance(provenance, dict):
         raise NmftransError(f"{source}: provenance must be a JSON object")
+    _check_note_ends(provenance, source)
     pitches, roles = arrays["pitches"], arrays["roles"]
     if pitches.ndim == 1 and (pitches != np.round(pitches)).any():
         raise NmftransError(f"{source}: pitches must be integers")
